@@ -1,0 +1,333 @@
+"""The `verirag` command line: index, search, ls, stats, delete, drop, collections, models, demo.
+
+Exit codes: 0 success; 1 some files failed under --strict; 2 bad input (path, name,
+setting, query); 3 the collection is busy; 4 a model cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.records import IndexReport, SearchHit
+from pipeline.registry import REGISTRY, ModelError, resolve_model
+from pipeline.settings import Settings
+
+app = typer.Typer(
+    name="verirag",
+    help="Answers only from your documents, and says when an answer must not be trusted.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="collection name")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="overrides VERIRAG_DATA_DIR", show_default=False)
+]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings().with_overrides(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        _fail(f"invalid settings: {problems}")
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+
+
+def _guard(fn: Any) -> Any:
+    """Map the library's exceptions to precise messages and exit codes."""
+    from retrievers.loaders import LoadError
+    from retrievers.store import CollectionBusy, CollectionError
+
+    try:
+        return fn()
+    except CollectionBusy as exc:
+        _fail(str(exc), 3)
+    except ModelError as exc:
+        _fail(str(exc), 4)
+    except (CollectionError, LoadError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    except KeyError as exc:
+        _fail(str(exc.args[0]) if exc.args else "not found")
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="files and directories (recursive)")],
+    collection: CollectionOpt = "default",
+    include: Annotated[list[str] | None, typer.Option(help="glob to include (repeatable)")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="glob to exclude (repeatable)")] = None,
+    prune: Annotated[bool, typer.Option(help="remove documents whose source is gone")] = False,
+    strict: Annotated[bool, typer.Option(help="exit 1 if any file failed")] = False,
+    index_type: Annotated[
+        str | None, typer.Option(help="flat (exact, default) | hnsw | ivfpq")
+    ] = None,
+    embedder: Annotated[str | None, typer.Option(help="registry name, path or hub id")] = None,
+    embed_backend: Annotated[
+        str | None, typer.Option(help="torch (default) | int8 (fast CPU path)")
+    ] = None,
+    chunk_tokens: Annotated[int | None, typer.Option(help="chunk size in tokens")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(help="overlap in tokens")] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Index documents (.txt .md .rst .html .pdf .docx .jsonl) into a collection."""
+    settings = _settings(
+        data_dir=data_dir, index_type=index_type, embedder=embedder, embed_backend=embed_backend,
+        chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+    )
+    from pipeline.indexing import IndexingPipeline
+
+    pipeline = IndexingPipeline(settings)
+    show_bar = progress and not as_json and err.is_terminal
+
+    def run() -> IndexReport:
+        if not show_bar:
+            return pipeline.run(paths, collection, include=include, exclude=exclude, prune=prune)
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("[bold]indexing"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("files · {task.fields[rate]}"), TimeElapsedColumn(), console=err,
+        ) as bar:
+            task = bar.add_task("index", total=None, rate="")
+
+            def update(p: Any) -> None:
+                secs = max(p.elapsed, 1e-9)
+                bar.update(task, total=p.files_total, completed=p.files_done,
+                           rate=f"{p.docs / secs:.1f} docs/s · {p.chunks / secs:.1f} chunks/s")
+
+            return pipeline.run(paths, collection, include=include, exclude=exclude,
+                                prune=prune, progress=update)
+
+    report: IndexReport = _guard(run)
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+    else:
+        _print_report(report)
+    if strict and report.failed:
+        raise typer.Exit(1)
+
+
+def _print_report(report: IndexReport) -> None:
+    rate = report.chunks_added / report.seconds if report.seconds else 0.0
+    out.print(
+        f"collection [bold]{report.collection}[/]: {report.added} added, {report.updated} "
+        f"updated, {report.unchanged} unchanged, {report.failed} failed, {report.pruned} pruned; "
+        f"{report.chunks_added} chunks embedded, {report.chunks_removed} removed in "
+        f"{report.seconds:.1f}s ({rate:.1f} chunks/s)"
+    )
+    for failure in report.failures:
+        out.print(f"  [yellow]skipped[/] {failure.source}: {failure.reason}")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="what to look for")],
+    collection: CollectionOpt = "default",
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="results")] = 5,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Print the top-k chunks for a query, with scores and sources."""
+    settings = _settings(data_dir=data_dir)
+    from pipeline.rag import RagPipeline
+
+    rag = RagPipeline(settings)
+    hits: list[SearchHit] = _guard(lambda: rag.search(query, collection, k))
+    if as_json:
+        out.print_json(json.dumps([asdict(h) for h in hits]))
+        return
+    if not hits:
+        out.print(f"collection '{collection}' is empty: nothing to search")
+        return
+    for hit in hits:
+        _print_hit(hit)
+
+
+def _print_hit(hit: SearchHit) -> None:
+    where = hit.source
+    if hit.pages:
+        where += f" p.{hit.pages[0]}" + (f"-{hit.pages[1]}" if hit.pages[1] != hit.pages[0] else "")
+    heading = " > ".join(hit.headings)
+    out.print(f"[bold][{hit.rank}][/] {hit.score:.3f}  [cyan]{hit.title}[/]"
+              + (f" › {heading}" if heading else ""))
+    out.print(f"    {where} [dim]chars {hit.start}-{hit.end}[/]")
+    snippet = " ".join(hit.text.split())
+    out.print(f"    {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
+
+
+@app.command()
+def ls(
+    collection: CollectionOpt = "default",
+    limit: Annotated[int | None, typer.Option(help="at most this many")] = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """List the documents of a collection."""
+    from retrievers.store import FaissStore, validate_name
+
+    settings = _settings(data_dir=data_dir)
+    store = _guard(lambda: FaissStore(settings.collections_dir / validate_name(collection)))
+    try:
+        docs = store.documents(limit=limit)
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(json.dumps([asdict(d) for d in docs]))
+        return
+    table = Table("id", "title", "chunks", "source", box=None)
+    for doc in docs:
+        table.add_row(doc.doc_id, doc.title[:40], str(doc.n_chunks), doc.source)
+    out.print(table)
+
+
+@app.command()
+def stats(collection: CollectionOpt = "default", as_json: JsonOpt = False,
+          data_dir: DataDirOpt = None) -> None:
+    """Documents, chunks, vectors, model and index type of a collection."""
+    from retrievers.store import FaissStore, validate_name
+
+    settings = _settings(data_dir=data_dir)
+    store = _guard(lambda: FaissStore(settings.collections_dir / validate_name(collection)))
+    try:
+        result = store.stats()
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(json.dumps(asdict(result)))
+        return
+    for key, value in asdict(result).items():
+        out.print(f"{key:>14}: {value}")
+
+
+@app.command()
+def collections(as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
+    """List collections."""
+    from retrievers.store import list_collections
+
+    names = list_collections(_settings(data_dir=data_dir).collections_dir)
+    if as_json:
+        out.print_json(json.dumps(names))
+    else:
+        for name in names:
+            out.print(name)
+
+
+@app.command()
+def delete(
+    refs: Annotated[list[str], typer.Argument(help="document ids, sources or file paths")],
+    collection: CollectionOpt = "default",
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Delete documents by id or path (a directory deletes everything under it)."""
+    from pipeline.indexing import IndexingPipeline
+
+    pipeline = IndexingPipeline(_settings(data_dir=data_dir))
+    deleted: list[tuple[str, str]] = _guard(lambda: pipeline.delete(collection, refs))
+    if as_json:
+        out.print_json(json.dumps([{"doc_id": d, "source": s} for d, s in deleted]))
+    else:
+        out.print(f"deleted {len(deleted)} document(s) from '{collection}'")
+
+
+@app.command()
+def drop(collection: Annotated[str, typer.Argument(help="collection to remove")],
+         yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
+         data_dir: DataDirOpt = None) -> None:
+    """Remove a whole collection from disk."""
+    from retrievers.store import drop_collection
+
+    settings = _settings(data_dir=data_dir)
+    if not yes and not typer.confirm(f"remove collection '{collection}' and all its data?"):
+        raise typer.Exit(1)
+    _guard(lambda: drop_collection(settings.collections_dir, collection))
+    out.print(f"dropped '{collection}'")
+
+
+@app.command()
+def models(
+    verify: Annotated[bool, typer.Option(help="resolve and sha256-check every model")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """The bundled models: name, role, package, licence (and whether each resolves)."""
+    settings = _settings(data_dir=data_dir)
+    table = Table("name", "kind", "model", "licence", *(["status"] if verify else []), box=None)
+    bad = 0
+    for model in REGISTRY.values():
+        row = [model.name, model.kind, model.title, model.licence]
+        if verify:
+            try:
+                resolve_model(model.name, settings.models_dir)
+                row.append("[green]ok[/]")
+            except ModelError as exc:
+                bad += 1
+                row.append(f"[red]{exc}[/]")
+        table.add_row(*row)
+    out.print(table)
+    if bad:
+        raise typer.Exit(4)
+
+
+DEMO_QUERY = "How do I handle an exception raised inside a with statement?"
+
+
+@app.command()
+def demo(
+    query: Annotated[str, typer.Option(help="question to search for")] = DEMO_QUERY,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Index Python's built-in help topics (no download needed) and run a sample search."""
+    settings = _settings(data_dir=data_dir)
+    from pipeline.demo import write_pydoc_corpus
+    from pipeline.indexing import IndexingPipeline
+    from pipeline.rag import RagPipeline
+
+    corpus = write_pydoc_corpus(settings.data_dir / "demo")
+    started = time.perf_counter()
+    pipeline = IndexingPipeline(settings)
+    report = _guard(lambda: pipeline.run([corpus], "demo"))
+    _print_report(report)
+    rag = RagPipeline(settings, encoder=pipeline.encoder)
+    hits = _guard(lambda: rag.search(query, "demo", 3))
+    out.print(f"\n[bold]search:[/] {query}")
+    for hit in hits:
+        _print_hit(hit)
+    out.print(f"\n[dim]demo done in {time.perf_counter() - started:.1f}s; data in "
+              f"{settings.data_dir}[/]")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted: completed batches are saved; re-run to finish")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

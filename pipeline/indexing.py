@@ -1,0 +1,275 @@
+"""`IndexingPipeline`: files -> documents -> chunks -> vectors -> one collection.
+
+Incremental: a file whose size and mtime are unchanged is not even read; a document whose
+content hash and chunking fingerprint are unchanged is not re-embedded. Work is committed in
+batches (see `retrievers.store` for why a kill at any moment is safe).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.records import Chunk, Document, FileOutcome, IndexReport
+from pipeline.settings import Settings
+from retrievers.chunking import Chunker
+from retrievers.encoders import SentenceTransformerEncoder
+from retrievers.loaders import LoadError, iter_files, load_file
+from retrievers.store import (
+    BatchWrite,
+    CollectionConfig,
+    FaissStore,
+    list_collections,
+    validate_name,
+)
+
+# The heading/title prefix the encoder sees is budgeted out of its maximum input.
+_PREFIX_BUDGET = 32
+
+
+@dataclass
+class Progress:
+    """Passed to the progress callback after every batch and every skipped file."""
+
+    files_done: int = 0
+    files_total: int = 0
+    docs: int = 0
+    chunks: int = 0
+    elapsed: float = 0.0
+
+
+@dataclass
+class _Pending:
+    """Staged work in arrival order: documents to embed, and files whose documents are all
+    staged (a file's bookkeeping commits with, or after, its last document)."""
+
+    items: list[tuple[Document, str] | tuple[str, int, int, frozenset[str]]] = field(
+        default_factory=list
+    )
+
+    def n_docs(self) -> int:
+        return sum(1 for item in self.items if isinstance(item[0], Document))
+
+    def take(self, max_docs: int | None) -> tuple[list[tuple[Document, str]],
+                                                   list[tuple[str, int, int, frozenset[str]]]]:
+        docs: list[tuple[Document, str]] = []
+        files: list[tuple[str, int, int, frozenset[str]]] = []
+        i = 0
+        while i < len(self.items):
+            item = self.items[i]
+            if isinstance(item[0], Document):
+                if max_docs is not None and len(docs) >= max_docs:
+                    break
+                docs.append(item)  # type: ignore[arg-type]
+            else:
+                files.append(item)  # type: ignore[arg-type]
+            i += 1
+        del self.items[:i]
+        return docs, files
+
+
+class IndexingPipeline:
+    """Cheap to construct; the embedder loads on the first batch that needs it."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        encoder: SentenceTransformerEncoder | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.encoder = encoder or SentenceTransformerEncoder(
+            self.settings.embedder, settings=self.settings
+        )
+        self._chunker: Chunker | None = None
+
+    # -- collections ---------------------------------------------------------------------
+    def collection_path(self, name: str) -> Path:
+        return self.settings.collections_dir / validate_name(name)
+
+    def collections(self) -> list[str]:
+        return list_collections(self.settings.collections_dir)
+
+    def open_store(self, name: str, *, create: bool = False) -> FaissStore:
+        path = self.collection_path(name)
+        s = self.settings
+        config = None
+        if create and not (path / "meta.sqlite").is_file():
+            config = CollectionConfig(
+                embedder=s.embedder, dim=self.encoder.dim, index_type=s.index_type,
+                hnsw_m=s.hnsw_m, hnsw_ef_search=s.hnsw_ef_search, ivf_nlist=s.ivf_nlist,
+                ivf_nprobe=s.ivf_nprobe, pq_m=s.pq_m,
+            )
+        store = FaissStore(path, create=config, writable=True)
+        store.set_save_interval(s.faiss_save_seconds)
+        return store
+
+    def chunker(self) -> Chunker:
+        if self._chunker is None:
+            size = min(self.settings.chunk_tokens, self.encoder.max_tokens - _PREFIX_BUDGET)
+            overlap = min(self.settings.chunk_overlap, size // 2)
+            self._chunker = Chunker(self.encoder.tokenizer(), size, overlap)
+        return self._chunker
+
+    # -- the job -------------------------------------------------------------------------
+    def run(
+        self,
+        paths: Iterable[Path],
+        collection: str = "default",
+        *,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        prune: bool = False,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> IndexReport:
+        started = time.perf_counter()
+        files = list(iter_files(list(paths), include, exclude))
+        report = IndexReport(collection=collection)
+        store = self.open_store(collection, create=True)
+        try:
+            self._check_compatible(store)
+            chunker = self.chunker()
+            store.record_chunking(chunker.size, chunker.overlap)
+            fingerprint = f"{store.config.embedder}|{chunker.fingerprint()}"
+            state = Progress(files_total=len(files))
+            pending = _Pending()
+
+            def flush(max_docs: int | None) -> None:
+                docs, done = pending.take(max_docs)
+                self._flush(store, docs, done, fingerprint, chunker, report)
+                state.docs = report.added + report.updated
+                state.chunks = report.chunks_added
+                state.elapsed = time.perf_counter() - started
+                if progress:
+                    progress(state)
+
+            for path in files:
+                self._stage_file(store, path, fingerprint, pending, report)
+                state.files_done += 1
+                batch = self.settings.docs_per_batch
+                if pending.n_docs() >= batch:
+                    while pending.n_docs() >= batch:
+                        flush(batch)
+                elif progress:
+                    state.elapsed = time.perf_counter() - started
+                    progress(state)
+            flush(None)
+            if prune:
+                self._prune(store, report)
+            store.save()
+        finally:
+            store.close()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _check_compatible(self, store: FaissStore) -> None:
+        s = self.settings
+        if store.config.embedder != s.embedder:
+            raise ValueError(
+                f"collection '{store.name}' was built with embedder '{store.config.embedder}', "
+                f"not '{s.embedder}': index with --embedder {store.config.embedder}, or use a "
+                "new collection"
+            )
+        wanted = CollectionConfig(
+            embedder=store.config.embedder, dim=store.config.dim, index_type=s.index_type,
+            hnsw_m=s.hnsw_m, hnsw_ef_search=s.hnsw_ef_search, ivf_nlist=s.ivf_nlist,
+            ivf_nprobe=s.ivf_nprobe, pq_m=s.pq_m,
+        )
+        store.set_index_config(wanted)
+
+    def _stage_file(self, store: FaissStore, path: Path, fingerprint: str,
+                    pending: _Pending, report: IndexReport) -> None:
+        key = str(path.resolve())
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            report.record(FileOutcome(key, None, "failed", reason=f"cannot read: {exc}"))
+            return
+        if store.file_state(key) == (stat.st_mtime_ns, stat.st_size, fingerprint):
+            for doc_id, source in store.docs_of_file(key):
+                report.record(FileOutcome(source, doc_id, "unchanged"))
+            return
+        try:
+            docs, failures = load_file(path, self.settings.max_file_bytes)
+        except LoadError as exc:
+            # Existing documents of this file stay as they were: a bad new version never
+            # deletes a good old one.
+            report.record(FileOutcome(key, None, "failed", reason=str(exc)))
+            return
+        for failure in failures:
+            report.record(FileOutcome(failure.source, None, "failed", reason=failure.reason))
+        for doc in docs:
+            if store.doc_state(doc.doc_id) == (doc.content_hash, fingerprint):
+                report.record(FileOutcome(doc.source, doc.doc_id, "unchanged"))
+            else:
+                pending.items.append((doc, key))
+        if not failures:
+            # Only a cleanly read file may drop the documents it no longer holds.
+            ids = frozenset(d.doc_id for d in docs)
+            pending.items.append((key, stat.st_mtime_ns, stat.st_size, ids))
+
+    def _flush(self, store: FaissStore, docs: list[tuple[Document, str]],
+               files: list[tuple[str, int, int, frozenset[str]]], fingerprint: str,
+               chunker: Chunker, report: IndexReport) -> None:
+        if not docs and not files:
+            return
+        staged: list[tuple[Document, str, str, list[Chunk]]] = []
+        texts: list[str] = []
+        outcomes: list[FileOutcome] = []
+        for doc, file_path in docs:
+            chunks = chunker.split(doc)
+            if not chunks:
+                outcomes.append(FileOutcome(doc.source, doc.doc_id, "failed",
+                                            reason="no text left after chunking"))
+                continue
+            existed = store.doc_state(doc.doc_id) is not None
+            staged.append((doc, file_path, fingerprint, chunks))
+            texts.extend(c.embed_text(doc.title) for c in chunks)
+            outcomes.append(FileOutcome(doc.source, doc.doc_id,
+                                        "updated" if existed else "added", len(chunks)))
+        t0 = time.perf_counter()
+        vectors = self.encoder.encode(texts)
+        report.embed_seconds += time.perf_counter() - t0
+        finished = [(p, m, s, fingerprint, ids) for p, m, s, ids in files]
+        result = store.write_batch(BatchWrite(staged, vectors, finished))
+        for outcome in outcomes:
+            report.record(outcome)
+        for doc_id, source in result.removed_docs:
+            report.record(FileOutcome(source, doc_id, "pruned",
+                                      reason="no longer in its source file"))
+        report.chunks_added += len(result.added_chunk_ids)
+        report.chunks_removed += len(result.removed_chunk_ids)
+
+    def _prune(self, store: FaissStore, report: IndexReport) -> None:
+        gone = [path for path in store.files() if not os.path.exists(path)]
+        doomed: list[tuple[str, str]] = []
+        for path in gone:
+            doomed.extend(store.docs_of_file(path))
+        if not gone:
+            return
+        report.chunks_removed += store.delete_documents([d for d, _ in doomed], gone)
+        for doc_id, source in doomed:
+            report.record(FileOutcome(source, doc_id, "pruned", reason="source file is gone"))
+
+    def delete(self, collection: str, refs: list[str]) -> list[tuple[str, str]]:
+        """Delete documents by id, source, or file/directory path. Unknown refs raise."""
+        store = self.open_store(collection)
+        try:
+            found: dict[str, str] = {}
+            missing: list[str] = []
+            for ref in refs:
+                matches = store.find_documents(ref)
+                if not matches:
+                    missing.append(ref)
+                found.update(matches)
+            if missing:
+                raise KeyError(
+                    f"no document in collection '{collection}' matches: {', '.join(missing)}"
+                )
+            store.delete_documents(list(found))
+            store.save()
+            return sorted(found.items(), key=lambda kv: kv[1])
+        finally:
+            store.close()

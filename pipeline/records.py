@@ -1,0 +1,163 @@
+"""Typed records passed between stages. No dicts cross a stage boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["added", "updated", "unchanged", "failed", "pruned", "deleted"]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading-delimited span of a document's text (Markdown/HTML headings)."""
+
+    start: int
+    end: int
+    headings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One loaded document. `text` is what chunk offsets refer to."""
+
+    doc_id: str
+    source: str  # absolute path, or "path#line" for JSONL records
+    title: str
+    text: str
+    content_hash: str
+    mtime: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    sections: tuple[Section, ...] = ()
+    # Character offset at which each page starts (PDF only); page n is pages[n-1].
+    page_starts: tuple[int, ...] = ()
+
+    def page_span(self, start: int, end: int) -> tuple[int, int] | None:
+        if not self.page_starts:
+            return None
+        import bisect
+
+        first = bisect.bisect_right(self.page_starts, start)
+        last = bisect.bisect_right(self.page_starts, max(start, end - 1))
+        return (max(first, 1), max(last, 1))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span `text[start:end]` of its document, embedded as one vector."""
+
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    n_tokens: int
+    headings: tuple[str, ...] = ()
+    pages: tuple[int, int] | None = None
+
+    def embed_text(self, title: str) -> str:
+        """What the encoder sees: the chunk with its title and heading path as context."""
+        context = " > ".join(h for h in (title, *self.headings) if h)
+        return f"{context}\n{self.text}" if context else self.text
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    source: str
+    doc_id: str | None
+    outcome: Outcome
+    chunks: int = 0
+    reason: str = ""
+
+
+@dataclass
+class IndexReport:
+    """What one `IndexingPipeline.run` did; the CLI prints it, `--json` dumps it."""
+
+    collection: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    pruned: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def record(self, outcome: FileOutcome) -> None:
+        self.outcomes.append(outcome)
+        if outcome.outcome in ("added", "updated", "unchanged", "failed", "pruned"):
+            setattr(self, outcome.outcome, getattr(self, outcome.outcome) + 1)
+
+    @property
+    def failures(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.outcome == "failed"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "pruned": self.pruned,
+            "chunks_added": self.chunks_added,
+            "chunks_removed": self.chunks_removed,
+            "seconds": round(self.seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
+            "chunks_per_second": round(self.chunks_added / self.seconds, 2)
+            if self.seconds > 0
+            else None,
+            "failures": [{"source": o.source, "reason": o.reason} for o in self.failures],
+        }
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One retrieved chunk with its score and where it came from."""
+
+    rank: int
+    score: float
+    chunk_id: int
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    headings: tuple[str, ...] = ()
+    pages: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    doc_id: str
+    source: str
+    title: str
+    content_hash: str
+    n_chunks: int
+    indexed_at: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CollectionStats:
+    name: str
+    documents: int
+    chunks: int
+    vectors: int
+    dim: int
+    embedder: str
+    index_type: str
+    generation: int
+    disk_bytes: int
+    chunk_tokens: int
+    chunk_overlap: int

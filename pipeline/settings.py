@@ -1,0 +1,118 @@
+"""Settings: `VERIRAG_*` environment variables, then an optional TOML file, then defaults.
+
+Precedence (highest first): explicit keyword arguments, environment variables, the TOML file
+named by `VERIRAG_CONFIG` (or `<data_dir>/verirag.toml` when it exists), built-in defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+IndexType = Literal["flat", "hnsw", "ivfpq"]
+Device = Literal["auto", "cpu", "cuda"]
+EmbedBackend = Literal["torch", "int8"]
+
+
+def default_data_dir() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "verirag"
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("VERIRAG_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"VERIRAG_CONFIG points to {path}, which is not a file")
+        return path
+    data_dir = Path(os.environ.get("VERIRAG_DATA_DIR", default_data_dir())).expanduser()
+    candidate = data_dir / "verirag.toml"
+    return candidate if candidate.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Everything a user can configure. Cheap to build; validates on construction."""
+
+    model_config = SettingsConfigDict(env_prefix="VERIRAG_", extra="forbid", frozen=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    device: Device = "auto"
+    threads: int = Field(default=0, ge=0, description="0 = one per physical core")
+
+    embedder: str = Field(
+        default="minilm", description="registry name, local directory, or hub id"
+    )
+    embed_backend: EmbedBackend = Field(
+        default="torch", description="'int8' = opt-in dynamically quantised fast path"
+    )
+    embed_batch_size: int = Field(default=64, ge=1, le=4096)
+
+    chunk_tokens: int = Field(default=200, ge=16, le=8192)
+    chunk_overlap: int = Field(default=32, ge=0)
+
+    index_type: IndexType = "flat"
+    hnsw_m: int = Field(default=32, ge=4, le=256)
+    hnsw_ef_search: int = Field(default=128, ge=8)
+    ivf_nlist: int = Field(default=0, ge=0, description="0 = about 4*sqrt(n) at build time")
+    ivf_nprobe: int = Field(default=16, ge=1)
+    pq_m: int = Field(default=0, ge=0, description="0 = dim/8 sub-quantisers")
+
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    docs_per_batch: int = Field(default=64, ge=1)
+    faiss_save_seconds: float = Field(
+        default=60.0, ge=0.0, description="how often a long run persists its FAISS index"
+    )
+    top_k: int = Field(default=5, ge=1, le=1000)
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
+                f"chunk_tokens ({self.chunk_tokens})"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def collections_dir(self) -> Path:
+        return self.data_dir / "collections"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with some fields replaced (validated again), e.g. from CLI flags."""
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        return Settings(**{**self.model_dump(), **clean})

@@ -1,0 +1,1 @@
+"""Retrieval: loaders and chunking, encoders, the FAISS store with its SQLite metadata."""

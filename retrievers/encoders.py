@@ -1,0 +1,103 @@
+"""Sentence-transformers encoders: cheap to construct, the model loads once on `warm_up()`."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.device import configure_torch_threads, cpu_threads, offline_env, resolve_device
+from pipeline.registry import resolve_model
+from pipeline.settings import Settings
+from retrievers.chunking import HfTokenizer
+
+Vectors = npt.NDArray[np.float32]
+
+
+class SentenceTransformerEncoder:
+    """Embeds text to L2-normalised float32 vectors (inner product = cosine).
+
+    `backend="int8"` is the opt-in fast path: the Linear layers are dynamically quantised to
+    int8 after loading (no export step, no extra dependency); `bench/index_throughput.py`
+    measures its speed and recall against the default.
+    """
+
+    def __init__(
+        self,
+        model: str = "minilm",
+        *,
+        settings: Settings | None = None,
+        backend: str | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.model_spec = model
+        self.backend = backend or self.settings.embed_backend
+        self.batch_size = batch_size or self.settings.embed_batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.model_spec
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is not None:
+                return
+            offline_env()
+            configure_torch_threads(cpu_threads(self.settings.threads))
+            path = resolve_model(self.model_spec, self.settings.models_dir, kind="embedder")
+            from sentence_transformers import SentenceTransformer
+
+            device = resolve_device(self.settings.device)
+            model = SentenceTransformer(path, device=device, local_files_only=True)
+            if self.backend == "int8":
+                if device != "cpu":
+                    raise ValueError("embed_backend='int8' is a CPU fast path; use device='cpu'")
+                import torch
+                from torch.ao.quantization import quantize_dynamic
+
+                model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            model.eval()
+            self._model = model
+
+    @property
+    def model(self) -> Any:
+        self.warm_up()
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        dim = self.model.get_embedding_dimension()
+        if dim is None:
+            raise RuntimeError(f"embedder {self.model_spec} does not report a dimension")
+        return int(dim)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def tokenizer(self) -> HfTokenizer:
+        return HfTokenizer(self.model.tokenizer)
+
+    def encode(self, texts: list[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # sentence-transformers sorts a call's inputs by length, so one call per batch of
+        # documents keeps padding low; normalised vectors make inner product a cosine.
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, query: str) -> Vectors:
+        return self.encode([query])
