@@ -197,6 +197,7 @@ def _join(sources: list[Path], target: Path) -> None:
                     shutil.copyfileobj(part, out, 16 << 20)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VERIRAG_", extra="forbid", frozen=True)
 
     data_dir: Path = Field(default_factory=default_data_dir)
+    model_cache: Path | None = Field(
+        default=None, description="where split models are joined; default <data_dir>/models"
+    )
     device: Device = "auto"
     threads: int = Field(default=0, ge=0, description="0 = one per physical core")
 
@@ -110,7 +113,7 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.model_cache.expanduser() if self.model_cache else self.data_dir / "models"
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with some fields replaced (validated again), e.g. from CLI flags."""

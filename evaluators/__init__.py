@@ -1,0 +1,1 @@
+"""Runtime checks and offline evaluation: datasets, metrics, reports."""

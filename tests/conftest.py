@@ -1,0 +1,108 @@
+"""Shared fixtures. Network is blocked for every test: nothing may reach a model hub."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pipeline.settings import Settings, default_data_dir
+from retrievers.chunking import RegexTokenizer
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ.pop("VERIRAG_CONFIG", None)
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and (
+        host.startswith("127.") or host in ("localhost", "::1") or self.family == socket.AF_UNIX
+    ):
+        return _real_connect(self, address)
+    raise RuntimeError(f"network access blocked in tests: {address!r}")
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+# Split models are joined once per machine, not once per test.
+MODEL_CACHE = Path(os.environ.get("VERIRAG_MODEL_CACHE", default_data_dir() / "models"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", model_cache=MODEL_CACHE)
+
+
+class HashEncoder:
+    """A deterministic bag-of-words encoder (hashed tokens), for tests that need no model.
+
+    It behaves like the real encoder's interface, and search with it is lexical, so tests
+    can assert on what is found.
+    """
+
+    def __init__(self, dim: int = 64, max_tokens: int = 256) -> None:
+        self.model_spec = "hash-test"
+        self.dim = dim
+        self.max_tokens = max_tokens
+        self.calls = 0
+        self.encoded = 0
+
+    @property
+    def name(self) -> str:
+        return self.model_spec
+
+    def warm_up(self) -> None:
+        pass
+
+    def tokenizer(self) -> RegexTokenizer:
+        return RegexTokenizer()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        self.encoded += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                h = int(hashlib.md5(word.strip(".,;:!?").encode()).hexdigest()[:8], 16)
+                out[i, h % self.dim] += 1.0
+            norm = np.linalg.norm(out[i])
+            if norm:
+                out[i] /= norm
+        return out
+
+    def encode_query(self, query: str) -> np.ndarray:
+        return self.encode([query])
+
+
+@pytest.fixture
+def hash_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", embedder="hash-test", chunk_tokens=40,
+                    chunk_overlap=8, docs_per_batch=4)
+
+
+@pytest.fixture
+def hash_encoder() -> HashEncoder:
+    return HashEncoder()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Iterator[Path]:
+    from evaluators.datasets import shared_data_dir
+
+    path = shared_data_dir()
+    if not (path / "squad_v1.1_dev" / "dev-v1.1.json").is_file():
+        pytest.fail(f"public evaluation data not found at {path} (set VERIRAG_SHARED_DATA)")
+    yield path
