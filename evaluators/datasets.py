@@ -49,8 +49,7 @@ def load_squad(path: Path) -> tuple[list[Passage], list[Question]]:
             passages.append(Passage(pid, title, para["context"]))
             for qa in para.get("qas", []):
                 answers = tuple(dict.fromkeys(x["text"] for x in qa.get("answers", [])))
-                questions.append(Question(str(qa["id"]), qa["question"], answers,
-                                          frozenset({pid})))
+                questions.append(Question(str(qa["id"]), qa["question"], answers, frozenset({pid})))
     return passages, questions
 
 

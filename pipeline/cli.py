@@ -59,11 +59,11 @@ def _settings(**overrides: Any) -> Settings:
 def _guard(fn: Any) -> Any:
     """Map the library's exceptions to precise messages and exit codes."""
     from retrievers.loaders import LoadError
-    from retrievers.store import CollectionBusy, CollectionError
+    from retrievers.store import CollectionBusyError, CollectionError
 
     try:
         return fn()
-    except CollectionBusy as exc:
+    except CollectionBusyError as exc:
         _fail(str(exc), 3)
     except ModelError as exc:
         _fail(str(exc), 4)
@@ -96,8 +96,12 @@ def index(
 ) -> None:
     """Index documents (.txt .md .rst .html .pdf .docx .jsonl) into a collection."""
     settings = _settings(
-        data_dir=data_dir, index_type=index_type, embedder=embedder, embed_backend=embed_backend,
-        chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+        data_dir=data_dir,
+        index_type=index_type,
+        embedder=embedder,
+        embed_backend=embed_backend,
+        chunk_tokens=chunk_tokens,
+        chunk_overlap=chunk_overlap,
     )
     from pipeline.indexing import IndexingPipeline
 
@@ -110,18 +114,27 @@ def index(
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(
-            TextColumn("[bold]indexing"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TextColumn("files · {task.fields[rate]}"), TimeElapsedColumn(), console=err,
+            TextColumn("[bold]indexing"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("files · {task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=err,
         ) as bar:
             task = bar.add_task("index", total=None, rate="")
 
             def update(p: Any) -> None:
                 secs = max(p.elapsed, 1e-9)
-                bar.update(task, total=p.files_total, completed=p.files_done,
-                           rate=f"{p.docs / secs:.1f} docs/s · {p.chunks / secs:.1f} chunks/s")
+                bar.update(
+                    task,
+                    total=p.files_total,
+                    completed=p.files_done,
+                    rate=f"{p.docs / secs:.1f} docs/s · {p.chunks / secs:.1f} chunks/s",
+                )
 
-            return pipeline.run(paths, collection, include=include, exclude=exclude,
-                                prune=prune, progress=update)
+            return pipeline.run(
+                paths, collection, include=include, exclude=exclude, prune=prune, progress=update
+            )
 
     report: IndexReport = _guard(run)
     if as_json:
@@ -173,8 +186,10 @@ def _print_hit(hit: SearchHit) -> None:
     if hit.pages:
         where += f" p.{hit.pages[0]}" + (f"-{hit.pages[1]}" if hit.pages[1] != hit.pages[0] else "")
     heading = " > ".join(hit.headings)
-    out.print(f"[bold][{hit.rank}][/] {hit.score:.3f}  [cyan]{hit.title}[/]"
-              + (f" › {heading}" if heading else ""))
+    out.print(
+        f"[bold][{hit.rank}][/] {hit.score:.3f}  [cyan]{hit.title}[/]"
+        + (f" › {heading}" if heading else "")
+    )
     out.print(f"    {where} [dim]chars {hit.start}-{hit.end}[/]")
     snippet = " ".join(hit.text.split())
     out.print(f"    {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
@@ -206,8 +221,9 @@ def ls(
 
 
 @app.command()
-def stats(collection: CollectionOpt = "default", as_json: JsonOpt = False,
-          data_dir: DataDirOpt = None) -> None:
+def stats(
+    collection: CollectionOpt = "default", as_json: JsonOpt = False, data_dir: DataDirOpt = None
+) -> None:
     """Documents, chunks, vectors, model and index type of a collection."""
     from retrievers.store import FaissStore, validate_name
 
@@ -256,9 +272,11 @@ def delete(
 
 
 @app.command()
-def drop(collection: Annotated[str, typer.Argument(help="collection to remove")],
-         yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
-         data_dir: DataDirOpt = None) -> None:
+def drop(
+    collection: Annotated[str, typer.Argument(help="collection to remove")],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
     """Remove a whole collection from disk."""
     from retrievers.store import drop_collection
 
@@ -317,8 +335,9 @@ def demo(
     out.print(f"\n[bold]search:[/] {query}")
     for hit in hits:
         _print_hit(hit)
-    out.print(f"\n[dim]demo done in {time.perf_counter() - started:.1f}s; data in "
-              f"{settings.data_dir}[/]")
+    out.print(
+        f"\n[dim]demo done in {time.perf_counter() - started:.1f}s; data in {settings.data_dir}[/]"
+    )
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 
@@ -14,8 +13,14 @@ def write_pydoc_corpus(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "pydoc_topics.jsonl"
     lines = [
-        json.dumps({"id": f"pydoc:{name}", "title": name, "text": text,
-                    "metadata": {"corpus": "pydoc_data.topics"}})
+        json.dumps(
+            {
+                "id": f"pydoc:{name}",
+                "title": name,
+                "text": text,
+                "metadata": {"corpus": "pydoc_data.topics"},
+            }
+        )
         for name, text in sorted(topics.items())
         if text.strip()
     ]
@@ -23,5 +28,5 @@ def write_pydoc_corpus(directory: Path) -> Path:
     if not path.exists() or path.read_text() != payload:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(payload)
-        os.replace(tmp, path)
+        tmp.replace(path)
     return path

@@ -7,7 +7,6 @@ batches (see `retrievers.store` for why a kill at any moment is safe).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -41,33 +40,46 @@ class Progress:
     elapsed: float = 0.0
 
 
+_Staged = tuple[Document, str, list[Chunk]]  # document, its file, its chunks
+_FileDone = tuple[str, int, int, frozenset[str]]  # path, mtime_ns, size, doc ids it holds
+
+
 @dataclass
 class _Pending:
-    """Staged work in arrival order: documents to embed, and files whose documents are all
-    staged (a file's bookkeeping commits with, or after, its last document)."""
+    """Staged work in arrival order: chunked documents to embed, and files whose documents
+    are all staged (a file's bookkeeping commits with, or after, its last document)."""
 
-    items: list[tuple[Document, str] | tuple[str, int, int, frozenset[str]]] = field(
-        default_factory=list
-    )
+    items: list[_Staged | _FileDone] = field(default_factory=list)
+    n_docs: int = 0
+    n_chunks: int = 0
 
-    def n_docs(self) -> int:
-        return sum(1 for item in self.items if isinstance(item[0], Document))
+    def add_doc(self, item: _Staged) -> None:
+        self.items.append(item)
+        self.n_docs += 1
+        self.n_chunks += len(item[2])
 
-    def take(self, max_docs: int | None) -> tuple[list[tuple[Document, str]],
-                                                   list[tuple[str, int, int, frozenset[str]]]]:
-        docs: list[tuple[Document, str]] = []
-        files: list[tuple[str, int, int, frozenset[str]]] = []
+    def full(self, max_docs: int, max_chunks: int) -> bool:
+        return self.n_docs >= max_docs or self.n_chunks >= max_chunks
+
+    def take(self, max_docs: int, max_chunks: int) -> tuple[list[_Staged], list[_FileDone]]:
+        docs: list[_Staged] = []
+        files: list[_FileDone] = []
+        n_chunks = 0
         i = 0
         while i < len(self.items):
             item = self.items[i]
             if isinstance(item[0], Document):
-                if max_docs is not None and len(docs) >= max_docs:
+                if docs and (len(docs) >= max_docs or n_chunks >= max_chunks):
                     break
-                docs.append(item)  # type: ignore[arg-type]
+                staged: _Staged = item  # type: ignore[assignment]
+                docs.append(staged)
+                n_chunks += len(staged[2])
             else:
                 files.append(item)  # type: ignore[arg-type]
             i += 1
         del self.items[:i]
+        self.n_docs -= len(docs)
+        self.n_chunks -= n_chunks
         return docs, files
 
 
@@ -98,9 +110,14 @@ class IndexingPipeline:
         config = None
         if create and not (path / "meta.sqlite").is_file():
             config = CollectionConfig(
-                embedder=s.embedder, dim=self.encoder.dim, index_type=s.index_type,
-                hnsw_m=s.hnsw_m, hnsw_ef_search=s.hnsw_ef_search, ivf_nlist=s.ivf_nlist,
-                ivf_nprobe=s.ivf_nprobe, pq_m=s.pq_m,
+                embedder=s.embedder,
+                dim=self.encoder.dim,
+                index_type=s.index_type,
+                hnsw_m=s.hnsw_m,
+                hnsw_ef_search=s.hnsw_ef_search,
+                ivf_nlist=s.ivf_nlist,
+                ivf_nprobe=s.ivf_nprobe,
+                pq_m=s.pq_m,
             )
         store = FaissStore(path, create=config, writable=True)
         store.set_save_interval(s.faiss_save_seconds)
@@ -136,9 +153,12 @@ class IndexingPipeline:
             state = Progress(files_total=len(files))
             pending = _Pending()
 
-            def flush(max_docs: int | None) -> None:
-                docs, done = pending.take(max_docs)
-                self._flush(store, docs, done, fingerprint, chunker, report)
+            max_docs, max_chunks = self.settings.docs_per_batch, self.settings.chunks_per_batch
+
+            def flush(final: bool) -> None:
+                while pending.items and (final or pending.full(max_docs, max_chunks)):
+                    docs, done = pending.take(max_docs, max_chunks)
+                    self._flush(store, docs, done, fingerprint, report)
                 state.docs = report.added + report.updated
                 state.chunks = report.chunks_added
                 state.elapsed = time.perf_counter() - started
@@ -146,16 +166,14 @@ class IndexingPipeline:
                     progress(state)
 
             for path in files:
-                self._stage_file(store, path, fingerprint, pending, report)
+                self._stage_file(store, path, fingerprint, chunker, pending, report)
                 state.files_done += 1
-                batch = self.settings.docs_per_batch
-                if pending.n_docs() >= batch:
-                    while pending.n_docs() >= batch:
-                        flush(batch)
+                if pending.full(max_docs, max_chunks):
+                    flush(final=False)
                 elif progress:
                     state.elapsed = time.perf_counter() - started
                     progress(state)
-            flush(None)
+            flush(final=True)
             if prune:
                 self._prune(store, report)
             store.save()
@@ -173,14 +191,26 @@ class IndexingPipeline:
                 "new collection"
             )
         wanted = CollectionConfig(
-            embedder=store.config.embedder, dim=store.config.dim, index_type=s.index_type,
-            hnsw_m=s.hnsw_m, hnsw_ef_search=s.hnsw_ef_search, ivf_nlist=s.ivf_nlist,
-            ivf_nprobe=s.ivf_nprobe, pq_m=s.pq_m,
+            embedder=store.config.embedder,
+            dim=store.config.dim,
+            index_type=s.index_type,
+            hnsw_m=s.hnsw_m,
+            hnsw_ef_search=s.hnsw_ef_search,
+            ivf_nlist=s.ivf_nlist,
+            ivf_nprobe=s.ivf_nprobe,
+            pq_m=s.pq_m,
         )
         store.set_index_config(wanted)
 
-    def _stage_file(self, store: FaissStore, path: Path, fingerprint: str,
-                    pending: _Pending, report: IndexReport) -> None:
+    def _stage_file(
+        self,
+        store: FaissStore,
+        path: Path,
+        fingerprint: str,
+        chunker: Chunker,
+        pending: _Pending,
+        report: IndexReport,
+    ) -> None:
         key = str(path.resolve())
         try:
             stat = path.stat()
@@ -203,32 +233,40 @@ class IndexingPipeline:
         for doc in docs:
             if store.doc_state(doc.doc_id) == (doc.content_hash, fingerprint):
                 report.record(FileOutcome(doc.source, doc.doc_id, "unchanged"))
+                continue
+            chunks = chunker.split(doc)
+            if chunks:
+                pending.add_doc((doc, key, chunks))
             else:
-                pending.items.append((doc, key))
+                report.record(
+                    FileOutcome(
+                        doc.source, doc.doc_id, "failed", reason="no text left after chunking"
+                    )
+                )
         if not failures:
             # Only a cleanly read file may drop the documents it no longer holds.
             ids = frozenset(d.doc_id for d in docs)
             pending.items.append((key, stat.st_mtime_ns, stat.st_size, ids))
 
-    def _flush(self, store: FaissStore, docs: list[tuple[Document, str]],
-               files: list[tuple[str, int, int, frozenset[str]]], fingerprint: str,
-               chunker: Chunker, report: IndexReport) -> None:
+    def _flush(
+        self,
+        store: FaissStore,
+        docs: list[_Staged],
+        files: list[_FileDone],
+        fingerprint: str,
+        report: IndexReport,
+    ) -> None:
         if not docs and not files:
             return
-        staged: list[tuple[Document, str, str, list[Chunk]]] = []
         texts: list[str] = []
         outcomes: list[FileOutcome] = []
-        for doc, file_path in docs:
-            chunks = chunker.split(doc)
-            if not chunks:
-                outcomes.append(FileOutcome(doc.source, doc.doc_id, "failed",
-                                            reason="no text left after chunking"))
-                continue
+        for doc, _, chunks in docs:
             existed = store.doc_state(doc.doc_id) is not None
-            staged.append((doc, file_path, fingerprint, chunks))
             texts.extend(c.embed_text(doc.title) for c in chunks)
-            outcomes.append(FileOutcome(doc.source, doc.doc_id,
-                                        "updated" if existed else "added", len(chunks)))
+            outcomes.append(
+                FileOutcome(doc.source, doc.doc_id, "updated" if existed else "added", len(chunks))
+            )
+        staged = [(doc, file_path, fingerprint, chunks) for doc, file_path, chunks in docs]
         t0 = time.perf_counter()
         vectors = self.encoder.encode(texts)
         report.embed_seconds += time.perf_counter() - t0
@@ -237,13 +275,14 @@ class IndexingPipeline:
         for outcome in outcomes:
             report.record(outcome)
         for doc_id, source in result.removed_docs:
-            report.record(FileOutcome(source, doc_id, "pruned",
-                                      reason="no longer in its source file"))
+            report.record(
+                FileOutcome(source, doc_id, "pruned", reason="no longer in its source file")
+            )
         report.chunks_added += len(result.added_chunk_ids)
         report.chunks_removed += len(result.removed_chunk_ids)
 
     def _prune(self, store: FaissStore, report: IndexReport) -> None:
-        gone = [path for path in store.files() if not os.path.exists(path)]
+        gone = [path for path in store.files() if not Path(path).exists()]
         doomed: list[tuple[str, str]] = []
         for path in gone:
             doomed.extend(store.docs_of_file(path))

@@ -59,9 +59,9 @@ class RagPipeline:
                 self._stores[collection] = store
             return store
 
-    def search(self, query: str, collection: str = "default", k: int | None = None) -> list[
-        SearchHit
-    ]:
+    def search(
+        self, query: str, collection: str = "default", k: int | None = None
+    ) -> list[SearchHit]:
         """Dense top-k chunks for `query`; the query embeds with the collection's own model."""
         text = validate_query(query)
         k = k or self.settings.top_k

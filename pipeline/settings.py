@@ -53,9 +53,7 @@ class Settings(BaseSettings):
     device: Device = "auto"
     threads: int = Field(default=0, ge=0, description="0 = one per physical core")
 
-    embedder: str = Field(
-        default="minilm", description="registry name, local directory, or hub id"
-    )
+    embedder: str = Field(default="minilm", description="registry name, local directory, or hub id")
     embed_backend: EmbedBackend = Field(
         default="torch", description="'int8' = opt-in dynamically quantised fast path"
     )
@@ -72,7 +70,10 @@ class Settings(BaseSettings):
     pq_m: int = Field(default=0, ge=0, description="0 = dim/8 sub-quantisers")
 
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
-    docs_per_batch: int = Field(default=64, ge=1)
+    # One batch = one transaction. Large chunk batches let the encoder sort by length across
+    # many documents (less padding); a kill loses at most one batch of work.
+    docs_per_batch: int = Field(default=1000, ge=1)
+    chunks_per_batch: int = Field(default=512, ge=1)
     faiss_save_seconds: float = Field(
         default=60.0, ge=0.0, description="how often a long run persists its FAISS index"
     )

@@ -8,6 +8,7 @@ never cross a section (heading) boundary, and `doc.text[chunk.start:chunk.end] =
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -135,7 +136,7 @@ class Chunker:
             return out
         # No separator left (e.g. one enormous word): cut on token boundaries.
         points = [span.start, *counter.cut_points(span.start, span.end, self.size), span.end]
-        return [_Span(a, b) for a, b in zip(points, points[1:], strict=False) if b > a]
+        return [_Span(a, b) for a, b in itertools.pairwise(points) if b > a]
 
     def _merge(self, pieces: list[_Span], counter: _Counter) -> list[_Span]:
         chunks: list[_Span] = []

@@ -46,9 +46,7 @@ def _decode(raw: bytes) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LoadError(
-            f"not valid UTF-8 at byte {exc.start}; re-save the file as UTF-8"
-        ) from exc
+        raise LoadError(f"not valid UTF-8 at byte {exc.start}; re-save the file as UTF-8") from exc
 
 
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
@@ -109,8 +107,26 @@ def _sections_from_heads(text: str, heads: list[tuple[int, int, str]]) -> tuple[
 
 
 _BLOCK_TAGS = (
-    "p", "div", "li", "tr", "br", "pre", "blockquote", "section", "article", "table",
-    "ul", "ol", "dd", "dt", "header", "footer", "main", "figure", "figcaption", "hr",
+    "p",
+    "div",
+    "li",
+    "tr",
+    "br",
+    "pre",
+    "blockquote",
+    "section",
+    "article",
+    "table",
+    "ul",
+    "ol",
+    "dd",
+    "dt",
+    "header",
+    "footer",
+    "main",
+    "figure",
+    "figcaption",
+    "hr",
 )
 _DROP_TAGS = ("script", "style", "noscript", "template", "head", "svg", "iframe")
 

@@ -62,7 +62,7 @@ class CollectionError(ValueError):
     """Bad collection name, unknown collection, or incompatible settings."""
 
 
-class CollectionBusy(RuntimeError):
+class CollectionBusyError(RuntimeError):
     """Another process is writing this collection."""
 
 
@@ -113,8 +113,9 @@ class BatchResult:
 class FaissStore:
     """One collection. Opening is cheap; the FAISS index is loaded on first search/write."""
 
-    def __init__(self, path: Path, *, create: CollectionConfig | None = None,
-                 writable: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, create: CollectionConfig | None = None, writable: bool = False
+    ) -> None:
         self.path = path
         self.name = path.name
         self._lock_fd: int | None = None
@@ -155,7 +156,7 @@ class FaissStore:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             os.close(fd)
-            raise CollectionBusy(
+            raise CollectionBusyError(
                 f"collection '{self.name}' is being written by another process; "
                 "wait for it to finish"
             ) from exc
@@ -267,8 +268,13 @@ class FaissStore:
         ).fetchall()
         return [
             DocumentInfo(
-                doc_id=r[0], source=r[1], title=r[2], content_hash=r[3], indexed_at=r[4],
-                metadata=json.loads(r[5]), n_chunks=r[6],
+                doc_id=r[0],
+                source=r[1],
+                title=r[2],
+                content_hash=r[3],
+                indexed_at=r[4],
+                metadata=json.loads(r[5]),
+                n_chunks=r[6],
             )
             for r in rows
         ]
@@ -335,8 +341,17 @@ class FaissStore:
                     "content_hash=excluded.content_hash, fingerprint=excluded.fingerprint, "
                     "mtime=excluded.mtime, metadata=excluded.metadata, "
                     "indexed_at=excluded.indexed_at",
-                    (doc.doc_id, file_path, doc.source, doc.title, doc.content_hash,
-                     fingerprint, doc.mtime, json.dumps(doc.metadata, default=str), now),
+                    (
+                        doc.doc_id,
+                        file_path,
+                        doc.source,
+                        doc.title,
+                        doc.content_hash,
+                        fingerprint,
+                        doc.mtime,
+                        json.dumps(doc.metadata, default=str),
+                        now,
+                    ),
                 )
                 for chunk in chunks:
                     vec = batch.vectors[row]
@@ -344,11 +359,18 @@ class FaissStore:
                     cur = db.execute(
                         'INSERT INTO chunks(doc_id, ordinal, start, "end", text, n_tokens, '
                         "headings, page_start, page_end, vector) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (doc.doc_id, chunk.ordinal, chunk.start, chunk.end, chunk.text,
-                         chunk.n_tokens, json.dumps(chunk.headings),
-                         chunk.pages[0] if chunk.pages else None,
-                         chunk.pages[1] if chunk.pages else None,
-                         np.ascontiguousarray(vec, dtype=np.float32).tobytes()),
+                        (
+                            doc.doc_id,
+                            chunk.ordinal,
+                            chunk.start,
+                            chunk.end,
+                            chunk.text,
+                            chunk.n_tokens,
+                            json.dumps(chunk.headings),
+                            chunk.pages[0] if chunk.pages else None,
+                            chunk.pages[1] if chunk.pages else None,
+                            np.ascontiguousarray(vec, dtype=np.float32).tobytes(),
+                        ),
                     )
                     assert cur.lastrowid is not None
                     added.append(int(cur.lastrowid))
@@ -375,22 +397,25 @@ class FaissStore:
         removed: list[int] = []
         with self.transaction() as db:
             # Forget the files too, so re-indexing a still-present source brings it back.
-            files = {*files}
+            forget = set(files)
             for doc_id in doc_ids:
-                row = db.execute("SELECT file_path FROM documents WHERE doc_id=?",
-                                 (doc_id,)).fetchone()
+                row = db.execute(
+                    "SELECT file_path FROM documents WHERE doc_id=?", (doc_id,)
+                ).fetchone()
                 if row is not None:
-                    files.add(str(row[0]))
+                    forget.add(str(row[0]))
                 removed.extend(self._delete_doc(doc_id))
-            for path in sorted(files):
+            for path in sorted(forget):
                 db.execute("DELETE FROM files WHERE path=?", (path,))
             gen = self._bump_generation()
         self._mirror(gen, np.zeros((0, self.config.dim), np.float32), [], removed)
         return len(removed)
 
     def _delete_doc(self, doc_id: str, keep_row: bool = False) -> list[int]:
-        ids = [int(r[0]) for r in self.db.execute(
-            "SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,))]
+        ids = [
+            int(r[0])
+            for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,))
+        ]
         self.db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
         if not keep_row:
             self.db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
@@ -443,8 +468,7 @@ class FaissStore:
             # such a small collection is searched exactly until it grows.
             if n_train >= max(39 * nlist, 256 * 4):
                 quantizer = faiss.IndexFlatIP(cfg.dim)
-                ivf = faiss.IndexIVFPQ(quantizer, cfg.dim, nlist, m, 8,
-                                       faiss.METRIC_INNER_PRODUCT)
+                ivf = faiss.IndexIVFPQ(quantizer, cfg.dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
                 ivf.nprobe = cfg.ivf_nprobe
                 return ivf
         return faiss.IndexIDMap2(faiss.IndexFlatIP(cfg.dim))
@@ -465,8 +489,9 @@ class FaissStore:
             return not removing  # HNSW graphs cannot drop nodes
         return False  # IVF-PQ is retrained from the stored vectors
 
-    def _mirror(self, gen: int, vectors: npt.NDArray[np.float32], added: list[int],
-                removed: list[int]) -> None:
+    def _mirror(
+        self, gen: int, vectors: npt.NDArray[np.float32], added: list[int], removed: list[int]
+    ) -> None:
         index = self._index
         if index is not None and self._supports_incremental(bool(removed)):
             if removed:
@@ -505,8 +530,9 @@ class FaissStore:
         index = self.index()
         if index.ntotal == 0:
             return []
-        scores, ids = index.search(np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1),
-                                   min(k, int(index.ntotal)))
+        scores, ids = index.search(
+            np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1), min(k, int(index.ntotal))
+        )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def hits(self, ranked: Sequence[tuple[int, float]]) -> list[SearchHit]:
@@ -527,11 +553,21 @@ class FaissStore:
             r = rows.get(cid)
             if r is None:
                 continue
-            out.append(SearchHit(
-                rank=len(out) + 1, score=score, chunk_id=cid, doc_id=r[1], source=r[2],
-                title=r[3], text=r[4], start=r[5], end=r[6], headings=tuple(json.loads(r[7])),
-                pages=(r[8], r[9]) if r[8] is not None else None,
-            ))
+            out.append(
+                SearchHit(
+                    rank=len(out) + 1,
+                    score=score,
+                    chunk_id=cid,
+                    doc_id=r[1],
+                    source=r[2],
+                    title=r[3],
+                    text=r[4],
+                    start=r[5],
+                    end=r[6],
+                    headings=tuple(json.loads(r[7])),
+                    pages=(r[8], r[9]) if r[8] is not None else None,
+                )
+            )
         return out
 
 

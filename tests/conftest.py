@@ -89,8 +89,13 @@ class HashEncoder:
 
 @pytest.fixture
 def hash_settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", embedder="hash-test", chunk_tokens=40,
-                    chunk_overlap=8, docs_per_batch=4)
+    return Settings(
+        data_dir=tmp_path / "data",
+        embedder="hash-test",
+        chunk_tokens=40,
+        chunk_overlap=8,
+        docs_per_batch=4,
+    )
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,7 +35,7 @@ def test_offsets_round_trip_and_size_bound(text: str, size: int, overlap_frac: f
     chunks = chunker.split(_doc(text))
     for i, chunk in enumerate(chunks):
         assert chunk.ordinal == i
-        assert text[chunk.start:chunk.end] == chunk.text
+        assert text[chunk.start : chunk.end] == chunk.text
         assert chunk.text == chunk.text.strip()
         assert chunk.n_tokens == _count(chunk.text) <= size
     # Every token of the document is in some chunk.
@@ -42,7 +44,7 @@ def test_offsets_round_trip_and_size_bound(text: str, size: int, overlap_frac: f
         covered.update(range(chunk.start, chunk.end))
     assert all(start in covered for start in TOK.token_starts(text))
     # Chunks move forward.
-    assert all(a.start < b.start for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(a.start < b.start for a, b in itertools.pairwise(chunks))
 
 
 def test_prefers_paragraph_then_sentence_boundaries() -> None:
@@ -59,9 +61,9 @@ def test_overlap_repeats_trailing_sentences() -> None:
     text = " ".join(f"Sentence number {i} here." for i in range(12))
     chunks = Chunker(TOK, 20, 6).split(_doc(text))
     assert len(chunks) > 2
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start < a.end  # overlapping spans
-        assert _count(text[b.start:a.end]) <= 6
+        assert _count(text[b.start : a.end]) <= 6
 
 
 def test_sections_are_never_crossed_and_carry_headings() -> None:

@@ -11,7 +11,7 @@ import pytest
 from pipeline.indexing import IndexingPipeline
 from pipeline.rag import QueryError, RagPipeline
 from pipeline.settings import Settings
-from retrievers.store import CollectionBusy, CollectionError, FaissStore
+from retrievers.store import CollectionBusyError, CollectionError, FaissStore
 from tests.conftest import HashEncoder
 
 
@@ -23,8 +23,10 @@ def _corpus(root: Path) -> Path:
         "<html><title>Birds</title><body><h1>Birds</h1><p>Parrots talk.</p></body></html>"
     )
     (root / "facts.jsonl").write_text(
-        json.dumps({"id": "f1", "text": "Volcanoes erupt lava.", "title": "Volcano"}) + "\n"
-        + json.dumps({"id": "f2", "text": "Glaciers carve valleys.", "title": "Glacier"}) + "\n"
+        json.dumps({"id": "f1", "text": "Volcanoes erupt lava.", "title": "Volcano"})
+        + "\n"
+        + json.dumps({"id": "f2", "text": "Glaciers carve valleys.", "title": "Glacier"})
+        + "\n"
     )
     return root
 
@@ -205,7 +207,7 @@ def test_one_writer_at_a_time(
     pipe.run([corpus], "c")
     holder = FaissStore(hash_settings.collections_dir / "c", writable=True)
     try:
-        with pytest.raises(CollectionBusy, match="another process"):
+        with pytest.raises(CollectionBusyError, match="another process"):
             pipe.run([corpus], "c")
     finally:
         holder.close()

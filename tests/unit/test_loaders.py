@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -39,21 +40,21 @@ def test_markdown_sections_follow_heading_path_and_skip_code_fences() -> None:
     sections = markdown_sections(text)
     assert [s.headings for s in sections] == [(), ("A",), ("A", "B"), ("C",)]
     assert sections[0].start == 0
-    assert all(a.end == b.start for a, b in zip(sections, sections[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(sections))
     assert sections[-1].end == len(text)
-    assert "# not a heading" in text[sections[2].start:sections[2].end]
+    assert "# not a heading" in text[sections[2].start : sections[2].end]
 
 
 def test_rst_sections_levels_by_first_use() -> None:
     text = "Title\n=====\n\nintro\n\nPart\n----\n\nbody\n\nOther\n=====\nend\n"
-    assert [s.headings for s in rst_sections(text)] == [
-        ("Title",), ("Title", "Part"), ("Other",)
-    ]
+    assert [s.headings for s in rst_sections(text)] == [("Title",), ("Title", "Part"), ("Other",)]
 
 
 def test_html_headings_become_sections_and_scripts_are_dropped(tmp_path: Path) -> None:
-    raw = (b"<html><head><title>Guide</title><script>var x=1;</script></head><body>"
-           b"<h1>Install</h1><p>Run pip.</p><h2>Offline</h2><p>Use wheels.</p></body></html>")
+    raw = (
+        b"<html><head><title>Guide</title><script>var x=1;</script></head><body>"
+        b"<h1>Install</h1><p>Run pip.</p><h2>Offline</h2><p>Use wheels.</p></body></html>"
+    )
     title, text = html_to_text(raw)
     assert title == "Guide"
     assert "var x" not in text
@@ -64,8 +65,9 @@ def test_html_headings_become_sections_and_scripts_are_dropped(tmp_path: Path) -
 
 
 def test_pdf_pages_are_recorded(tmp_path: Path) -> None:
-    path = make_pdf(tmp_path / "r.pdf", ["First page about cats.", "Second page about dogs."],
-                    title="Pets")
+    path = make_pdf(
+        tmp_path / "r.pdf", ["First page about cats.", "Second page about dogs."], title="Pets"
+    )
     [doc], _ = load_file(path, MAX)
     assert doc.title == "Pets"
     assert doc.metadata["pages"] == 2

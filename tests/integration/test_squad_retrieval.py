@@ -1,0 +1,48 @@
+"""Dense retrieval with the real bundled MiniLM on a seeded SQuAD sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evaluators.datasets import squad_sample, write_jsonl
+from evaluators.metrics import dedupe, mean, recall_at_k
+from pipeline.indexing import IndexingPipeline
+from pipeline.rag import RagPipeline
+from pipeline.settings import Settings
+from retrievers.encoders import SentenceTransformerEncoder
+from retrievers.store import FaissStore
+
+pytestmark = pytest.mark.integration
+
+N_PASSAGES = 300
+SEED = 13
+
+
+def test_dense_recall_at_10_on_squad_sample(
+    tmp_path: Path,
+    shared_data: Path,
+    real_settings: Settings,
+    minilm: SentenceTransformerEncoder,
+) -> None:
+    passages, questions = squad_sample(
+        shared_data / "squad_v1.1_dev" / "dev-v1.1.json", N_PASSAGES, SEED
+    )
+    corpus = write_jsonl(passages, tmp_path / "squad.jsonl")
+    report = IndexingPipeline(real_settings, encoder=minilm).run([corpus], "squad")
+    assert report.added == N_PASSAGES and report.failed == 0
+
+    rag = RagPipeline(real_settings, encoder=minilm)
+    recalls = []
+    for q in questions:
+        ranked = dedupe([h.doc_id for h in rag.search(q.question, "squad", 20)])
+        recalls.append(recall_at_k(ranked, q.relevant, 10))
+    recall = mean(recalls)
+    print(
+        f"\nSQuAD sample: {N_PASSAGES} passages (seed {SEED}), {len(questions)} questions, "
+        f"{report.chunks_added} chunks; dense recall@10 = {recall:.3f}"
+    )
+    assert recall > 0.85
+    with FaissStore(real_settings.collections_dir / "squad") as store:
+        assert store.index().ntotal == store.count("chunks") == report.chunks_added
