@@ -21,7 +21,7 @@ def _count(text: str) -> int:
     return len(TOK.token_starts(text))
 
 
-words = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+words = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 texts = st.lists(
     st.one_of(words, st.sampled_from([" ", "\n", "\n\n", ". ", ", ", "  "])), max_size=300
 ).map("".join)
@@ -39,7 +39,7 @@ def test_offsets_round_trip_and_size_bound(text: str, size: int, overlap_frac: f
         assert chunk.text == chunk.text.strip()
         assert chunk.n_tokens == _count(chunk.text) <= size
     # Every token of the document is in some chunk.
-    covered = set()
+    covered: set[int] = set()
     for chunk in chunks:
         covered.update(range(chunk.start, chunk.end))
     assert all(start in covered for start in TOK.token_starts(text))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from pathlib import Path
@@ -233,3 +234,16 @@ def test_embedder_mismatch_is_refused(
     other = hash_settings.with_overrides(embedder="mpnet")
     with pytest.raises(ValueError, match="built with embedder 'hash-test'"):
         _pipe(other, hash_encoder).run([corpus], "c")
+
+
+def test_progress_reports_files_docs_and_chunks(
+    tmp_path: Path, hash_settings: Settings, hash_encoder: HashEncoder
+) -> None:
+    corpus = _corpus(tmp_path / "docs")
+    seen: list[tuple[int, int, int]] = []
+    report = _pipe(hash_settings, hash_encoder).run(
+        [corpus], "c", progress=lambda p: seen.append((p.files_done, p.docs, p.chunks))
+    )
+    assert seen[-1] == (4, 5, report.chunks_added)
+    for before, after in itertools.pairwise(seen):
+        assert all(x <= y for x, y in zip(before, after, strict=True))

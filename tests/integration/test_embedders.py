@@ -1,0 +1,48 @@
+"""The bundled embedders, loaded for real: mpnet is selectable, int8 stays close to fp32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.indexing import IndexingPipeline
+from pipeline.rag import RagPipeline
+from pipeline.settings import Settings
+from retrievers.encoders import SentenceTransformerEncoder
+from retrievers.store import FaissStore
+
+pytestmark = pytest.mark.integration
+
+DOCS = {
+    "volcano.txt": "Mount Etna in Sicily is one of the most active volcanoes in Europe.",
+    "bread.txt": "Sourdough bread rises thanks to wild yeast and lactic acid bacteria.",
+    "chess.txt": "In chess, castling moves the king two squares towards a rook.",
+}
+
+
+def _corpus(root: Path) -> Path:
+    root.mkdir()
+    for name, text in DOCS.items():
+        (root / name).write_text(text)
+    return root
+
+
+def test_mpnet_collection(tmp_path: Path, real_settings: Settings) -> None:
+    settings = real_settings.with_overrides(embedder="mpnet")
+    IndexingPipeline(settings).run([_corpus(tmp_path / "docs")], "mp")
+    with FaissStore(settings.collections_dir / "mp") as store:
+        assert store.config.dim == 768 and store.config.embedder == "mpnet"
+    # The reader embeds the query with the collection's own model, whatever the default.
+    hit = RagPipeline(real_settings).search("which volcano erupts often?", "mp", 1)[0]
+    assert hit.source.endswith("volcano.txt")
+
+
+def test_int8_fast_path_stays_close_to_fp32(
+    real_settings: Settings, minilm: SentenceTransformerEncoder
+) -> None:
+    fast = SentenceTransformerEncoder("minilm", settings=real_settings, backend="int8")
+    texts = list(DOCS.values())
+    cos = np.sum(minilm.encode(texts) * fast.encode(texts), axis=1)
+    assert cos.min() > 0.95
