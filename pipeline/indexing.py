@@ -108,7 +108,7 @@ class IndexingPipeline:
         path = self.collection_path(name)
         s = self.settings
         config = None
-        if create and not (path / "meta.sqlite").is_file():
+        if create:  # used only if the collection has no configuration yet
             config = CollectionConfig(
                 embedder=s.embedder,
                 dim=self.encoder.dim,

@@ -205,7 +205,13 @@ class FaissStore:
         self._set_meta("config", json.dumps(config.__dict__))
 
     def _load_config(self) -> CollectionConfig:
-        raw = self._meta("config")
+        try:
+            raw = self._meta("config")
+        except sqlite3.OperationalError as exc:  # the file exists but has no tables yet
+            raise CollectionError(
+                f"collection '{self.name}' is not initialised (being created, or its creation "
+                "was interrupted): run `verirag index` on it again"
+            ) from exc
         if raw is None:
             raise CollectionError(f"collection '{self.name}' has no configuration (corrupt?)")
         version = self._meta("schema_version")

@@ -247,3 +247,16 @@ def test_progress_reports_files_docs_and_chunks(
     assert seen[-1] == (4, 5, report.chunks_added)
     for before, after in itertools.pairwise(seen):
         assert all(x <= y for x, y in zip(before, after, strict=True))
+
+
+def test_interrupted_creation_is_recoverable(
+    tmp_path: Path, hash_settings: Settings, hash_encoder: HashEncoder
+) -> None:
+    # A kill between creating meta.sqlite and committing its schema leaves an empty file.
+    coll = hash_settings.collections_dir / "c"
+    coll.mkdir(parents=True)
+    sqlite3.connect(coll / "meta.sqlite").close()
+    with pytest.raises(CollectionError, match="not initialised"):
+        RagPipeline(hash_settings, encoder=hash_encoder).search("x", "c")  # type: ignore[arg-type]
+    report = _pipe(hash_settings, hash_encoder).run([_corpus(tmp_path / "docs")], "c")
+    assert report.added == 5
