@@ -109,8 +109,19 @@ def index(
     show_bar = progress and not as_json and err.is_terminal
 
     def run() -> IndexReport:
+        def index_with(update: Any) -> IndexReport:
+            return pipeline.run(
+                paths,
+                collection,
+                include=include,
+                exclude=exclude,
+                prune=prune,
+                change_index=index_type is not None,
+                progress=update,
+            )
+
         if not show_bar:
-            return pipeline.run(paths, collection, include=include, exclude=exclude, prune=prune)
+            return index_with(None)
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(
@@ -132,9 +143,7 @@ def index(
                     rate=f"{p.docs / secs:.1f} docs/s · {p.chunks / secs:.1f} chunks/s",
                 )
 
-            return pipeline.run(
-                paths, collection, include=include, exclude=exclude, prune=prune, progress=update
-            )
+            return index_with(update)
 
     report: IndexReport = _guard(run)
     if as_json:

@@ -107,18 +107,8 @@ class IndexingPipeline:
     def open_store(self, name: str, *, create: bool = False) -> FaissStore:
         path = self.collection_path(name)
         s = self.settings
-        config = None
-        if create:  # used only if the collection has no configuration yet
-            config = CollectionConfig(
-                embedder=s.embedder,
-                dim=self.encoder.dim,
-                index_type=s.index_type,
-                hnsw_m=s.hnsw_m,
-                hnsw_ef_search=s.hnsw_ef_search,
-                ivf_nlist=s.ivf_nlist,
-                ivf_nprobe=s.ivf_nprobe,
-                pq_m=s.pq_m,
-            )
+        # The configuration is used only if the collection has none yet.
+        config = self._index_config(s.embedder, self.encoder.dim) if create else None
         store = FaissStore(path, create=config, writable=True)
         store.set_save_interval(s.faiss_save_seconds)
         return store
@@ -139,14 +129,17 @@ class IndexingPipeline:
         include: list[str] | None = None,
         exclude: list[str] | None = None,
         prune: bool = False,
+        change_index: bool = False,
         progress: Callable[[Progress], None] | None = None,
     ) -> IndexReport:
+        """Index `paths` into `collection`. A new collection takes the index settings; an
+        existing one keeps its own unless `change_index` (only FAISS is rebuilt then)."""
         started = time.perf_counter()
         files = list(iter_files(list(paths), include, exclude))
         report = IndexReport(collection=collection)
         store = self.open_store(collection, create=True)
         try:
-            self._check_compatible(store)
+            self._check_compatible(store, change_index)
             chunker = self.chunker()
             store.record_chunking(chunker.size, chunker.overlap)
             fingerprint = f"{store.config.embedder}|{chunker.fingerprint()}"
@@ -182,17 +175,11 @@ class IndexingPipeline:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _check_compatible(self, store: FaissStore) -> None:
+    def _index_config(self, embedder: str, dim: int) -> CollectionConfig:
         s = self.settings
-        if store.config.embedder != s.embedder:
-            raise ValueError(
-                f"collection '{store.name}' was built with embedder '{store.config.embedder}', "
-                f"not '{s.embedder}': index with --embedder {store.config.embedder}, or use a "
-                "new collection"
-            )
-        wanted = CollectionConfig(
-            embedder=store.config.embedder,
-            dim=store.config.dim,
+        return CollectionConfig(
+            embedder=embedder,
+            dim=dim,
             index_type=s.index_type,
             hnsw_m=s.hnsw_m,
             hnsw_ef_search=s.hnsw_ef_search,
@@ -200,7 +187,17 @@ class IndexingPipeline:
             ivf_nprobe=s.ivf_nprobe,
             pq_m=s.pq_m,
         )
-        store.set_index_config(wanted)
+
+    def _check_compatible(self, store: FaissStore, change_index: bool) -> None:
+        s = self.settings
+        if store.config.embedder != s.embedder:
+            raise ValueError(
+                f"collection '{store.name}' was built with embedder '{store.config.embedder}', "
+                f"not '{s.embedder}': index with --embedder {store.config.embedder}, or use a "
+                "new collection"
+            )
+        if change_index:
+            store.set_index_config(self._index_config(store.config.embedder, store.config.dim))
 
     def _stage_file(
         self,

@@ -260,3 +260,20 @@ def test_interrupted_creation_is_recoverable(
         RagPipeline(hash_settings, encoder=hash_encoder).search("x", "c")  # type: ignore[arg-type]
     report = _pipe(hash_settings, hash_encoder).run([_corpus(tmp_path / "docs")], "c")
     assert report.added == 5
+
+
+def test_index_type_changes_only_when_asked(
+    tmp_path: Path, hash_settings: Settings, hash_encoder: HashEncoder
+) -> None:
+    corpus = _corpus(tmp_path / "docs")
+    _pipe(hash_settings.with_overrides(index_type="hnsw"), hash_encoder).run([corpus], "c")
+    flat = _pipe(hash_settings, hash_encoder)  # default settings say "flat"
+    flat.run([corpus], "c")
+    with FaissStore(hash_settings.collections_dir / "c") as store:
+        assert store.config.index_type == "hnsw"
+    embedded = hash_encoder.encoded
+    flat.run([corpus], "c", change_index=True)
+    assert hash_encoder.encoded == embedded  # vectors are reused, nothing re-embedded
+    with FaissStore(hash_settings.collections_dir / "c") as store:
+        assert store.config.index_type == "flat"
+        _consistent(store)
