@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.records import Chunk, Document, FileOutcome, IndexReport
 from pipeline.settings import Settings
+from retrievers.bm25 import bm25_for
 from retrievers.chunking import Chunker
 from retrievers.encoders import SentenceTransformerEncoder
 from retrievers.loaders import LoadError, iter_files, load_file
@@ -170,6 +171,7 @@ class IndexingPipeline:
             if prune:
                 self._prune(store, report)
             store.save()
+            bm25_for(store)  # built now, so the first question does not pay for it
         finally:
             store.close()
         report.seconds = time.perf_counter() - started

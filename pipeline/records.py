@@ -6,6 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Outcome = Literal["added", "updated", "unchanged", "failed", "pruned", "deleted"]
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,8 @@ class SearchHit:
     end: int
     headings: tuple[str, ...] = ()
     pages: tuple[int, int] | None = None
+    dense_score: float | None = None  # cosine to the query
+    bm25_score: float | None = None  # None: not among BM25's candidates
 
 
 @dataclass(frozen=True)

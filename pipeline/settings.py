@@ -21,6 +21,7 @@ from pydantic_settings import (
 IndexType = Literal["flat", "hnsw", "ivfpq"]
 Device = Literal["auto", "cpu", "cuda"]
 EmbedBackend = Literal["torch", "int8"]
+GeneratorBackend = Literal["auto", "llama.cpp", "transformers"]
 
 
 def default_data_dir() -> Path:
@@ -78,6 +79,30 @@ class Settings(BaseSettings):
         default=60.0, ge=0.0, description="how often a long run persists its FAISS index"
     )
     top_k: int = Field(default=5, ge=1, le=1000)
+
+    # Answering
+    generator: str = Field(
+        default="qwen2.5-1.5b", description="registry name, .gguf path, HF directory or hub id"
+    )
+    generator_backend: GeneratorBackend = "auto"
+    judge: str = Field(
+        default="same", description="'same' = the generator judges (shares its KV cache)"
+    )
+    n_ctx: int = Field(default=4096, ge=512, le=131072)
+    context_tokens: int = Field(
+        default=1536, ge=64, description="token budget for the sources in a prompt"
+    )
+    max_tokens: int = Field(default=256, ge=1, le=8192)
+    prompt_version: str = "v1"
+    idk_sentence: str = "I don't know based on the provided sources."
+    retrieval_k: int = Field(default=30, ge=1, le=1000, description="candidates per retriever")
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=1.0, ge=0.0)
+    bm25_weight: float = Field(default=1.0, ge=0.0)
+    relevance_floor: float = Field(
+        default=0.15, ge=-1.0, le=1.0, description="minimum dense cosine for a chunk to count"
+    )
+    max_question_chars: int = Field(default=2000, ge=1)
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -541,6 +541,17 @@ class FaissStore:
         )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
+    def vectors_for(self, chunk_ids: Sequence[int]) -> dict[int, npt.NDArray[np.float32]]:
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        return {
+            int(cid): np.frombuffer(blob, dtype=np.float32)
+            for cid, blob in self.db.execute(
+                f"SELECT chunk_id, vector FROM chunks WHERE chunk_id IN ({marks})", list(chunk_ids)
+            )
+        }
+
     def hits(self, ranked: Sequence[tuple[int, float]]) -> list[SearchHit]:
         if not ranked:
             return []

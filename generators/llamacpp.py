@@ -1,0 +1,235 @@
+"""llama.cpp backend (GGUF): the CPU default. Logprobs come from llama.cpp itself.
+
+llama-cpp-python keeps the KV cache of the previous prompt and reuses its longest common
+prefix, so prompts that share the system message and sources (answer, then each judge
+question) pay for the sources once.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from generators.base import (
+    Generation,
+    GenerationError,
+    GenerationParams,
+    Generator,
+    StreamEvent,
+    TokenLogprob,
+)
+from pipeline.device import cpu_threads, offline_env
+from pipeline.records import Message
+from pipeline.registry import resolve_model
+from pipeline.settings import Settings
+
+TOP_ALTERNATIVES = 5
+
+
+class LlamaCppGenerator(Generator):
+    def __init__(self, model: str = "qwen2.5-1.5b", *, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.model_spec = model
+        self.name = f"llama.cpp:{model}"
+        self._llm: Any = None
+        self._formatter: Any = None
+        self._lock = threading.RLock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._llm is not None:
+                return
+            offline_env()
+            path = resolve_model(self.model_spec, self.settings.models_dir, kind="generator")
+            if not path.endswith(".gguf"):
+                raise GenerationError(
+                    f"llama.cpp needs a .gguf file; '{self.model_spec}' resolved to {path}. "
+                    "Use generator_backend='transformers' for Hugging Face models."
+                )
+            from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            llm = Llama(
+                model_path=path,
+                n_ctx=self.settings.n_ctx,
+                n_threads=cpu_threads(self.settings.threads),
+                n_gpu_layers=-1 if self.settings.device in ("auto", "cuda") else 0,
+                logits_all=True,  # per-token logprobs of prompts (teacher forcing) need it
+                seed=0,
+                verbose=False,
+            )
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise GenerationError(f"{path} carries no chat template")
+            eos = llm._model.token_get_text(llm.token_eos())
+            bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
+            self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+            self._llm = llm
+
+    @property
+    def llm(self) -> Any:
+        self.warm_up()
+        return self._llm
+
+    def render(self, messages: Sequence[Message]) -> str:
+        self.warm_up()
+        result = self._formatter(
+            messages=[{"role": m.role, "content": m.content} for m in messages]
+        )
+        prompt: str = result.prompt
+        return prompt
+
+    def _tokens(self, text: str) -> list[int]:
+        tokens: list[int] = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return tokens
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokens(text))
+
+    def _check_fits(self, n_prompt: int, max_tokens: int) -> None:
+        if n_prompt + max_tokens > self.settings.n_ctx:
+            raise GenerationError(
+                f"prompt of {n_prompt} tokens plus max_tokens {max_tokens} exceeds the "
+                f"context window of {self.settings.n_ctx} (n_ctx)"
+            )
+
+    def _logprobs(
+        self, row_index: int, token: int | None, k: int
+    ) -> tuple[float, list[tuple[int, float]]]:
+        """Log-softmax of one logits row: the chosen token's logprob and the top k.
+
+        llama-cpp-python's own logprobs sort the whole vocabulary in Python for every token
+        (150k entries for Qwen), which cut decoding speed several times here.
+        """
+        row = np.asarray(self.llm.scores[row_index], dtype=np.float64)
+        peak = row.max()
+        lse = peak + math.log(float(np.exp(row - peak).sum()))
+        top_ids = np.argpartition(-row, k)[:k]
+        top_ids = top_ids[np.argsort(-row[top_ids])]
+        top = [(int(i), float(row[i] - lse)) for i in top_ids]
+        chosen = float(row[token] - lse) if token is not None else math.nan
+        return chosen, top
+
+    def _piece(self, token: int, previous: list[int]) -> str:
+        piece: bytes = self.llm.detokenize([token], prev_tokens=previous)
+        return piece.decode("utf-8", errors="ignore")
+
+    def _is_end(self, token: int) -> bool:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
+
+    def _prefill(self, tokens: list[int]) -> None:
+        """Evaluate `tokens`, reusing the longest prefix already in the KV cache."""
+        llm = self.llm
+        common = 0
+        limit = min(llm.n_tokens, len(tokens) - 1)  # always evaluate at least one token
+        cached = llm._input_ids
+        while common < limit and cached[common] == tokens[common]:
+            common += 1
+        llm.n_tokens = common
+        llm.eval(tokens[common:])
+
+    def stream(self, prompt: str, params: GenerationParams) -> Iterator[StreamEvent]:
+        with self._lock:
+            llm = self.llm
+            tokens = self._tokens(prompt)
+            self._check_fits(len(tokens), params.max_tokens)
+            started = time.perf_counter()
+            first: float | None = None
+            generated: list[int] = []
+            text = ""
+            emitted = 0  # characters of `text` already streamed
+            out: list[TokenLogprob] = []
+            finish = "length"
+            hold = max((len(s) for s in params.stop), default=0)
+            llm.set_seed(params.seed)
+            self._prefill(tokens)
+            sampler = llm.generate(
+                tokens,
+                top_k=params.top_k,
+                top_p=params.top_p,
+                min_p=0.0,
+                temp=params.temperature,
+                repeat_penalty=1.0,
+                frequency_penalty=params.frequency_penalty,
+                presence_penalty=params.presence_penalty,
+            )
+            for token in sampler:
+                if first is None:
+                    first = time.perf_counter() - started
+                if self._is_end(token):
+                    finish = "stop"
+                    break
+                logprob, top = self._logprobs(llm.n_tokens - 1, token, TOP_ALTERNATIVES)
+                piece = self._piece(token, tokens + generated)
+                generated.append(token)
+                out.append(
+                    TokenLogprob(piece, logprob, tuple((self._piece(i, []), v) for i, v in top))
+                )
+                text += piece
+                cut = min((p for s in params.stop if (p := text.find(s)) >= 0), default=-1)
+                if cut >= 0:
+                    text = text[:cut]
+                    finish = "stop"
+                    break
+                if len(generated) >= params.max_tokens:
+                    break
+                # Hold back as many characters as the longest stop string could still need.
+                safe = len(text) - hold
+                if safe > emitted:
+                    yield StreamEvent(text[emitted:safe])
+                    emitted = safe
+            if len(text) > emitted:
+                yield StreamEvent(text[emitted:])
+            total = time.perf_counter() - started
+            yield StreamEvent(
+                "",
+                Generation(
+                    text=text,
+                    tokens=tuple(out),
+                    finish_reason=finish,
+                    prompt_tokens=len(tokens),
+                    completion_tokens=len(out),
+                    seconds_to_first_token=first if first is not None else total,
+                    seconds_total=total,
+                ),
+            )
+
+    def score(self, prompt: str, continuation: str) -> list[TokenLogprob]:
+        with self._lock:
+            head = self._tokens(prompt)
+            tail = self._tokens(continuation)
+            if not tail:
+                return []
+            self._check_fits(len(head) + len(tail), 1)
+            self._prefill(head + tail)
+            scored: list[TokenLogprob] = []
+            for j, token in enumerate(tail):
+                row = len(head) + j - 1  # the logits that predict tail[j]
+                logprob, top = self._logprobs(row, token, TOP_ALTERNATIVES)
+                scored.append(
+                    TokenLogprob(
+                        self._piece(token, head + tail[:j]),
+                        logprob,
+                        tuple((self._piece(i, []), v) for i, v in top),
+                    )
+                )
+            return scored
+
+    def next_token_logprobs(self, prompt: str, k: int = 20) -> dict[str, float]:
+        with self._lock:
+            tokens = self._tokens(prompt)
+            self._check_fits(len(tokens), 1)
+            self._prefill(tokens)
+            _, top = self._logprobs(len(tokens) - 1, None, k)
+            out: dict[str, float] = {}
+            for token, logprob in top:
+                piece = self._piece(token, [])
+                out[piece] = max(logprob, out.get(piece, -math.inf))
+            return out

@@ -1,0 +1,61 @@
+"""Prompt templates live in versioned text files beside this module (`v1/`, ...).
+
+Every prompt starts with the same system message and source block, so the judge's prompts
+share a prefix with the answer's and llama.cpp reuses the sources' KV cache across them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from string import Template
+
+from pipeline.records import Message
+
+PROMPTS_DIR = Path(__file__).resolve().parent
+FENCE_END = "SOURCES>>>"
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    version: str
+    system: str
+    context: Template
+    answer: Template
+    judge: Template
+
+    def context_block(self, sources: list[tuple[int, str, str]]) -> str:
+        """Numbered sources; a source can never close the fence early."""
+        parts = []
+        for number, heading, text in sources:
+            body = text.replace(FENCE_END, "SOURCES> >>").replace("<<<SOURCES", "<< <SOURCES")
+            parts.append(f"[{number}] {heading}\n{body}" if heading else f"[{number}] {body}")
+        return self.context.substitute(sources="\n\n".join(parts))
+
+    def answer_messages(self, context_block: str, question: str, idk: str) -> list[Message]:
+        task = self.answer.substitute(question=question, idk=idk)
+        return [Message("system", self.system), Message("user", context_block + task)]
+
+    def judge_messages(self, context_block: str, question: str, claim: str) -> list[Message]:
+        task = self.judge.substitute(question=question, claim=claim)
+        return [Message("system", self.system), Message("user", context_block + task)]
+
+
+@cache
+def load_prompts(version: str = "v1") -> PromptSet:
+    folder = PROMPTS_DIR / version
+    if not folder.is_dir():
+        known = sorted(p.name for p in PROMPTS_DIR.iterdir() if p.is_dir() and p.name[0] == "v")
+        raise ValueError(f"unknown prompt version '{version}'; available: {', '.join(known)}")
+
+    def read(name: str) -> str:
+        return (folder / f"{name}.txt").read_text(encoding="utf-8")
+
+    return PromptSet(
+        version=version,
+        system=read("system").strip(),
+        context=Template(read("context")),
+        answer=Template(read("answer").strip()),
+        judge=Template(read("judge").strip()),
+    )
