@@ -1,5 +1,31 @@
-"""LLM backends (llama.cpp for GGUF on CPU, transformers for HF models and GPUs).
+"""LLM backends: llama.cpp for GGUF on CPU (default), transformers for HF models and GPUs.
 
-The bundled generator models are already resolved and verified by `pipeline.registry`;
-the backends arrive with the answering capability.
+Both return the same `Generation` (text, per-token logprobs with top-5 alternatives, finish
+reason, token counts, timings). `make_generator` picks one from the settings.
 """
+
+from __future__ import annotations
+
+from generators.base import Generation, GenerationError, GenerationParams, Generator
+from pipeline.registry import REGISTRY, resolve_model
+from pipeline.settings import Settings
+
+__all__ = ["Generation", "GenerationError", "GenerationParams", "Generator", "make_generator"]
+
+
+def make_generator(spec: str, settings: Settings) -> Generator:
+    """llama.cpp for GGUF files and registry names, transformers for everything else."""
+    backend = settings.generator_backend
+    if backend == "auto":
+        gguf = spec in REGISTRY or spec.endswith(".gguf")
+        backend = "llama.cpp" if gguf else "transformers"
+    if backend == "llama.cpp":
+        from generators.llamacpp import LlamaCppGenerator
+
+        return LlamaCppGenerator(spec, settings=settings)
+    from generators.hf import TransformersGenerator
+
+    if spec in REGISTRY:  # a bundled GGUF through transformers: dequantised, slower on CPU
+        path = resolve_model(spec, settings.models_dir, kind="generator")
+        return TransformersGenerator(path, settings=settings)
+    return TransformersGenerator(spec, settings=settings)

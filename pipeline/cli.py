@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.records import IndexReport, SearchHit
+from pipeline.records import Answer, IndexReport, SearchHit
 from pipeline.registry import REGISTRY, ModelError, resolve_model
 from pipeline.settings import Settings
 
@@ -320,15 +320,168 @@ def models(
         raise typer.Exit(4)
 
 
+def _print_answer(answer: Answer, streamed: bool) -> None:
+    colour = {"answer": "green", "review": "yellow", "abstain": "red"}[answer.decision]
+    if not streamed:
+        out.print(f"\n{answer.text}")
+    out.print(
+        f"\n[bold {colour}]{answer.decision.upper()}[/] — {answer.decision_reason} · "
+        f"confidence {answer.confidence:.2f}"
+        + (f" · review #{answer.review_id}" if answer.review_id is not None else "")
+    )
+    for claim in answer.flagged:
+        out.print(f"  [bold yellow]⚑ {claim.verdict}[/]: {claim.text}\n    [dim]{claim.reason}[/]")
+    if answer.citations:
+        out.print("\n[bold]sources[/]")
+    for c in answer.citations:
+        snippet = " ".join(c.snippet.split())
+        out.print(f"  [{c.number}] [cyan]{c.title}[/] {c.source} [dim]chars {c.start}-{c.end}[/]")
+        out.print(f"      {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
+    t = answer.timings
+    out.print(
+        f"\n[dim]{answer.generator} · retrieve {t.retrieve:.1f}s · generate {t.generate:.1f}s "
+        f"({t.decode_tokens_per_second:.0f} tok/s) · verify {t.verify:.1f}s · "
+        f"total {t.total:.1f}s[/]"
+    )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="the question")],
+    collection: CollectionOpt = "default",
+    k: Annotated[int | None, typer.Option("--k", "-k", help="chunks to retrieve")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="answer length limit")] = None,
+    temperature: Annotated[float, typer.Option(help="0 = greedy (QA default)")] = 0.0,
+    top_p: Annotated[float, typer.Option(help="nucleus sampling")] = 1.0,
+    top_k: Annotated[int, typer.Option(help="0 = off")] = 0,
+    frequency_penalty: Annotated[float, typer.Option()] = 0.0,
+    presence_penalty: Annotated[float, typer.Option()] = 0.0,
+    stop: Annotated[list[str] | None, typer.Option(help="stop string (repeatable)")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    generator: Annotated[str | None, typer.Option(help="registry name, path or hub id")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="print tokens as they come")] = False,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Answer a question from a collection, with citations, claim checks and a decision."""
+    from generators.base import GenerationError, GenerationParams
+    from pipeline.rag import RagPipeline
+
+    settings = _settings(data_dir=data_dir, generator=generator)
+    try:
+        params = GenerationParams(
+            max_tokens=max_tokens or settings.max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            frequency_penalty=frequency_penalty,
+            presence_penalty=presence_penalty,
+            stop=tuple(stop or ()),
+            seed=seed,
+        )
+    except GenerationError as exc:
+        _fail(f"invalid generation parameters: {exc}")
+    rag = RagPipeline(settings)
+    if stream and not as_json:
+        out.print()
+
+    def on_token(piece: str) -> None:
+        out.print(piece, end="", markup=False, highlight=False)
+
+    answer: Answer = _guard(
+        lambda: rag.ask(
+            question, collection, k, params, on_token if stream and not as_json else None
+        )
+    )
+    if as_json:
+        out.print_json(json.dumps(asdict(answer), default=str))
+        return
+    if stream:
+        out.print()
+    _print_answer(answer, streamed=stream)
+
+
+review_app = typer.Typer(help="The human review queue of flagged answers.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+
+def _queue(data_dir: Path | None) -> Any:
+    from pipeline.review import ReviewQueue
+
+    return ReviewQueue(_settings(data_dir=data_dir).data_dir / "review.sqlite")
+
+
+@review_app.command("list")
+def review_list(
+    status: Annotated[str, typer.Option(help="open | resolved | all")] = "open",
+    collection: Annotated[str | None, typer.Option("--collection", "-c")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """List review items (newest first)."""
+    items = _queue(data_dir).list(
+        None if status == "all" else status, [collection] if collection else None, limit
+    )
+    if as_json:
+        out.print_json(
+            json.dumps([{k: v for k, v in asdict(i).items() if k != "answer"} for i in items])
+        )
+        return
+    table = Table("id", "status", "collection", "question", "reason", box=None)
+    for item in items:
+        table.add_row(
+            str(item.id),
+            item.resolution or item.status,
+            item.collection,
+            item.question[:50],
+            item.decision_reason[:40],
+        )
+    out.print(table)
+
+
+@review_app.command("show")
+def review_show(
+    item_id: Annotated[int, typer.Argument()], as_json: JsonOpt = False, data_dir: DataDirOpt = None
+) -> None:
+    """Show one review item with its answer, flags and sources."""
+    item = _guard(lambda: _queue(data_dir).get(item_id))
+    if as_json:
+        out.print_json(json.dumps(asdict(item), default=str))
+        return
+    out.print(f"[bold]#{item.id}[/] {item.status} {item.resolution or ''} · {item.collection}")
+    out.print(f"[bold]Q:[/] {item.question}\n[bold]A:[/] {item.answer_text}")
+    for claim in item.answer.get("claims", []):
+        out.print(f"  {claim['verdict']}: {claim['text']} [dim]({claim['reason']})[/]")
+    for c in item.answer.get("citations", []):
+        out.print(f"  [{c['number']}] {c['title']} {c['source']}")
+    if item.note:
+        out.print(f"note: {item.note}")
+
+
+@review_app.command("resolve")
+def review_resolve(
+    item_id: Annotated[int, typer.Argument()],
+    resolution: Annotated[str, typer.Option(help="correct | incorrect | partially-correct")],
+    note: Annotated[str, typer.Option(help="what the reviewer found")] = "",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Record a reviewer's verdict on a flagged answer."""
+    item = _guard(lambda: _queue(data_dir).resolve(item_id, resolution, note))
+    out.print(f"#{item.id} resolved as {item.resolution}")
+
+
 DEMO_QUERY = "How do I handle an exception raised inside a with statement?"
+DEMO_QUESTION = "What does the pass statement do?"
 
 
 @app.command()
 def demo(
-    query: Annotated[str, typer.Option(help="question to search for")] = DEMO_QUERY,
+    query: Annotated[str, typer.Option(help="query to search for")] = DEMO_QUERY,
+    question: Annotated[str, typer.Option(help="question to answer")] = DEMO_QUESTION,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Index Python's built-in help topics (no download needed) and run a sample search."""
+    """Index Python's built-in help topics (no download needed), search, and answer."""
     settings = _settings(data_dir=data_dir)
     from pipeline.demo import write_pydoc_corpus
     from pipeline.indexing import IndexingPipeline
@@ -344,6 +497,9 @@ def demo(
     out.print(f"\n[bold]search:[/] {query}")
     for hit in hits:
         _print_hit(hit)
+    out.print(f"\n[bold]ask:[/] {question}")
+    answer = _guard(lambda: rag.ask(question, "demo"))
+    _print_answer(answer, streamed=False)
     out.print(
         f"\n[dim]demo done in {time.perf_counter() - started:.1f}s; data in {settings.data_dir}[/]"
     )

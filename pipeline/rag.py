@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from typing import Literal
 
-from pipeline.records import SearchHit
+from evaluators.claims import split_claims
+from evaluators.confidence import LogprobConfidence
+from evaluators.decision import ClaimVerdict, Thresholds, claim_verdict, decide, is_abstention
+from evaluators.judge import LlmJudgeVerifier
+from evaluators.lexical import lexical_evidence
+from generators import make_generator
+from generators.base import GenerationParams, Generator
+from generators.prompts import load_prompts
+from pipeline.records import Answer, Citation, ClaimResult, SearchHit, Timings
+from pipeline.review import ReviewQueue
 from pipeline.settings import Settings
 from retrievers.bm25 import bm25_for
 from retrievers.encoders import SentenceTransformerEncoder
@@ -36,13 +47,20 @@ class RagPipeline:
         self,
         settings: Settings | None = None,
         encoder: SentenceTransformerEncoder | None = None,
+        generator: Generator | None = None,
+        thresholds: Thresholds | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self._encoders: dict[str, SentenceTransformerEncoder] = {}
         if encoder is not None:
             self._encoders[encoder.model_spec] = encoder
         self._stores: dict[str, FaissStore] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._generator: Generator | None = generator
+        self._judge: LlmJudgeVerifier | None = None
+        self._review: ReviewQueue | None = None
+        self.prompts = load_prompts(self.settings.prompt_version)
+        self.thresholds = thresholds or Thresholds.load()
 
     def encoder_for(self, embedder: str) -> SentenceTransformerEncoder:
         with self._lock:
@@ -103,8 +121,198 @@ class RagPipeline:
             for hit in store.hits(ranked)
         ]
 
+    # -- answering ----------------------------------------------------------------------
+    def generator(self) -> Generator:
+        with self._lock:
+            if self._generator is None:
+                self._generator = make_generator(self.settings.generator, self.settings)
+            return self._generator
+
+    def judge(self) -> LlmJudgeVerifier:
+        with self._lock:
+            if self._judge is None:
+                judge_spec = self.settings.judge
+                gen = (
+                    self.generator()
+                    if judge_spec in ("same", self.settings.generator)
+                    else make_generator(judge_spec, self.settings)
+                )
+                self._judge = LlmJudgeVerifier(gen, self.prompts)
+            return self._judge
+
+    def review_queue(self) -> ReviewQueue:
+        with self._lock:
+            if self._review is None:
+                self._review = ReviewQueue(self.settings.data_dir / "review.sqlite")
+            return self._review
+
+    def ask(
+        self,
+        question: str,
+        collection: str = "default",
+        k: int | None = None,
+        params: GenerationParams | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Retrieve, answer from the sources, check every claim, decide.
+
+        `on_token` receives the answer text as it is generated (streaming); the returned
+        `Answer` is the verified result.
+        """
+        started = time.perf_counter()
+        text = validate_query(question, self.settings.max_question_chars)
+        params = params or GenerationParams(max_tokens=self.settings.max_tokens)
+        hits = self.search(text, collection, k)
+        t_retrieve = time.perf_counter() - started
+        relevant = [
+            h
+            for h in hits
+            if h.dense_score is not None and h.dense_score >= self.settings.relevance_floor
+        ]
+        gen = self.generator()
+        if not relevant:
+            return self._finish(
+                self._abstain(text, collection, hits, gen, params, t_retrieve, started)
+            )
+        citations, block = self._pack(relevant, gen)
+        prompt = gen.render(self.prompts.answer_messages(block, text, self.settings.idk_sentence))
+        t0 = time.perf_counter()
+        result = None
+        for event in gen.stream(prompt, params):
+            if event.final is not None:
+                result = event.final
+            elif on_token is not None and event.text:
+                on_token(event.text)
+        assert result is not None
+        t_generate = time.perf_counter() - t0
+        confidence = LogprobConfidence(self.thresholds.weights)(result.tokens)
+        abstained = is_abstention(result.text, self.settings.idk_sentence)
+        t0 = time.perf_counter()
+        claims: list[ClaimResult] = []
+        if not abstained:
+            sources = [c.snippet for c in citations]
+            for span in split_claims(result.text):
+                lexical = lexical_evidence(span.text, sources, span.citations, text)
+                judged = self.judge().judge(block, text, span.text)
+                verdict = claim_verdict(judged, lexical, self.thresholds)
+                claims.append(
+                    ClaimResult(
+                        text=span.text,
+                        start=span.start,
+                        end=span.end,
+                        citations=span.citations,
+                        verdict=verdict.verdict,
+                        score=verdict.score,
+                        reason=verdict.reason,
+                        judge_p=judged.p_supported,
+                        missing_terms=lexical.missing,
+                    )
+                )
+        t_verify = time.perf_counter() - t0
+        decision, reason = decide(
+            relevant_sources=len(relevant),
+            abstained=abstained,
+            verdicts=[ClaimVerdict(c.verdict, c.score, c.reason) for c in claims],  # type: ignore[arg-type]
+            confidence=confidence,
+            t=self.thresholds,
+        )
+        answer = Answer(
+            question=text,
+            collection=collection,
+            text=result.text.strip(),
+            decision=decision,
+            decision_reason=reason,
+            confidence=confidence,
+            claims=tuple(claims),
+            citations=tuple(citations),
+            retrieved=tuple(hits),
+            generator=gen.name,
+            prompt_version=self.prompts.version,
+            params=asdict(params),
+            timings=Timings(
+                retrieve=t_retrieve,
+                generate=t_generate,
+                verify=t_verify,
+                total=time.perf_counter() - started,
+                first_token=result.seconds_to_first_token,
+                decode_tokens_per_second=result.decode_tokens_per_second,
+            ),
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            finish_reason=result.finish_reason,
+        )
+        return self._finish(answer)
+
+    def _abstain(
+        self,
+        question: str,
+        collection: str,
+        hits: list[SearchHit],
+        gen: Generator,
+        params: GenerationParams,
+        t_retrieve: float,
+        started: float,
+    ) -> Answer:
+        return Answer(
+            question=question,
+            collection=collection,
+            text=self.settings.idk_sentence,
+            decision="abstain",
+            decision_reason="nothing relevant was retrieved",
+            confidence=0.0,
+            claims=(),
+            citations=(),
+            retrieved=tuple(hits),
+            generator=gen.name,
+            prompt_version=self.prompts.version,
+            params=asdict(params),
+            timings=Timings(retrieve=t_retrieve, total=time.perf_counter() - started),
+        )
+
+    def _finish(self, answer: Answer) -> Answer:
+        if answer.decision == "review":
+            answer = replace(answer, review_id=self.review_queue().add(answer))
+        return answer
+
+    def _pack(self, hits: list[SearchHit], gen: Generator) -> tuple[list[Citation], str]:
+        """Best chunks first, up to the context token budget; numbered from 1."""
+        budget = self.settings.context_tokens
+        chosen: list[Citation] = []
+        numbered: list[tuple[int, str, str]] = []
+        used = 0
+        for hit in hits:
+            heading = " > ".join(h for h in (hit.title, *hit.headings) if h)
+            cost = gen.count_tokens(f"[{len(chosen) + 1}] {heading}\n{hit.text}\n\n")
+            if used + cost > budget:
+                if chosen:
+                    continue
+                # Even the best chunk is over budget: keep its head, cut in proportion.
+                keep = max(1, len(hit.text) * budget // max(cost, 1))
+                hit = replace(hit, text=hit.text[:keep], end=hit.start + keep)
+                cost = budget
+            used += cost
+            number = len(chosen) + 1
+            chosen.append(
+                Citation(
+                    number=number,
+                    chunk_id=hit.chunk_id,
+                    doc_id=hit.doc_id,
+                    source=hit.source,
+                    title=hit.title,
+                    start=hit.start,
+                    end=hit.end,
+                    snippet=hit.text,
+                    pages=hit.pages,
+                )
+            )
+            numbered.append((number, heading, hit.text))
+        return chosen, self.prompts.context_block(numbered)
+
     def close(self) -> None:
         with self._lock:
             for store in self._stores.values():
                 store.close()
             self._stores.clear()
+            if self._review is not None:
+                self._review.close()
+                self._review = None

@@ -170,3 +170,66 @@ class CollectionStats:
     disk_bytes: int
     chunk_tokens: int
     chunk_overlap: int
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source shown to the model, and where it sits in its document."""
+
+    number: int
+    chunk_id: int
+    doc_id: str
+    source: str
+    title: str
+    start: int
+    end: int
+    snippet: str
+    pages: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    text: str
+    start: int  # span in the answer text
+    end: int
+    citations: tuple[int, ...]
+    verdict: str  # supported | unsupported | unverified
+    score: float | None
+    reason: str
+    judge_p: float | None = None
+    missing_terms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Timings:
+    retrieve: float = 0.0
+    generate: float = 0.0
+    verify: float = 0.0
+    total: float = 0.0
+    first_token: float = 0.0
+    decode_tokens_per_second: float = 0.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    collection: str
+    text: str
+    decision: str  # answer | review | abstain
+    decision_reason: str
+    confidence: float  # from the generator's own logprobs, in [0, 1]
+    claims: tuple[ClaimResult, ...]
+    citations: tuple[Citation, ...]  # the sources given to the model, numbered
+    retrieved: tuple[SearchHit, ...]
+    generator: str
+    prompt_version: str
+    params: dict[str, Any]
+    timings: Timings
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = ""
+    review_id: int | None = None
+
+    @property
+    def flagged(self) -> list[ClaimResult]:
+        return [c for c in self.claims if c.verdict != "supported"]

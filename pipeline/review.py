@@ -1,0 +1,130 @@
+"""The human review queue: every REVIEW answer, stored with its evidence until a person
+resolves it. SQLite at `<data_dir>/review.sqlite`; answers are stored as JSON."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pipeline.records import Answer
+
+Resolution = Literal["correct", "incorrect", "partially-correct"]
+RESOLUTIONS: tuple[str, ...] = ("correct", "incorrect", "partially-correct")
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    id: int
+    created_at: float
+    collection: str
+    question: str
+    answer_text: str
+    decision_reason: str
+    confidence: float
+    flagged_claims: int
+    status: str  # open | resolved
+    resolution: str | None
+    note: str
+    answer: dict[str, Any]  # the whole Answer as recorded
+
+
+class ReviewQueue:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS reviews (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "created_at REAL NOT NULL, collection TEXT NOT NULL, question TEXT NOT NULL, "
+            "answer_text TEXT NOT NULL, decision_reason TEXT NOT NULL, confidence REAL NOT NULL,"
+            " flagged_claims INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'open', "
+            "resolution TEXT, note TEXT NOT NULL DEFAULT '', resolved_at REAL, "
+            "answer_json TEXT NOT NULL)"
+        )
+        self.db.execute("CREATE INDEX IF NOT EXISTS reviews_status ON reviews(status, collection)")
+
+    def add(self, answer: Answer) -> int:
+        with self._lock:
+            cur = self.db.execute(
+                "INSERT INTO reviews(created_at, collection, question, answer_text, "
+                "decision_reason, confidence, flagged_claims, answer_json) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    time.time(),
+                    answer.collection,
+                    answer.question,
+                    answer.text,
+                    answer.decision_reason,
+                    answer.confidence,
+                    len(answer.flagged),
+                    json.dumps(asdict(answer), default=str),
+                ),
+            )
+            assert cur.lastrowid is not None
+            return int(cur.lastrowid)
+
+    def _item(self, row: tuple[Any, ...]) -> ReviewItem:
+        return ReviewItem(
+            id=row[0],
+            created_at=row[1],
+            collection=row[2],
+            question=row[3],
+            answer_text=row[4],
+            decision_reason=row[5],
+            confidence=row[6],
+            flagged_claims=row[7],
+            status=row[8],
+            resolution=row[9],
+            note=row[10],
+            answer=json.loads(row[11]),
+        )
+
+    _COLUMNS = (
+        "id, created_at, collection, question, answer_text, decision_reason, confidence, "
+        "flagged_claims, status, resolution, note, answer_json"
+    )
+
+    def list(
+        self, status: str | None = "open", collections: list[str] | None = None, limit: int = 100
+    ) -> list[ReviewItem]:
+        query = f"SELECT {self._COLUMNS} FROM reviews WHERE 1=1"
+        args: list[Any] = []
+        if status:
+            query += " AND status=?"
+            args.append(status)
+        if collections is not None:
+            query += f" AND collection IN ({','.join('?' * len(collections))})"
+            args.extend(collections)
+        query += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        return [self._item(r) for r in self.db.execute(query, args)]
+
+    def get(self, item_id: int) -> ReviewItem:
+        row = self.db.execute(
+            f"SELECT {self._COLUMNS} FROM reviews WHERE id=?", (item_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no review item {item_id}")
+        return self._item(row)
+
+    def resolve(self, item_id: int, resolution: str, note: str = "") -> ReviewItem:
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}")
+        self.get(item_id)
+        with self._lock:
+            self.db.execute(
+                "UPDATE reviews SET status='resolved', resolution=?, note=?, resolved_at=? "
+                "WHERE id=?",
+                (resolution, note, time.time(), item_id),
+            )
+        return self.get(item_id)
+
+    def close(self) -> None:
+        self.db.close()
