@@ -27,6 +27,7 @@ class Thresholds:
     confidence: float = 0.35  # logprob confidence below this: review
     missing_penalty: float = 0.3  # claim score factor when names/numbers are in no source
     citation_penalty: float = 0.7  # factor when a citation points to no source
+    support_weight: float = 0.75  # combined = w * claim score + (1 - w) * logprob confidence
     weights: ConfidenceWeights = field(default_factory=ConfidenceWeights)
     fitted_on: str = "defaults"
 

@@ -22,7 +22,7 @@ from pipeline.settings import Settings
 from retrievers.bm25 import bm25_for
 from retrievers.encoders import SentenceTransformerEncoder
 from retrievers.fusion import reciprocal_rank_fusion
-from retrievers.store import FaissStore, validate_name
+from retrievers.store import CollectionError, FaissStore, validate_name
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
 
@@ -162,6 +162,10 @@ class RagPipeline:
         started = time.perf_counter()
         text = validate_query(question, self.settings.max_question_chars)
         params = params or GenerationParams(max_tokens=self.settings.max_tokens)
+        if self.store(collection).count("chunks") == 0:
+            raise CollectionError(
+                f"collection '{collection}' is empty: index documents into it first"
+            )
         hits = self.search(text, collection, k)
         t_retrieve = time.perf_counter() - started
         relevant = [

@@ -1,0 +1,96 @@
+"""Hallucination signals for a given answer to a question over given sources.
+
+The same checks `RagPipeline.ask` runs, applied to an answer someone else wrote (HaluEval's
+right and hallucinated answers): the generator's teacher-forced logprobs of the answer on the
+answer prompt, the judge's P(supported), and lexical evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from evaluators.claims import split_claims
+from evaluators.confidence import LogprobConfidence, features
+from evaluators.decision import Thresholds, claim_verdict
+from evaluators.judge import LlmJudgeVerifier
+from evaluators.lexical import lexical_evidence
+from generators.base import Generator
+from generators.prompts import PromptSet
+
+
+@dataclass(frozen=True)
+class HaluPair:
+    knowledge: str
+    question: str
+    right: str
+    hallucinated: str
+
+
+def load_halueval(path: Path, n: int, seed: int) -> list[HaluPair]:
+    pairs: list[HaluPair] = []
+    with path.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            try:
+                r = json.loads(line)
+                pairs.append(
+                    HaluPair(
+                        r["knowledge"], r["question"], r["right_answer"], r["hallucinated_answer"]
+                    )
+                )
+            except (json.JSONDecodeError, KeyError) as exc:
+                raise ValueError(f"{path}:{lineno}: expected HaluEval QA JSON ({exc})") from exc
+    return random.Random(seed).sample(pairs, min(n, len(pairs)))
+
+
+@dataclass(frozen=True)
+class Signals:
+    logprob: float  # LogprobConfidence of the teacher-forced answer, [0, 1]
+    judge: float | None  # P(supported) over the answer's claims (min), None if undecided
+    lexical: float  # 1.0 if every number/name is in the sources, else 0.0
+    combined: float  # the claim score the decision uses, blended with logprob confidence
+
+
+class SignalScorer:
+    def __init__(
+        self,
+        generator: Generator,
+        prompts: PromptSet,
+        thresholds: Thresholds,
+        idk: str,
+        judge: LlmJudgeVerifier | None = None,
+    ) -> None:
+        self.generator = generator
+        self.prompts = prompts
+        self.thresholds = thresholds
+        self.idk = idk
+        self.judge = judge or LlmJudgeVerifier(generator, prompts)
+        self.confidence = LogprobConfidence(thresholds.weights)
+
+    def signals(self, sources: list[str], question: str, answer: str) -> Signals:
+        block = self.prompts.context_block([(i + 1, "", s) for i, s in enumerate(sources)])
+        prompt = self.generator.render(self.prompts.answer_messages(block, question, self.idk))
+        conf = self.confidence.score(features(self.generator.score(prompt, answer)))
+        spans = split_claims(answer) or []
+        claims = [s.text for s in spans] or [answer]
+        judge_ps: list[float] = []
+        scores: list[float] = []
+        clean = True
+        for claim in claims:
+            lexical = lexical_evidence(claim, sources, (), question)
+            clean = clean and not lexical.missing
+            result = self.judge.judge(block, question, claim)
+            verdict = claim_verdict(result, lexical, self.thresholds)
+            if result.p_supported is not None:
+                judge_ps.append(result.p_supported)
+            scores.append(
+                verdict.score if verdict.score is not None else 0.5 * (not lexical.missing)
+            )
+        judge = min(judge_ps) if judge_ps else None
+        support = min(scores)
+        combined = (
+            self.thresholds.support_weight * support + (1 - self.thresholds.support_weight) * conf
+        )
+        return Signals(conf, judge, 1.0 if clean else 0.0, combined)
