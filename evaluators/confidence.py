@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from generators.base import TokenLogprob
@@ -24,6 +24,19 @@ class ConfidenceFeatures:
     min_logprob: float
     mean_entropy: float  # nats, over the top-k alternatives plus the remaining mass
     low_share: float  # share of tokens with probability under 0.1
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, float]) -> ConfidenceFeatures:
+        """From `Answer.confidence_features`; empty (an abstention without generation) = none."""
+        if not values:
+            return cls(0, 0.0, 0.0, 0.0, 0.0)
+        return cls(
+            int(values["n_tokens"]),
+            float(values["mean_logprob"]),
+            float(values["min_logprob"]),
+            float(values["mean_entropy"]),
+            float(values["low_share"]),
+        )
 
 
 @dataclass(frozen=True)

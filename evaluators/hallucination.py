@@ -50,7 +50,8 @@ class Signals:
     logprob: float  # LogprobConfidence of the teacher-forced answer, [0, 1]
     judge: float | None  # P(supported) over the answer's claims (min), None if undecided
     lexical: float  # 1.0 if every number/name is in the sources, else 0.0
-    combined: float  # the claim score the decision uses, blended with logprob confidence
+    support: float  # the weakest claim's score, as the decision sees it
+    combined: float  # support blended with logprob confidence
 
 
 class SignalScorer:
@@ -85,12 +86,12 @@ class SignalScorer:
             verdict = claim_verdict(result, lexical, self.thresholds)
             if result.p_supported is not None:
                 judge_ps.append(result.p_supported)
-            scores.append(
-                verdict.score if verdict.score is not None else 0.5 * (not lexical.missing)
-            )
+            # An undecided judge counts as a coin flip, or as unsupported with lexical misses.
+            fallback = 0.0 if lexical.missing else 0.5
+            scores.append(verdict.score if verdict.score is not None else fallback)
         judge = min(judge_ps) if judge_ps else None
         support = min(scores)
         combined = (
             self.thresholds.support_weight * support + (1 - self.thresholds.support_weight) * conf
         )
-        return Signals(conf, judge, 1.0 if clean else 0.0, combined)
+        return Signals(conf, judge, 1.0 if clean else 0.0, support, combined)

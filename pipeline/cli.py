@@ -471,6 +471,72 @@ def review_resolve(
     out.print(f"#{item.id} resolved as {item.resolution}")
 
 
+@app.command()
+def calibrate(
+    pairs: Annotated[int, typer.Option(min=10, help="HaluEval QA pairs")] = 100,
+    questions: Annotated[int, typer.Option(min=10, help="SQuAD questions")] = 30,
+    seed: Annotated[int, typer.Option(help="sampling seed")] = 1,
+    generator: Annotated[str | None, typer.Option(help="model to calibrate for")] = None,
+    data: Annotated[Path | None, typer.Option(help="public data dir (../shared/data)")] = None,
+    output: Annotated[Path | None, typer.Option(help="default: the packaged file")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Fit the decision thresholds on SQuAD and HaluEval QA; write the calibration file."""
+    import tempfile
+    from importlib import resources
+
+    from evaluators.calibrate import calibrate as fit
+    from evaluators.confidence import ConfidenceFeatures
+    from evaluators.datasets import Passage, shared_data_dir, write_jsonl
+    from evaluators.decision import CALIBRATION_FILE, Thresholds
+    from evaluators.hallucination import SignalScorer
+    from generators import make_generator
+    from pipeline.indexing import IndexingPipeline
+    from pipeline.rag import RagPipeline
+
+    settings = _settings(data_dir=data_dir, generator=generator)
+    root = data or shared_data_dir()
+    squad = root / "squad_v1.1_dev" / "dev-v1.1.json"
+    halueval = root / "halueval_qa" / "qa.jsonl"
+    for path in (squad, halueval):
+        if not path.is_file():
+            _fail(f"public data file not found: {path} (pass --data)")
+    gen = _guard(lambda: make_generator(settings.generator, settings))
+    base = Thresholds.load()
+    work = Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
+    scratch = settings.with_overrides(data_dir=work, model_cache=settings.models_dir)
+
+    def ask_features(corpus: list[Passage], qs: list[str]) -> list[tuple[str, ConfidenceFeatures]]:
+        IndexingPipeline(scratch).run([write_jsonl(corpus, work / "squad.jsonl")], "calibrate")
+        rag = RagPipeline(scratch, generator=gen, thresholds=base)
+        out_rows = []
+        for q in qs:
+            answer = rag.ask(q, "calibrate")
+            out_rows.append((answer.text, ConfidenceFeatures.from_dict(answer.confidence_features)))
+            err.print(f"  asked {len(out_rows)}/{len(qs)}", end="\r")
+        return out_rows
+
+    fitted = _guard(
+        lambda: fit(
+            scorer_for=lambda t: SignalScorer(
+                gen, RagPipeline(scratch).prompts, t, settings.idk_sentence
+            ),
+            ask_features=ask_features,
+            squad_path=squad,
+            halueval_path=halueval,
+            pairs=pairs,
+            questions=questions,
+            seed=seed,
+            base=base,
+            generator_name=gen.name,
+            log=lambda line: out.print(line),
+        )
+    )
+    target = output or Path(str(resources.files("evaluators").joinpath(CALIBRATION_FILE)))
+    target.write_text(fitted.dump())
+    out.print(f"wrote {target} (version {fitted.version})")
+
+
 DEMO_QUERY = "How do I handle an exception raised inside a with statement?"
 DEMO_QUESTION = "What does the pass statement do?"
 

@@ -9,7 +9,7 @@ from dataclasses import asdict, replace
 from typing import Literal
 
 from evaluators.claims import split_claims
-from evaluators.confidence import LogprobConfidence
+from evaluators.confidence import LogprobConfidence, features
 from evaluators.decision import ClaimVerdict, Thresholds, claim_verdict, decide, is_abstention
 from evaluators.judge import LlmJudgeVerifier
 from evaluators.lexical import lexical_evidence
@@ -189,7 +189,8 @@ class RagPipeline:
                 on_token(event.text)
         assert result is not None
         t_generate = time.perf_counter() - t0
-        confidence = LogprobConfidence(self.thresholds.weights)(result.tokens)
+        conf_features = features(result.tokens)
+        confidence = LogprobConfidence(self.thresholds.weights).score(conf_features)
         abstained = is_abstention(result.text, self.settings.idk_sentence)
         t0 = time.perf_counter()
         claims: list[ClaimResult] = []
@@ -244,6 +245,7 @@ class RagPipeline:
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             finish_reason=result.finish_reason,
+            confidence_features={k: float(v) for k, v in asdict(conf_features).items()},
         )
         return self._finish(answer)
 

@@ -229,6 +229,7 @@ class Answer:
     completion_tokens: int = 0
     finish_reason: str = ""
     review_id: int | None = None
+    confidence_features: dict[str, float] = field(default_factory=dict)
 
     @property
     def flagged(self) -> list[ClaimResult]:
