@@ -42,6 +42,11 @@ test-integration: setup
 
 bench: setup
 	$(BIN)/python bench/index_throughput.py
+	$(BIN)/python bench/answer_latency.py
+
+# Heavy evaluation runs (not part of `make test`).
+eval: setup
+	$(BIN)/python bench/hallucination_auroc.py --pairs 200 --seed 7
 
 models: setup
 	$(BIN)/verirag models --verify

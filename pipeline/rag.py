@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 from evaluators.claims import split_claims
@@ -38,6 +38,16 @@ def validate_query(query: str, limit: int) -> str:
     if len(cleaned) > limit:
         raise QueryError(f"the query is {len(cleaned)} characters, over the limit of {limit}")
     return cleaned
+
+
+@dataclass(frozen=True)
+class PreparedPrompt:
+    question: str
+    hits: list[SearchHit]
+    relevant: list[SearchHit]  # hits at or above the relevance floor
+    citations: list[Citation]  # the numbered sources packed into the prompt
+    context_block: str
+    prompt: str  # empty when nothing relevant was retrieved
 
 
 class RagPipeline:
@@ -146,6 +156,25 @@ class RagPipeline:
                 self._review = ReviewQueue(self.settings.data_dir / "review.sqlite")
             return self._review
 
+    def prepare(
+        self, question: str, collection: str = "default", k: int | None = None
+    ) -> PreparedPrompt:
+        """Retrieval and prompt building: everything `ask` does before generating."""
+        text = validate_query(question, self.settings.max_question_chars)
+        if self.store(collection).count("chunks") == 0:
+            raise CollectionError(
+                f"collection '{collection}' is empty: index documents into it first"
+            )
+        hits = self.search(text, collection, k)
+        floor = self.settings.relevance_floor
+        relevant = [h for h in hits if h.dense_score is not None and h.dense_score >= floor]
+        if not relevant:
+            return PreparedPrompt(text, hits, [], [], "", "")
+        gen = self.generator()
+        citations, block = self._pack(relevant, gen)
+        prompt = gen.render(self.prompts.answer_messages(block, text, self.settings.idk_sentence))
+        return PreparedPrompt(text, hits, relevant, citations, block, prompt)
+
     def ask(
         self,
         question: str,
@@ -160,26 +189,20 @@ class RagPipeline:
         `Answer` is the verified result.
         """
         started = time.perf_counter()
-        text = validate_query(question, self.settings.max_question_chars)
         params = params or GenerationParams(max_tokens=self.settings.max_tokens)
-        if self.store(collection).count("chunks") == 0:
-            raise CollectionError(
-                f"collection '{collection}' is empty: index documents into it first"
-            )
-        hits = self.search(text, collection, k)
+        prepared = self.prepare(question, collection, k)
+        text, citations, block, prompt = (
+            prepared.question,
+            prepared.citations,
+            prepared.context_block,
+            prepared.prompt,
+        )
         t_retrieve = time.perf_counter() - started
-        relevant = [
-            h
-            for h in hits
-            if h.dense_score is not None and h.dense_score >= self.settings.relevance_floor
-        ]
         gen = self.generator()
-        if not relevant:
+        if not prepared.relevant:
             return self._finish(
-                self._abstain(text, collection, hits, gen, params, t_retrieve, started)
+                self._abstain(text, collection, prepared.hits, gen, params, t_retrieve, started)
             )
-        citations, block = self._pack(relevant, gen)
-        prompt = gen.render(self.prompts.answer_messages(block, text, self.settings.idk_sentence))
         t0 = time.perf_counter()
         result = None
         for event in gen.stream(prompt, params):
@@ -215,7 +238,7 @@ class RagPipeline:
                 )
         t_verify = time.perf_counter() - t0
         decision, reason = decide(
-            relevant_sources=len(relevant),
+            relevant_sources=len(prepared.relevant),
             abstained=abstained,
             verdicts=[ClaimVerdict(c.verdict, c.score, c.reason) for c in claims],  # type: ignore[arg-type]
             confidence=confidence,
@@ -230,7 +253,7 @@ class RagPipeline:
             confidence=confidence,
             claims=tuple(claims),
             citations=tuple(citations),
-            retrieved=tuple(hits),
+            retrieved=tuple(prepared.hits),
             generator=gen.name,
             prompt_version=self.prompts.version,
             params=asdict(params),

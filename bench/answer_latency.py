@@ -1,0 +1,119 @@
+"""Answer latency on the demo corpus (Python's help topics).
+
+1. Decode speed: the same prompt through `verirag ask`'s generator (which computes per-token
+   logprobs and top-5 alternatives) vs a raw llama-cpp-python call without logprobs, both
+   from an empty KV cache, alternated over rounds; the ratio of median decode tokens/s.
+2. Verification time as a share of generation time, per question.
+3. p50 / p95 end-to-end `RagPipeline.ask` latency over a fixed question list.
+
+    python bench/answer_latency.py [--model qwen2.5-1.5b] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from generators.base import GenerationParams
+from generators.llamacpp import LlamaCppGenerator
+from pipeline.demo import write_pydoc_corpus
+from pipeline.indexing import IndexingPipeline
+from pipeline.rag import RagPipeline
+from pipeline.settings import Settings, default_data_dir
+
+QUESTIONS = [
+    "What does the pass statement do?",
+    "What does the with statement do?",
+    "How does a for loop work over a sequence?",
+    "What is the difference between a list and a tuple?",
+    "What does the global statement do?",
+    "How are default parameter values evaluated?",
+    "What does the del statement do?",
+    "What happens when an exception is raised in a try clause?",
+    "What does the assert statement do?",
+    "How do I write a lambda expression?",
+]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="qwen2.5-1.5b")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=96)
+    args = parser.parse_args()
+
+    cache = Path(os.environ.get("VERIRAG_MODEL_CACHE", default_data_dir() / "models"))
+    work = Path(tempfile.mkdtemp(prefix="verirag-latency-"))
+    settings = Settings(data_dir=work, model_cache=cache, generator=args.model)
+    IndexingPipeline(settings).run([write_pydoc_corpus(work / "demo")], "demo")
+    rag = RagPipeline(settings)
+    gen = rag.generator()
+    assert isinstance(gen, LlamaCppGenerator)
+    params = GenerationParams(max_tokens=args.max_tokens)
+
+    # 1. decode tokens/s on one fixed prompt, from a cold KV cache each time.
+    prompt = rag.prepare(QUESTIONS[1], "demo").prompt
+    ours: list[float] = []
+    raw: list[float] = []
+    for _ in range(args.rounds):
+        gen.llm.reset()
+        result = gen.generate(prompt, params)
+        ours.append(result.decode_tokens_per_second)
+        gen.llm.reset()
+        time.perf_counter()
+        first = None
+        n = 0
+        for _chunk in gen.llm.create_completion(
+            prompt, max_tokens=args.max_tokens, temperature=0.0, stream=True
+        ):
+            n += 1
+            if first is None:
+                first = time.perf_counter()
+        end = time.perf_counter()
+        assert first is not None
+        raw.append((n - 1) / (end - first) if n > 1 else 0.0)
+    ratio = statistics.median(a / b for a, b in zip(ours, raw, strict=True))
+
+    # 2 + 3. full asks.
+    latencies: list[float] = []
+    shares: list[float] = []
+    decisions: dict[str, int] = {}
+    for question in QUESTIONS:
+        answer = rag.ask(question, "demo", params=params)
+        latencies.append(answer.timings.total)
+        decisions[answer.decision] = decisions.get(answer.decision, 0) + 1
+        if answer.timings.generate > 0 and answer.claims:
+            shares.append(answer.timings.verify / answer.timings.generate)
+
+    print(f"\nanswer latency, {gen.name}, demo corpus (pydoc topics), n_threads default")
+    print(
+        f"decode tok/s: verirag ask generator {statistics.median(ours):.1f}, raw llama-cpp "
+        f"{statistics.median(raw):.1f}; ratio {ratio:.3f} (target >= 0.95), "
+        f"{args.rounds} rounds, {args.max_tokens} max tokens"
+    )
+    print(
+        f"verification / generation time: median {statistics.median(shares):.1%}, max "
+        f"{max(shares):.1%} over {len(shares)} answers with claims (target <= 30%)"
+    )
+    print(
+        f"ask latency over {len(latencies)} questions: p50 {_percentile(latencies, 0.5):.1f}s, "
+        f"p95 {_percentile(latencies, 0.95):.1f}s; decisions {decisions}"
+    )
+
+
+if __name__ == "__main__":
+    main()
