@@ -70,7 +70,7 @@ class RagPipeline:
         self._judge: LlmJudgeVerifier | None = None
         self._review: ReviewQueue | None = None
         self.prompts = load_prompts(self.settings.prompt_version)
-        self.thresholds = thresholds or Thresholds.load()
+        self.thresholds = thresholds or Thresholds.load(self.settings.thresholds_file)
 
     def encoder_for(self, embedder: str) -> SentenceTransformerEncoder:
         with self._lock:

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
         default=0.15, ge=-1.0, le=1.0, description="minimum dense cosine for a chunk to count"
     )
     max_question_chars: int = Field(default=2000, ge=1)
+    thresholds_file: Path | None = Field(
+        default=None, description="decision thresholds; default: the file shipped in the package"
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod
