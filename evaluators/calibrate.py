@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from evaluators.confidence import ConfidenceFeatures, ConfidenceWeights
-from evaluators.datasets import Passage, load_squad, write_jsonl
+from evaluators.datasets import Passage, load_squad
 from evaluators.decision import Thresholds
-from evaluators.hallucination import Signals, SignalScorer, load_halueval
+from evaluators.hallucination import Signals, SignalScorer, blend, load_halueval
 from evaluators.metrics import auroc, token_f1
 
 
@@ -111,31 +111,42 @@ def calibrate(
         for answer, is_right in ((pair.right, True), (pair.hallucinated, False)):
             signals.append((scorer.signals([pair.knowledge], pair.question, answer), is_right))
     right = [r for _, r in signals]
-    conf = [s.logprob for s, _ in signals]
     support = [s.support for s, _ in signals]
-    best_w, best_auc = base.support_weight, -1.0
-    for blend in (0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0):
-        mixed = [blend * sp + (1 - blend) * c for sp, c in zip(support, conf, strict=True)]
+    lifts = [s.lift for s, _ in signals]
+    known = [(lf, r) for lf, r in zip(lifts, right, strict=True) if lf is not None]
+    grounding_min = youden_threshold([lf for lf, _ in known], [r for _, r in known])
+    best = (base.support_weight, base.grounding_weight)
+    best_auc = -1.0
+    grid = [
+        (ws, wg)
+        for ws in (0.0, 0.25, 0.5, 0.75, 1.0)
+        for wg in (0.0, 0.25, 0.5, 0.75, 1.0)
+        if ws + wg <= 1.0 and ws + wg > 0
+    ]
+    for ws, wg in grid:
+        trial = replace(fitted, support_weight=ws, grounding_weight=wg)
+        mixed = [blend(trial, s.support, s.lift, s.logprob) for s, _ in signals]
         auc = auroc(mixed, right)
-        if auc > best_auc:
-            best_w, best_auc = blend, auc
+        if auc > best_auc + 1e-9:
+            best, best_auc = (ws, wg), auc
     claim_cut = youden_threshold(support, right)
     log(
-        f"claims: {len(signals)} HaluEval answers, support AUROC {auroc(support, right):.3f}, "
-        f"threshold {claim_cut:.3f}; combined weight {best_w} (AUROC {best_auc:.3f})"
+        f"claims: {len(signals)} HaluEval answers; AUROC support {auroc(support, right):.3f}, "
+        f"lift {auroc([lf for lf, _ in known], [r for _, r in known]):.3f}, logprob "
+        f"{auroc([s.logprob for s, _ in signals], right):.3f}; claim threshold {claim_cut:.3f}, "
+        f"lift threshold {grounding_min:.3f}; blend support {best[0]} lift {best[1]} "
+        f"(combined AUROC {best_auc:.3f})"
     )
     version = str(int(base.version) + 1) if base.version.isdigit() else "1"
     return replace(
         fitted,
         version=version,
         claim_support=claim_cut,
-        support_weight=best_w,
+        support_weight=best[0],
+        grounding_weight=best[1],
+        grounding_min=grounding_min,
         fitted_on=(
             f"{generator_name}; SQuAD v1.1 dev {questions} questions and HaluEval QA "
             f"{pairs} pairs, seed {seed}"
         ),
     )
-
-
-def write_corpus(passages: list[Passage], path: Path) -> Path:
-    return write_jsonl(passages, path)

@@ -56,9 +56,14 @@ def token_entropy(token: TokenLogprob) -> float:
     return -sum(p * math.log(p) for p in [*probs, rest] if p > 0)
 
 
+def is_content(token: TokenLogprob) -> bool:
+    """Citation markers like "[1]" and non-finite scores are not evidence about content."""
+    return not _CITATION_TOKEN.match(token.token) and math.isfinite(token.logprob)
+
+
 def features(tokens: Sequence[TokenLogprob]) -> ConfidenceFeatures:
     """Features over content tokens: citation markers like "[1]" are left out."""
-    content = [t for t in tokens if not _CITATION_TOKEN.match(t.token) and math.isfinite(t.logprob)]
+    content = [t for t in tokens if is_content(t)]
     if not content:
         return ConfidenceFeatures(0, 0.0, 0.0, 0.0, 0.0)
     lps = [t.logprob for t in content]

@@ -27,7 +27,12 @@ class Thresholds:
     confidence: float = 0.35  # logprob confidence below this: review
     missing_penalty: float = 0.3  # claim score factor when names/numbers are in no source
     citation_penalty: float = 0.7  # factor when a citation points to no source
-    support_weight: float = 0.75  # combined = w * claim score + (1 - w) * logprob confidence
+    # combined = support_weight * claim score + grounding_weight * lift score
+    #            + (1 - both) * logprob confidence
+    support_weight: float = 0.5
+    grounding_weight: float = 0.5
+    grounding_scale: float = 2.0  # lift (nats/token) to [0, 1]
+    grounding_min: float = 0.0  # answers whose source lift is below this go to review
     weights: ConfidenceWeights = field(default_factory=ConfidenceWeights)
     fitted_on: str = "defaults"
 
@@ -92,6 +97,7 @@ def decide(
     verdicts: list[ClaimVerdict],
     confidence: float,
     t: Thresholds,
+    lift: float | None = None,
 ) -> tuple[Decision, str]:
     if relevant_sources == 0:
         return "abstain", "nothing relevant was retrieved"
@@ -103,6 +109,11 @@ def decide(
     if flagged:
         kinds = sorted({v.verdict for v in flagged})
         return "review", f"{len(flagged)} of {len(verdicts)} claims {'/'.join(kinds)}"
+    if lift is not None and lift < t.grounding_min:
+        return "review", (
+            f"the sources barely support the answer's wording (lift {lift:.2f} nats/token "
+            f"under {t.grounding_min:.2f}): it may come from the model's memory"
+        )
     if confidence < t.confidence:
         return "review", f"generation confidence {confidence:.2f} under {t.confidence:.2f}"
     return "answer", "every claim is supported"

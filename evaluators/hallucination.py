@@ -15,6 +15,7 @@ from pathlib import Path
 from evaluators.claims import split_claims
 from evaluators.confidence import LogprobConfidence, features
 from evaluators.decision import Thresholds, claim_verdict
+from evaluators.grounding import lift_score, source_lift
 from evaluators.judge import LlmJudgeVerifier
 from evaluators.lexical import lexical_evidence
 from generators.base import Generator
@@ -51,7 +52,8 @@ class Signals:
     judge: float | None  # P(supported) over the answer's claims (min), None if undecided
     lexical: float  # 1.0 if every number/name is in the sources, else 0.0
     support: float  # the weakest claim's score, as the decision sees it
-    combined: float  # support blended with logprob confidence
+    lift: float | None  # source lift, nats/token
+    combined: float  # support, lift and confidence blended as the thresholds say
 
 
 class SignalScorer:
@@ -73,7 +75,8 @@ class SignalScorer:
     def signals(self, sources: list[str], question: str, answer: str) -> Signals:
         block = self.prompts.context_block([(i + 1, "", s) for i, s in enumerate(sources)])
         prompt = self.generator.render(self.prompts.answer_messages(block, question, self.idk))
-        conf = self.confidence.score(features(self.generator.score(prompt, answer)))
+        with_sources = self.generator.score(prompt, answer)
+        conf = self.confidence.score(features(with_sources))
         spans = split_claims(answer) or []
         claims = [s.text for s in spans] or [answer]
         judge_ps: list[float] = []
@@ -91,7 +94,24 @@ class SignalScorer:
             scores.append(verdict.score if verdict.score is not None else fallback)
         judge = min(judge_ps) if judge_ps else None
         support = min(scores)
-        combined = (
-            self.thresholds.support_weight * support + (1 - self.thresholds.support_weight) * conf
+        # Last: the closed-book prompt shares no sources, so it would evict them from the
+        # KV cache that the judge calls reuse.
+        closed = self.generator.render(self.prompts.closed_book_messages(question))
+        lift = source_lift(with_sources, self.generator.score(closed, answer))
+        return Signals(
+            conf,
+            judge,
+            1.0 if clean else 0.0,
+            support,
+            lift,
+            blend(self.thresholds, support, lift, conf),
         )
-        return Signals(conf, judge, 1.0 if clean else 0.0, support, combined)
+
+
+def blend(t: Thresholds, support: float, lift: float | None, confidence: float) -> float:
+    rest = max(0.0, 1.0 - t.support_weight - t.grounding_weight)
+    return (
+        t.support_weight * support
+        + t.grounding_weight * lift_score(lift, t.grounding_scale)
+        + rest * confidence
+    )

@@ -11,6 +11,7 @@ from typing import Literal
 from evaluators.claims import split_claims
 from evaluators.confidence import LogprobConfidence, features
 from evaluators.decision import ClaimVerdict, Thresholds, claim_verdict, decide, is_abstention
+from evaluators.grounding import source_lift
 from evaluators.judge import LlmJudgeVerifier
 from evaluators.lexical import lexical_evidence
 from generators import make_generator
@@ -217,8 +218,10 @@ class RagPipeline:
         abstained = is_abstention(result.text, self.settings.idk_sentence)
         t0 = time.perf_counter()
         claims: list[ClaimResult] = []
+        lift: float | None = None
         if not abstained:
-            sources = [c.snippet for c in citations]
+            # Titles and headings were shown to the model too: names there are grounded.
+            sources = [f"{c.title} {' '.join(c.headings)}\n{c.snippet}" for c in citations]
             for span in split_claims(result.text):
                 lexical = lexical_evidence(span.text, sources, span.citations, text)
                 judged = self.judge().judge(block, text, span.text)
@@ -236,6 +239,13 @@ class RagPipeline:
                         missing_terms=lexical.missing,
                     )
                 )
+            # After the judge: the closed-book prompt shares no sources and would evict
+            # them from the KV cache that the judge reuses.
+            answer_text = result.text.strip()
+            # Both sides re-tokenise the same text, so the two scores align token by token.
+            with_sources = gen.score(prompt, answer_text)
+            closed = gen.render(self.prompts.closed_book_messages(text))
+            lift = source_lift(with_sources, gen.score(closed, answer_text))
         t_verify = time.perf_counter() - t0
         decision, reason = decide(
             relevant_sources=len(prepared.relevant),
@@ -243,6 +253,7 @@ class RagPipeline:
             verdicts=[ClaimVerdict(c.verdict, c.score, c.reason) for c in claims],  # type: ignore[arg-type]
             confidence=confidence,
             t=self.thresholds,
+            lift=lift,
         )
         answer = Answer(
             question=text,
@@ -268,6 +279,7 @@ class RagPipeline:
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             finish_reason=result.finish_reason,
+            source_lift=lift,
             confidence_features={k: float(v) for k, v in asdict(conf_features).items()},
         )
         return self._finish(answer)
@@ -332,6 +344,7 @@ class RagPipeline:
                     end=hit.end,
                     snippet=hit.text,
                     pages=hit.pages,
+                    headings=hit.headings,
                 )
             )
             numbered.append((number, heading, hit.text))

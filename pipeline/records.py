@@ -185,6 +185,7 @@ class Citation:
     end: int
     snippet: str
     pages: tuple[int, int] | None = None
+    headings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,7 @@ class Answer:
     completion_tokens: int = 0
     finish_reason: str = ""
     review_id: int | None = None
+    source_lift: float | None = None  # nats/token the sources add to the answer's likelihood
     confidence_features: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -24,6 +24,7 @@ class PromptSet:
     context: Template
     answer: Template
     judge: Template
+    closed_book: Template
 
     def context_block(self, sources: list[tuple[int, str, str]]) -> str:
         """Numbered sources; a source can never close the fence early."""
@@ -36,6 +37,12 @@ class PromptSet:
     def answer_messages(self, context_block: str, question: str, idk: str) -> list[Message]:
         task = self.answer.substitute(question=question, idk=idk)
         return [Message("system", self.system), Message("user", context_block + task)]
+
+    def closed_book_messages(self, question: str) -> list[Message]:
+        """The question without sources: the baseline for how much the sources lift an
+        answer's likelihood (an answer the sources do not raise came from elsewhere)."""
+        task = self.closed_book.substitute(question=question)
+        return [Message("system", self.system), Message("user", task)]
 
     def judge_messages(self, context_block: str, question: str, claim: str) -> list[Message]:
         task = self.judge.substitute(question=question, claim=claim)
@@ -58,4 +65,5 @@ def load_prompts(version: str = "v1") -> PromptSet:
         context=Template(read("context")),
         answer=Template(read("answer").strip()),
         judge=Template(read("judge").strip()),
+        closed_book=Template(read("closed_book").strip()),
     )
