@@ -220,6 +220,10 @@ class RagPipeline:
         claims: list[ClaimResult] = []
         lift: float | None = None
         if not abstained:
+            answer_text = result.text.strip()
+            # Scored first, while the KV cache still holds this prompt and answer (cheap);
+            # both sides re-tokenise the same text, so the two scores align token by token.
+            with_sources = gen.score(prompt, answer_text)
             # Titles and headings were shown to the model too: names there are grounded.
             sources = [f"{c.title} {' '.join(c.headings)}\n{c.snippet}" for c in citations]
             for span in split_claims(result.text):
@@ -241,9 +245,6 @@ class RagPipeline:
                 )
             # After the judge: the closed-book prompt shares no sources and would evict
             # them from the KV cache that the judge reuses.
-            answer_text = result.text.strip()
-            # Both sides re-tokenise the same text, so the two scores align token by token.
-            with_sources = gen.score(prompt, answer_text)
             closed = gen.render(self.prompts.closed_book_messages(text))
             lift = source_lift(with_sources, gen.score(closed, answer_text))
         t_verify = time.perf_counter() - t0
