@@ -1,8 +1,8 @@
 """Answer latency on the demo corpus (Python's help topics).
 
-1. Decode speed: the same prompt through `verirag ask`'s generator (which computes per-token
-   logprobs and top-5 alternatives) vs a raw llama-cpp-python call without logprobs, both
-   from an empty KV cache, alternated over rounds; the ratio of median decode tokens/s.
+1. Decode speed: one question through `RagPipeline.ask` (per-token logprobs, top-5
+   alternatives, streaming) vs a raw llama-cpp-python completion of the same prompt without
+   logprobs, both from an empty KV cache, alternated over rounds; median of paired ratios.
 2. Verification time as a share of generation time, per question.
 3. p50 / p95 end-to-end `RagPipeline.ask` latency over a fixed question list.
 
@@ -65,16 +65,16 @@ def main() -> None:
     assert isinstance(gen, LlamaCppGenerator)
     params = GenerationParams(max_tokens=args.max_tokens)
 
-    # 1. decode tokens/s on one fixed prompt, from a cold KV cache each time.
-    prompt = rag.prepare(QUESTIONS[1], "demo").prompt
+    # 1. decode tokens/s: `ask` (logprobs, top-5 alternatives, streaming, checks) vs a raw
+    # llama-cpp-python completion of the same prompt; both from an empty KV cache.
+    question = QUESTIONS[1]
+    prompt = rag.prepare(question, "demo").prompt
     ours: list[float] = []
     raw: list[float] = []
     for _ in range(args.rounds):
         gen.llm.reset()
-        result = gen.generate(prompt, params)
-        ours.append(result.decode_tokens_per_second)
+        ours.append(rag.ask(question, "demo", params=params).timings.decode_tokens_per_second)
         gen.llm.reset()
-        time.perf_counter()
         first = None
         n = 0
         for _chunk in gen.llm.create_completion(
@@ -101,7 +101,7 @@ def main() -> None:
 
     print(f"\nanswer latency, {gen.name}, demo corpus (pydoc topics), n_threads default")
     print(
-        f"decode tok/s: verirag ask generator {statistics.median(ours):.1f}, raw llama-cpp "
+        f"decode tok/s: verirag ask {statistics.median(ours):.1f}, raw llama-cpp "
         f"{statistics.median(raw):.1f}; ratio {ratio:.3f} (target >= 0.95), "
         f"{args.rounds} rounds, {args.max_tokens} max tokens"
     )

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from evaluators.datasets import shared_data_dir
 from evaluators.decision import Thresholds
-from evaluators.hallucination import Signals, SignalScorer, load_halueval
+from evaluators.hallucination import SignalScorer, load_halueval, score_pairs
 from evaluators.metrics import auroc
 from generators import make_generator
 from generators.prompts import load_prompts
@@ -32,15 +32,12 @@ def evaluate(model: str, pairs: int, seed: int) -> dict[str, float]:
     scorer = SignalScorer(
         make_generator(model, settings),
         load_prompts(settings.prompt_version),
-        Thresholds.load(),
+        Thresholds.load(model=model),
         settings.idk_sentence,
     )
     data = load_halueval(shared_data_dir() / "halueval_qa" / "qa.jsonl", pairs, seed)
-    rows: list[tuple[Signals, bool]] = []
     started = time.perf_counter()
-    for pair in data:
-        for answer, right in ((pair.right, True), (pair.hallucinated, False)):
-            rows.append((scorer.signals([pair.knowledge], pair.question, answer), right))
+    rows = score_pairs(scorer, data)
     seconds = time.perf_counter() - started
     labels = [right for _, right in rows]
     result = {"seconds": seconds, "undecided_judge": float(sum(r.judge is None for r, _ in rows))}

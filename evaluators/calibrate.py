@@ -1,28 +1,30 @@
 """`verirag calibrate`: fit the decision thresholds on public data and write them to the
 versioned calibration file shipped with the package.
 
-- Claim support threshold and the weight of the claim score in the combined signal: from
-  HaluEval QA right vs hallucinated answers (Youden's J; AUROC over a small grid).
-- Logprob confidence weights and threshold: from the generator's own answers to SQuAD
-  questions (correct = token F1 >= 0.5), by L2-regularised logistic regression.
+- Logprob confidence weights: L2-regularised logistic regression on the generator's own
+  answers to SQuAD questions, asked once with the question's paragraph indexed and once
+  without it (right = the source was there and the answer contains a gold answer).
+- Claim support threshold: HaluEval QA right vs hallucinated answers (Youden's J).
+- Blend weights of the answer score: the best mean AUROC over HaluEval and own answers.
+- Answer threshold: Youden's J of the answer score on own answers.
 Seeds here are disjoint from the ones the tests and benchmarks report on.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from evaluators.confidence import ConfidenceFeatures, ConfidenceWeights
+from evaluators.confidence import ConfidenceFeatures, ConfidenceWeights, LogprobConfidence
 from evaluators.datasets import Passage, load_squad
-from evaluators.decision import Thresholds
-from evaluators.hallucination import Signals, SignalScorer, blend, load_halueval
-from evaluators.metrics import auroc, token_f1
+from evaluators.decision import Thresholds, answer_score, claim_floor
+from evaluators.hallucination import SignalScorer, load_halueval, score_pairs
+from evaluators.metrics import answer_contains, auroc
+from pipeline.records import Answer
 
 
 def youden_threshold(scores: Sequence[float], positive: Sequence[bool]) -> float:
@@ -63,90 +65,179 @@ def _feature_row(f: ConfidenceFeatures) -> list[float]:
     return [f.mean_logprob, f.min_logprob, f.mean_entropy, f.low_share]
 
 
+@dataclass(frozen=True)
+class OwnAnswer:
+    """One of the generator's own answers, reduced to what the decision sees."""
+
+    features: ConfidenceFeatures
+    lift: float | None
+    claim_scores: tuple[float, ...]  # undecided claims at their floor
+    correct: bool
+
+
+def own_answer(answer: Answer, gold: Sequence[str], gold_indexed: bool) -> OwnAnswer | None:
+    """Label an answer: right = its source was indexed and it contains a gold answer; wrong =
+    it misses every gold answer, or was given although its source was left out. None for
+    abstentions, and for answers without their source that still contain a gold answer
+    (from the model's memory or a sibling passage: not decidable here)."""
+    if answer.decision == "abstain" or not answer.claims:
+        return None
+    hit = answer_contains(answer.text, gold)
+    if not gold_indexed and hit:
+        return None
+    return OwnAnswer(
+        ConfidenceFeatures.from_dict(answer.confidence_features),
+        answer.source_lift,
+        tuple(
+            c.score if c.score is not None else claim_floor(bool(c.missing_terms))
+            for c in answer.claims
+        ),
+        gold_indexed and hit,
+    )
+
+
+def _youden_or(
+    scores: Sequence[float], positive: Sequence[bool], fallback: float, least: int = 3
+) -> float:
+    pos = sum(positive)
+    if pos < least or len(positive) - pos < least:
+        return fallback
+    return youden_threshold(scores, positive)
+
+
 def calibrate(
     *,
     scorer_for: Callable[[Thresholds], SignalScorer],
-    ask_features: Callable[[list[Passage], list[str]], list[tuple[str, ConfidenceFeatures]]],
+    ask: Callable[[str, list[Passage], list[str]], list[Answer]],
     squad_path: Path,
     halueval_path: Path,
     pairs: int,
     questions: int,
+    distractors: int,
     seed: int,
     base: Thresholds,
+    model: str,
     generator_name: str,
     log: Callable[[str], None] = print,
 ) -> Thresholds:
-    # 1. Confidence weights on the generator's own answers.
+    """`ask(collection, corpus, questions)` indexes `corpus` and asks each question."""
+    # 1. The generator's own answers, with each question's source indexed and without it.
     passages, qs = load_squad(squad_path)
     rng = random.Random(seed)
     chosen = rng.sample(qs, questions)
-    gold = {next(iter(q.relevant)) for q in chosen}
-    corpus = [p for p in passages if p.pid in gold]
-    answered = ask_features(corpus, [q.question for q in chosen])
-    rows, labels = [], []
-    for (text, f), q in zip(answered, chosen, strict=True):
-        if f.n_tokens:
-            rows.append(_feature_row(f))
-            labels.append(1.0 if token_f1(text, q.answers) >= 0.5 else 0.0)
-    weights = base.weights
-    conf_threshold = base.confidence
-    if 0 < sum(labels) < len(labels):
-        bias, w = fit_logistic(np.asarray(rows), np.asarray(labels))
-        weights = ConfidenceWeights(bias, *map(float, w))
-        probs = [1 / (1 + math.exp(-(bias + float(np.dot(w, r))))) for r in rows]
-        conf_threshold = youden_threshold(probs, [y == 1.0 for y in labels])
-        log(
-            f"confidence: {len(rows)} own answers, {int(sum(labels))} correct, AUROC "
-            f"{auroc(probs, [y == 1.0 for y in labels]):.3f}, threshold {conf_threshold:.3f}"
-        )
-    else:
-        log("confidence: answers all right or all wrong; weights left as they were")
-    fitted = replace(base, weights=weights, confidence=conf_threshold)
+    gold_ids = {next(iter(q.relevant)) for q in chosen}
+    by_id = {p.pid: p for p in passages}
+    noise = rng.sample([p for p in passages if p.pid not in gold_ids], distractors)
+    texts = [q.question for q in chosen]
+    with_gold = ask("with-gold", [by_id[g] for g in sorted(gold_ids)] + noise, texts)
+    without_gold = ask("without-gold", noise, texts)
+    own = [
+        row
+        for answers, indexed in ((with_gold, True), (without_gold, False))
+        for answer, q in zip(answers, chosen, strict=True)
+        if (row := own_answer(answer, q.answers, indexed)) is not None
+    ]
+    right = [o.correct for o in own]
+    abstained = sum(a.decision == "abstain" for a in without_gold)
+    log(
+        f"own answers: {len(own)} labelled ({sum(right)} right), "
+        f"{abstained}/{len(without_gold)} abstentions without the source"
+    )
 
-    # 2. Claim support threshold and blend weight on HaluEval.
+    # 2. Logprob confidence weights: logistic regression on the own answers.
+    weights = base.weights
+    if sum(right) >= 3 and len(right) - sum(right) >= 3:
+        bias, w = fit_logistic(
+            np.asarray([_feature_row(o.features) for o in own]), np.asarray(right, dtype=float)
+        )
+        weights = ConfidenceWeights(bias, *map(float, w))
+    else:
+        log("confidence: too few right or wrong answers; weights left as they were")
+    fitted = replace(base, weights=weights)
+    confidence = LogprobConfidence(weights)
+    own_conf = [confidence.score(o.features) for o in own]
+
+    # 3. Claim threshold on HaluEval's right vs hallucinated answers (others' text).
     scorer = scorer_for(fitted)
-    data = load_halueval(halueval_path, pairs, seed)
-    signals: list[tuple[Signals, bool]] = []
-    for pair in data:
-        for answer, is_right in ((pair.right, True), (pair.hallucinated, False)):
-            signals.append((scorer.signals([pair.knowledge], pair.question, answer), is_right))
-    right = [r for _, r in signals]
-    support = [s.support for s, _ in signals]
-    lifts = [s.lift for s, _ in signals]
-    known = [(lf, r) for lf, r in zip(lifts, right, strict=True) if lf is not None]
-    grounding_min = youden_threshold([lf for lf, _ in known], [r for _, r in known])
-    best = (base.support_weight, base.grounding_weight)
-    best_auc = -1.0
+    signals = score_pairs(scorer, load_halueval(halueval_path, pairs, seed))
+    h_right = [r for _, r in signals]
+    claim_cut = youden_threshold([s.support for s, _ in signals], h_right)
+
+    # 4. Blend weights: the best mean AUROC over both kinds of answers.
+    own_support = [min(o.claim_scores) for o in own]
+    own_lift = [o.lift for o in own]
+    both_own = 0 < sum(right) < len(right)
+    best, best_auc = (base.support_weight, base.grounding_weight), -1.0
     grid = [
         (ws, wg)
         for ws in (0.0, 0.25, 0.5, 0.75, 1.0)
         for wg in (0.0, 0.25, 0.5, 0.75, 1.0)
-        if ws + wg <= 1.0 and ws + wg > 0
+        if 0 < ws + wg <= 1.0
     ]
     for ws, wg in grid:
         trial = replace(fitted, support_weight=ws, grounding_weight=wg)
-        mixed = [blend(trial, s.support, s.lift, s.logprob) for s, _ in signals]
-        auc = auroc(mixed, right)
+        aucs = [
+            auroc([answer_score(trial, s.support, s.lift, s.logprob) for s, _ in signals], h_right)
+        ]
+        if both_own:
+            mixed = [
+                answer_score(trial, *row)
+                for row in zip(own_support, own_lift, own_conf, strict=True)
+            ]
+            aucs.append(auroc(mixed, right))
+        auc = sum(aucs) / len(aucs)
         if auc > best_auc + 1e-9:
             best, best_auc = (ws, wg), auc
-    claim_cut = youden_threshold(support, right)
+    fitted = replace(
+        fitted, claim_support=claim_cut, support_weight=best[0], grounding_weight=best[1]
+    )
+
+    # 5. The answer cut, on own answers that no claim flag already sends to review.
+    own_score = [
+        answer_score(fitted, *r) for r in zip(own_support, own_lift, own_conf, strict=True)
+    ]
+    unflagged = [i for i, o in enumerate(own) if min(o.claim_scores) >= claim_cut]
+    pool = unflagged if len({right[i] for i in unflagged}) == 2 else list(range(len(own)))
+    answer_min = _youden_or([own_score[i] for i in pool], [right[i] for i in pool], base.answer_min)
+
+    def report(name: str, values: Sequence[float | None], labels: Sequence[bool]) -> str:
+        known = [(v, y) for v, y in zip(values, labels, strict=True) if v is not None]
+        if len({y for _, y in known}) < 2:
+            return f"{name} n/a"
+        return f"{name} {auroc([v for v, _ in known], [y for _, y in known]):.3f}"
+
+    h_combined = [answer_score(fitted, s.support, s.lift, s.logprob) for s, _ in signals]
     log(
-        f"claims: {len(signals)} HaluEval answers; AUROC support {auroc(support, right):.3f}, "
-        f"lift {auroc([lf for lf, _ in known], [r for _, r in known]):.3f}, logprob "
-        f"{auroc([s.logprob for s, _ in signals], right):.3f}; claim threshold {claim_cut:.3f}, "
-        f"lift threshold {grounding_min:.3f}; blend support {best[0]} lift {best[1]} "
-        f"(combined AUROC {best_auc:.3f})"
+        f"HaluEval AUROC ({len(signals)} answers): "
+        + ", ".join(
+            report(n, [getattr(s, n) for s, _ in signals], h_right)
+            for n in ("logprob", "judge", "lexical", "support", "lift")
+        )
+        + f", {report('combined', h_combined, h_right)}"
+    )
+    log(
+        f"own answers AUROC ({len(own)}): "
+        + ", ".join(
+            (
+                report("logprob", own_conf, right),
+                report("support", own_support, right),
+                report("lift", own_lift, right),
+                report("combined", own_score, right),
+            )
+        )
+    )
+    log(
+        f"claim threshold {claim_cut:.3f}; blend support {best[0]} lift {best[1]}; "
+        f"answer threshold {answer_min:.3f}"
     )
     version = str(int(base.version) + 1) if base.version.isdigit() else "1"
     return replace(
         fitted,
         version=version,
-        claim_support=claim_cut,
-        support_weight=best[0],
-        grounding_weight=best[1],
-        grounding_min=grounding_min,
+        model=model,
+        answer_min=answer_min,
         fitted_on=(
-            f"{generator_name}; SQuAD v1.1 dev {questions} questions and HaluEval QA "
-            f"{pairs} pairs, seed {seed}"
+            f"{generator_name}; SQuAD v1.1 dev {questions} questions with and without their "
+            f"paragraph among {distractors} others, HaluEval QA {pairs} pairs; seed {seed}"
         ),
     )

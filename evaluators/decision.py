@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -10,44 +11,97 @@ from pathlib import Path
 from typing import Literal
 
 from evaluators.confidence import ConfidenceWeights
+from evaluators.grounding import lift_score
 from evaluators.judge import JudgeResult
 from evaluators.lexical import LexicalEvidence
 
 Verdict = Literal["supported", "unsupported", "unverified"]
 Decision = Literal["answer", "review", "abstain"]
-CALIBRATION_FILE = "calibration.json"
+CALIBRATION_DIR = "calibration"
+DEFAULT_MODEL = "qwen2.5-1.5b"  # the default generator; its file serves uncalibrated models
+
+log = logging.getLogger(__name__)
+
+
+def calibration_name(model: str) -> str:
+    """The file name for a model spec: registry names as they are, paths by their stem."""
+    stem = Path(model).name if ("/" in model or model.endswith(".gguf")) else model
+    stem = stem.removesuffix(".gguf")
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).lower() + ".json"
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Fitted by `verirag calibrate`; the file in the package is the shipped default."""
+    """Fitted per generator by `verirag calibrate`; files in the package are the defaults.
+
+    One answer score blends the three signals (all in [0, 1]):
+    `support_weight * weakest claim score + grounding_weight * source-lift score
+    + (1 - both) * logprob confidence`. An answer goes to review when a claim is flagged
+    or the blend is under `answer_min`: one cut on the signal the evaluation measures,
+    rather than a cascade of separate cuts that each drop good answers.
+    """
 
     version: str = "0"
+    model: str = ""  # the generator these were fitted for ("" = library defaults)
     claim_support: float = 0.5  # claim score below this: unsupported
-    confidence: float = 0.35  # logprob confidence below this: review
     missing_penalty: float = 0.3  # claim score factor when names/numbers are in no source
     citation_penalty: float = 0.7  # factor when a citation points to no source
-    # combined = support_weight * claim score + grounding_weight * lift score
-    #            + (1 - both) * logprob confidence
     support_weight: float = 0.5
-    grounding_weight: float = 0.5
+    grounding_weight: float = 0.25
     grounding_scale: float = 2.0  # lift (nats/token) to [0, 1]
-    grounding_min: float = 0.0  # answers whose source lift is below this go to review
+    answer_min: float = 0.5  # blended score below this: review
     weights: ConfidenceWeights = field(default_factory=ConfidenceWeights)
     fitted_on: str = "defaults"
 
     @classmethod
-    def load(cls, path: Path | None = None) -> Thresholds:
-        if path is None:
-            text = resources.files("evaluators").joinpath(CALIBRATION_FILE).read_text()
-        else:
-            text = path.read_text()
-        raw = json.loads(text)
-        weights = ConfidenceWeights(**raw.pop("weights", {}))
-        return cls(weights=weights, **raw)
+    def load(cls, path: Path | None = None, model: str | None = None) -> Thresholds:
+        """From `path`, else the packaged file for `model`, else the default generator's."""
+        if path is not None:
+            return cls.parse(path.read_text(), str(path))
+        folder = resources.files("evaluators").joinpath(CALIBRATION_DIR)
+        name = calibration_name(model or DEFAULT_MODEL)
+        if not folder.joinpath(name).is_file():
+            log.warning(
+                "no calibration shipped for generator '%s'; using %s's thresholds "
+                "(run `verirag calibrate --generator %s` to fit its own)",
+                model,
+                DEFAULT_MODEL,
+                model,
+            )
+            name = calibration_name(DEFAULT_MODEL)
+        return cls.parse(folder.joinpath(name).read_text(), name)
+
+    @classmethod
+    def parse(cls, text: str, origin: str) -> Thresholds:
+        try:
+            raw = json.loads(text)
+            weights = ConfidenceWeights(**raw.pop("weights", {}))
+            return cls(weights=weights, **raw)
+        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+            raise ValueError(
+                f"{origin}: not a verirag calibration file ({exc}); "
+                "write one with `verirag calibrate`"
+            ) from exc
 
     def dump(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
+
+
+def claim_floor(missing: bool) -> float:
+    """The score an undecided claim counts as: unknown (0.5), or 0 with lexical misses."""
+    return 0.0 if missing else 0.5
+
+
+def answer_score(
+    t: Thresholds, support: float | None, lift: float | None, confidence: float
+) -> float:
+    """The blended score of an answer; `support` is its weakest claim's score."""
+    rest = max(0.0, 1.0 - t.support_weight - t.grounding_weight)
+    return (
+        t.support_weight * (0.5 if support is None else support)
+        + t.grounding_weight * lift_score(lift, t.grounding_scale)
+        + rest * confidence
+    )
 
 
 @dataclass(frozen=True)
@@ -95,10 +149,10 @@ def decide(
     relevant_sources: int,
     abstained: bool,
     verdicts: list[ClaimVerdict],
-    confidence: float,
+    score: float,
     t: Thresholds,
-    lift: float | None = None,
 ) -> tuple[Decision, str]:
+    """`score` is `answer_score(...)` of the answer."""
     if relevant_sources == 0:
         return "abstain", "nothing relevant was retrieved"
     if abstained:
@@ -109,11 +163,6 @@ def decide(
     if flagged:
         kinds = sorted({v.verdict for v in flagged})
         return "review", f"{len(flagged)} of {len(verdicts)} claims {'/'.join(kinds)}"
-    if lift is not None and lift < t.grounding_min:
-        return "review", (
-            f"the sources barely support the answer's wording (lift {lift:.2f} nats/token "
-            f"under {t.grounding_min:.2f}): it may come from the model's memory"
-        )
-    if confidence < t.confidence:
-        return "review", f"generation confidence {confidence:.2f} under {t.confidence:.2f}"
+    if score < t.answer_min:
+        return "review", f"answer confidence {score:.2f} under {t.answer_min:.2f}"
     return "answer", "every claim is supported"

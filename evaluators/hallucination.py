@@ -14,8 +14,8 @@ from pathlib import Path
 
 from evaluators.claims import split_claims
 from evaluators.confidence import LogprobConfidence, features
-from evaluators.decision import Thresholds, claim_verdict
-from evaluators.grounding import lift_score, source_lift
+from evaluators.decision import Thresholds, answer_score, claim_floor, claim_verdict
+from evaluators.grounding import source_lift
 from evaluators.judge import LlmJudgeVerifier
 from evaluators.lexical import lexical_evidence
 from generators.base import Generator
@@ -53,7 +53,7 @@ class Signals:
     lexical: float  # 1.0 if every number/name is in the sources, else 0.0
     support: float  # the weakest claim's score, as the decision sees it
     lift: float | None  # source lift, nats/token
-    combined: float  # support, lift and confidence blended as the thresholds say
+    combined: float  # `answer_score`: support, lift and confidence blended
 
 
 class SignalScorer:
@@ -73,45 +73,57 @@ class SignalScorer:
         self.confidence = LogprobConfidence(thresholds.weights)
 
     def signals(self, sources: list[str], question: str, answer: str) -> Signals:
+        return self.signals_many(sources, question, [answer])[0]
+
+    def signals_many(self, sources: list[str], question: str, answers: list[str]) -> list[Signals]:
+        """Signals for several answers over the same sources: every step that reads the
+        sources runs first, so their KV cache is computed once for all the answers."""
         block = self.prompts.context_block([(i + 1, "", s) for i, s in enumerate(sources)])
         prompt = self.generator.render(self.prompts.answer_messages(block, question, self.idk))
-        with_sources = self.generator.score(prompt, answer)
-        conf = self.confidence.score(features(with_sources))
-        spans = split_claims(answer) or []
-        claims = [s.text for s in spans] or [answer]
-        judge_ps: list[float] = []
-        scores: list[float] = []
-        clean = True
-        for claim in claims:
-            lexical = lexical_evidence(claim, sources, (), question)
-            clean = clean and not lexical.missing
-            result = self.judge.judge(block, question, claim)
-            verdict = claim_verdict(result, lexical, self.thresholds)
-            if result.p_supported is not None:
-                judge_ps.append(result.p_supported)
-            # An undecided judge counts as a coin flip, or as unsupported with lexical misses.
-            fallback = 0.0 if lexical.missing else 0.5
-            scores.append(verdict.score if verdict.score is not None else fallback)
-        judge = min(judge_ps) if judge_ps else None
-        support = min(scores)
+        grounded = []
+        for answer in answers:
+            with_sources = self.generator.score(prompt, answer)
+            spans = split_claims(answer) or []
+            claims = [s.text for s in spans] or [answer]
+            judge_ps: list[float] = []
+            scores: list[float] = []
+            clean = True
+            for claim in claims:
+                lexical = lexical_evidence(claim, sources, (), question)
+                clean = clean and not lexical.missing
+                result = self.judge.judge(block, question, claim)
+                verdict = claim_verdict(result, lexical, self.thresholds)
+                if result.p_supported is not None:
+                    judge_ps.append(result.p_supported)
+                undecided = claim_floor(bool(lexical.missing))
+                scores.append(verdict.score if verdict.score is not None else undecided)
+            grounded.append((with_sources, min(judge_ps) if judge_ps else None, min(scores), clean))
         # Last: the closed-book prompt shares no sources, so it would evict them from the
-        # KV cache that the judge calls reuse.
+        # KV cache; the closed-book prompts share their own prefix with each other.
         closed = self.generator.render(self.prompts.closed_book_messages(question))
-        lift = source_lift(with_sources, self.generator.score(closed, answer))
-        return Signals(
-            conf,
-            judge,
-            1.0 if clean else 0.0,
-            support,
-            lift,
-            blend(self.thresholds, support, lift, conf),
+        out = []
+        for answer, (with_sources, judge, support, clean) in zip(answers, grounded, strict=True):
+            conf = self.confidence.score(features(with_sources))
+            lift = source_lift(with_sources, self.generator.score(closed, answer))
+            out.append(
+                Signals(
+                    conf,
+                    judge,
+                    1.0 if clean else 0.0,
+                    support,
+                    lift,
+                    answer_score(self.thresholds, support, lift, conf),
+                )
+            )
+        return out
+
+
+def score_pairs(scorer: SignalScorer, pairs: list[HaluPair]) -> list[tuple[Signals, bool]]:
+    """(signals, is_right) for each pair's right then hallucinated answer."""
+    rows: list[tuple[Signals, bool]] = []
+    for pair in pairs:
+        right, wrong = scorer.signals_many(
+            [pair.knowledge], pair.question, [pair.right, pair.hallucinated]
         )
-
-
-def blend(t: Thresholds, support: float, lift: float | None, confidence: float) -> float:
-    rest = max(0.0, 1.0 - t.support_weight - t.grounding_weight)
-    return (
-        t.support_weight * support
-        + t.grounding_weight * lift_score(lift, t.grounding_scale)
-        + rest * confidence
-    )
+        rows += [(right, True), (wrong, False)]
+    return rows

@@ -75,6 +75,13 @@ def exact_match(prediction: str, answers: Sequence[str]) -> float:
     return float(any(normalize_answer(prediction) == normalize_answer(a) for a in answers))
 
 
+def answer_contains(prediction: str, answers: Sequence[str]) -> bool:
+    """A normalised gold answer occurs in the prediction as whole words (for long answers,
+    where exact match and token F1 punish every extra word)."""
+    text = f" {normalize_answer(prediction)} "
+    return any(g and f" {g} " in text for a in answers if (g := normalize_answer(a)))
+
+
 def token_f1(prediction: str, answers: Sequence[str]) -> float:
     """SQuAD token F1 against the best-matching gold answer."""
     pred = normalize_answer(prediction).split()

@@ -90,6 +90,35 @@ class StreamEvent:
     final: Generation | None = None
 
 
+class StopScanner:
+    """Streamed text with stop strings: cuts at the first one and releases only characters
+    that no stop string can still claim (it may be split across tokens)."""
+
+    def __init__(self, stop: Sequence[str]) -> None:
+        self.stop = tuple(stop)
+        self.hold = max((len(s) for s in self.stop), default=0)
+        self.text = ""
+        self.emitted = 0
+
+    def push(self, piece: str) -> tuple[str, bool]:
+        """Add decoded text; returns what may be streamed now and whether a stop was hit."""
+        self.text += piece
+        cut = min((p for s in self.stop if (p := self.text.find(s)) >= 0), default=-1)
+        if cut >= 0:
+            self.text = self.text[:cut]
+            return "", True
+        safe = len(self.text) - self.hold
+        if safe <= self.emitted:
+            return "", False
+        out, self.emitted = self.text[self.emitted : safe], safe
+        return out, False
+
+    def rest(self) -> str:
+        """Whatever was held back, at the end of the generation."""
+        out, self.emitted = self.text[self.emitted :], len(self.text)
+        return out
+
+
 class Generator(ABC):
     """Cheap constructor; `warm_up()` loads the model once; all methods are thread-safe."""
 

@@ -18,6 +18,7 @@ from generators.base import (
     GenerationError,
     GenerationParams,
     Generator,
+    StopScanner,
     StreamEvent,
     TokenLogprob,
 )
@@ -118,8 +119,8 @@ class TransformersGenerator(Generator):
             counts: dict[int, int] = {}
             generated: list[int] = []
             out: list[TokenLogprob] = []
-            text, emitted, finish = "", 0, "length"
-            hold = max((len(s) for s in params.stop), default=0)
+            scanner = StopScanner(params.stop)
+            decoded, finish = "", "length"
             for _ in range(params.max_tokens):
                 result = self._model(input_ids=step_input, past_key_values=past, use_cache=True)
                 past = result.past_key_values
@@ -133,26 +134,24 @@ class TransformersGenerator(Generator):
                     break
                 counts[token] = counts.get(token, 0) + 1
                 generated.append(token)
+                # Decoding the whole sequence keeps multi-token characters intact.
                 new_text = self._tok.decode(generated)
-                piece = new_text[len(text) :]
-                text = new_text
+                piece, decoded = new_text[len(decoded) :], new_text
                 out.append(TokenLogprob(piece, float(logp[token]), self._top(logp)))
                 step_input = torch.tensor([[token]], device=self._device)
-                cut = min((p for s in params.stop if (p := text.find(s)) >= 0), default=-1)
-                if cut >= 0:
-                    text, finish = text[:cut], "stop"
+                ready, stopped = scanner.push(piece)
+                if stopped:
+                    finish = "stop"
                     break
-                safe = len(text) - hold
-                if safe > emitted:
-                    yield StreamEvent(text[emitted:safe])
-                    emitted = safe
-            if len(text) > emitted:
-                yield StreamEvent(text[emitted:])
+                if ready:
+                    yield StreamEvent(ready)
+            if rest := scanner.rest():
+                yield StreamEvent(rest)
             total = time.perf_counter() - started
             yield StreamEvent(
                 "",
                 Generation(
-                    text=text,
+                    text=scanner.text,
                     tokens=tuple(out),
                     finish_reason=finish,
                     prompt_tokens=len(ids),

@@ -20,6 +20,7 @@ from generators.base import (
     GenerationError,
     GenerationParams,
     Generator,
+    StopScanner,
     StreamEvent,
     TokenLogprob,
 )
@@ -39,6 +40,7 @@ class LlamaCppGenerator(Generator):
         self._llm: Any = None
         self._formatter: Any = None
         self._lock = threading.RLock()
+        self._kept = np.zeros(0, dtype=bool)
 
     def warm_up(self) -> None:
         with self._lock:
@@ -69,6 +71,8 @@ class LlamaCppGenerator(Generator):
             eos = llm._model.token_get_text(llm.token_eos())
             bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
             self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+            # Which positions' logits rows in llm.scores are current (see `_prefill`).
+            self._kept = np.zeros(self.settings.n_ctx, dtype=bool)
             self._llm = llm
 
     @property
@@ -141,16 +145,37 @@ class LlamaCppGenerator(Generator):
 
         return bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
 
-    def _prefill(self, tokens: list[int]) -> None:
-        """Evaluate `tokens`, reusing the longest prefix already in the KV cache."""
+    def _prefill(self, tokens: list[int], keep_from: int | None = None) -> None:
+        """Evaluate `tokens`, reusing the longest prefix already in the KV cache.
+
+        Logits rows (in `llm.scores`) are kept only for positions from `keep_from` on
+        (default: none): computing and copying a 150k-entry row for every prompt token
+        is a large share of prefill, and only scored continuations need them.
+        """
         llm = self.llm
+        keep_from = len(tokens) if keep_from is None else keep_from
         common = 0
         limit = min(llm.n_tokens, len(tokens) - 1)  # always evaluate at least one token
         cached = llm._input_ids
         while common < limit and cached[common] == tokens[common]:
             common += 1
+        if common > keep_from:
+            # Cached positions whose rows were skipped must be evaluated again.
+            stale = np.flatnonzero(~self._kept[keep_from:common])
+            if stale.size:
+                common = keep_from + int(stale[0])
         llm.n_tokens = common
-        llm.eval(tokens[common:])
+        split = max(common, min(keep_from, len(tokens)))
+        try:
+            if split > common:
+                llm._logits_all = False
+                llm.eval(tokens[common:split])
+                self._kept[common:split] = False
+        finally:
+            llm._logits_all = True
+        if split < len(tokens):
+            llm.eval(tokens[split:])
+            self._kept[split : len(tokens)] = True
 
     def stream(self, prompt: str, params: GenerationParams) -> Iterator[StreamEvent]:
         with self._lock:
@@ -160,12 +185,10 @@ class LlamaCppGenerator(Generator):
             started = time.perf_counter()
             first: float | None = None
             generated: list[int] = []
-            text = ""
-            emitted = 0  # characters of `text` already streamed
+            scanner = StopScanner(params.stop)
             rows: list[int] = []
             pieces: list[str] = []
             finish = "length"
-            hold = max((len(s) for s in params.stop), default=0)
             llm.set_seed(params.seed)
             self._prefill(tokens)
             sampler = llm.generate(
@@ -190,21 +213,18 @@ class LlamaCppGenerator(Generator):
                 piece = self._piece(token, [])
                 generated.append(token)
                 pieces.append(piece)
-                text += piece
-                cut = min((p for s in params.stop if (p := text.find(s)) >= 0), default=-1)
-                if cut >= 0:
-                    text = text[:cut]
+                ready, stopped = scanner.push(piece)
+                if stopped:
                     finish = "stop"
                     break
+                if ready:
+                    yield StreamEvent(ready)
                 if len(generated) >= params.max_tokens:
                     break
-                # Hold back as many characters as the longest stop string could still need.
-                safe = len(text) - hold
-                if safe > emitted:
-                    yield StreamEvent(text[emitted:safe])
-                    emitted = safe
-            if len(text) > emitted:
-                yield StreamEvent(text[emitted:])
+            if rest := scanner.rest():
+                yield StreamEvent(rest)
+            # llm.generate evaluated the prompt's last token and every sampled one with rows.
+            self._kept[len(tokens) - 1 : llm.n_tokens] = True
             out = [
                 TokenLogprob(piece, logprob, tuple((self._piece(i, []), v) for i, v in top))
                 for piece, (logprob, top) in zip(
@@ -215,7 +235,7 @@ class LlamaCppGenerator(Generator):
             yield StreamEvent(
                 "",
                 Generation(
-                    text=text,
+                    text=scanner.text,
                     tokens=tuple(out),
                     finish_reason=finish,
                     prompt_tokens=len(tokens),
@@ -232,7 +252,7 @@ class LlamaCppGenerator(Generator):
             if not tail:
                 return []
             self._check_fits(len(head) + len(tail), 1)
-            self._prefill(head + tail)
+            self._prefill(head + tail, keep_from=max(0, len(head) - 1))
             rows = [len(head) + j - 1 for j in range(len(tail))]  # logits predicting tail[j]
             return [
                 TokenLogprob(
@@ -249,7 +269,7 @@ class LlamaCppGenerator(Generator):
         with self._lock:
             tokens = self._tokens(prompt)
             self._check_fits(len(tokens), 1)
-            self._prefill(tokens)
+            self._prefill(tokens, keep_from=len(tokens) - 1)
             _, top = self._logprobs(len(tokens) - 1, None, k)
             out: dict[str, float] = {}
             for token, logprob in top:

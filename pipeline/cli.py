@@ -475,10 +475,14 @@ def review_resolve(
 def calibrate(
     pairs: Annotated[int, typer.Option(min=10, help="HaluEval QA pairs")] = 100,
     questions: Annotated[int, typer.Option(min=10, help="SQuAD questions")] = 30,
+    distractors: Annotated[int, typer.Option(min=0, help="other SQuAD paragraphs indexed")] = 60,
+    k: Annotated[int, typer.Option(min=1, help="sources per question")] = 4,
     seed: Annotated[int, typer.Option(help="sampling seed")] = 1,
     generator: Annotated[str | None, typer.Option(help="model to calibrate for")] = None,
     data: Annotated[Path | None, typer.Option(help="public data dir (../shared/data)")] = None,
-    output: Annotated[Path | None, typer.Option(help="default: the packaged file")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="default: the packaged file for the generator")
+    ] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Fit the decision thresholds on SQuAD and HaluEval QA; write the calibration file."""
@@ -486,9 +490,8 @@ def calibrate(
     from importlib import resources
 
     from evaluators.calibrate import calibrate as fit
-    from evaluators.confidence import ConfidenceFeatures
     from evaluators.datasets import Passage, shared_data_dir, write_jsonl
-    from evaluators.decision import CALIBRATION_FILE, Thresholds
+    from evaluators.decision import CALIBRATION_DIR, Thresholds, calibration_name
     from evaluators.hallucination import SignalScorer
     from generators import make_generator
     from pipeline.indexing import IndexingPipeline
@@ -502,37 +505,40 @@ def calibrate(
         if not path.is_file():
             _fail(f"public data file not found: {path} (pass --data)")
     gen = _guard(lambda: make_generator(settings.generator, settings))
-    base = Thresholds.load()
+    base = Thresholds.load(model=settings.generator)
     work = Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
     scratch = settings.with_overrides(data_dir=work, model_cache=settings.models_dir)
 
-    def ask_features(corpus: list[Passage], qs: list[str]) -> list[tuple[str, ConfidenceFeatures]]:
-        IndexingPipeline(scratch).run([write_jsonl(corpus, work / "squad.jsonl")], "calibrate")
+    def ask(collection: str, corpus: list[Passage], qs: list[str]) -> list[Answer]:
+        source = write_jsonl(corpus, work / collection / "passages.jsonl")
+        IndexingPipeline(scratch).run([source], collection)
         rag = RagPipeline(scratch, generator=gen, thresholds=base)
-        out_rows = []
+        answers = []
         for q in qs:
-            answer = rag.ask(q, "calibrate")
-            out_rows.append((answer.text, ConfidenceFeatures.from_dict(answer.confidence_features)))
-            err.print(f"  asked {len(out_rows)}/{len(qs)}", end="\r")
-        return out_rows
+            answers.append(rag.ask(q, collection, k))
+            err.print(f"  {collection}: asked {len(answers)}/{len(qs)}", end="\r")
+        return answers
 
     fitted = _guard(
         lambda: fit(
             scorer_for=lambda t: SignalScorer(
                 gen, RagPipeline(scratch).prompts, t, settings.idk_sentence
             ),
-            ask_features=ask_features,
+            ask=ask,
             squad_path=squad,
             halueval_path=halueval,
             pairs=pairs,
             questions=questions,
+            distractors=distractors,
             seed=seed,
             base=base,
+            model=settings.generator,
             generator_name=gen.name,
             log=lambda line: out.print(line),
         )
     )
-    target = output or Path(str(resources.files("evaluators").joinpath(CALIBRATION_FILE)))
+    folder = resources.files("evaluators").joinpath(CALIBRATION_DIR)
+    target = output or Path(str(folder.joinpath(calibration_name(settings.generator))))
     target.write_text(fitted.dump())
     out.print(f"wrote {target} (version {fitted.version})")
 

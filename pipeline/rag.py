@@ -10,7 +10,15 @@ from typing import Literal
 
 from evaluators.claims import split_claims
 from evaluators.confidence import LogprobConfidence, features
-from evaluators.decision import ClaimVerdict, Thresholds, claim_verdict, decide, is_abstention
+from evaluators.decision import (
+    ClaimVerdict,
+    Thresholds,
+    answer_score,
+    claim_floor,
+    claim_verdict,
+    decide,
+    is_abstention,
+)
 from evaluators.grounding import source_lift
 from evaluators.judge import LlmJudgeVerifier
 from evaluators.lexical import lexical_evidence
@@ -71,7 +79,9 @@ class RagPipeline:
         self._judge: LlmJudgeVerifier | None = None
         self._review: ReviewQueue | None = None
         self.prompts = load_prompts(self.settings.prompt_version)
-        self.thresholds = thresholds or Thresholds.load(self.settings.thresholds_file)
+        self.thresholds = thresholds or Thresholds.load(
+            self.settings.thresholds_file, model=self.settings.generator
+        )
 
     def encoder_for(self, embedder: str) -> SentenceTransformerEncoder:
         with self._lock:
@@ -214,7 +224,7 @@ class RagPipeline:
         assert result is not None
         t_generate = time.perf_counter() - t0
         conf_features = features(result.tokens)
-        confidence = LogprobConfidence(self.thresholds.weights).score(conf_features)
+        logprob_conf = LogprobConfidence(self.thresholds.weights).score(conf_features)
         abstained = is_abstention(result.text, self.settings.idk_sentence)
         t0 = time.perf_counter()
         claims: list[ClaimResult] = []
@@ -248,13 +258,24 @@ class RagPipeline:
             closed = gen.render(self.prompts.closed_book_messages(text))
             lift = source_lift(with_sources, gen.score(closed, answer_text))
         t_verify = time.perf_counter() - t0
+        support = min(
+            (
+                c.score if c.score is not None else claim_floor(bool(c.missing_terms))
+                for c in claims
+            ),
+            default=None,
+        )
+        confidence = (
+            logprob_conf
+            if abstained
+            else answer_score(self.thresholds, support, lift, logprob_conf)
+        )
         decision, reason = decide(
             relevant_sources=len(prepared.relevant),
             abstained=abstained,
             verdicts=[ClaimVerdict(c.verdict, c.score, c.reason) for c in claims],  # type: ignore[arg-type]
-            confidence=confidence,
+            score=confidence,
             t=self.thresholds,
-            lift=lift,
         )
         answer = Answer(
             question=text,
@@ -281,6 +302,7 @@ class RagPipeline:
             completion_tokens=result.completion_tokens,
             finish_reason=result.finish_reason,
             source_lift=lift,
+            logprob_confidence=logprob_conf,
             confidence_features={k: float(v) for k, v in asdict(conf_features).items()},
         )
         return self._finish(answer)

@@ -218,7 +218,7 @@ class Answer:
     text: str
     decision: str  # answer | review | abstain
     decision_reason: str
-    confidence: float  # from the generator's own logprobs, in [0, 1]
+    confidence: float  # claims, source lift and logprobs blended (`answer_score`), [0, 1]
     claims: tuple[ClaimResult, ...]
     citations: tuple[Citation, ...]  # the sources given to the model, numbered
     retrieved: tuple[SearchHit, ...]
@@ -231,6 +231,7 @@ class Answer:
     finish_reason: str = ""
     review_id: int | None = None
     source_lift: float | None = None  # nats/token the sources add to the answer's likelihood
+    logprob_confidence: float = 0.0  # from the generator's own token logprobs alone, [0, 1]
     confidence_features: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -4,13 +4,13 @@ resolves it. SQLite at `<data_dir>/review.sqlite`; answers are stored as JSON.""
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.db import connect
 from pipeline.records import Answer
 
 Resolution = Literal["correct", "incorrect", "partially-correct"]
@@ -37,9 +37,7 @@ class ReviewQueue:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA busy_timeout=30000")
+        self.db = connect(path)
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS reviews (id INTEGER PRIMARY KEY AUTOINCREMENT, "
             "created_at REAL NOT NULL, collection TEXT NOT NULL, question TEXT NOT NULL, "

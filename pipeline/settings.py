@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         default=1536, ge=64, description="token budget for the sources in a prompt"
     )
     max_tokens: int = Field(default=256, ge=1, le=8192)
-    prompt_version: str = "v1"
+    prompt_version: str = "v2"
     idk_sentence: str = "I don't know based on the provided sources."
     retrieval_k: int = Field(default=30, ge=1, le=1000, description="candidates per retriever")
     rrf_k: int = Field(default=60, ge=1)

@@ -30,6 +30,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.db import connect
 from pipeline.records import Chunk, CollectionStats, Document, DocumentInfo, SearchHit
 
 SCHEMA_VERSION = "1"
@@ -131,11 +132,7 @@ class FaissStore:
             path.mkdir(parents=True, exist_ok=True)
         if writable:
             self._acquire_lock()
-        self.db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA busy_timeout=30000")
+        self.db = connect(db_path, synchronous_full=True)
         if writable or create is not None:
             with self.transaction():
                 for statement in _SCHEMA.split(";"):

@@ -50,7 +50,7 @@ class PromptSet:
 
 
 @cache
-def load_prompts(version: str = "v1") -> PromptSet:
+def load_prompts(version: str = "v2") -> PromptSet:
     folder = PROMPTS_DIR / version
     if not folder.is_dir():
         known = sorted(p.name for p in PROMPTS_DIR.iterdir() if p.is_dir() and p.name[0] == "v")

@@ -15,8 +15,8 @@ import pytest
 
 from evaluators.datasets import Passage, load_squad, write_jsonl
 from evaluators.decision import Thresholds
-from evaluators.hallucination import SignalScorer, load_halueval
-from evaluators.metrics import auroc, exact_match, mean, token_f1
+from evaluators.hallucination import SignalScorer, load_halueval, score_pairs
+from evaluators.metrics import answer_contains, auroc, exact_match, mean, token_f1
 from generators import make_generator
 from generators.base import GenerationError, GenerationParams
 from generators.prompts import load_prompts
@@ -165,23 +165,24 @@ def test_squad_answers_and_abstains_without_gold(
     rag = RagPipeline(settings, encoder=minilm)
     params = GenerationParams(max_tokens=64)
 
-    def run(collection: str) -> tuple[list[float], list[float], list[str]]:
-        em, f1, decisions = [], [], []
+    def run(collection: str) -> tuple[list[float], list[float], list[float], list[str]]:
+        em, f1, hit, decisions = [], [], [], []
         for question, answers, _ in qa:
             answer = rag.ask(question, collection, 4, params)
             em.append(exact_match(answer.text, answers))
             best_claim = max((token_f1(c.text, answers) for c in answer.claims), default=0.0)
             f1.append(max(best_claim, token_f1(answer.text, answers)))
+            hit.append(float(answer_contains(answer.text, answers)))
             decisions.append(answer.decision)
-        return em, f1, decisions
+        return em, f1, hit, decisions
 
-    em, f1, decisions = run("with-gold")
-    _, f1_without, missing = run("without-gold")
+    em, f1, hit, decisions = run("with-gold")
+    _, f1_without, _, missing = run("without-gold")
     flagged = sum(d != "answer" for d in missing) / len(missing)
     print(
         f"\nSQuAD {N_QA} questions (seed {SEED}), 0.5B: EM {mean(em):.3f} F1 {mean(f1):.3f} "
-        f"decisions {_mix(decisions)}; gold left out: F1 {mean(f1_without):.3f}, "
-        f"{flagged:.0%} abstain or review {_mix(missing)}"
+        f"contains gold {mean(hit):.3f}, decisions {_mix(decisions)}; gold left out: "
+        f"F1 {mean(f1_without):.3f}, {flagged:.0%} abstain or review {_mix(missing)}"
     )
     assert mean(f1) > mean(f1_without)  # the answers come from the sources
     assert flagged > 0.5  # without the gold paragraph, most answers are not delivered as is
@@ -196,15 +197,11 @@ def test_halueval_signals_auroc(shared_data: Path, real_settings: Settings) -> N
     scorer = SignalScorer(
         make_generator("qwen2.5-0.5b", settings),
         load_prompts(),
-        Thresholds.load(),
+        Thresholds.load(model="qwen2.5-0.5b"),
         settings.idk_sentence,
     )
     pairs = load_halueval(shared_data / "halueval_qa" / "qa.jsonl", 40, 11)
-    rows = [
-        (scorer.signals([p.knowledge], p.question, answer), right)
-        for p in pairs
-        for answer, right in ((p.right, True), (p.hallucinated, False))
-    ]
+    rows = score_pairs(scorer, pairs)
     labels = [right for _, right in rows]
     scores = {
         name: auroc([v if (v := getattr(r, name)) is not None else 0.5 for r, _ in rows], labels)

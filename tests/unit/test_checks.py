@@ -12,13 +12,16 @@ from evaluators.confidence import LogprobConfidence, features, token_entropy
 from evaluators.decision import (
     ClaimVerdict,
     Thresholds,
+    answer_score,
+    calibration_name,
+    claim_floor,
     claim_verdict,
     decide,
     is_abstention,
 )
 from evaluators.judge import JudgeResult, yes_probability
 from evaluators.lexical import LexicalEvidence, lexical_evidence
-from generators.base import GenerationError, GenerationParams, TokenLogprob
+from generators.base import GenerationError, GenerationParams, StopScanner, TokenLogprob
 from generators.prompts import load_prompts
 
 
@@ -97,27 +100,32 @@ def test_claim_verdicts_never_call_a_failed_judge_supported() -> None:
 
 
 def test_decision_rules() -> None:
-    t = Thresholds()
+    t = Thresholds(answer_min=0.5)
     ok = ClaimVerdict("supported", 0.9, "")
-    assert decide(relevant_sources=0, abstained=False, verdicts=[ok], confidence=1, t=t)[0] == (
-        "abstain"
-    )
-    assert decide(relevant_sources=2, abstained=True, verdicts=[], confidence=1, t=t)[0] == (
-        "abstain"
-    )
-    flagged = ClaimVerdict("unverified", None, "")
-    assert (
-        decide(relevant_sources=2, abstained=False, verdicts=[ok, flagged], confidence=1, t=t)[0]
-        == "review"
-    )
-    assert (
-        decide(relevant_sources=2, abstained=False, verdicts=[ok], confidence=0.1, t=t)[0]
-        == "review"
-    )
-    assert (
-        decide(relevant_sources=2, abstained=False, verdicts=[ok], confidence=0.9, t=t)[0]
-        == "answer"
-    )
+
+    def decision(sources: int, abstained: bool, verdicts: list[ClaimVerdict], score: float) -> str:
+        return decide(
+            relevant_sources=sources, abstained=abstained, verdicts=verdicts, score=score, t=t
+        )[0]
+
+    assert decision(0, False, [ok], 1.0) == "abstain"
+    assert decision(2, True, [], 1.0) == "abstain"
+    assert decision(2, False, [], 1.0) == "review"  # nothing checkable
+    assert decision(2, False, [ok, ClaimVerdict("unverified", None, "")], 1.0) == "review"
+    assert decision(2, False, [ok], 0.49) == "review"
+    assert decision(2, False, [ok], 0.5) == "answer"
+
+
+def test_answer_score_blends_the_signals() -> None:
+    t = Thresholds(support_weight=0.5, grounding_weight=0.25, grounding_scale=2.0)
+    assert answer_score(t, 1.0, None, 1.0) == pytest.approx(0.5 + 0.25 * 0.5 + 0.25)
+    # More source lift, higher score; lift 0 maps to the middle.
+    assert answer_score(t, 0.8, 2.0, 0.3) > answer_score(t, 0.8, 0.0, 0.3)
+    assert answer_score(t, 0.8, 0.0, 0.3) == pytest.approx(0.4 + 0.125 + 0.075)
+    only_support = Thresholds(support_weight=1.0, grounding_weight=0.0)
+    assert answer_score(only_support, 0.3, 5.0, 1.0) == pytest.approx(0.3)
+    assert answer_score(only_support, None, None, 1.0) == pytest.approx(0.5)  # unknown
+    assert claim_floor(True) == 0.0 and claim_floor(False) == 0.5
 
 
 def test_abstention_detection() -> None:
@@ -151,9 +159,42 @@ def test_prompts_are_versioned_files_and_sources_cannot_escape_the_fence() -> No
     assert "IDK." in answer[1].content
     with pytest.raises(ValueError, match="unknown prompt version"):
         load_prompts("v999")
+    # v2: the judge calls of one answer share everything before the claim.
+    v2 = load_prompts("v2")
+    first = v2.judge_messages(block, "Q?", "The tower is tall.")[1].content
+    second = v2.judge_messages(block, "Q?", "It opened in 1889.")[1].content
+    shared = next(i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b)
+    assert first[:shared].endswith("Claim: ") and "Q?" in first[:shared]
 
 
-def test_shipped_thresholds_load() -> None:
-    t = Thresholds.load()
-    assert 0 < t.claim_support < 1
-    assert Thresholds.load(Path(__file__).parents[2] / "evaluators" / "calibration.json") == t
+def test_shipped_thresholds_load_per_generator(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = Path(__file__).parents[2] / "evaluators" / "calibration"
+    for model in ("qwen2.5-1.5b", "qwen2.5-0.5b"):
+        t = Thresholds.load(model=model)
+        assert t.model == model and 0 < t.claim_support < 1 and 0 < t.answer_min < 1
+        assert Thresholds.load(folder / calibration_name(model)) == t
+    assert calibration_name("/models/My Model.Q4.gguf") == "my_model.q4.json"
+    # An uncalibrated model falls back to the default generator's file, and says so.
+    assert Thresholds.load(model="/somewhere/else.gguf").model == "qwen2.5-1.5b"
+    assert "no calibration shipped" in caplog.text
+    bad = tmp_path / "old.json"
+    bad.write_text('{"grounding_min": 1.0}')
+    with pytest.raises(ValueError, match="not a verirag calibration file"):
+        Thresholds.load(bad)
+
+
+def test_stop_scanner_holds_back_what_a_stop_string_may_still_claim() -> None:
+    scanner = StopScanner(("\n\nQ:",))
+    streamed = []
+    for piece in ["The answer", " is 42.", "\n", "\nQ", ": next"]:
+        ready, stopped = scanner.push(piece)
+        streamed.append(ready)
+        if stopped:
+            break
+    assert stopped and scanner.text == "The answer is 42."
+    assert "".join(streamed) + scanner.rest() == "The answer is 42."
+    assert "\n" not in "".join(streamed)  # never streamed text the stop string later cut
+    plain = StopScanner(())
+    assert plain.push("abc") == ("abc", False) and plain.rest() == ""

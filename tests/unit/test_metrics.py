@@ -5,7 +5,7 @@ import random
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from evaluators.metrics import auroc, exact_match, ndcg_at_k, recall_at_k, token_f1
+from evaluators.metrics import answer_contains, auroc, exact_match, ndcg_at_k, recall_at_k, token_f1
 
 
 def test_auroc_matches_scikit_learn_with_ties() -> None:
@@ -29,3 +29,11 @@ def test_retrieval_metrics_hand_computed() -> None:
     assert recall_at_k(["a", "b", "c"], {"c"}, 2) == 0.0
     assert recall_at_k(["a", "b", "c"], {"c"}, 3) == 1.0
     assert ndcg_at_k(["a", "b"], {"b"}, 10) == pytest.approx(1 / 1.5849625007211562)
+
+
+def test_answer_contains_whole_words_after_normalisation() -> None:
+    assert answer_contains("It was completed in 1889 [1].", ["1889"])
+    assert answer_contains("Designed by the company of Gustave Eiffel.", ["Gustave Eiffel"])
+    assert not answer_contains("It opened in 18890.", ["1889"])  # not a whole word
+    assert not answer_contains("Paris", ["the"])  # an answer that normalises to nothing
+    assert not answer_contains("Paris", [])
