@@ -68,3 +68,23 @@ def test_streaming_max_tokens_stop_and_seed(generator: Generator) -> None:
     assert stopped.finish_reason == "stop" and cut_word not in stopped.text
     sampled = GenerationParams(max_tokens=16, temperature=1.0, top_p=0.9, top_k=40, seed=123)
     assert generator.generate(prompt, sampled).text == generator.generate(prompt, sampled).text
+
+
+def test_llamacpp_scores_do_not_depend_on_what_the_cache_holds() -> None:
+    """Prompt prefill keeps no logits rows; a later score over the same cached tokens must
+    evaluate them again rather than read rows left by another prompt."""
+    gen = LlamaCppGenerator("smollm2-135m", settings=SETTINGS)
+    prompt = gen.render(MESSAGES)
+    text = " Red, green and blue."
+    gen.llm.reset()
+    cold = [t.logprob for t in gen.score(prompt, text)]
+    # Fill the rows with another text's logits, then cache prompt + text as a prompt
+    # prefix, evaluated without keeping rows.
+    gen.score(gen.render([Message("user", "Name a fruit.")]), " Apples and pears " * 8)
+    gen.generate(prompt + text + " Also", GenerationParams(max_tokens=2))
+    assert [t.logprob for t in gen.score(prompt, text)] == pytest.approx(cold, abs=1e-3)
+    # And again straight after, reusing the rows it kept itself.
+    assert [t.logprob for t in gen.score(prompt, text)] == pytest.approx(cold, abs=1e-3)
+    top = gen.next_token_logprobs(prompt + text, 5)
+    gen.llm.reset()
+    assert gen.next_token_logprobs(prompt + text, 5).keys() == top.keys()
