@@ -12,7 +12,6 @@ Seeds here are disjoint from the ones the tests and benchmarks report on.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from evaluators.confidence import ConfidenceFeatures, ConfidenceWeights, LogprobConfidence
-from evaluators.datasets import Passage, load_squad
+from evaluators.datasets import Passage
 from evaluators.decision import Thresholds, answer_score, claim_floor
 from evaluators.hallucination import SignalScorer, load_halueval, score_pairs
 from evaluators.metrics import answer_contains, auroc
+from evaluators.qa import squad_qa_sample
 from pipeline.records import Answer
 
 
@@ -122,15 +122,11 @@ def calibrate(
 ) -> Thresholds:
     """`ask(collection, corpus, questions)` indexes `corpus` and asks each question."""
     # 1. The generator's own answers, with each question's source indexed and without it.
-    passages, qs = load_squad(squad_path)
-    rng = random.Random(seed)
-    chosen = rng.sample(qs, questions)
-    gold_ids = {next(iter(q.relevant)) for q in chosen}
-    by_id = {p.pid: p for p in passages}
-    noise = rng.sample([p for p in passages if p.pid not in gold_ids], distractors)
+    sample = squad_qa_sample(squad_path, questions, distractors, seed)
+    chosen = sample.questions
     texts = [q.question for q in chosen]
-    with_gold = ask("with-gold", [by_id[g] for g in sorted(gold_ids)] + noise, texts)
-    without_gold = ask("without-gold", noise, texts)
+    with_gold = ask("with-gold", sample.corpus, texts)
+    without_gold = ask("without-gold", sample.distractors, texts)
     own = [
         row
         for answers, indexed in ((with_gold, True), (without_gold, False))

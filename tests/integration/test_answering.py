@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import subprocess
 import sys
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from evaluators.datasets import Passage, load_squad, write_jsonl
+from evaluators.datasets import write_jsonl
 from evaluators.decision import Thresholds
 from evaluators.hallucination import SignalScorer, load_halueval, score_pairs
-from evaluators.metrics import answer_contains, auroc, exact_match, mean, token_f1
+from evaluators.metrics import auroc
+from evaluators.qa import ask_all, qa_report, squad_qa_sample
 from generators import make_generator
 from generators.base import GenerationError, GenerationParams
 from generators.prompts import load_prompts
@@ -137,59 +138,34 @@ def test_cli_ask_json_and_errors(tiny: Settings) -> None:
 N_QA, N_DISTRACTORS, SEED = 12, 60, 5
 
 
-def _squad(shared_data: Path) -> tuple[list[Passage], list[tuple[str, tuple[str, ...], str]]]:
-    passages, questions = load_squad(shared_data / "squad_v1.1_dev" / "dev-v1.1.json")
-    rng = random.Random(SEED)
-    by_id = {p.pid: p for p in passages}
-    chosen = rng.sample(questions, N_QA)
-    gold = {next(iter(q.relevant)) for q in chosen}
-    others = rng.sample([p for p in passages if p.pid not in gold], N_DISTRACTORS)
-    return [by_id[g] for g in sorted(gold)] + others, [
-        (q.question, q.answers, next(iter(q.relevant))) for q in chosen
-    ]
-
-
 def test_squad_answers_and_abstains_without_gold(
     tmp_path: Path,
     shared_data: Path,
     real_settings: Settings,
     minilm: SentenceTransformerEncoder,
 ) -> None:
-    corpus, qa = _squad(shared_data)
+    sample = squad_qa_sample(
+        shared_data / "squad_v1.1_dev" / "dev-v1.1.json", N_QA, N_DISTRACTORS, SEED
+    )
     settings = real_settings.with_overrides(generator="qwen2.5-0.5b", context_tokens=900)
     pipe = IndexingPipeline(settings, encoder=minilm)
-    pipe.run([write_jsonl(corpus, tmp_path / "with.jsonl")], "with-gold")
-    gold_ids = {pid for _, _, pid in qa}
-    without = [p for p in corpus if p.pid not in gold_ids]
-    pipe.run([write_jsonl(without, tmp_path / "without.jsonl")], "without-gold")
+    pipe.run([write_jsonl(sample.corpus, tmp_path / "with.jsonl")], "with-gold")
+    pipe.run([write_jsonl(sample.distractors, tmp_path / "without.jsonl")], "without-gold")
     rag = RagPipeline(settings, encoder=minilm)
     params = GenerationParams(max_tokens=64)
-
-    def run(collection: str) -> tuple[list[float], list[float], list[float], list[str]]:
-        em, f1, hit, decisions = [], [], [], []
-        for question, answers, _ in qa:
-            answer = rag.ask(question, collection, 4, params)
-            em.append(exact_match(answer.text, answers))
-            best_claim = max((token_f1(c.text, answers) for c in answer.claims), default=0.0)
-            f1.append(max(best_claim, token_f1(answer.text, answers)))
-            hit.append(float(answer_contains(answer.text, answers)))
-            decisions.append(answer.decision)
-        return em, f1, hit, decisions
-
-    em, f1, hit, decisions = run("with-gold")
-    _, f1_without, _, missing = run("without-gold")
-    flagged = sum(d != "answer" for d in missing) / len(missing)
+    answers = {
+        c: ask_all(partial(rag.ask, collection=c, k=4, params=params), sample.questions)
+        for c in ("with-gold", "without-gold")
+    }
+    with_gold = qa_report(answers["with-gold"], sample.questions)
+    without_gold = qa_report(answers["without-gold"], sample.questions)
     print(
-        f"\nSQuAD {N_QA} questions (seed {SEED}), 0.5B: EM {mean(em):.3f} F1 {mean(f1):.3f} "
-        f"contains gold {mean(hit):.3f}, decisions {_mix(decisions)}; gold left out: "
-        f"F1 {mean(f1_without):.3f}, {flagged:.0%} abstain or review {_mix(missing)}"
+        f"\nSQuAD {N_QA} questions (seed {SEED}), 0.5B: {with_gold.line()}; gold left out: "
+        f"{without_gold.line()}, {without_gold.not_answered:.0%} abstain or review"
     )
-    assert mean(f1) > mean(f1_without)  # the answers come from the sources
-    assert flagged > 0.5  # without the gold paragraph, most answers are not delivered as is
-
-
-def _mix(decisions: list[str]) -> dict[str, int]:
-    return {d: decisions.count(d) for d in sorted(set(decisions))}
+    assert with_gold.f1 > without_gold.f1  # the answers come from the sources
+    assert with_gold.contains > without_gold.contains
+    assert without_gold.not_answered > 0.5  # without the gold paragraph, most are held back
 
 
 def test_halueval_signals_auroc(shared_data: Path, real_settings: Settings) -> None:
