@@ -76,15 +76,16 @@ def main() -> None:
         ours.append(rag.ask(question, "demo", params=params).timings.decode_tokens_per_second)
         gen.llm.reset()
         first = None
-        n = 0
-        for _chunk in gen.llm.create_completion(
+        text = ""
+        for chunk in gen.llm.create_completion(
             prompt, max_tokens=args.max_tokens, temperature=0.0, stream=True
         ):
-            n += 1
+            text += chunk["choices"][0]["text"]
             if first is None:
                 first = time.perf_counter()
         end = time.perf_counter()
         assert first is not None
+        n = gen.count_tokens(text)  # the same count as `ask`'s completion tokens
         raw.append((n - 1) / (end - first) if n > 1 else 0.0)
     ratio = statistics.median(a / b for a, b in zip(ours, raw, strict=True))
 
