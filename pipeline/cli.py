@@ -577,6 +577,98 @@ def demo(
     )
 
 
+keys_app = typer.Typer(help="API keys for the HTTP API (`verirag serve`).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _key_store(data_dir: Path | None) -> Any:
+    from pipeline.keys import KeyStore
+
+    return KeyStore.for_data_dir(_settings(data_dir=data_dir).data_dir)
+
+
+@keys_app.command("create")
+def keys_create(
+    collections: Annotated[
+        str, typer.Option(help="comma-separated collection names, or '*' for all")
+    ],
+    scope: Annotated[
+        str, typer.Option(help="read (ask, list) | write (+ upload, delete, review) | admin")
+    ] = "read",
+    name: Annotated[str, typer.Option(help="a label to recognise the key by")] = "",
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create an API key. The key is printed once; only its hash is stored."""
+    from pipeline.keys import KeySpecError
+
+    try:
+        key, secret = _key_store(data_dir).create(collections, scope, name)
+    except KeySpecError as exc:
+        _fail(str(exc))
+    if as_json:
+        out.print_json(json.dumps({**asdict(key), "key": secret}))
+        return
+    out.print(secret, markup=False)
+    err.print(
+        f"key #{key.id} ({key.scope}; collections: {', '.join(key.collections)}) created; "
+        "store it now, it cannot be shown again"
+    )
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
+    """List API keys (id, name, scope, collections, revoked); never the keys themselves."""
+    keys = _key_store(data_dir).list()
+    if as_json:
+        out.print_json(json.dumps([asdict(k) for k in keys]))
+        return
+    table = Table("id", "name", "prefix", "scope", "collections", "created", "revoked", box=None)
+    for k in keys:
+        table.add_row(
+            str(k.id),
+            k.name,
+            k.prefix + "…",
+            k.scope,
+            ",".join(k.collections),
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created_at)),
+            "yes" if k.revoked else "",
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(help="the key's id (see `verirag keys list`)")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Revoke an API key: requests with it get 401 from then on."""
+    key = _guard(lambda: _key_store(data_dir).revoke(key_id))
+    out.print(f"key #{key.id} revoked")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+    workers_threads: Annotated[
+        int | None,
+        typer.Option("--workers-threads", min=1, max=64, help="model-call worker threads"),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Serve the HTTP API (uvicorn); models load once, in the background (see /readyz)."""
+    import uvicorn
+
+    from pipeline.api import create_app
+
+    settings = _settings(data_dir=data_dir, api_worker_threads=workers_threads)
+    api = _guard(lambda: create_app(settings))
+    # One process: the models are loaded once and shared by the worker threads.
+    uvicorn.run(api, host=host, port=port, log_level=log_level, workers=1)
+
+
 def main() -> None:
     try:
         app()

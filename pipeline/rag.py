@@ -40,6 +40,18 @@ class QueryError(ValueError):
     """The question itself is unusable (empty, too long)."""
 
 
+class CollectionAccessError(PermissionError):
+    """The caller may not read this collection (checked before the store is opened)."""
+
+
+AccessCheck = Callable[[str], bool]
+
+
+def check_access(collection: str, allowed: AccessCheck | None) -> None:
+    if allowed is not None and not allowed(collection):
+        raise CollectionAccessError(f"no access to collection '{collection}'")
+
+
 def validate_query(query: str, limit: int) -> str:
     cleaned = query.strip()
     if not cleaned:
@@ -106,12 +118,15 @@ class RagPipeline:
         collection: str = "default",
         k: int | None = None,
         mode: SearchMode = "hybrid",
+        allowed: AccessCheck | None = None,
     ) -> list[SearchHit]:
         """Top-k chunks for `query`: dense (FAISS), BM25, or both fused by weighted RRF.
 
         The query embeds with the collection's own model. Every hit carries its dense cosine,
-        so callers can apply the relevance floor whichever retriever found it.
+        so callers can apply the relevance floor whichever retriever found it. `allowed`
+        (e.g. an API key's check) is applied before the collection is even opened.
         """
+        check_access(collection, allowed)
         text = validate_query(query, self.settings.max_question_chars)
         k = k or self.settings.top_k
         if k < 1:
@@ -168,15 +183,20 @@ class RagPipeline:
             return self._review
 
     def prepare(
-        self, question: str, collection: str = "default", k: int | None = None
+        self,
+        question: str,
+        collection: str = "default",
+        k: int | None = None,
+        allowed: AccessCheck | None = None,
     ) -> PreparedPrompt:
         """Retrieval and prompt building: everything `ask` does before generating."""
+        check_access(collection, allowed)
         text = validate_query(question, self.settings.max_question_chars)
         if self.store(collection).count("chunks") == 0:
             raise CollectionError(
                 f"collection '{collection}' is empty: index documents into it first"
             )
-        hits = self.search(text, collection, k)
+        hits = self.search(text, collection, k, allowed=allowed)
         floor = self.settings.relevance_floor
         relevant = [h for h in hits if h.dense_score is not None and h.dense_score >= floor]
         if not relevant:
@@ -193,15 +213,16 @@ class RagPipeline:
         k: int | None = None,
         params: GenerationParams | None = None,
         on_token: Callable[[str], None] | None = None,
+        allowed: AccessCheck | None = None,
     ) -> Answer:
         """Retrieve, answer from the sources, check every claim, decide.
 
         `on_token` receives the answer text as it is generated (streaming); the returned
-        `Answer` is the verified result.
+        `Answer` is the verified result. `allowed` guards the collection (see `search`).
         """
         started = time.perf_counter()
         params = params or GenerationParams(max_tokens=self.settings.max_tokens)
-        prepared = self.prepare(question, collection, k)
+        prepared = self.prepare(question, collection, k, allowed)
         text, citations, block, prompt = (
             prepared.question,
             prepared.citations,

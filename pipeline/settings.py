@@ -107,6 +107,27 @@ class Settings(BaseSettings):
         default=None, description="decision thresholds; default: the file shipped in the package"
     )
 
+    # HTTP API (`verirag serve`)
+    api_worker_threads: int = Field(
+        default=0, ge=0, le=64, description="model-call worker threads; 0 = sized for the machine"
+    )
+    api_queue_limit: int = Field(
+        default=8, ge=0, description="requests waiting for a worker beyond which 503 is returned"
+    )
+    api_max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    api_max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="per file")
+    api_max_upload_files: int = Field(default=20, ge=1, le=1000)
+    api_max_k: int = Field(default=50, ge=1, le=1000)
+    api_max_tokens: int = Field(default=1024, ge=1, le=8192)
+    api_rate_limit_per_minute: int = Field(
+        default=120, ge=0, description="per API key, token bucket; 0 = no limit"
+    )
+    api_request_timeout_seconds: float = Field(default=300.0, gt=0.0)
+    api_cors_origins: list[str] = Field(default_factory=list)
+    api_metrics_public: bool = Field(
+        default=False, description="serve /metrics without a key (else an admin key is needed)"
+    )
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:

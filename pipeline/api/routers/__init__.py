@@ -1,0 +1,1 @@
+"""One router per resource: ask, collections/documents, jobs, review, health/metrics."""

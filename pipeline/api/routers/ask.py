@@ -1,0 +1,172 @@
+"""`POST /v1/ask` and `POST /v1/ask/stream` (server-sent events)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from generators.base import GenerationParams
+from pipeline.api.deps import ReadKey, ServicesDep, existing_collection
+from pipeline.api.errors import ProblemError, classify
+from pipeline.api.schemas import AnswerOut, AskRequest, Problem
+from pipeline.api.services import Cancelled, Services
+from pipeline.keys import ApiKey
+from pipeline.rag import validate_query
+from pipeline.records import Answer
+
+router = APIRouter(prefix="/v1", tags=["ask"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem} for status in (400, 401, 403, 404, 409, 413, 422, 429, 503, 504)
+}
+
+
+def _prepare(services: Services, key: Any, body: AskRequest) -> tuple[str, GenerationParams]:
+    """Everything that can be refused before a worker is taken: access, existence, limits."""
+    s = services.settings
+    collection = existing_collection(services, key, body.collection)
+    validate_query(body.question, s.max_question_chars)  # the pipeline checks it again
+    if body.k is not None and body.k > s.api_max_k:
+        raise ProblemError(422, f"k must be at most {s.api_max_k}, got {body.k}", kind="limit")
+    if body.max_tokens is not None and body.max_tokens > s.api_max_tokens:
+        raise ProblemError(
+            422,
+            f"max_tokens must be at most {s.api_max_tokens}, got {body.max_tokens}",
+            kind="limit",
+        )
+    params = GenerationParams(  # raises GenerationError -> 422
+        max_tokens=body.max_tokens or min(s.max_tokens, s.api_max_tokens),
+        temperature=body.temperature,
+        top_p=body.top_p,
+        top_k=body.top_k,
+        frequency_penalty=body.frequency_penalty,
+        presence_penalty=body.presence_penalty,
+        stop=tuple(body.stop),
+        seed=body.seed,
+    )
+    return collection, params
+
+
+def _answer(
+    services: Services,
+    key: ApiKey,
+    body: AskRequest,
+    collection: str,
+    params: GenerationParams,
+    on_token: Callable[[str], None],
+) -> Answer:
+    # The key is checked again inside retrieval, before the collection is opened.
+    answer = services.rag.ask(
+        body.question, collection, body.k, params, on_token, allowed=key.covers
+    )
+    services.metrics.count_answer(answer.decision)
+    return answer
+
+
+@router.post("/ask", response_model=AnswerOut, responses=_ERRORS)
+async def ask(body: AskRequest, key: ReadKey, services: ServicesDep) -> AnswerOut:
+    """Retrieve from the collection, answer, check every claim, decide."""
+    collection, params = _prepare(services, key, body)
+    abandoned = threading.Event()
+
+    def on_token(_: str) -> None:
+        # The only hook inside generation: lets a timed-out request stop burning the CPU.
+        if abandoned.is_set():
+            raise Cancelled
+
+    try:
+        answer = await services.run(
+            lambda: _answer(services, key, body, collection, params, on_token)
+        )
+    finally:
+        abandoned.set()
+    return AnswerOut.of(answer)
+
+
+def _sse(event: str, data: dict[str, Any]) -> str:
+    # One JSON line per event: newlines inside tokens cannot break the framing.
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@router.post(
+    "/ask/stream",
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`event: token` per text piece, then one `event: answer` (the "
+            "verified answer, as /v1/ask returns it) or one `event: error` (a problem).",
+        },
+        **_ERRORS,
+    },
+    response_class=StreamingResponse,
+)
+async def ask_stream(body: AskRequest, key: ReadKey, services: ServicesDep) -> StreamingResponse:
+    """The answer's tokens as they are generated, then the verified answer."""
+    collection, params = _prepare(services, key, body)
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+    abandoned = threading.Event()
+
+    def put(event: str, data: dict[str, Any]) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, (event, data))
+
+    def on_token(piece: str) -> None:
+        if abandoned.is_set():
+            raise Cancelled
+        put("token", {"text": piece})
+
+    def job() -> None:
+        try:
+            answer = _answer(services, key, body, collection, params, on_token)
+        except Cancelled:
+            return
+        except Exception as exc:
+            problem = classify(exc)
+            put(
+                "error",
+                {"status": problem.status, "detail": problem.detail, "kind": problem.kind or ""},
+            )
+            return
+        put("answer", AnswerOut.of(answer).model_dump(mode="json"))
+
+    # Submitted before the response starts, so a full queue is still a plain 503.
+    services.submit(job)
+    deadline = time.monotonic() + services.settings.api_request_timeout_seconds
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    event, data = await asyncio.wait_for(queue.get(), max(remaining, 0.001))
+                except TimeoutError:
+                    abandoned.set()
+                    yield _sse(
+                        "error",
+                        {
+                            "status": 504,
+                            "detail": "the answer took longer than "
+                            f"{services.settings.api_request_timeout_seconds:g}s and was abandoned",
+                            "kind": "timeout",
+                        },
+                    )
+                    return
+                yield _sse(event, data)
+                if event in ("answer", "error"):
+                    return
+        finally:
+            # A client that went away stops the generation at its next token.
+            abandoned.set()
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

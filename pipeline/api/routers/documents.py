@@ -1,0 +1,144 @@
+"""Collections and their documents: list, upload (an indexing job), delete."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from pipeline.api.deps import ReadKey, ServicesDep, WriteKey, authorize_collection
+from pipeline.api.deps import existing_collection as _existing
+from pipeline.api.errors import ProblemError
+from pipeline.api.schemas import (
+    CollectionOut,
+    DeletedDocument,
+    DeleteResult,
+    DocumentOut,
+    DocumentPage,
+    JobAccepted,
+    Problem,
+    UploadedFile,
+)
+from pipeline.api.uploads import sanitize_filename, save_upload
+
+router = APIRouter(prefix="/v1", tags=["collections"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem} for status in (401, 403, 404, 409, 413, 422, 429, 503)
+}
+
+
+@router.get("/collections", response_model=list[CollectionOut], responses=_ERRORS)
+def list_collections(key: ReadKey, services: ServicesDep) -> list[CollectionOut]:
+    """The collections this key may see (others are not even named)."""
+    return [CollectionOut(name=n) for n in services.collections() if key.covers(n)]
+
+
+@router.get("/collections/{name}/documents", response_model=DocumentPage, responses=_ERRORS)
+def list_documents(
+    name: str,
+    key: ReadKey,
+    services: ServicesDep,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> DocumentPage:
+    """One page of the collection's documents, ordered by source."""
+    collection = _existing(services, key, name)
+    store = services.rag.store(collection)
+    return DocumentPage(
+        collection=collection,
+        total=store.count("documents"),
+        offset=offset,
+        limit=limit,
+        items=[DocumentOut.of(d) for d in store.documents(limit=limit, offset=offset)],
+    )
+
+
+@router.delete(
+    "/collections/{name}/documents/{doc_id:path}",
+    response_model=DeleteResult,
+    responses=_ERRORS,
+)
+async def delete_document(
+    name: str, doc_id: str, key: WriteKey, services: ServicesDep
+) -> DeleteResult:
+    """Delete one document by its exact id (no path or prefix matching over HTTP)."""
+    collection = _existing(services, key, name)
+    store = services.rag.store(collection)
+    if await run_in_threadpool(store.doc_state, doc_id) is None:
+        raise ProblemError(
+            404,
+            f"no document with id {doc_id!r} in collection '{collection}'",
+            kind="unknown-document",
+        )
+    deleted = await services.run(lambda: services.delete_document(collection, doc_id))
+    return DeleteResult(
+        collection=collection,
+        deleted=[DeletedDocument(doc_id=d, source=s) for d, s in deleted],
+    )
+
+
+@router.post(
+    "/collections/{name}/documents",
+    status_code=202,
+    response_model=JobAccepted,
+    responses=_ERRORS,
+)
+async def upload_documents(
+    name: str,
+    key: WriteKey,
+    services: ServicesDep,
+    files: Annotated[list[UploadFile], File(description="one or more documents")],
+) -> JobAccepted:
+    """Save the files (sanitised names) and index them in the background: 202 and a job.
+
+    A file that cannot be read is reported in the job and indexes nothing; the other files
+    are indexed, and nothing already in the collection is lost. Uploading a file with the
+    name of an earlier upload replaces that document.
+    """
+    collection = authorize_collection(key, name)  # created on first upload, like the CLI
+    s = services.settings
+    if len(files) > s.api_max_upload_files:
+        raise ProblemError(
+            422,
+            f"{len(files)} files sent; at most {s.api_max_upload_files} per request",
+            kind="too-many-files",
+        )
+    names = [sanitize_filename(f.filename or "") for f in files]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ProblemError(
+            422,
+            f"several files would be saved as {', '.join(duplicates)}; rename them",
+            kind="duplicate-filename",
+        )
+    target = services.upload_dir(collection)
+    # Staged first, so that a request refused half-way (a file over the limit) leaves no
+    # file behind and replaces no earlier upload.
+    staging = services.settings.data_dir / "uploads" / ".staging" / uuid.uuid4().hex
+    try:
+        sizes = [
+            await save_upload(f, staging / n, s.api_max_upload_bytes)
+            for f, n in zip(files, names, strict=True)
+        ]
+        target.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for n in names:
+            (staging / n).replace(target / n)
+            paths.append(target / n)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    job = services.start_job(collection, names, paths)
+    return JobAccepted(
+        job_id=job.id,
+        status=job.status,
+        collection=collection,
+        files=[
+            UploadedFile(filename=f.filename or "", saved_as=n, bytes=b)
+            for f, n, b in zip(files, names, sizes, strict=True)
+        ],
+        location=f"/v1/jobs/{job.id}",
+    )

@@ -1,0 +1,42 @@
+"""`GET /v1/jobs/{id}`: an indexing job's progress and per-file outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from pipeline.api.deps import ReadKey, ServicesDep
+from pipeline.api.errors import ProblemError
+from pipeline.api.schemas import FileOutcomeOut, JobOut, Problem
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem} for status in (401, 403, 404, 429)
+}
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, responses=_ERRORS)
+def get_job(job_id: str, key: ReadKey, services: ServicesDep) -> JobOut:
+    """A job of another key's collection is reported as unknown (404), not forbidden."""
+    job = services.jobs.get(job_id)
+    if job is None or not key.covers(job.collection):
+        raise ProblemError(404, f"no job {job_id!r}", kind="unknown-job")
+    report = job.report
+    return JobOut(
+        job_id=job.id,
+        collection=job.collection,
+        status=job.status,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        files=list(job.files),
+        added=report.added if report else 0,
+        updated=report.updated if report else 0,
+        unchanged=report.unchanged if report else 0,
+        failed=report.failed if report else 0,
+        chunks_added=report.chunks_added if report else 0,
+        outcomes=[FileOutcomeOut.of(o) for o in job.outcomes()],
+        error=job.error,
+    )

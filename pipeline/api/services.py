@@ -1,0 +1,338 @@
+"""What the HTTP API runs on: one `RagPipeline`, one `IndexingPipeline` (the same classes as
+the CLI), the key store, the job registry, the metrics and a bounded worker pool.
+
+Model calls are CPU-bound and hold the GIL only in Python glue, so they run on a small pool
+of threads sized for the machine; the event loop only waits on futures and stays free for
+health checks. Work beyond `api_queue_limit` waiting requests is refused (503), never piled up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, TypeVar
+
+from generators.base import GenerationParams
+from pipeline.api.errors import ProblemError
+from pipeline.api.metrics import Metrics
+from pipeline.indexing import IndexingPipeline
+from pipeline.keys import KeyStore
+from pipeline.records import Answer, FileOutcome, IndexReport
+from pipeline.review import ReviewQueue
+from pipeline.settings import Settings
+from retrievers.store import FaissStore, list_collections
+
+log = logging.getLogger("verirag.api")
+
+T = TypeVar("T")
+
+
+class Warmable(Protocol):
+    def warm_up(self) -> None: ...
+
+
+class AnswerPipeline(Protocol):
+    """The part of `RagPipeline` the API uses (tests substitute a fake with this surface)."""
+
+    settings: Settings
+
+    def ask(
+        self,
+        question: str,
+        collection: str = "default",
+        k: int | None = None,
+        params: GenerationParams | None = None,
+        on_token: Callable[[str], None] | None = None,
+        allowed: Callable[[str], bool] | None = None,
+    ) -> Answer: ...
+
+    def store(self, collection: str) -> FaissStore: ...
+
+    def review_queue(self) -> ReviewQueue: ...
+
+    def generator(self) -> Warmable: ...
+
+    def encoder_for(self, embedder: str) -> Warmable: ...
+
+    def close(self) -> None: ...
+
+
+def default_worker_threads() -> int:
+    # Each model call already uses every core through its own thread pool; two workers let
+    # an indexing job and an answer (or retrieval and generation) overlap without
+    # oversubscribing a small machine, and more never helps a CPU-bound model.
+    return max(2, min(4, (os.cpu_count() or 2) // 2))
+
+
+class Cancelled(Exception):  # noqa: N818 - a signal, not an error condition
+    """Raised inside a worker (from the token callback) when its request was abandoned."""
+
+
+class QueueFullError(Exception):
+    pass
+
+
+class WorkerPool:
+    """A ThreadPoolExecutor that counts queued and running work and refuses overflow."""
+
+    def __init__(self, workers: int, queue_limit: int) -> None:
+        self.workers = workers
+        self.queue_limit = queue_limit
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verirag")
+        self._lock = threading.Lock()
+        self.queued = 0
+        self.running = 0
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        with self._lock:
+            if self.queued + self.running >= self.workers + self.queue_limit:
+                raise QueueFullError
+            self.queued += 1
+
+        def run() -> T:
+            with self._lock:
+                self.queued -= 1
+                self.running += 1
+            try:
+                return fn()
+            finally:
+                with self._lock:
+                    self.running -= 1
+
+        try:
+            return self._executor.submit(run)
+        except RuntimeError:  # shut down
+            with self._lock:
+                self.queued -= 1
+            raise
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class RateLimiter:
+    """A token bucket per key: `per_minute` requests of burst, refilled continuously."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, last time)
+        self._lock = threading.Lock()
+
+    def acquire(self, key_id: int) -> float:
+        """0 when allowed, else the seconds until the next request will be."""
+        if self.per_minute <= 0:
+            return 0.0
+        rate = self.per_minute / 60.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            if tokens >= 1.0:
+                self._buckets[key_id] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key_id] = (tokens, now)
+            return (1.0 - tokens) / rate
+
+
+JobStatus = Literal["queued", "running", "done", "failed"]
+
+
+@dataclass
+class Job:
+    id: str
+    collection: str
+    files: list[str]  # the sanitised names the files were saved under
+    paths: list[Path]
+    status: JobStatus = "queued"
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    report: IndexReport | None = None
+    error: str = ""
+
+    def outcomes(self) -> list[FileOutcome]:
+        return list(self.report.outcomes) if self.report else []
+
+
+class JobRegistry:
+    """In memory: a restart forgets jobs, never documents (they are in the collection)."""
+
+    def __init__(self, keep: int = 1000) -> None:
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._lock = threading.Lock()
+        self.keep = keep
+
+    def add(self, collection: str, files: list[str], paths: list[Path]) -> Job:
+        job = Job(id=uuid.uuid4().hex, collection=collection, files=files, paths=paths)
+        with self._lock:
+            self._jobs[job.id] = job
+            while len(self._jobs) > self.keep:
+                oldest = next(iter(self._jobs.values()))
+                if oldest.status in ("queued", "running"):
+                    break
+                self._jobs.popitem(last=False)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def remove(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.status in ("queued", "running"))
+
+
+class Services:
+    """Everything the routers need, built once per app and injected into every request."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rag: AnswerPipeline | None = None,
+        indexer: IndexingPipeline | None = None,
+        keys: KeyStore | None = None,
+        *,
+        workers: int | None = None,
+    ) -> None:
+        from pipeline.rag import RagPipeline
+
+        self.settings = settings
+        self.indexer = indexer or IndexingPipeline(settings)
+        # One encoder for both pipelines: the model is loaded once per process.
+        self.rag: AnswerPipeline = rag or RagPipeline(settings, encoder=self.indexer.encoder)
+        self.keys = keys or KeyStore.for_data_dir(settings.data_dir)
+        self.jobs = JobRegistry()
+        self.metrics = Metrics()
+        self.rate_limiter = RateLimiter(settings.api_rate_limit_per_minute)
+        n = workers or settings.api_worker_threads or default_worker_threads()
+        self.pool = WorkerPool(n, settings.api_queue_limit)
+        # One writer per collection directory at a time (the store's flock would refuse a
+        # second one); jobs wait for each other instead of failing as busy.
+        self._index_lock = threading.Lock()
+        self.ready = threading.Event()
+        self.warm_error: str = ""
+        self.metrics.gauge(
+            "verirag_queue_depth",
+            "Requests waiting for a worker.",
+            lambda: float(self.pool.queued),
+        )
+        self.metrics.gauge(
+            "verirag_workers_busy",
+            "Workers running a model call.",
+            lambda: float(self.pool.running),
+        )
+        self.metrics.gauge(
+            "verirag_jobs_in_flight",
+            "Indexing jobs queued or running.",
+            lambda: float(self.jobs.in_flight()),
+        )
+        self.metrics.gauge(
+            "verirag_ready", "1 once the models are loaded.", lambda: float(self.ready.is_set())
+        )
+
+    # -- start-up --------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Load the generator and the encoder once; `/readyz` turns 200 after this."""
+        started = time.perf_counter()
+        try:
+            self.rag.encoder_for(self.settings.embedder).warm_up()
+            self.rag.generator().warm_up()
+        except Exception as exc:
+            self.warm_error = f"{type(exc).__name__}: {exc}"
+            log.exception("model warm-up failed")
+            return
+        log.info("models loaded in %.1fs", time.perf_counter() - started)
+        self.ready.set()
+
+    def start_warm_up(self) -> threading.Thread:
+        thread = threading.Thread(target=self.warm_up, name="verirag-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        self.rag.close()
+        self.keys.close()
+
+    # -- collections ---------------------------------------------------------------------
+    def collections(self) -> list[str]:
+        return list_collections(self.settings.collections_dir)
+
+    def collection_exists(self, name: str) -> bool:
+        return (self.settings.collections_dir / name / "meta.sqlite").is_file()
+
+    # -- running work off the event loop ---------------------------------------------------
+    async def run(self, fn: Callable[[], T], timeout: float | None = None) -> T:
+        """Run `fn` on the worker pool; 503 when the queue is full, 504 past the timeout."""
+        future = self.submit(fn)
+        limit = self.settings.api_request_timeout_seconds if timeout is None else timeout
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), limit)
+        except TimeoutError as exc:
+            future.cancel()
+            raise ProblemError(
+                504,
+                f"the request took longer than {limit:g}s and was abandoned",
+                kind="timeout",
+            ) from exc
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        try:
+            return self.pool.submit(fn)
+        except QueueFullError as exc:
+            raise ProblemError(
+                503,
+                f"the server is busy ({self.pool.running} running, {self.pool.queued} "
+                "waiting); retry later",
+                kind="overloaded",
+                headers={"Retry-After": str(self.retry_after())},
+            ) from exc
+
+    def retry_after(self) -> int:
+        # A rough guess: one answer takes seconds on a CPU; a client should not hammer.
+        return max(1, math.ceil(2 * (1 + self.pool.queued) / max(self.pool.workers, 1)))
+
+    # -- indexing jobs ---------------------------------------------------------------------
+    def upload_dir(self, collection: str) -> Path:
+        return self.settings.data_dir / "uploads" / collection
+
+    def start_job(self, collection: str, files: list[str], paths: list[Path]) -> Job:
+        job = self.jobs.add(collection, files, paths)
+        try:
+            self.submit(lambda: self._run_job(job))
+        except ProblemError:
+            self.jobs.remove(job.id)
+            raise
+        return job
+
+    def _run_job(self, job: Job) -> None:
+        with self._index_lock:
+            job.status = "running"
+            job.started_at = time.time()
+            try:
+                job.report = self.indexer.run(job.paths, job.collection)
+                job.status = "done"
+            except Exception as exc:
+                log.exception("indexing job %s failed", job.id)
+                job.error = str(exc) or type(exc).__name__
+                job.status = "failed"
+            finally:
+                job.finished_at = time.time()
+
+    def delete_document(self, collection: str, doc_id: str) -> list[tuple[str, str]]:
+        with self._index_lock:
+            return self.indexer.delete(collection, [doc_id])

@@ -1,0 +1,576 @@
+"""HTTP API endpoints with FastAPI's TestClient and a fake answering pipeline (no model)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from pipeline.records import Answer, Timings
+from retrievers.store import CollectionConfig, FaissStore
+from tests.api_support import CANARY, Bed, api_bed
+from tests.helpers import make_pdf
+
+
+@pytest.fixture
+def bed(tmp_path: Path) -> Iterator[Bed]:
+    with api_bed(tmp_path) as b:
+        yield b
+
+
+def _problem(response: httpx2.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"type", "title", "status", "detail"}
+    assert body["status"] == status and body["detail"]
+    return body
+
+
+def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def _wait_job(bed: Bed, job_id: str, role: str = "a_write") -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = bed.client.get(
+            f"/v1/jobs/{job_id}", headers=bed.headers(role)
+        ).json()
+        if body["status"] in ("done", "failed"):
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+# -- health and readiness ----------------------------------------------------------------------
+def test_readyz_is_503_until_models_are_loaded(tmp_path: Path) -> None:
+    gate = threading.Event()
+    with api_bed(tmp_path, warm_gate=gate) as bed:
+        assert bed.client.get("/healthz").json() == {"status": "ok"}
+        loading = bed.client.get("/readyz")
+        assert loading.status_code == 503 and loading.json()["status"] == "loading"
+        assert loading.headers["Retry-After"]
+        gate.set()
+        assert bed.services.ready.wait(5)
+        ready = bed.client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+
+# -- authentication ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer vrag_not-a-real-key"},
+        {"X-API-Key": "garbage"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+    ],
+)
+def test_missing_or_invalid_key_is_401(bed: Bed, headers: dict[str, str]) -> None:
+    for method, url, body in [
+        ("POST", "/v1/ask", {"question": "cats?", "collection": "a"}),
+        ("GET", "/v1/collections", None),
+        ("GET", "/v1/review", None),
+        ("GET", "/v1/collections/a/documents", None),
+    ]:
+        response = bed.client.request(method, url, json=body, headers=headers)
+        _problem(response, 401)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_revoked_key_is_401_and_x_api_key_header_works(bed: Bed) -> None:
+    key, secret = bed.services.keys.create("a", "read", "temp")
+    ok = bed.client.get("/v1/collections", headers={"X-API-Key": secret})
+    assert ok.status_code == 200
+    bed.services.keys.revoke(key.id)
+    detail = _problem(bed.client.get("/v1/collections", headers={"X-API-Key": secret}), 401)
+    assert "revoked" in detail["detail"]
+
+
+def test_scope_is_enforced(bed: Bed) -> None:
+    files = {"files": ("x.txt", b"Cats purr.", "text/plain")}
+    upload = bed.client.post(
+        "/v1/collections/a/documents", files=files, headers=bed.headers("a_read")
+    )
+    assert "scope" in _problem(upload, 403)["detail"]
+    resolve = bed.client.post(
+        "/v1/review/1", json={"resolution": "correct"}, headers=bed.headers("a_read")
+    )
+    _problem(resolve, 403)
+
+
+# -- collection isolation ------------------------------------------------------------------------
+def test_key_of_collection_a_never_sees_collection_b(bed: Bed) -> None:
+    a = bed.headers("a_write")
+    # A review item in b (holding the canary), and one in a.
+    review_b = bed.rag.ask(f"review {CANARY} cats purr", "b")
+    review_a = bed.rag.ask("review cats purr", "a")
+    bed.rag.asked.clear()
+    assert review_a.review_id is not None and review_b.review_id is not None
+    job_b = bed.services.start_job("b", [], [])
+
+    responses = [
+        bed.client.post(
+            "/v1/ask", json={"question": "launch code cats", "collection": "b"}, headers=a
+        ),
+        bed.client.post(
+            "/v1/ask/stream", json={"question": "launch code cats", "collection": "b"}, headers=a
+        ),
+        bed.client.get("/v1/collections/b/documents", headers=a),
+        bed.client.delete("/v1/collections/b/documents/anything", headers=a),
+        bed.client.post(
+            "/v1/collections/b/documents",
+            files={"files": ("evil.txt", b"overwrite", "text/plain")},
+            headers=a,
+        ),
+    ]
+    for response in responses:
+        _problem(response, 403)
+    # A collection that does not exist answers exactly as one that exists but is not covered.
+    missing = bed.client.post(
+        "/v1/ask", json={"question": "launch code", "collection": "nope"}, headers=a
+    )
+    assert _problem(missing, 403) == responses[0].json()
+
+    listed = bed.client.get("/v1/collections", headers=a)
+    assert listed.json() == [{"name": "a"}]
+    review = bed.client.get("/v1/review", headers=a)
+    assert [item["id"] for item in review.json()] == [review_a.review_id]
+    resolve_b = bed.client.post(
+        f"/v1/review/{review_b.review_id}", json={"resolution": "correct"}, headers=a
+    )
+    missing_item = bed.client.post("/v1/review/999999", json={"resolution": "correct"}, headers=a)
+    assert _problem(resolve_b, 404)["detail"].startswith("no review item")
+    _problem(missing_item, 404)
+    job = bed.client.get(f"/v1/jobs/{job_b.id}", headers=a)
+    _problem(job, 404)
+    # Own collection works, and its answer carries nothing of b.
+    own = bed.client.post(
+        "/v1/ask", json={"question": "launch code cats purr", "collection": "a", "k": 5}, headers=a
+    )
+    assert own.status_code == 200
+    responses += [missing, listed, review, resolve_b, missing_item, job, own]
+    for response in responses:
+        assert CANARY not in response.text
+    assert bed.rag.asked == ["a"]  # retrieval never touched b
+    # The review item of b is untouched.
+    assert bed.rag.review_queue().get(review_b.review_id).status == "open"
+
+
+def test_unknown_collection_is_404_only_for_a_key_that_covers_it(bed: Bed) -> None:
+    body = {"question": "cats?", "collection": "ghost"}
+    detail = _problem(bed.client.post("/v1/ask", json=body, headers=bed.headers("admin")), 404)
+    assert "ghost" in detail["detail"]
+    _problem(
+        bed.client.get("/v1/collections/ghost/documents", headers=bed.headers("all_read")), 404
+    )
+    _problem(bed.client.post("/v1/ask", json=body, headers=bed.headers("a_read")), 403)
+
+
+# -- ask -----------------------------------------------------------------------------------------
+def test_ask_returns_the_full_answer(bed: Bed) -> None:
+    response = bed.client.post(
+        "/v1/ask",
+        json={"question": "Do cats purr?", "collection": "a", "k": 2, "max_tokens": 64},
+        headers=bed.headers("a_read"),
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["text"] == "Cats purr and sleep [1]."
+    assert answer["decision"] == "answer" and answer["decision_reason"]
+    assert answer["confidence"] == 0.9 and answer["logprob_confidence"] == 0.8
+    claim = answer["claims"][0]
+    assert {"verdict", "score", "reason", "start", "end", "citations"} <= set(claim)
+    citation = answer["citations"][0]
+    assert {"doc_id", "source", "start", "end", "snippet", "number"} <= set(citation)
+    assert "purr" in citation["snippet"]
+    assert len(answer["retrieved"]) == 2 and answer["retrieved"][0]["score"] is not None
+    assert answer["timings"]["total"] == pytest.approx(0.06)
+    assert answer["params"]["max_tokens"] == 64
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"question": "", "collection": "a"}, 422, "question"),
+        ({"question": "   ", "collection": "a"}, 422, "the query is empty"),
+        ({"question": "x" * 2001, "collection": "a"}, 422, "over the limit"),
+        ({"collection": "a"}, 422, "question: Field required"),
+        ({"question": "q", "collection": "a", "temperature": 5}, 422, "temperature"),
+        ({"question": "q", "collection": "a", "top_p": 0, "top_k": -1}, 422, "top_k"),
+        ({"question": "q", "collection": "a", "stop": [""]}, 422, "stop"),
+        ({"question": "q", "collection": "a", "k": 51}, 422, "k must be at most 50"),
+        ({"question": "q", "collection": "a", "max_tokens": 5000}, 422, "max_tokens"),
+        ({"question": "q", "collection": "a", "colour": "red"}, 422, "colour"),
+        ({"question": "q", "collection": "../etc"}, 422, "collection"),
+    ],
+)
+def test_invalid_ask_requests_are_precise_problems(
+    bed: Bed, body: dict[str, Any], status: int, needle: str
+) -> None:
+    response = bed.client.post("/v1/ask", json=body, headers=bed.headers("admin"))
+    assert needle in _problem(response, status)["detail"]
+    assert bed.rag.asked == []
+
+
+def test_malformed_json_is_400(bed: Bed) -> None:
+    response = bed.client.post(
+        "/v1/ask",
+        content=b'{"question": "cats?", ',
+        headers={**bed.headers("a_read"), "Content-Type": "application/json"},
+    )
+    assert "malformed JSON" in _problem(response, 400)["detail"]
+
+
+def test_empty_collection_is_409(bed: Bed) -> None:
+    with FaissStore(bed.services.settings.collections_dir / "empty", create=_config()):
+        pass
+    response = bed.client.post(
+        "/v1/ask", json={"question": "cats?", "collection": "empty"}, headers=bed.headers("admin")
+    )
+    assert "empty" in _problem(response, 409)["detail"]
+
+
+def _config() -> CollectionConfig:
+    return CollectionConfig(embedder="hash-test", dim=64, index_type="flat")
+
+
+# -- streaming -----------------------------------------------------------------------------------
+def test_stream_sends_tokens_then_one_answer(bed: Bed) -> None:
+    response = bed.client.post(
+        "/v1/ask/stream",
+        json={"question": "cats?", "collection": "a"},
+        headers=bed.headers("a_read"),
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = _events(response.text)
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["token"] * len(bed.rag.pieces) + ["answer"]
+    tokens = "".join(data["text"] for kind, data in events if kind == "token")
+    answer = events[-1][1]
+    assert tokens.strip() == answer["text"] and answer["decision"] == "answer"
+    assert answer["citations"][0]["snippet"]
+
+
+def test_stream_reports_a_pipeline_error_as_an_error_event(bed: Bed) -> None:
+    with FaissStore(bed.services.settings.collections_dir / "empty", create=_config()):
+        pass
+    response = bed.client.post(
+        "/v1/ask/stream",
+        json={"question": "cats?", "collection": "empty"},
+        headers=bed.headers("admin"),
+    )
+    events = _events(response.text)
+    assert [kind for kind, _ in events] == ["error"]
+    assert events[0][1]["status"] == 409
+
+
+# -- limits --------------------------------------------------------------------------------------
+def test_rate_limit_is_429_with_retry_after(tmp_path: Path) -> None:
+    with api_bed(tmp_path, api_rate_limit_per_minute=2) as bed:
+        codes = [
+            bed.client.get("/v1/collections", headers=bed.headers("a_read")).status_code
+            for _ in range(2)
+        ]
+        assert codes == [200, 200]
+        limited = bed.client.get("/v1/collections", headers=bed.headers("a_read"))
+        assert "rate limit" in _problem(limited, 429)["detail"]
+        assert int(limited.headers["Retry-After"]) >= 1
+        # Buckets are per key: another key still gets through.
+        assert bed.client.get("/v1/collections", headers=bed.headers("admin")).status_code == 200
+
+
+def test_full_queue_is_503_with_retry_after(tmp_path: Path) -> None:
+    with api_bed(tmp_path, api_worker_threads=1, api_queue_limit=0) as bed:
+        gate = threading.Event()
+        blocker = bed.services.pool.submit(lambda: gate.wait(10))
+        try:
+            response = bed.client.post(
+                "/v1/ask",
+                json={"question": "cats?", "collection": "a"},
+                headers=bed.headers("a_read"),
+            )
+            assert "busy" in _problem(response, 503)["detail"]
+            assert int(response.headers["Retry-After"]) >= 1
+            stream = bed.client.post(
+                "/v1/ask/stream",
+                json={"question": "cats?", "collection": "a"},
+                headers=bed.headers("a_read"),
+            )
+            _problem(stream, 503)
+            assert bed.client.get("/healthz").status_code == 200  # the loop is not blocked
+        finally:
+            gate.set()
+            blocker.result(5)
+        ok = bed.client.post(
+            "/v1/ask", json={"question": "cats?", "collection": "a"}, headers=bed.headers("a_read")
+        )
+        assert ok.status_code == 200
+
+
+def test_timeout_is_504_and_stops_generation(tmp_path: Path) -> None:
+    with api_bed(tmp_path, api_request_timeout_seconds=0.2) as bed:
+        bed.rag.token_delay = 0.15
+        response = bed.client.post(
+            "/v1/ask", json={"question": "cats?", "collection": "a"}, headers=bed.headers("a_read")
+        )
+        assert "abandoned" in _problem(response, 504)["detail"]
+        assert bed.rag.cancelled.wait(5)
+
+
+def test_oversize_body_is_413(tmp_path: Path) -> None:
+    with api_bed(tmp_path, api_max_body_bytes=2048) as bed:
+        big = {"question": "cats " * 1000, "collection": "a"}
+        response = bed.client.post("/v1/ask", json=big, headers=bed.headers("a_read"))
+        assert "over the limit of 2048 bytes" in _problem(response, 413)["detail"]
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams in
+            yield b'{"question": "'
+            for _ in range(10):
+                yield b"cats " * 100
+            yield b'", "collection": "a"}'
+
+        chunked = bed.client.post(
+            "/v1/ask",
+            content=chunks(),
+            headers={**bed.headers("a_read"), "Content-Type": "application/json"},
+        )
+        _problem(chunked, 413)
+        assert bed.rag.asked == []
+
+
+# -- uploads and jobs ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("../../evil.txt", "'..'"),
+        ("..\\..\\evil.txt", "'..'"),
+        ("a/../b.txt", "'..'"),
+        ("bad\x01name.txt", "control characters"),
+        ("tab\tname.md", "control characters"),
+        ("x.exe", "unsupported type"),
+        ("noext", "unsupported type"),
+    ],
+)
+def test_unsafe_or_unsupported_upload_names_are_refused(bed: Bed, name: str, needle: str) -> None:
+    # Built by hand: httpx would percent-encode control characters in the file name.
+    boundary = "xYzBoUnDaRy"
+    body = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="files"; filename="{name}"\r\n'
+        "Content-Type: text/plain\r\n\r\nCats purr.\r\n"
+        f"--{boundary}--\r\n"
+    ).encode()
+    response = bed.client.post(
+        "/v1/collections/a/documents",
+        content=body,
+        headers={
+            **bed.headers("a_write"),
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    assert needle in _problem(response, 422)["detail"]
+    data_dir = bed.services.settings.data_dir
+    assert not list(data_dir.parent.rglob("evil.txt"))
+    assert (
+        not list((data_dir / "uploads").rglob("*.txt")) if (data_dir / "uploads").exists() else True
+    )
+
+
+def test_upload_strips_directories_and_indexes_good_files_despite_a_bad_one(bed: Bed) -> None:
+    h = bed.headers("a_write")
+    before = bed.client.get("/v1/collections/a/documents", headers=h).json()["total"]
+    files = [
+        ("files", ("/etc/nested/birds.txt", b"Parrots talk and crows count.", "text/plain")),
+        ("files", ("notes.md", b"# Fish\nFish swim in schools.\n", "text/markdown")),
+        ("files", ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "application/pdf")),
+        (
+            "files",
+            (
+                "report.pdf",
+                make_pdf(
+                    Path(bed.services.settings.data_dir / "r.pdf"), ["Owls hunt at night."]
+                ).read_bytes(),
+                "application/pdf",
+            ),
+        ),
+    ]
+    response = bed.client.post("/v1/collections/a/documents", files=files, headers=h)
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert [f["saved_as"] for f in accepted["files"]] == [
+        "birds.txt",
+        "notes.md",
+        "broken.pdf",
+        "report.pdf",
+    ]
+    assert accepted["location"] == f"/v1/jobs/{accepted['job_id']}"
+    upload_dir = bed.services.upload_dir("a")
+    assert sorted(p.name for p in upload_dir.iterdir()) == [
+        "birds.txt",
+        "broken.pdf",
+        "notes.md",
+        "report.pdf",
+    ]
+    job = _wait_job(bed, accepted["job_id"])
+    assert job["status"] == "done", job
+    assert (job["added"], job["failed"]) == (3, 1)
+    failed = [o for o in job["outcomes"] if o["outcome"] == "failed"]
+    assert len(failed) == 1 and failed[0]["source"].endswith("broken.pdf") and failed[0]["reason"]
+    page = bed.client.get("/v1/collections/a/documents?limit=2&offset=0", headers=h).json()
+    assert page["total"] == before + 3 and len(page["items"]) == 2
+    # A reader of `a` may follow the job too; the writer of `b` may not.
+    assert (
+        bed.client.get(f"/v1/jobs/{job['job_id']}", headers=bed.headers("a_read")).status_code
+        == 200
+    )
+    _problem(bed.client.get(f"/v1/jobs/{job['job_id']}", headers=bed.headers("b_write")), 404)
+
+
+def test_upload_limits(tmp_path: Path) -> None:
+    with api_bed(tmp_path, api_max_upload_files=2, api_max_upload_bytes=1000) as bed:
+        h = bed.headers("a_write")
+        three = [("files", (f"f{i}.txt", b"Cats.", "text/plain")) for i in range(3)]
+        too_many = bed.client.post("/v1/collections/a/documents", files=three, headers=h)
+        assert "at most 2" in _problem(too_many, 422)["detail"]
+        big = [
+            ("files", ("small.txt", b"Cats purr.", "text/plain")),
+            ("files", ("big.txt", b"x" * 2000, "text/plain")),
+        ]
+        too_big = bed.client.post("/v1/collections/a/documents", files=big, headers=h)
+        assert "big.txt" in _problem(too_big, 413)["detail"]
+        uploads = bed.services.settings.data_dir / "uploads"
+        assert not [p for p in uploads.rglob("*") if p.is_file()]  # nothing half-saved
+        twice = [
+            ("files", ("dup.txt", b"Cats.", "text/plain")),
+            ("files", ("sub/dup.txt", b"Dogs.", "text/plain")),
+        ]
+        dup = bed.client.post("/v1/collections/a/documents", files=twice, headers=h)
+        assert "dup.txt" in _problem(dup, 422)["detail"]
+
+
+def test_upload_creates_a_new_collection_and_delete_removes_a_document(bed: Bed) -> None:
+    h = bed.headers("admin")
+    files = {"files": ("owls.txt", b"Owls hunt at night.", "text/plain")}
+    accepted = bed.client.post("/v1/collections/fresh/documents", files=files, headers=h).json()
+    assert _wait_job(bed, accepted["job_id"], "admin")["added"] == 1
+    assert {"name": "fresh"} in bed.client.get("/v1/collections", headers=h).json()
+    doc_id = bed.client.get("/v1/collections/fresh/documents", headers=h).json()["items"][0][
+        "doc_id"
+    ]
+    deleted = bed.client.delete(f"/v1/collections/fresh/documents/{doc_id}", headers=h)
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["deleted"][0]["doc_id"] == doc_id
+    assert bed.client.get("/v1/collections/fresh/documents", headers=h).json()["total"] == 0
+    again = bed.client.delete(f"/v1/collections/fresh/documents/{doc_id}", headers=h)
+    _problem(again, 404)
+    # Deleting by a path prefix (the CLI's directory form) is not possible over HTTP.
+    _problem(bed.client.delete("/v1/collections/a/documents//", headers=h), 404)
+    assert bed.client.get("/v1/collections/a/documents", headers=h).json()["total"] == 2
+
+
+# -- review --------------------------------------------------------------------------------------
+def test_review_list_and_resolve(bed: Bed) -> None:
+    item = bed.rag.ask("review: do cats purr?", "a")
+    h = bed.headers("a_write")
+    listed = bed.client.get("/v1/review", headers=h).json()
+    assert [i["id"] for i in listed] == [item.review_id]
+    resolved = bed.client.post(
+        f"/v1/review/{item.review_id}",
+        json={"resolution": "partially-correct", "note": "mostly"},
+        headers=h,
+    )
+    assert resolved.status_code == 200
+    assert resolved.json()["resolution"] == "partially-correct"
+    assert bed.client.get("/v1/review", headers=h).json() == []
+    assert len(bed.client.get("/v1/review?status=all", headers=h).json()) == 1
+    bad = bed.client.post(f"/v1/review/{item.review_id}", json={"resolution": "maybe"}, headers=h)
+    _problem(bad, 422)
+
+
+# -- metrics and errors ----------------------------------------------------------------------------
+def test_metrics_count_requests_answers_and_queue(bed: Bed) -> None:
+    for _ in range(2):
+        bed.client.post(
+            "/v1/ask", json={"question": "cats?", "collection": "a"}, headers=bed.headers("a_read")
+        )
+    bed.client.get("/v1/collections")
+    _problem(bed.client.get("/metrics"), 401)
+    _problem(bed.client.get("/metrics", headers=bed.headers("a_read")), 403)
+    response = bed.client.get("/metrics", headers=bed.headers("admin"))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = response.text
+    assert 'verirag_http_requests_total{method="POST",endpoint="/v1/ask",status="200"} 2' in text
+    assert (
+        'verirag_http_requests_total{method="GET",endpoint="/v1/collections",status="401"} 1'
+        in text
+    )
+    count = "verirag_http_request_duration_seconds_count"
+    assert f'{count}{{method="POST",endpoint="/v1/ask",status="200"}} 2' in text
+    assert 'verirag_answers_total{decision="answer"} 2' in text
+    assert "verirag_queue_depth 0" in text and "verirag_jobs_in_flight 0" in text
+    assert "verirag_ready 1" in text
+
+
+def test_metrics_can_be_public(tmp_path: Path) -> None:
+    with api_bed(tmp_path, api_metrics_public=True) as bed:
+        assert bed.client.get("/metrics").status_code == 200
+
+
+def test_unknown_route_and_method_are_problems(bed: Bed) -> None:
+    _problem(bed.client.get("/v1/nothing-here"), 404)
+    _problem(bed.client.put("/v1/ask", headers=bed.headers("a_read")), 405)
+
+
+def test_cors_is_off_by_default(bed: Bed) -> None:
+    response = bed.client.options(
+        "/v1/ask",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_cors_can_be_enabled(tmp_path: Path) -> None:
+    with api_bed(tmp_path, api_cors_origins=["https://app.example"]) as bed:
+        response = bed.client.options(
+            "/v1/ask",
+            headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert response.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_answer_schema_conversion_keeps_every_field() -> None:
+    from pipeline.api.schemas import AnswerOut
+
+    answer = Answer(
+        question="q",
+        collection="c",
+        text="t",
+        decision="abstain",
+        decision_reason="nothing relevant was retrieved",
+        confidence=0.0,
+        claims=(),
+        citations=(),
+        retrieved=(),
+        generator="g",
+        prompt_version="v2",
+        params={"stop": ("a", "b"), "max_tokens": 3},
+        timings=Timings(total=1.5),
+        source_lift=None,
+    )
+    out = AnswerOut.of(answer).model_dump(mode="json")
+    assert out["params"]["stop"] == ["a", "b"] and out["timings"]["total"] == 1.5
+    assert out["review_id"] is None and out["decision"] == "abstain"

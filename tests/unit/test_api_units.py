@@ -1,0 +1,94 @@
+"""Pure parts of the HTTP API: file name sanitising, the token bucket, the worker pool,
+Prometheus exposition."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from pipeline.api.errors import ProblemError
+from pipeline.api.metrics import Metrics
+from pipeline.api.services import QueueFullError, RateLimiter, WorkerPool
+from pipeline.api.uploads import sanitize_filename
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("report.PDF", "report.pdf"),
+        ("/etc/cron.d/job.txt", "job.txt"),
+        ("C:\\Users\\me\\notes.md", "notes.md"),
+        ("  spaced name (1).txt", "spaced_name_1.txt"),
+        (".hidden.txt", "hidden.txt"),
+        ("日本語.txt", "upload.txt"),
+        ("a" * 300 + ".rst", "a" * 100 + ".rst"),
+        ("data.jsonl", "data.jsonl"),
+    ],
+)
+def test_sanitize_filename(raw: str, clean: str) -> None:
+    assert sanitize_filename(raw) == clean
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "..", "../x.txt", "x/../../y.txt", "a\x00.txt", "a\n.txt", "a.sh", "x.txt/"]
+)
+def test_sanitize_filename_refuses(raw: str) -> None:
+    with pytest.raises(ProblemError) as info:
+        sanitize_filename(raw)
+    assert info.value.status == 422
+
+
+def test_token_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr("pipeline.api.services.time.monotonic", lambda: now[0])
+    limiter = RateLimiter(per_minute=2)
+    assert limiter.acquire(1) == 0 and limiter.acquire(1) == 0
+    assert limiter.acquire(1) == pytest.approx(30.0)
+    assert limiter.acquire(2) == 0  # per key
+    now[0] += 30.0
+    assert limiter.acquire(1) == 0
+    assert RateLimiter(per_minute=0).acquire(1) == 0
+
+
+def test_worker_pool_refuses_beyond_workers_plus_queue() -> None:
+    pool = WorkerPool(workers=1, queue_limit=1)
+    gate = threading.Event()
+    running = pool.submit(lambda: gate.wait(5))
+    waiting = pool.submit(lambda: 1)
+    with pytest.raises(QueueFullError):
+        pool.submit(lambda: 2)
+    gate.set()
+    assert running.result(5) and waiting.result(5) == 1
+    assert (pool.queued, pool.running) == (0, 0)
+    pool.shutdown()
+
+
+def test_prometheus_exposition() -> None:
+    metrics = Metrics()
+    metrics.observe_request("GET", "/v1/x", 200, 0.01)
+    metrics.observe_request("GET", "/v1/x", 200, 3.0)
+    metrics.count_answer("review")
+    metrics.gauge("verirag_queue_depth", "Waiting.", lambda: 3.0)
+    text = metrics.render()
+    base = 'method="GET",endpoint="/v1/x",status="200"'
+    assert f'verirag_http_request_duration_seconds_bucket{{{base},le="0.025"}} 1' in text
+    assert f'verirag_http_request_duration_seconds_bucket{{{base},le="5"}} 2' in text
+    assert f'verirag_http_request_duration_seconds_bucket{{{base},le="+Inf"}} 2' in text
+    assert f"verirag_http_request_duration_seconds_count{{{base}}} 2" in text
+    assert 'verirag_answers_total{decision="review"} 1' in text
+    assert 'verirag_answers_total{decision="abstain"} 0' in text
+    assert "# TYPE verirag_queue_depth gauge\nverirag_queue_depth 3\n" in text
+
+
+def test_api_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.settings import Settings
+
+    monkeypatch.setenv("VERIRAG_API_CORS_ORIGINS", '["https://app.example"]')
+    monkeypatch.setenv("VERIRAG_API_RATE_LIMIT_PER_MINUTE", "7")
+    settings = Settings()
+    assert settings.api_cors_origins == ["https://app.example"]
+    assert settings.api_rate_limit_per_minute == 7
+    assert Settings(api_queue_limit=0).api_queue_limit == 0
+    with pytest.raises(ValueError, match="api_max_k"):
+        Settings(api_max_k=0)
