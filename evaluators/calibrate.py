@@ -12,8 +12,9 @@ Seeds here are disjoint from the ones the tests and benchmarks report on.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -105,9 +106,51 @@ def _youden_or(
     return youden_threshold(scores, positive)
 
 
-def calibrate(
+@dataclass(frozen=True)
+class HaluRow:
+    """One HaluEval answer's signals, as stored for refitting."""
+
+    features: ConfidenceFeatures
+    support: float
+    lift: float | None
+    judge: float | None
+    lexical: float
+    right: bool
+
+
+@dataclass(frozen=True)
+class CalibrationData:
+    """Everything the fit needs; collected once with the models, refit without them."""
+
+    own: list[OwnAnswer]
+    halueval: list[HaluRow]
+    abstained_without_source: int
+    described: str  # the generator, samples and seed
+
+    def dump(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self)) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> CalibrationData:
+        raw = json.loads(path.read_text())
+
+        def feats(d: dict[str, float]) -> ConfidenceFeatures:
+            return ConfidenceFeatures.from_dict(d)
+
+        return cls(
+            own=[
+                OwnAnswer(feats(o["features"]), o["lift"], tuple(o["claim_scores"]), o["correct"])
+                for o in raw["own"]
+            ],
+            halueval=[HaluRow(**{**h, "features": feats(h["features"])}) for h in raw["halueval"]],
+            abstained_without_source=raw["abstained_without_source"],
+            described=raw["described"],
+        )
+
+
+def collect(
     *,
-    scorer_for: Callable[[Thresholds], SignalScorer],
+    scorer: SignalScorer,
     ask: Callable[[str, list[Passage], list[str]], list[Answer]],
     squad_path: Path,
     halueval_path: Path,
@@ -115,32 +158,42 @@ def calibrate(
     questions: int,
     distractors: int,
     seed: int,
-    base: Thresholds,
-    model: str,
     generator_name: str,
-    log: Callable[[str], None] = print,
-) -> Thresholds:
+) -> CalibrationData:
     """`ask(collection, corpus, questions)` indexes `corpus` and asks each question."""
-    # 1. The generator's own answers, with each question's source indexed and without it.
     sample = squad_qa_sample(squad_path, questions, distractors, seed)
-    chosen = sample.questions
-    texts = [q.question for q in chosen]
+    texts = [q.question for q in sample.questions]
     with_gold = ask("with-gold", sample.corpus, texts)
     without_gold = ask("without-gold", sample.distractors, texts)
     own = [
         row
         for answers, indexed in ((with_gold, True), (without_gold, False))
-        for answer, q in zip(answers, chosen, strict=True)
+        for answer, q in zip(answers, sample.questions, strict=True)
         if (row := own_answer(answer, q.answers, indexed)) is not None
     ]
-    right = [o.correct for o in own]
-    abstained = sum(a.decision == "abstain" for a in without_gold)
-    log(
-        f"own answers: {len(own)} labelled ({sum(right)} right), "
-        f"{abstained}/{len(without_gold)} abstentions without the source"
+    halueval = [
+        HaluRow(s.features, s.support, s.lift, s.judge, s.lexical, right)
+        for s, right in score_pairs(scorer, load_halueval(halueval_path, pairs, seed))
+    ]
+    return CalibrationData(
+        own,
+        halueval,
+        sum(a.decision == "abstain" for a in without_gold),
+        f"{generator_name}; SQuAD v1.1 dev {questions} questions with and without their "
+        f"paragraph among {distractors} others, HaluEval QA {pairs} pairs; seed {seed}",
     )
 
-    # 2. Logprob confidence weights: logistic regression on the own answers.
+
+def fit(
+    data: CalibrationData, base: Thresholds, model: str, log: Callable[[str], None] = print
+) -> Thresholds:
+    own, halu = data.own, data.halueval
+    right = [o.correct for o in own]
+    log(
+        f"own answers: {len(own)} labelled ({sum(right)} right), "
+        f"{data.abstained_without_source} abstentions without the source"
+    )
+    # 1. Logprob confidence weights: logistic regression on the own answers.
     weights = base.weights
     if sum(right) >= 3 and len(right) - sum(right) >= 3:
         bias, w = fit_logistic(
@@ -152,14 +205,14 @@ def calibrate(
     fitted = replace(base, weights=weights)
     confidence = LogprobConfidence(weights)
     own_conf = [confidence.score(o.features) for o in own]
+    h_conf = [confidence.score(h.features) for h in halu]
 
-    # 3. Claim threshold on HaluEval's right vs hallucinated answers (others' text).
-    scorer = scorer_for(fitted)
-    signals = score_pairs(scorer, load_halueval(halueval_path, pairs, seed))
-    h_right = [r for _, r in signals]
-    claim_cut = youden_threshold([s.support for s, _ in signals], h_right)
+    # 2. Claim threshold on HaluEval's right vs hallucinated answers (others' text).
+    h_right = [h.right for h in halu]
+    claim_cut = youden_threshold([h.support for h in halu], h_right)
 
-    # 4. Blend weights: the best mean AUROC over both kinds of answers.
+    # 3. Blend weights: the best mean AUROC over both kinds of answers. Others' answers
+    # are blended without the logprob term (see `answer_score`).
     own_support = [min(o.claim_scores) for o in own]
     own_lift = [o.lift for o in own]
     both_own = 0 < sum(right) < len(right)
@@ -172,9 +225,7 @@ def calibrate(
     ]
     for ws, wg in grid:
         trial = replace(fitted, support_weight=ws, grounding_weight=wg)
-        aucs = [
-            auroc([answer_score(trial, s.support, s.lift, s.logprob) for s, _ in signals], h_right)
-        ]
+        aucs = [auroc([answer_score(trial, h.support, h.lift, None) for h in halu], h_right)]
         if both_own:
             mixed = [
                 answer_score(trial, *row)
@@ -188,7 +239,7 @@ def calibrate(
         fitted, claim_support=claim_cut, support_weight=best[0], grounding_weight=best[1]
     )
 
-    # 5. The answer cut, on own answers that no claim flag already sends to review.
+    # 4. The answer cut, on own answers that no claim flag already sends to review.
     own_score = [
         answer_score(fitted, *r) for r in zip(own_support, own_lift, own_conf, strict=True)
     ]
@@ -202,14 +253,19 @@ def calibrate(
             return f"{name} n/a"
         return f"{name} {auroc([v for v, _ in known], [y for _, y in known]):.3f}"
 
-    h_combined = [answer_score(fitted, s.support, s.lift, s.logprob) for s, _ in signals]
+    h_combined = [answer_score(fitted, h.support, h.lift, None) for h in halu]
     log(
-        f"HaluEval AUROC ({len(signals)} answers): "
+        f"HaluEval AUROC ({len(halu)} answers): "
         + ", ".join(
-            report(n, [getattr(s, n) for s, _ in signals], h_right)
-            for n in ("logprob", "judge", "lexical", "support", "lift")
+            (
+                report("logprob", h_conf, h_right),
+                report("judge", [h.judge for h in halu], h_right),
+                report("lexical", [h.lexical for h in halu], h_right),
+                report("support", [h.support for h in halu], h_right),
+                report("lift", [h.lift for h in halu], h_right),
+                report("combined", h_combined, h_right),
+            )
         )
-        + f", {report('combined', h_combined, h_right)}"
     )
     log(
         f"own answers AUROC ({len(own)}): "
@@ -228,12 +284,5 @@ def calibrate(
     )
     version = str(int(base.version) + 1) if base.version.isdigit() else "1"
     return replace(
-        fitted,
-        version=version,
-        model=model,
-        answer_min=answer_min,
-        fitted_on=(
-            f"{generator_name}; SQuAD v1.1 dev {questions} questions with and without their "
-            f"paragraph among {distractors} others, HaluEval QA {pairs} pairs; seed {seed}"
-        ),
+        fitted, version=version, model=model, answer_min=answer_min, fitted_on=data.described
     )

@@ -93,14 +93,24 @@ def claim_floor(missing: bool) -> float:
 
 
 def answer_score(
-    t: Thresholds, support: float | None, lift: float | None, confidence: float
+    t: Thresholds, support: float | None, lift: float | None, confidence: float | None
 ) -> float:
-    """The blended score of an answer; `support` is its weakest claim's score."""
-    rest = max(0.0, 1.0 - t.support_weight - t.grounding_weight)
+    """The blended score of an answer; `support` is its weakest claim's score.
+
+    `confidence` is None for an answer the generator did not write (verifying someone
+    else's text): teacher-forced logprobs then reward fluency, not certainty (they ranked
+    HaluEval's hallucinations above the right answers here), so the other two weights are
+    renormalised instead.
+    """
+    ws, wg = t.support_weight, t.grounding_weight
+    rest = max(0.0, 1.0 - ws - wg)
+    if confidence is None:
+        total = ws + wg or 1.0
+        ws, wg, rest = ws / total, wg / total, 0.0
     return (
-        t.support_weight * (0.5 if support is None else support)
-        + t.grounding_weight * lift_score(lift, t.grounding_scale)
-        + rest * confidence
+        ws * (0.5 if support is None else support)
+        + wg * lift_score(lift, t.grounding_scale)
+        + rest * (confidence or 0.0)
     )
 
 

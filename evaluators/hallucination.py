@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evaluators.claims import split_claims
-from evaluators.confidence import LogprobConfidence, features
+from evaluators.confidence import ConfidenceFeatures, LogprobConfidence, features
 from evaluators.decision import Thresholds, answer_score, claim_floor, claim_verdict
 from evaluators.grounding import source_lift
 from evaluators.judge import LlmJudgeVerifier
@@ -49,11 +49,12 @@ def load_halueval(path: Path, n: int, seed: int) -> list[HaluPair]:
 @dataclass(frozen=True)
 class Signals:
     logprob: float  # LogprobConfidence of the teacher-forced answer, [0, 1]
+    features: ConfidenceFeatures  # what `logprob` was computed from
     judge: float | None  # P(supported) over the answer's claims (min), None if undecided
     lexical: float  # 1.0 if every number/name is in the sources, else 0.0
     support: float  # the weakest claim's score, as the decision sees it
     lift: float | None  # source lift, nats/token
-    combined: float  # `answer_score`: support, lift and confidence blended
+    combined: float  # `answer_score` of someone else's answer: support and lift
 
 
 class SignalScorer:
@@ -103,16 +104,18 @@ class SignalScorer:
         closed = self.generator.render(self.prompts.closed_book_messages(question))
         out = []
         for answer, (with_sources, judge, support, clean) in zip(answers, grounded, strict=True):
-            conf = self.confidence.score(features(with_sources))
+            feats = features(with_sources)
             lift = source_lift(with_sources, self.generator.score(closed, answer))
             out.append(
                 Signals(
-                    conf,
+                    self.confidence.score(feats),
+                    feats,
                     judge,
                     1.0 if clean else 0.0,
                     support,
                     lift,
-                    answer_score(self.thresholds, support, lift, conf),
+                    # Not the generator's own text: its logprobs measure fluency, not doubt.
+                    answer_score(self.thresholds, support, lift, None),
                 )
             )
         return out

@@ -483,13 +483,19 @@ def calibrate(
     output: Annotated[
         Path | None, typer.Option(help="default: the packaged file for the generator")
     ] = None,
+    save_signals: Annotated[
+        Path | None, typer.Option(help="also write the measured signals here (JSON)")
+    ] = None,
+    from_signals: Annotated[
+        Path | None, typer.Option(help="refit from signals saved earlier; loads no model")
+    ] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Fit the decision thresholds on SQuAD and HaluEval QA; write the calibration file."""
     import tempfile
     from importlib import resources
 
-    from evaluators.calibrate import calibrate as fit
+    from evaluators.calibrate import CalibrationData, collect, fit
     from evaluators.datasets import Passage, shared_data_dir, write_jsonl
     from evaluators.decision import CALIBRATION_DIR, Thresholds, calibration_name
     from evaluators.hallucination import SignalScorer
@@ -498,44 +504,50 @@ def calibrate(
     from pipeline.rag import RagPipeline
 
     settings = _settings(data_dir=data_dir, generator=generator)
-    root = data or shared_data_dir()
-    squad = root / "squad_v1.1_dev" / "dev-v1.1.json"
-    halueval = root / "halueval_qa" / "qa.jsonl"
-    for path in (squad, halueval):
-        if not path.is_file():
-            _fail(f"public data file not found: {path} (pass --data)")
-    gen = _guard(lambda: make_generator(settings.generator, settings))
     base = Thresholds.load(model=settings.generator)
-    work = Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
-    scratch = settings.with_overrides(data_dir=work, model_cache=settings.models_dir)
+    if from_signals is not None:
+        if not from_signals.is_file():
+            _fail(f"signals file not found: {from_signals}")
+        measured = _guard(lambda: CalibrationData.load(from_signals))
+    else:
+        root = data or shared_data_dir()
+        squad = root / "squad_v1.1_dev" / "dev-v1.1.json"
+        halueval = root / "halueval_qa" / "qa.jsonl"
+        for path in (squad, halueval):
+            if not path.is_file():
+                _fail(f"public data file not found: {path} (pass --data)")
+        gen = _guard(lambda: make_generator(settings.generator, settings))
+        work = Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
+        scratch = settings.with_overrides(data_dir=work, model_cache=settings.models_dir)
 
-    def ask(collection: str, corpus: list[Passage], qs: list[str]) -> list[Answer]:
-        source = write_jsonl(corpus, work / collection / "passages.jsonl")
-        IndexingPipeline(scratch).run([source], collection)
-        rag = RagPipeline(scratch, generator=gen, thresholds=base)
-        answers = []
-        for q in qs:
-            answers.append(rag.ask(q, collection, k))
-            err.print(f"  {collection}: asked {len(answers)}/{len(qs)}", end="\r")
-        return answers
+        def ask(collection: str, corpus: list[Passage], qs: list[str]) -> list[Answer]:
+            source = write_jsonl(corpus, work / collection / "passages.jsonl")
+            IndexingPipeline(scratch).run([source], collection)
+            rag = RagPipeline(scratch, generator=gen, thresholds=base)
+            answers = []
+            for q in qs:
+                answers.append(rag.ask(q, collection, k))
+                err.print(f"  {collection}: asked {len(answers)}/{len(qs)}", end="\r")
+            return answers
 
-    fitted = _guard(
-        lambda: fit(
-            scorer_for=lambda t: SignalScorer(
-                gen, RagPipeline(scratch).prompts, t, settings.idk_sentence
-            ),
-            ask=ask,
-            squad_path=squad,
-            halueval_path=halueval,
-            pairs=pairs,
-            questions=questions,
-            distractors=distractors,
-            seed=seed,
-            base=base,
-            model=settings.generator,
-            generator_name=gen.name,
-            log=lambda line: out.print(line),
+        measured = _guard(
+            lambda: collect(
+                scorer=SignalScorer(gen, RagPipeline(scratch).prompts, base, settings.idk_sentence),
+                ask=ask,
+                squad_path=squad,
+                halueval_path=halueval,
+                pairs=pairs,
+                questions=questions,
+                distractors=distractors,
+                seed=seed,
+                generator_name=gen.name,
+            )
         )
+        signals_path = save_signals or work / "signals.json"
+        measured.dump(signals_path)
+        out.print(f"signals written to {signals_path}")
+    fitted = _guard(
+        lambda: fit(measured, base, settings.generator, log=lambda line: out.print(line))
     )
     folder = resources.files("evaluators").joinpath(CALIBRATION_DIR)
     target = output or Path(str(folder.joinpath(calibration_name(settings.generator))))

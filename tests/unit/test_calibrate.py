@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,3 +98,27 @@ def test_qa_report_hand_computed() -> None:
     assert (report.exact_match, report.f1, report.contains) == (0.5, 0.5, 0.5)
     assert report.decisions == {"answer": 1, "abstain": 1} and report.hits == (True, False)
     assert report.not_answered == 0.5
+
+
+def test_calibration_data_round_trips_and_fits(tmp_path: Path) -> None:
+    from evaluators.calibrate import CalibrationData, HaluRow, OwnAnswer, fit
+    from evaluators.confidence import ConfidenceFeatures
+    from evaluators.decision import Thresholds
+
+    rng = np.random.default_rng(1)
+    own, halu = [], []
+    for i in range(40):
+        good = i % 2 == 0
+        lp = -0.2 if good else -1.0
+        feats = ConfidenceFeatures(10, lp + rng.normal(0, 0.2), lp * 4, 1 - lp, 0.1)
+        own.append(OwnAnswer(feats, 1.0 if good else 0.2, (0.9 if good else 0.4,), good))
+        halu.append(HaluRow(feats, 0.8 if good else 0.3, 1.5 if good else -0.5, 0.8, 1.0, good))
+    data = CalibrationData(own, halu, 3, "synthetic")
+    path = tmp_path / "signals.json"
+    data.dump(path)
+    assert CalibrationData.load(path) == data
+    logged: list[str] = []
+    t = fit(data, Thresholds(version="4"), "m", log=logged.append)
+    assert t.version == "5" and t.model == "m" and t.fitted_on == "synthetic"
+    assert 0.3 < t.claim_support <= 0.8 and 0 < t.answer_min < 1
+    assert any("combined 1.000" in line for line in logged)
