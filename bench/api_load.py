@@ -1,0 +1,349 @@
+"""HTTP API load and overhead on the demo corpus (Python's help topics).
+
+Starts a real `verirag serve` process on 127.0.0.1 over the demo corpus, then:
+
+1. Load: `--clients` concurrent clients, each sending `--requests` `POST /v1/ask` requests
+   (a fixed question list): throughput, p50/p95 latency, errors (must be 0; a 503 "queue
+   full" counts as an error unless `--allow-503`), and the server's RSS (VmRSS) after
+   warm-up and after the load; the growth must stay under `--rss-limit-mib`.
+2. Overhead: the same questions one at a time, `/v1/ask` wall time vs `RagPipeline.ask`
+   called in this process on the same data, model and parameters, alternated question by
+   question (never both generating at once: the server idles while this process answers),
+   median of paired ratios (target <= 1.05, i.e. at most 5% overhead).
+
+Exits 1 when a request failed or the RSS growth is over the limit.
+
+    python bench/api_load.py [--model qwen2.5-1.5b] [--clients 4] [--requests 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx2
+
+from generators.base import GenerationParams
+from pipeline.demo import write_pydoc_corpus
+from pipeline.device import offline_env
+from pipeline.indexing import IndexingPipeline
+from pipeline.keys import KeyStore
+from pipeline.rag import RagPipeline
+from pipeline.settings import Settings, default_data_dir
+
+COLLECTION = "demo"
+QUESTIONS = [
+    "What does the pass statement do?",
+    "What does the with statement do?",
+    "How does a for loop work over a sequence?",
+    "What is the difference between a list and a tuple?",
+    "What does the global statement do?",
+    "How are default parameter values evaluated?",
+    "What does the del statement do?",
+    "What happens when an exception is raised in a try clause?",
+    "What does the assert statement do?",
+    "How do I write a lambda expression?",
+]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rss_mib(pid: int) -> float:
+    """The process's resident set (VmRSS) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+class ServerProcess:
+    """`verirag serve` as a child process, its output in a log file."""
+
+    def __init__(self, env: dict[str, str], log: Path, timeout: float) -> None:
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        command = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--log-level", "warning"]
+        with log.open("wb") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pipeline.cli", *command],
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        self._wait_ready(timeout)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _fail(self, message: str) -> None:
+        tail = self.log.read_text(errors="replace")[-5000:]
+        self.stop()
+        raise SystemExit(f"{message}\n--- server log ---\n{tail}")
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with httpx2.Client(base_url=self.base_url, timeout=5) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    self._fail(f"verirag serve exited with {self.process.returncode}")
+                try:
+                    ready = client.get("/readyz")
+                except httpx2.TransportError:
+                    time.sleep(0.25)
+                    continue
+                if ready.status_code == 200:
+                    return
+                if ready.json().get("status") == "failed":
+                    self._fail(f"models failed to load: {ready.json().get('detail')}")
+                time.sleep(0.25)
+        self._fail(f"/readyz not 200 after {timeout:g}s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+@dataclass
+class Result:
+    seconds: float
+    status: int  # 0 = no HTTP response (transport error)
+    error: str = ""
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def ask_over_http(client: httpx2.Client, key: str, question: str, max_tokens: int) -> Result:
+    started = time.perf_counter()
+    try:
+        response = client.post(
+            "/v1/ask",
+            json={"question": question, "collection": COLLECTION, "max_tokens": max_tokens},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    except httpx2.HTTPError as exc:
+        return Result(time.perf_counter() - started, 0, f"{type(exc).__name__}: {exc}")
+    seconds = time.perf_counter() - started
+    if response.status_code != 200:
+        return Result(seconds, response.status_code, response.text[:300])
+    body: dict[str, Any] = response.json()
+    return Result(seconds, 200, body=body)
+
+
+def run_load(
+    base_url: str, key: str, clients: int, requests: int, max_tokens: int, timeout: float
+) -> tuple[list[Result], float]:
+    results: list[Result] = []
+    lock = threading.Lock()
+    start = threading.Barrier(clients)
+
+    def client_loop(index: int) -> None:
+        with httpx2.Client(base_url=base_url, timeout=timeout) as client:
+            start.wait()
+            for j in range(requests):
+                question = QUESTIONS[(index * requests + j) % len(QUESTIONS)]
+                result = ask_over_http(client, key, question, max_tokens)
+                with lock:
+                    results.append(result)
+
+    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--model", default=None, help="generator (default: the settings', qwen2.5-1.5b)"
+    )
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=5, help="per client")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=1, help="overhead rounds over QUESTIONS")
+    parser.add_argument("--n-ctx", type=int, default=None)
+    parser.add_argument("--allow-503", action="store_true", help="queue-full is not an error")
+    parser.add_argument("--rss-limit-mib", type=float, default=256.0)
+    parser.add_argument("--timeout", type=float, default=600.0, help="per request, seconds")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="reuse (and keep) this data directory"
+    )
+    args = parser.parse_args()
+    offline_env()
+
+    cache = Path(os.environ.get("VERIRAG_MODEL_CACHE", default_data_dir() / "models"))
+    work = args.data_dir or Path(tempfile.mkdtemp(prefix="verirag-api-load-"))
+    overrides: dict[str, Any] = {"data_dir": work, "model_cache": cache}
+    if args.model:
+        overrides["generator"] = args.model
+    if args.n_ctx:
+        overrides["n_ctx"] = args.n_ctx
+    settings = Settings(**overrides)
+    params = GenerationParams(max_tokens=args.max_tokens)
+    try:
+        return _bench(args, settings, params, work)
+    finally:
+        if args.data_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _bench(
+    args: argparse.Namespace, settings: Settings, params: GenerationParams, work: Path
+) -> int:
+    t0 = time.perf_counter()
+    indexer = IndexingPipeline(settings)
+    report = indexer.run([write_pydoc_corpus(work / "corpus")], COLLECTION)
+    encoder = indexer.encoder
+    del indexer  # releases the collection; the server opens it next
+    print(
+        f"indexed the demo corpus: {report.added + report.updated + report.unchanged} "
+        f"documents in {time.perf_counter() - t0:.1f}s",
+        flush=True,
+    )
+    keys = KeyStore.for_data_dir(settings.data_dir)
+    _, key = keys.create(COLLECTION, "read", "api-load")
+    keys.close()
+
+    env = {
+        **os.environ,
+        "VERIRAG_DATA_DIR": str(settings.data_dir),
+        "VERIRAG_MODEL_CACHE": str(settings.model_cache),
+        "VERIRAG_GENERATOR": settings.generator,
+        "VERIRAG_N_CTX": str(settings.n_ctx),
+        # Measures the server, not the per-key limiter.
+        "VERIRAG_API_RATE_LIMIT_PER_MINUTE": "0",
+        "VERIRAG_API_REQUEST_TIMEOUT_SECONDS": str(args.timeout),
+    }
+    env.pop("VERIRAG_CONFIG", None)
+    t0 = time.perf_counter()
+    server = ServerProcess(env, settings.data_dir / "api-load-server.log", timeout=600)
+    try:
+        print(f"server ready in {time.perf_counter() - t0:.1f}s (pid {server.pid})", flush=True)
+        rss_ready = rss_mib(server.pid)
+        with httpx2.Client(base_url=server.base_url, timeout=args.timeout) as client:
+            warm = ask_over_http(client, key, QUESTIONS[0], args.max_tokens)
+        if warm.status != 200:
+            print(f"warm-up request failed: {warm.status} {warm.error}")
+            return 1
+        rss_before = rss_mib(server.pid)
+
+        # 1. concurrent load
+        results, wall = run_load(
+            server.base_url, key, args.clients, args.requests, args.max_tokens, args.timeout
+        )
+        rss_after = rss_mib(server.pid)
+        ok = [r for r in results if r.status == 200]
+        busy = [r for r in results if r.status == 503]
+        errors = [
+            r for r in results if r.status != 200 and not (args.allow_503 and r.status == 503)
+        ]
+        latencies = [r.seconds for r in ok]
+        decisions: dict[str, int] = {}
+        for r in ok:
+            decisions[r.body["decision"]] = decisions.get(r.body["decision"], 0) + 1
+
+        # 2. API overhead: sequential, alternating HTTP and in-process; the server is idle
+        # while this process generates and the other way round.
+        rag = RagPipeline(settings, encoder=encoder)
+        rag.ask(QUESTIONS[0], COLLECTION, params=params)  # loads the generator and judge
+        ratios: list[float] = []
+        http_only: list[float] = []  # client wall time minus the server's own ask time
+        same_text = 0
+        with httpx2.Client(base_url=server.base_url, timeout=args.timeout) as client:
+            for rnd in range(args.rounds):
+                for i, question in enumerate(QUESTIONS):
+                    api_first = (rnd + i) % 2 == 0
+                    local_s = 0.0
+                    api: Result | None = None
+                    local_text = ""
+                    for step in (0, 1):
+                        if (step == 0) == api_first:
+                            api = ask_over_http(client, key, question, args.max_tokens)
+                        else:
+                            started = time.perf_counter()
+                            answer = rag.ask(question, COLLECTION, params=params)
+                            local_s = time.perf_counter() - started
+                            local_text = answer.text
+                    assert api is not None
+                    if api.status != 200:
+                        errors.append(api)
+                        continue
+                    ratios.append(api.seconds / local_s)
+                    http_only.append(api.seconds - api.body["timings"]["total"])
+                    same_text += api.body["text"] == local_text
+        rag.close()
+        rss_end = rss_mib(server.pid)
+    finally:
+        server.stop()
+
+    growth = rss_after - rss_before
+    n = len(results)
+    print(f"\nHTTP API load, {settings.generator}, demo corpus, max_tokens {args.max_tokens}")
+    print(
+        f"load: {args.clients} clients x {args.requests} requests = {n}; "
+        f"{len(ok)} ok, {len(errors)} errors"
+        + (f" ({len(busy)} 503 allowed)" if args.allow_503 and busy else "")
+        + f"; throughput {len(ok) / wall:.3f} req/s over {wall:.1f}s"
+    )
+    if latencies:
+        print(
+            f"latency: p50 {_percentile(latencies, 0.5):.2f}s, p95 "
+            f"{_percentile(latencies, 0.95):.2f}s, max {max(latencies):.2f}s; "
+            f"decisions {decisions}"
+        )
+    print(
+        f"server RSS: {rss_ready:.0f} MiB ready, {rss_before:.0f} after warm-up, "
+        f"{rss_after:.0f} after load ({growth:+.0f} MiB; limit {args.rss_limit_mib:g}), "
+        f"{rss_end:.0f} at the end"
+    )
+    if ratios:
+        print(
+            f"overhead: /v1/ask vs in-process RagPipeline.ask, median paired ratio "
+            f"{statistics.median(ratios):.3f} (target <= 1.05) over {len(ratios)} questions "
+            f"x {args.rounds} round(s); min {min(ratios):.3f}, max {max(ratios):.3f}; HTTP + "
+            f"JSON outside the pipeline median {statistics.median(http_only) * 1000:.1f} ms; "
+            f"identical answer texts {same_text}/{len(ratios)}"
+        )
+    for r in errors[:5]:
+        print(f"error: status {r.status}: {r.error}")
+    failed = bool(errors) or growth > args.rss_limit_mib
+    print("RESULT:", "FAIL" if failed else "ok")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
