@@ -47,7 +47,7 @@ bench: setup
 # Heavy evaluation runs (not part of `make test`).
 eval: setup
 	$(BIN)/python bench/hallucination_auroc.py --pairs 200 --seed 7 --model qwen2.5-0.5b
-	$(BIN)/python bench/squad_qa.py --questions 40 --distractors 80 --seed 3
+	$(BIN)/python bench/squad_qa.py --questions 30 --distractors 60 --seed 3
 
 models: setup
 	$(BIN)/verirag models --verify

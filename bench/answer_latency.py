@@ -52,8 +52,11 @@ def _percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="qwen2.5-1.5b")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument(
+        "--questions", type=int, default=len(QUESTIONS), help="0 = decode comparison only"
+    )
     args = parser.parse_args()
 
     cache = Path(os.environ.get("VERIRAG_MODEL_CACHE", default_data_dir() / "models"))
@@ -93,7 +96,7 @@ def main() -> None:
     latencies: list[float] = []
     shares: list[float] = []
     decisions: dict[str, int] = {}
-    for question in QUESTIONS:
+    for question in QUESTIONS[: args.questions]:
         answer = rag.ask(question, "demo", params=params)
         latencies.append(answer.timings.total)
         decisions[answer.decision] = decisions.get(answer.decision, 0) + 1
@@ -106,10 +109,15 @@ def main() -> None:
         f"{statistics.median(raw):.1f}; ratio {ratio:.3f} (target >= 0.95), "
         f"{args.rounds} rounds, {args.max_tokens} max tokens"
     )
-    print(
-        f"verification / generation time: median {statistics.median(shares):.1%}, max "
-        f"{max(shares):.1%} over {len(shares)} answers with claims (target <= 30%)"
-    )
+    pairs = ", ".join(f"{a / b:.3f}" for a, b in zip(ours, raw, strict=True))
+    print(f"paired ratios per round: {pairs}")
+    if not latencies:
+        return
+    if shares:
+        print(
+            f"verification / generation time: median {statistics.median(shares):.1%}, max "
+            f"{max(shares):.1%} over {len(shares)} answers with claims (target <= 30%)"
+        )
     print(
         f"ask latency over {len(latencies)} questions: p50 {_percentile(latencies, 0.5):.1f}s, "
         f"p95 {_percentile(latencies, 0.95):.1f}s; decisions {decisions}"
