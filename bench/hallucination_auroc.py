@@ -41,7 +41,7 @@ def evaluate(model: str, pairs: int, seed: int) -> dict[str, float]:
     seconds = time.perf_counter() - started
     labels = [right for _, right in rows]
     result = {"seconds": seconds, "undecided_judge": float(sum(r.judge is None for r, _ in rows))}
-    for name in ("logprob", "judge", "lexical", "combined"):
+    for name in ("logprob", "judge", "lexical", "support", "lift", "combined"):
         # An undecided judge is scored as a coin flip, never as "supported".
         values = [v if (v := getattr(r, name)) is not None else 0.5 for r, _ in rows]
         result[name] = auroc(values, labels)
@@ -59,7 +59,7 @@ def main() -> None:
         f"HaluEval QA, {args.pairs} pairs ({2 * args.pairs} answers), seed {args.seed}, "
         f"judge and generator {args.model}, {r['seconds']:.0f}s"
     )
-    for name in ("logprob", "judge", "lexical", "combined"):
+    for name in ("logprob", "judge", "lexical", "support", "lift", "combined"):
         print(f"  AUROC {name:9} {r[name]:.4f}")
     print(
         f"  combined / logprob-only = {r['combined'] / r['logprob']:.3f}; "
