@@ -21,32 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.demo_questions import QUESTIONS, percentile
 from generators.base import GenerationParams
 from generators.llamacpp import LlamaCppGenerator
 from pipeline.demo import write_pydoc_corpus
 from pipeline.indexing import IndexingPipeline
 from pipeline.rag import RagPipeline
 from pipeline.settings import Settings, default_data_dir
-
-QUESTIONS = [
-    "What does the pass statement do?",
-    "What does the with statement do?",
-    "How does a for loop work over a sequence?",
-    "What is the difference between a list and a tuple?",
-    "What does the global statement do?",
-    "How are default parameter values evaluated?",
-    "What does the del statement do?",
-    "What happens when an exception is raised in a try clause?",
-    "What does the assert statement do?",
-    "How do I write a lambda expression?",
-]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def main() -> None:
@@ -119,8 +100,8 @@ def main() -> None:
             f"{max(shares):.1%} over {len(shares)} answers with claims (target <= 30%)"
         )
     print(
-        f"ask latency over {len(latencies)} questions: p50 {_percentile(latencies, 0.5):.1f}s, "
-        f"p95 {_percentile(latencies, 0.95):.1f}s; decisions {decisions}"
+        f"ask latency over {len(latencies)} questions: p50 {percentile(latencies, 0.5):.1f}s, "
+        f"p95 {percentile(latencies, 0.95):.1f}s; decisions {decisions}"
     )
 
 

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx2
 
+from bench.demo_questions import QUESTIONS, percentile
 from generators.base import GenerationParams
 from pipeline.demo import write_pydoc_corpus
 from pipeline.device import offline_env
@@ -45,25 +46,6 @@ from pipeline.rag import RagPipeline
 from pipeline.settings import Settings, default_data_dir
 
 COLLECTION = "demo"
-QUESTIONS = [
-    "What does the pass statement do?",
-    "What does the with statement do?",
-    "How does a for loop work over a sequence?",
-    "What is the difference between a list and a tuple?",
-    "What does the global statement do?",
-    "How are default parameter values evaluated?",
-    "What does the del statement do?",
-    "What happens when an exception is raised in a try clause?",
-    "What does the assert statement do?",
-    "How do I write a lambda expression?",
-]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def _free_port() -> int:
@@ -321,8 +303,8 @@ def _bench(
     )
     if latencies:
         print(
-            f"latency: p50 {_percentile(latencies, 0.5):.2f}s, p95 "
-            f"{_percentile(latencies, 0.95):.2f}s, max {max(latencies):.2f}s; "
+            f"latency: p50 {percentile(latencies, 0.5):.2f}s, p95 "
+            f"{percentile(latencies, 0.95):.2f}s, max {max(latencies):.2f}s; "
             f"decisions {decisions}"
         )
     print(
