@@ -73,9 +73,6 @@ class SignalScorer:
         self.judge = judge or LlmJudgeVerifier(generator, prompts)
         self.confidence = LogprobConfidence(thresholds.weights)
 
-    def signals(self, sources: list[str], question: str, answer: str) -> Signals:
-        return self.signals_many(sources, question, [answer])[0]
-
     def signals_many(self, sources: list[str], question: str, answers: list[str]) -> list[Signals]:
         """Signals for several answers over the same sources: every step that reads the
         sources runs first, so their KV cache is computed once for all the answers."""

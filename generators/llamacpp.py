@@ -104,13 +104,6 @@ class LlamaCppGenerator(Generator):
                 f"context window of {self.settings.n_ctx} (n_ctx)"
             )
 
-    def _logprobs(
-        self, row_index: int, token: int | None, k: int
-    ) -> tuple[float, list[tuple[int, float]]]:
-        """Log-softmax of one logits row: the chosen token's logprob and the top k."""
-        (chosen, top), *_ = self._batch_logprobs([row_index], [token], k)
-        return chosen, top
-
     def _batch_logprobs(
         self,
         rows: list[int],
@@ -286,7 +279,7 @@ class LlamaCppGenerator(Generator):
             tokens = self._tokens(prompt)
             self._check_fits(len(tokens), 1)
             self._prefill(tokens, keep_from=len(tokens) - 1)
-            _, top = self._logprobs(len(tokens) - 1, None, k)
+            ((_, top),) = self._batch_logprobs([len(tokens) - 1], [None], k)
             out: dict[str, float] = {}
             for token, logprob in top:
                 piece = self._piece(token, [])

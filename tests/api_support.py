@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from generators.base import GenerationParams
 from pipeline.api import Services, create_app
 from pipeline.indexing import IndexingPipeline
-from pipeline.rag import check_access, validate_query
+from pipeline.rag import AccessCheck, check_access, validate_query
 from pipeline.records import Answer, Citation, ClaimResult, Timings
 from pipeline.review import ReviewQueue
 from pipeline.settings import Settings
@@ -84,7 +84,7 @@ class FakeRag:
         k: int | None = None,
         params: GenerationParams | None = None,
         on_token: Callable[[str], None] | None = None,
-        allowed: Callable[[str], bool] | None = None,
+        allowed: AccessCheck | None = None,
     ) -> Answer:
         check_access(collection, allowed)
         self.asked.append(collection)

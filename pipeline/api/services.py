@@ -27,6 +27,7 @@ from pipeline.api.errors import ProblemError
 from pipeline.api.metrics import Metrics
 from pipeline.indexing import IndexingPipeline
 from pipeline.keys import KeyStore
+from pipeline.rag import AccessCheck
 from pipeline.records import Answer, FileOutcome, IndexReport
 from pipeline.review import ReviewQueue
 from pipeline.settings import Settings
@@ -53,7 +54,7 @@ class AnswerPipeline(Protocol):
         k: int | None = None,
         params: GenerationParams | None = None,
         on_token: Callable[[str], None] | None = None,
-        allowed: Callable[[str], bool] | None = None,
+        allowed: AccessCheck | None = None,
     ) -> Answer: ...
 
     def store(self, collection: str) -> FaissStore: ...
