@@ -177,6 +177,13 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=5, help="per client")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=1, help="overhead rounds over QUESTIONS")
+    parser.add_argument(
+        "--gap",
+        type=float,
+        default=1.0,
+        help="idle seconds between the paired calls, so one process's spinning thread pools "
+        "have gone to sleep before the other starts",
+    )
     parser.add_argument("--n-ctx", type=int, default=None)
     parser.add_argument("--allow-503", action="store_true", help="queue-full is not an error")
     parser.add_argument("--rss-limit-mib", type=float, default=256.0)
@@ -273,6 +280,7 @@ def _bench(
                     api: Result | None = None
                     local_text = ""
                     for step in (0, 1):
+                        time.sleep(args.gap)
                         if (step == 0) == api_first:
                             api = ask_over_http(client, key, question, args.max_tokens)
                         else:

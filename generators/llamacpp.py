@@ -7,6 +7,7 @@ question) pay for the sources once.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -43,6 +44,7 @@ class LlamaCppGenerator(Generator):
         self._lock = threading.RLock()
         self._kept = np.zeros(0, dtype=bool)
         self._pieces: dict[int, str] = {}  # token id -> text, for top alternatives
+        self._grammars: dict[str, Any] = {}  # compiled once per JSON schema
 
     def warm_up(self) -> None:
         with self._lock:
@@ -253,6 +255,33 @@ class LlamaCppGenerator(Generator):
                     seconds_total=total,
                 ),
             )
+
+    def generate_json(self, prompt: str, schema: dict[str, Any], max_tokens: int = 512) -> str:
+        """Greedy completion constrained by a JSON-schema grammar: the text always parses as
+        JSON of that shape unless it is cut off at `max_tokens` (then it does not parse, and
+        the caller must count that as a failure, not guess)."""
+        with self._lock:
+            llm = self.llm
+            key = json.dumps(schema, sort_keys=True)
+            grammar = self._grammars.get(key)
+            if grammar is None:
+                from llama_cpp.llama_grammar import LlamaGrammar
+
+                grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+                self._grammars[key] = grammar
+            tokens = self._tokens(prompt)
+            self._check_fits(len(tokens), max_tokens)
+            self._prefill(tokens)
+            generated: list[int] = []
+            for token in llm.generate(
+                tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, grammar=grammar
+            ):
+                if self._is_end(token) or len(generated) >= max_tokens:
+                    break
+                generated.append(token)
+            self._kept[len(tokens) - 1 : llm.n_tokens] = True
+            text: bytes = llm.detokenize(generated)
+            return text.decode("utf-8", errors="replace")
 
     def score(self, prompt: str, continuation: str) -> list[TokenLogprob]:
         with self._lock:

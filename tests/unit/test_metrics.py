@@ -1,11 +1,43 @@
 from __future__ import annotations
 
+import itertools
+import math
 import random
+from collections.abc import Callable
 
+import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import (
+    average_precision_score,
+    f1_score,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.metrics import roc_curve as sk_roc_curve
 
-from evaluators.metrics import answer_contains, auroc, exact_match, ndcg_at_k, recall_at_k, token_f1
+from evaluators.metrics import (
+    PRF,
+    answer_contains,
+    aurc,
+    auroc,
+    average_precision,
+    best_f1,
+    binary_prf,
+    exact_match,
+    expected_calibration_error,
+    ndcg_at_k,
+    pr_curve,
+    prf_at,
+    recall_at_k,
+    reliability_bins,
+    risk_coverage,
+    roc_curve,
+    selective_risk_at,
+    token_f1,
+)
 
 
 def test_auroc_matches_scikit_learn_with_ties() -> None:
@@ -37,3 +69,246 @@ def test_answer_contains_whole_words_after_normalisation() -> None:
     assert not answer_contains("It opened in 18890.", ["1889"])  # not a whole word
     assert not answer_contains("Paris", ["the"])  # an answer that normalises to nothing
     assert not answer_contains("Paris", [])
+
+
+# --- threshold curves, F1, calibration and selective prediction ---------------------------------
+
+
+def _random_case(
+    seed: int, n: int = 300, decimals: int | None = 1
+) -> tuple[list[float], list[bool]]:
+    """Scores loosely correlated with labels; rounding to one decimal gives many ties."""
+    rng = np.random.default_rng(seed)
+    labels = rng.random(n) < 0.4
+    raw = np.clip(rng.normal(0.4 + 0.25 * labels, 0.25), 0.0, 1.0)
+    scores = np.round(raw, decimals) if decimals is not None else raw
+    return [float(s) for s in scores], [bool(y) for y in labels]
+
+
+CASES = [(seed, decimals) for seed in range(4) for decimals in (1, None)]
+
+
+def test_roc_curve_hand_computed() -> None:
+    fpr, tpr, thresholds = roc_curve([0.1, 0.4, 0.35, 0.8], [False, False, True, True])
+    assert fpr == pytest.approx([0.0, 0.0, 0.5, 0.5, 1.0])
+    assert tpr == pytest.approx([0.0, 0.5, 0.5, 1.0, 1.0])
+    assert thresholds == [math.inf, 0.8, 0.4, 0.35, 0.1]
+    # Tied scores make a single point (a diagonal step).
+    fpr, tpr, thresholds = roc_curve([0.5, 0.5, 0.2], [True, False, False])
+    assert (fpr, tpr, thresholds) == ([0.0, 0.5, 1.0], [0.0, 1.0, 1.0], [math.inf, 0.5, 0.2])
+
+
+def test_pr_curve_and_average_precision_hand_computed() -> None:
+    precision, recall, thresholds = pr_curve([0.1, 0.4, 0.35, 0.8], [False, False, True, True])
+    assert precision == pytest.approx([0.5, 2 / 3, 0.5, 1.0, 1.0])
+    assert recall == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.0])
+    assert thresholds == [0.1, 0.35, 0.4, 0.8]
+    # Recall gains 0.5 at precision 1 (t=0.8) and 0.5 at precision 2/3 (t=0.35).
+    ap = average_precision([0.1, 0.4, 0.35, 0.8], [False, False, True, True])
+    assert ap == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    assert average_precision([0.3, 0.2], [True, True]) == 1.0  # no negatives is fine for AP
+
+
+def test_binary_prf_hand_computed() -> None:
+    prf = binary_prf([True, True, False, False, True], [True, False, True, False, True])
+    assert (prf.tp, prf.fp, prf.fn, prf.tn) == (2, 1, 1, 1)
+    assert (prf.precision, prf.recall, prf.f1) == pytest.approx((2 / 3, 2 / 3, 2 / 3))
+    nothing = binary_prf([False, False], [True, False])
+    assert nothing == PRF(0.0, 0.0, 0.0, tp=0, fp=0, fn=1, tn=1)
+    assert prf_at([0.2, 0.5, 0.9], [False, True, True], 0.5) == PRF(1.0, 1.0, 1.0, 2, 0, 0, 1)
+
+
+def test_best_f1_hand_computed() -> None:
+    scores, labels = [0.9, 0.8, 0.7, 0.6], [True, False, True, False]
+    # Thresholds 0.9, 0.8, 0.7, 0.6 give F1 2/3, 1/2, 4/5, 2/3.
+    prf, threshold = best_f1(scores, labels)
+    assert threshold == 0.7
+    assert prf.f1 == pytest.approx(0.8)
+    assert prf == prf_at(scores, labels, threshold)
+    # F1 2/3 at both 0.9 and 0.5: the higher, more conservative threshold wins.
+    assert best_f1([0.9, 0.5, 0.5, 0.5], [True, True, False, False])[1] == 0.9
+
+
+def test_reliability_bins_and_ece_hand_computed() -> None:
+    probs = [0.1, 0.2, 0.25, 0.6, 0.9, 1.0]
+    labels = [False, False, True, True, True, False]
+    table = reliability_bins(probs, labels, bins=4)
+    assert [(b.lower, b.upper, b.count) for b in table] == [
+        (0.0, 0.25, 3),  # 0.25 sits on an edge: it goes to the lower bin
+        (0.25, 0.5, 0),
+        (0.5, 0.75, 1),
+        (0.75, 1.0, 2),  # 1.0 is in the last bin
+    ]
+    assert table[0].mean_confidence == pytest.approx(0.55 / 3)
+    assert table[0].accuracy == pytest.approx(1 / 3)
+    assert (table[1].mean_confidence, table[1].accuracy) == (0.0, 0.0)
+    assert (table[3].mean_confidence, table[3].accuracy) == pytest.approx((0.95, 0.5))
+    ece = expected_calibration_error(probs, labels, bins=4)
+    assert ece == pytest.approx(3 / 6 * (0.55 / 3 - 1 / 3) * -1 + 1 / 6 * 0.4 + 2 / 6 * 0.45)
+    assert expected_calibration_error([0.0, 1.0], [False, True]) == 0.0
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        reliability_bins([0.5, 1.2], [True, False])
+
+
+def test_risk_coverage_hand_computed_and_order_independent() -> None:
+    scores, correct = [0.9, 0.8, 0.8, 0.1], [True, False, True, False]
+    coverage, risk = risk_coverage(scores, correct)
+    assert coverage == [0.25, 0.75, 1.0]
+    assert risk == pytest.approx([0.0, 1 / 3, 0.5])
+    assert risk_coverage(scores[::-1], correct[::-1]) == (coverage, risk)
+    # Per-item risks 0, (0 + 1/2)/2 (expected over the tie's two orders), 1/3, 2/4.
+    assert aurc(scores, correct) == pytest.approx((0 + 0.25 + 1 / 3 + 0.5) / 4)
+    assert aurc(scores[::-1], correct[::-1]) == aurc(scores, correct)
+    assert aurc([4, 3, 2, 1], [True, False, True, True]) == pytest.approx(
+        (0 + 1 / 2 + 1 / 3 + 1 / 4) / 4
+    )
+    assert selective_risk_at(scores, correct, 0.25) == 0.0
+    assert selective_risk_at(scores, correct, 0.5) == pytest.approx(0.25)
+    assert selective_risk_at(scores, correct, 1.0) == pytest.approx(0.5)
+    # 0.3 * 10 is 3.0000000000000004 in floating point: still the top 3 items.
+    ten = [float(10 - i) for i in range(10)]
+    assert selective_risk_at(ten, [True, True, True] + [False] * 7, 0.3) == 0.0
+    with pytest.raises(ValueError, match="coverage"):
+        selective_risk_at(scores, correct, 0.0)
+
+
+def test_aurc_with_ties_is_the_mean_over_every_tie_order() -> None:
+    scores = [0.5, 0.5, 0.5, 0.2, 0.2, 0.9]
+    correct = [True, False, False, True, False, True]
+
+    def plain_aurc(order: tuple[int, ...]) -> float:
+        # Without the tie rule: a stable sort keeps this order inside tie groups.
+        ranked = sorted(order, key=lambda i: -scores[i])
+        errors = [not correct[i] for i in ranked]
+        return sum(sum(errors[:k]) / k for k in range(1, len(ranked) + 1)) / len(ranked)
+
+    orders = list(itertools.permutations(range(len(scores))))
+    expected = sum(plain_aurc(o) for o in orders) / len(orders)
+    assert aurc(scores, correct) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s, y: roc_curve(s, y),
+        lambda s, y: pr_curve(s, y),
+        lambda s, y: average_precision(s, y),
+        lambda s, y: prf_at(s, y, 0.5),
+        lambda s, y: best_f1(s, y),
+        lambda s, y: reliability_bins(s, y),
+        lambda s, y: expected_calibration_error(s, y),
+        lambda s, y: risk_coverage(s, y),
+        lambda s, y: aurc(s, y),
+        lambda s, y: selective_risk_at(s, y, 0.5),
+    ],
+)
+def test_new_metrics_reject_empty_and_mismatched_input(call: Callable[..., object]) -> None:
+    with pytest.raises(ValueError, match="no scores"):
+        call([], [])
+    with pytest.raises(ValueError, match="2 scores but 1 labels"):
+        call([0.1, 0.2], [True])
+    with pytest.raises(ValueError, match="NaN"):
+        call([math.nan, 0.2], [True, False])
+
+
+def test_single_class_errors() -> None:
+    with pytest.raises(ValueError, match="both positive and negative"):
+        roc_curve([0.1, 0.2], [True, True])
+    with pytest.raises(ValueError, match="both positive and negative"):
+        roc_curve([0.1, 0.2], [False, False])
+    with pytest.raises(ValueError, match="positive"):
+        pr_curve([0.1, 0.2], [False, False])
+    with pytest.raises(ValueError, match="positive"):
+        average_precision([0.1, 0.2], [False, False])
+    with pytest.raises(ValueError, match="positive"):
+        best_f1([0.1, 0.2], [False, False])
+    with pytest.raises(ValueError, match="2 predictions but 1 labels"):
+        binary_prf([True, False], [True])
+    with pytest.raises(ValueError):
+        binary_prf([], [])
+
+
+@pytest.mark.parametrize(("seed", "decimals"), CASES)
+def test_curves_match_scikit_learn(seed: int, decimals: int | None) -> None:
+    scores, labels = _random_case(seed, decimals=decimals)
+    assert auroc(scores, labels) == pytest.approx(roc_auc_score(labels, scores))
+
+    fpr, tpr, thresholds = roc_curve(scores, labels)
+    sk_fpr, sk_tpr, sk_thresholds = sk_roc_curve(labels, scores, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sk_fpr)
+    np.testing.assert_allclose(tpr, sk_tpr)
+    np.testing.assert_array_equal(thresholds, sk_thresholds)
+
+    precision, recall, pr_thresholds = pr_curve(scores, labels)
+    sk_precision, sk_recall, sk_pr_thresholds = precision_recall_curve(labels, scores)
+    np.testing.assert_allclose(precision, sk_precision)
+    np.testing.assert_allclose(recall, sk_recall)
+    np.testing.assert_array_equal(pr_thresholds, sk_pr_thresholds)
+
+    assert average_precision(scores, labels) == pytest.approx(
+        average_precision_score(labels, scores)
+    )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_prf_and_best_f1_match_scikit_learn(seed: int) -> None:
+    scores, labels = _random_case(seed)
+    best_sk = 0.0
+    for threshold in sorted(set(scores)):
+        predicted = [s >= threshold for s in scores]
+        prf = prf_at(scores, labels, threshold)
+        assert prf == binary_prf(predicted, labels)
+        sk = (
+            precision_score(labels, predicted, zero_division=0),
+            recall_score(labels, predicted, zero_division=0),
+            f1_score(labels, predicted, zero_division=0),
+        )
+        assert (prf.precision, prf.recall, prf.f1) == pytest.approx(sk)
+        assert prf.tp + prf.fp + prf.fn + prf.tn == len(scores)
+        best_sk = max(best_sk, sk[2])
+    prf, threshold = best_f1(scores, labels)
+    assert prf.f1 == pytest.approx(best_sk)
+    assert prf == prf_at(scores, labels, threshold)
+    nothing = [False] * len(labels)  # zero_division=0 when nothing is predicted
+    assert binary_prf(nothing, labels).precision == precision_score(
+        labels, nothing, zero_division=0
+    )
+
+
+@pytest.mark.parametrize(("seed", "decimals", "bins"), [(0, 1, 10), (1, 2, 10), (2, None, 7)])
+def test_reliability_bins_match_scikit_learn(seed: int, decimals: int | None, bins: int) -> None:
+    probs, labels = _random_case(seed, decimals=decimals)
+    probs[:4] = [0.0, 1.0, 0.5, 0.1]  # both ends and inner edges
+    table = reliability_bins(probs, labels, bins=bins)
+    assert len(table) == bins
+    assert sum(b.count for b in table) == len(probs)
+    filled = [b for b in table if b.count]
+    prob_true, prob_pred = calibration_curve(labels, probs, n_bins=bins, strategy="uniform")
+    np.testing.assert_allclose([b.accuracy for b in filled], prob_true)
+    np.testing.assert_allclose([b.mean_confidence for b in filled], prob_pred)
+    counts = np.bincount(
+        np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], probs), minlength=bins
+    )
+    assert [b.count for b in table] == counts.tolist()
+    ece = sum(
+        c / len(probs) * abs(t - p)
+        for c, t, p in zip(counts[counts > 0], prob_true, prob_pred, strict=True)
+    )
+    assert expected_calibration_error(probs, labels, bins=bins) == pytest.approx(ece)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_risk_coverage_on_random_data(seed: int) -> None:
+    scores, correct = _random_case(seed)
+    coverage, risk = risk_coverage(scores, correct)
+    assert coverage[-1] == 1.0
+    assert risk[-1] == pytest.approx(correct.count(False) / len(correct))
+    assert len(coverage) == len(set(scores))
+    shuffled = list(range(len(scores)))
+    random.Random(seed).shuffle(shuffled)
+    s2, c2 = [scores[i] for i in shuffled], [correct[i] for i in shuffled]
+    assert risk_coverage(s2, c2) == (coverage, risk)
+    assert aurc(s2, c2) == pytest.approx(aurc(scores, correct))
+    # At a tie-group boundary the selective risk is the curve's point.
+    for cov, r in zip(coverage, risk, strict=True):
+        assert selective_risk_at(scores, correct, cov) == pytest.approx(r)

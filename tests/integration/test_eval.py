@@ -1,0 +1,148 @@
+"""`verirag eval` end to end: every suite on about 20 public-data items with the real bundled
+models, through the CLI, and its report renders. Small generators keep CI time down; the
+figures worth quoting come from `make eval` and the closing notes' larger runs."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from evaluators.datasets import shared_data_dir
+from evaluators.runs import RunSummary
+from pipeline.cli import app
+from tests.conftest import MODEL_CACHE
+
+pytestmark = pytest.mark.integration
+
+SQUAD = shared_data_dir() / "squad_v1.1_dev" / "dev-v1.1.json"
+HALUEVAL = shared_data_dir() / "halueval_qa" / "qa.jsonl"
+SMALL = "smollm2-135m"
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if not SQUAD.is_file() or not HALUEVAL.is_file():
+        pytest.skip("public data (../shared/data) not present")
+    monkeypatch.setenv("VERIRAG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VERIRAG_MODEL_CACHE", str(MODEL_CACHE))
+
+
+def run_eval(suite: str, out: Path, *args: str) -> RunSummary:
+    result = CliRunner().invoke(
+        app, ["eval", suite, "--out", str(out), "--no-progress", *args], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert "report:" in result.output
+    summary = RunSummary.load(out)
+    _check_report(out, summary)
+    return summary
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.images += 1
+
+
+def _check_report(out: Path, summary: RunSummary) -> None:
+    html = (out / "report.html").read_text(encoding="utf-8")
+    parser = _Tags()
+    parser.feed(html)
+    assert parser.images == len(summary.result.plots)
+    assert "https://" not in html and "<script" not in html
+    assert (out / "summary.md").read_text().startswith("#")
+    lines = (out / "items.jsonl").read_text().splitlines()
+    assert all(json.loads(x)["id"] for x in lines)
+
+
+def test_retrieval_suite(tmp_path: Path) -> None:
+    s = run_eval(
+        "retrieval", tmp_path / "r", "--data", str(SQUAD), "--limit", "20", "--seed", "21",
+        "--distractors", "60",
+    )  # fmt: skip
+    m = s.result.metrics
+    assert s.dataset.items == 20 and s.result.counts["questions"] == 20
+    for mode in ("dense", "bm25", "hybrid"):
+        assert 0.5 < m[f"{mode}/ndcg@10"] <= 1.0
+        assert m[f"{mode}/recall@1"] <= m[f"{mode}/recall@5"] <= m[f"{mode}/recall@10"]
+
+
+def test_hallucination_suite(tmp_path: Path) -> None:
+    s = run_eval(
+        "hallucination", tmp_path / "h", "--data", str(HALUEVAL), "--limit", "10",
+        "--seed", "21", "--generator", "qwen2.5-0.5b",
+    )  # fmt: skip
+    m = s.result.metrics
+    assert s.result.counts["answers"] == 20
+    for signal in ("logprob", "judge", "lexical", "combined"):
+        assert 0.0 <= m[f"{signal}/auroc"] <= 1.0
+    assert m["combined/auroc"] > 0.5
+    assert "judge/precision_at_shipped" in m and "combined/ece" in m
+
+
+def test_qa_resume_and_compare(tmp_path: Path) -> None:
+    args = ["--data", str(SQUAD), "--limit", "20", "--seed", "22", "--distractors", "40"]
+    first = run_eval("qa", tmp_path / "a", *args, "--generator", SMALL, "--max-tokens", "48")
+    assert first.result.counts["questions"] == 20
+    mix = sum(first.result.metrics[f"share_{d}"] for d in ("answer", "review", "abstain"))
+    assert mix == pytest.approx(1.0)
+    before = (tmp_path / "a" / "items.jsonl").read_text()
+    # Same --out and options: resumes; nothing is asked again.
+    again = run_eval("qa", tmp_path / "a", *args, "--generator", SMALL, "--max-tokens", "48")
+    assert (tmp_path / "a" / "items.jsonl").read_text() == before
+    assert again.result.metrics == first.result.metrics
+    # Other options into the same directory are refused.
+    refused = CliRunner().invoke(
+        app, ["eval", "qa", "--out", str(tmp_path / "a"), *args, "--generator", "qwen2.5-0.5b"]
+    )
+    assert refused.exit_code == 2 and "generator" in refused.output
+    compared = CliRunner().invoke(
+        app, ["eval", "compare", str(tmp_path / "a"), str(tmp_path / "a")]
+    )
+    assert compared.exit_code == 0 and "f1" in compared.output
+
+
+def test_abstention_suite(tmp_path: Path) -> None:
+    s = run_eval(
+        "abstention", tmp_path / "ab", "--data", str(SQUAD), "--limit", "20", "--seed", "23",
+        "--distractors", "40", "--generator", SMALL, "--max-tokens", "48",
+    )  # fmt: skip
+    c = s.result.counts
+    assert c["answerable"] + c["unanswerable"] == 20 and c["unanswerable"] >= 8
+    assert 0.0 <= s.result.metrics["withheld/f1"] <= 1.0
+
+
+def test_ragas_suite_counts_failures(tmp_path: Path) -> None:
+    s = run_eval(
+        "ragas", tmp_path / "rg", "--data", str(SQUAD), "--limit", "3", "--seed", "24",
+        "--distractors", "20", "--generator", SMALL, "-k", "2", "--max-tokens", "48",
+    )  # fmt: skip
+    table = s.result.tables[0]
+    assert [row[0] for row in table.rows] == [
+        "faithfulness", "answer_relevancy", "context_precision", "context_recall",
+    ]  # fmt: skip
+    for _name, mean, scored, failed in table.rows:
+        assert isinstance(scored, int) and isinstance(failed, int)
+        assert scored + failed == 3  # every sample is either scored or listed as failed
+        assert (mean is None) == (scored == 0)
+        if mean is not None:
+            assert 0.0 <= float(mean) <= 1.0
+
+
+def test_baseline_suite(tmp_path: Path) -> None:
+    s = run_eval(
+        "baseline", tmp_path / "b", "--data", str(SQUAD), "--limit", "10", "--seed", "25",
+        "--distractors", "30", "--generator", SMALL, "--max-tokens", "48",
+    )  # fmt: skip
+    m = s.result.metrics
+    for system in ("verirag", "langchain"):
+        assert 0.0 <= m[f"{system}/unsupported_delivered"] <= 1.0
+        assert m[f"{system}/latency_p50"] > 0

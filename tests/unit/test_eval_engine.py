@@ -1,0 +1,266 @@
+"""The eval run loop and the suites' summaries, without models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from evaluators.baseline import says_dont_know
+from evaluators.datasets import DatasetError
+from evaluators.engine import (
+    EvalConfig,
+    EvalConfigError,
+    ItemLog,
+    plan,
+    prepare_run_dir,
+    run_items,
+)
+from evaluators.suites import (
+    AnswerRecord,
+    BaselineRecord,
+    HaluRecord,
+    RagasRecord,
+    RetrievalRecord,
+    summarise_abstention,
+    summarise_baseline,
+    summarise_hallucination,
+    summarise_qa,
+    summarise_ragas,
+    summarise_retrieval,
+)
+from pipeline.cli import app
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eval"
+SQUAD = FIXTURES / "squad_tiny.json"
+HALU = FIXTURES / "halueval_tiny.jsonl"
+
+
+def config(tmp_path: Path, suite: str, data: Path = SQUAD, **kw: object) -> EvalConfig:
+    return EvalConfig(suite=suite, data=data, out=tmp_path / "run", **kw)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def test_plan_checks_suite_against_data(tmp_path: Path) -> None:
+    with pytest.raises(EvalConfigError, match="labelled answers"):
+        plan(config(tmp_path, "hallucination", SQUAD))
+    with pytest.raises(EvalConfigError, match="needs questions"):
+        plan(config(tmp_path, "qa", HALU))
+    with pytest.raises(EvalConfigError, match="gold answers"):
+        plan(config(tmp_path, "qa", FIXTURES / "beir_tiny"))
+    with pytest.raises(EvalConfigError, match="unknown suite"):
+        plan(config(tmp_path, "speed"))
+
+
+def test_plan_builds_unanswerable_questions(tmp_path: Path) -> None:
+    p = plan(config(tmp_path, "abstention", unanswerable=0.5, seed=1))
+    kept = {x.pid for x in p.corpus}
+    unanswerable = [i for i in p.items if not i.answerable]
+    assert unanswerable and any(i.answerable for i in p.items)
+    for item in p.items:
+        # unanswerable exactly when none of its gold passages is indexed
+        assert item.answerable == bool(item.relevant & kept)
+
+
+def test_plan_samples_reproducibly(tmp_path: Path) -> None:
+    a = plan(config(tmp_path, "qa", limit=3, seed=4))
+    b = plan(config(tmp_path, "qa", limit=3, seed=4))
+    assert [i.item_id for i in a.items] == [i.item_id for i in b.items]
+    assert len(a.items) == 3
+    halu = plan(config(tmp_path, "hallucination", HALU, limit=2, seed=1))
+    assert len(halu.halu) == 4 and len({h.pair_id for h in halu.halu}) == 2
+
+
+def test_malformed_dataset_fails_before_models(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "a?", "answers": ["x"]}\n{"question": \n')
+    with pytest.raises(DatasetError, match=r"bad.jsonl:2"):
+        plan(config(tmp_path, "qa", bad))
+    result = CliRunner().invoke(
+        app, ["eval", "qa", "--data", str(bad), "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 2
+    assert "bad.jsonl:2" in result.output
+    assert not (tmp_path / "r").exists()  # nothing started
+
+
+def test_cli_rejects_unknown_format_and_missing_file(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["eval", "qa", "--data", str(SQUAD), "--format", "csv"])
+    assert result.exit_code == 2 and "unknown --format" in result.output
+    result = runner.invoke(app, ["eval", "retrieval", "--data", str(tmp_path / "nope.json")])
+    assert result.exit_code == 2 and "nope.json" in result.output
+
+
+def test_run_dir_refuses_other_settings(tmp_path: Path) -> None:
+    first = config(tmp_path, "qa", seed=1)
+    assert prepare_run_dir(first) is False
+    assert prepare_run_dir(first) is True  # same options: resume
+    with pytest.raises(EvalConfigError, match="seed"):
+        prepare_run_dir(config(tmp_path, "qa", seed=2))
+
+
+# --------------------------------------------------------------------------- the item loop
+
+
+def test_run_items_resumes_and_keeps_going(tmp_path: Path) -> None:
+    path = tmp_path / "items.jsonl"
+    calls: list[int] = []
+
+    def work(n: int) -> RetrievalRecord:
+        calls.append(n)
+        if n == 3:
+            raise RuntimeError("boom")
+        return RetrievalRecord({"dense": [str(n)]}, [str(n)])
+
+    log: ItemLog[RetrievalRecord] = ItemLog(path, lambda r: RetrievalRecord(**r))
+    done = list(run_items(range(5), str, work, log, stage="t", progress=False))
+    assert [i for i, _ in done] == ["0", "1", "2", "4"]
+    assert list(log.failed) == ["3"] and "RuntimeError: boom" in log.failed["3"].error
+
+    # a torn last line (a crash mid-write) is ignored
+    with path.open("a") as handle:
+        handle.write('{"id": "9", "ok": tr')
+    again: ItemLog[RetrievalRecord] = ItemLog(path, lambda r: RetrievalRecord(**r))
+    again.load()
+    assert sorted(again.done) == ["0", "1", "2", "4"] and list(again.failed) == ["3"]
+    calls.clear()
+    list(run_items(range(5), str, work, again, stage="t", progress=False))
+    assert calls == [3]  # only the failed item is tried again
+
+
+def test_interrupt_keeps_finished_items(tmp_path: Path) -> None:
+    log: ItemLog[RetrievalRecord] = ItemLog(tmp_path / "i.jsonl", lambda r: RetrievalRecord(**r))
+
+    def work(n: int) -> RetrievalRecord:
+        if n == 2:
+            raise KeyboardInterrupt
+        return RetrievalRecord({}, [])
+
+    with pytest.raises(KeyboardInterrupt):
+        list(run_items(range(4), str, work, log, stage="t", progress=False))
+    lines = (tmp_path / "i.jsonl").read_text().splitlines()
+    assert [json.loads(x)["id"] for x in lines] == ["0", "1"]
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def _answer(answerable: bool, decision: str, contains: bool, conf: float = 0.5) -> AnswerRecord:
+    return AnswerRecord(
+        question="q", answerable=answerable, gold=["x"], text="t", decision=decision,
+        confidence=conf, logprob_confidence=conf, exact_match=float(contains),
+        f1=1.0 if contains else 0.0, contains=contains, seconds=1.0, claims=1, flagged=0,
+    )  # fmt: skip
+
+
+def test_retrieval_summary_hand_computed() -> None:
+    records = [
+        RetrievalRecord({"dense": ["a", "b"], "bm25": ["b", "a"], "hybrid": ["a"]}, ["a"]),
+        RetrievalRecord({"dense": ["c", "d"], "bm25": ["d"], "hybrid": []}, ["d"]),
+    ]
+    m = summarise_retrieval(records, []).metrics
+    assert m["dense/recall@1"] == 0.5 and m["dense/mrr@10"] == pytest.approx(0.75)
+    assert m["bm25/recall@1"] == 0.5 and m["bm25/mrr@10"] == pytest.approx(0.75)
+    assert m["hybrid/recall@10"] == 0.5 and m["hybrid/ndcg@10"] == 0.5
+
+
+def test_abstention_summary_hand_computed() -> None:
+    records = [
+        _answer(False, "abstain", False),  # TP (both rules)
+        _answer(False, "review", False),  # TP withheld, FN abstain-only
+        _answer(False, "answer", False),  # FN
+        _answer(True, "answer", True),  # TN
+        _answer(True, "review", True),  # FP withheld
+    ]
+    result = summarise_abstention(records, [])
+    m = result.metrics
+    assert m["withheld/precision"] == pytest.approx(2 / 3)
+    assert m["withheld/recall"] == pytest.approx(2 / 3)
+    assert m["abstain/precision"] == 1.0 and m["abstain/recall"] == pytest.approx(1 / 3)
+    assert m["unanswerable/delivered"] == pytest.approx(1 / 3)
+    assert result.counts["unanswerable"] == 3
+
+
+def test_qa_summary_and_decision_mix() -> None:
+    records = [_answer(True, "answer", True, 0.9), _answer(True, "review", False, 0.2)]
+    result = summarise_qa(records, [])
+    assert result.metrics["contains_gold"] == 0.5
+    assert result.metrics["delivered_accuracy"] == 1.0
+    assert result.metrics["share_review"] == 0.5
+    assert result.metrics["selective/confidence_auroc"] == 1.0
+
+
+def test_hallucination_summary_matches_sklearn() -> None:
+    import random
+
+    rng = random.Random(0)
+    records = []
+    for i in range(60):
+        hallucinated = i % 2 == 1
+        base = 0.3 if hallucinated else 0.7
+        judge = None if i % 13 == 0 else min(1.0, max(0.0, base + rng.uniform(-0.4, 0.4)))
+        records.append(
+            HaluRecord(str(i // 2), hallucinated, rng.random(), judge, float(i % 3 != 0),
+                       judge or 0.5, None, (judge or 0.5) * 0.9)
+        )  # fmt: skip
+    thresholds = SimpleNamespace(claim_support=0.5, answer_min=0.4)
+    result = summarise_hallucination(records, [], thresholds)
+    labels = [r.hallucinated for r in records]
+    danger = [1 - (0.5 if r.judge is None else r.judge) for r in records]
+    assert result.metrics["judge/auroc"] == pytest.approx(roc_auc_score(labels, danger))
+    assert result.counts["judge_undecided"] == sum(r.judge is None for r in records)
+    assert "logprob/precision_at_shipped" not in result.metrics  # no cut of its own
+    flagged = [(0.5 if r.judge is None else r.judge) < 0.5 for r in records]
+    tp = sum(f and y for f, y in zip(flagged, labels, strict=True))
+    assert result.metrics["judge/precision_at_shipped"] == pytest.approx(tp / sum(flagged))
+    assert 0.0 <= result.metrics["combined/ece"] <= 1.0
+    assert {p.title.split(":")[0] for p in result.plots} >= {"ROC", "Reliability"}
+
+
+def test_ragas_failures_are_listed_not_averaged() -> None:
+    a = _answer(True, "answer", True)
+    records = [
+        RagasRecord(a, {"faithfulness": 1.0, "context_recall": 0.5}, {}),
+        RagasRecord(a, {"context_recall": 1.0}, {"faithfulness": "ValueError: did not parse"}),
+    ]
+    result = summarise_ragas(records, [], ["faithfulness", "context_recall"], 1.0)
+    assert result.metrics["faithfulness"] == 1.0  # the failed sample is not a 0
+    assert result.metrics["faithfulness/failed"] == 1.0
+    assert result.metrics["context_recall"] == 0.75
+    assert [f.stage for f in result.failed] == ["faithfulness"]
+
+
+def test_baseline_summary_side_by_side() -> None:
+    records = [
+        BaselineRecord(_answer(True, "answer", True), "It is x.", False, True, 2.0),
+        BaselineRecord(_answer(False, "abstain", False), "It is y.", False, False, 2.0),
+        BaselineRecord(_answer(False, "answer", False), "I don't know.", True, False, 2.0),
+    ]
+    m = summarise_baseline(records, []).metrics
+    assert m["verirag/accuracy"] == 1.0 and m["langchain/accuracy"] == 1.0
+    assert m["verirag/unsupported_delivered"] == 0.5  # 2 delivered, 1 unanswerable
+    assert m["langchain/unsupported_delivered"] == 0.5
+    assert m["verirag/abstention_unanswerable"] == 0.5
+    assert m["langchain/abstention_unanswerable"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "declines"),
+    [
+        ("I don't know.", True),
+        ("The context does not mention the capital.", True),
+        ("There is no information about that.", True),
+        ("", True),
+        ("The lamp lasts 30 hours.", False),
+        ("Knowledge of the battery shows it lasts 6 hours.", False),
+    ],
+)
+def test_baseline_decline_detection(text: str, declines: bool) -> None:
+    assert says_dont_know(text) is declines
