@@ -5,11 +5,19 @@ Starts a real `verirag serve` process on 127.0.0.1 over the demo corpus, then:
 1. Load: `--clients` concurrent clients, each sending `--requests` `POST /v1/ask` requests
    (a fixed question list): throughput, p50/p95 latency, errors (must be 0; a 503 "queue
    full" counts as an error unless `--allow-503`), and the server's RSS (VmRSS) after
-   warm-up and after the load; the growth must stay under `--rss-limit-mib`.
+   warm-up, after the load and after the overhead requests below. Memory must stay bounded:
+   the growth over the overhead requests (after the load has run) must stay under
+   `--rss-leak-mib`. Growth during the first concurrent load is reported, not judged: the
+   llama.cpp logits buffer (n_ctx x n_vocab float32, 2.4 GB for Qwen at 4096) is allocated
+   untouched and becomes resident as requests reach new positions, so RSS climbs to a
+   plateau; a leak would keep climbing after it.
 2. Overhead: the same questions one at a time, `/v1/ask` wall time vs `RagPipeline.ask`
    called in this process on the same data, model and parameters, alternated question by
    question (never both generating at once: the server idles while this process answers),
-   median of paired ratios (target <= 1.05, i.e. at most 5% overhead).
+   median of paired ratios (target <= 1.05, i.e. at most 5% overhead). `--gap` seconds pass
+   before each call: OpenMP and ggml worker threads spin for a while after a call returns,
+   and on a small machine the other process's spinning threads would slow whichever call
+   comes next; a real deployment has no second model process beside the server.
 
 Exits 1 when a request failed or the RSS growth is over the limit.
 
@@ -186,7 +194,12 @@ def main() -> int:
     )
     parser.add_argument("--n-ctx", type=int, default=None)
     parser.add_argument("--allow-503", action="store_true", help="queue-full is not an error")
-    parser.add_argument("--rss-limit-mib", type=float, default=256.0)
+    parser.add_argument(
+        "--rss-leak-mib",
+        type=float,
+        default=64.0,
+        help="largest RSS growth allowed over the overhead requests, after the load",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="per request, seconds")
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="reuse (and keep) this data directory"
@@ -317,8 +330,9 @@ def _bench(
         )
     print(
         f"server RSS: {rss_ready:.0f} MiB ready, {rss_before:.0f} after warm-up, "
-        f"{rss_after:.0f} after load ({growth:+.0f} MiB; limit {args.rss_limit_mib:g}), "
-        f"{rss_end:.0f} at the end"
+        f"{rss_after:.0f} after load ({growth:+.0f} MiB), {rss_end:.0f} after "
+        f"{len(ratios)} more requests ({rss_end - rss_after:+.0f} MiB; limit "
+        f"{args.rss_leak_mib:g})"
     )
     if ratios:
         print(
@@ -330,7 +344,7 @@ def _bench(
         )
     for r in errors[:5]:
         print(f"error: status {r.status}: {r.error}")
-    failed = bool(errors) or growth > args.rss_limit_mib
+    failed = bool(errors) or rss_end - rss_after > args.rss_leak_mib
     print("RESULT:", "FAIL" if failed else "ok")
     return 1 if failed else 0
 
