@@ -44,10 +44,18 @@ bench: setup
 	$(BIN)/python bench/index_throughput.py
 	$(BIN)/python bench/answer_latency.py
 
-# Heavy evaluation runs (not part of `make test`).
+# Heavy evaluation runs (not part of `make test`): reports under eval-runs/ (re-run to resume).
+SHARED_DATA ?= ../shared/data
+SQUAD       := $(SHARED_DATA)/squad_v1.1_dev/dev-v1.1.json
+HALUEVAL    := $(SHARED_DATA)/halueval_qa/qa.jsonl
+EVAL        := $(BIN)/verirag eval
 eval: setup
-	$(BIN)/python bench/hallucination_auroc.py --pairs 200 --seed 7 --model qwen2.5-0.5b
-	$(BIN)/python bench/squad_qa.py --questions 30 --distractors 60 --seed 3
+	$(EVAL) retrieval --data $(SQUAD) --limit 200 --seed 3 --out eval-runs/retrieval
+	$(EVAL) hallucination --data $(HALUEVAL) --limit 100 --seed 7 --generator qwen2.5-0.5b --out eval-runs/hallucination
+	$(EVAL) abstention --data $(SQUAD) --limit 200 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/abstention
+	$(EVAL) qa --data $(SQUAD) --limit 200 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/qa
+	$(EVAL) baseline --data $(SQUAD) --limit 200 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/baseline
+	$(EVAL) ragas --data $(SQUAD) --limit 50 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/ragas
 
 models: setup
 	$(BIN)/verirag models --verify

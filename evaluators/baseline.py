@@ -94,8 +94,11 @@ class LangChainRag:
             | StrOutputParser()
         )
 
-    def ask(self, question: str) -> str:
+    def warm_up(self) -> None:
         if self._chain is None:
             self._chain = self._build()
+
+    def ask(self, question: str) -> str:
+        self.warm_up()
         text: str = self._chain.invoke(question)
         return text.strip()

@@ -218,6 +218,7 @@ def ask_items(
 
     build_index(plan, settings)
     rag = RagPipeline(settings)
+    rag.warm_up()  # model loading is not part of any item's latency
     params = GenerationParams(max_tokens=plan.config.max_tokens)
 
     def work(item: EvalItem) -> AnswerRecord:
@@ -364,6 +365,9 @@ def summarise_abstention(records: list[AnswerRecord], failed: list[Any]) -> Suit
         metrics["unanswerable/delivered"] = mean(
             [float(r.decision == "answer") for r in unanswerable]
         )
+        # What the model "knows" without its sources (a high value means memorised data).
+        metrics["unanswerable/contains_gold"] = mean([float(r.contains) for r in unanswerable])
+        metrics["unanswerable/f1"] = mean([r.f1 for r in unanswerable])
     if any(labels) and not all(labels):
         # Does low confidence mark the unanswerable ones, beyond the decision itself?
         metrics["confidence_auroc"] = auroc(
@@ -633,6 +637,7 @@ def ragas_suite(plan: EvalPlan, settings: Settings, progress: bool) -> SuiteResu
     if not isinstance(gen, LlamaCppGenerator):
         raise RuntimeError("the ragas suite needs a llama.cpp (GGUF) generator for JSON grammars")
     rag = RagPipeline(settings, generator=gen)
+    rag.warm_up()
     scorer = RagasScorer(gen, rag.encoder_for(settings.embedder), plan.config.metrics or METRICS)
     params = GenerationParams(max_tokens=plan.config.max_tokens)
 
@@ -732,6 +737,9 @@ def baseline_suite(plan: EvalPlan, settings: Settings, progress: bool) -> SuiteR
     build_index(plan, settings)
     rag = RagPipeline(settings)
     chain = LangChainRag(plan.corpus, settings, k=plan.config.k, max_tokens=plan.config.max_tokens)
+    # Both systems load their models (and LangChain builds its FAISS store) before timing.
+    rag.warm_up()
+    chain.warm_up()
     params = GenerationParams(max_tokens=plan.config.max_tokens)
 
     def work(item: EvalItem) -> BaselineRecord:

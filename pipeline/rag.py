@@ -176,6 +176,13 @@ class RagPipeline:
                 self._judge = LlmJudgeVerifier(gen, self.prompts)
             return self._judge
 
+    def warm_up(self) -> None:
+        """Load the encoder, generator and judge now rather than inside the first question
+        (a server before it reports ready; an evaluation before it times anything)."""
+        self.encoder_for(self.settings.embedder).warm_up()
+        self.generator().warm_up()
+        self.judge().generator.warm_up()
+
     def review_queue(self) -> ReviewQueue:
         with self._lock:
             if self._review is None:

@@ -1,7 +1,7 @@
 """A fake answering pipeline and an API test bed that load no model.
 
-`FakeRag` has the surface the API uses (`ask`, `store`, `review_queue`, `generator`,
-`encoder_for`, `close`) and returns real `Answer` records built from real retrieval over the
+`FakeRag` has the surface the API uses (`ask`, `store`, `review_queue`, `warm_up`, `close`)
+and returns real `Answer` records built from real retrieval over the
 collection's FAISS store with the hashing encoder, so access control is tested against real
 data: content planted in one collection must never surface through a key of another.
 """
@@ -58,11 +58,8 @@ class FakeRag:
         self.gate: threading.Event | None = None
         self.cancelled = threading.Event()
 
-    def generator(self) -> FakeGenerator:
-        return self.gen
-
-    def encoder_for(self, embedder: str) -> HashEncoder:
-        return self.encoder
+    def warm_up(self) -> None:
+        self.gen.warm_up()
 
     def store(self, collection: str) -> FaissStore:
         with self._lock:

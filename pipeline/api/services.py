@@ -38,10 +38,6 @@ log = logging.getLogger("verirag.api")
 T = TypeVar("T")
 
 
-class Warmable(Protocol):
-    def warm_up(self) -> None: ...
-
-
 class AnswerPipeline(Protocol):
     """The part of `RagPipeline` the API uses (tests substitute a fake with this surface)."""
 
@@ -61,9 +57,7 @@ class AnswerPipeline(Protocol):
 
     def review_queue(self) -> ReviewQueue: ...
 
-    def generator(self) -> Warmable: ...
-
-    def encoder_for(self, embedder: str) -> Warmable: ...
+    def warm_up(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -250,8 +244,7 @@ class Services:
         """Load the generator and the encoder once; `/readyz` turns 200 after this."""
         started = time.perf_counter()
         try:
-            self.rag.encoder_for(self.settings.embedder).warm_up()
-            self.rag.generator().warm_up()
+            self.rag.warm_up()
         except Exception as exc:
             self.warm_error = f"{type(exc).__name__}: {exc}"
             log.exception("model warm-up failed")

@@ -76,16 +76,23 @@ def test_retrieval_suite(tmp_path: Path) -> None:
 
 
 def test_hallucination_suite(tmp_path: Path) -> None:
+    """40 HaluEval pairs (seed 11) with Qwen2.5-0.5B: the combined signal must detect
+    hallucinated answers well, and better than the generator's logprobs alone."""
     s = run_eval(
-        "hallucination", tmp_path / "h", "--data", str(HALUEVAL), "--limit", "10",
-        "--seed", "21", "--generator", "qwen2.5-0.5b",
+        "hallucination", tmp_path / "h", "--data", str(HALUEVAL), "--limit", "40",
+        "--seed", "11", "--generator", "qwen2.5-0.5b",
     )  # fmt: skip
     m = s.result.metrics
-    assert s.result.counts["answers"] == 20
-    for signal in ("logprob", "judge", "lexical", "combined"):
-        assert 0.0 <= m[f"{signal}/auroc"] <= 1.0
-    assert m["combined/auroc"] > 0.5
-    assert "judge/precision_at_shipped" in m and "combined/ece" in m
+    print(
+        "\nHaluEval 40 pairs (seed 11), 0.5B AUROC: "
+        + ", ".join(
+            f"{k} {m[k + '/auroc']:.3f}" for k in ("logprob", "judge", "lexical", "combined")
+        )
+    )
+    assert s.result.counts["answers"] == 80 and not s.result.failed
+    assert m["combined/auroc"] >= 0.75
+    assert m["combined/auroc"] > m["logprob/auroc"]
+    assert "judge/precision_at_shipped" in m and 0.0 <= m["combined/ece"] <= 1.0
 
 
 def test_qa_resume_and_compare(tmp_path: Path) -> None:
@@ -110,14 +117,26 @@ def test_qa_resume_and_compare(tmp_path: Path) -> None:
     assert compared.exit_code == 0 and "f1" in compared.output
 
 
-def test_abstention_suite(tmp_path: Path) -> None:
+def test_abstention_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """24 SQuAD questions (seed 5) with Qwen2.5-0.5B, half with their paragraph left out of
+    the index: answers come from the sources, and most unanswerable ones are held back."""
+    monkeypatch.setenv("VERIRAG_CONTEXT_TOKENS", "900")
     s = run_eval(
-        "abstention", tmp_path / "ab", "--data", str(SQUAD), "--limit", "20", "--seed", "23",
-        "--distractors", "40", "--generator", SMALL, "--max-tokens", "48",
+        "abstention", tmp_path / "ab", "--data", str(SQUAD), "--limit", "24", "--seed", "5",
+        "--distractors", "60", "--generator", "qwen2.5-0.5b", "-k", "4", "--max-tokens", "64",
     )  # fmt: skip
-    c = s.result.counts
-    assert c["answerable"] + c["unanswerable"] == 20 and c["unanswerable"] >= 8
-    assert 0.0 <= s.result.metrics["withheld/f1"] <= 1.0
+    m, c = s.result.metrics, s.result.counts
+    print(
+        f"\nSQuAD abstention 24 questions (seed 5), 0.5B: answerable F1 {m['answerable/f1']:.3f} "
+        f"contains {m['answerable/contains_gold']:.3f}; unanswerable F1 "
+        f"{m['unanswerable/f1']:.3f} contains {m['unanswerable/contains_gold']:.3f}; "
+        f"withheld P {m['withheld/precision']:.3f} R {m['withheld/recall']:.3f} "
+        f"F1 {m['withheld/f1']:.3f}"
+    )
+    assert c["answerable"] == 12 and c["unanswerable"] == 12
+    assert m["answerable/f1"] > m["unanswerable/f1"]  # the answers come from the sources
+    assert m["answerable/contains_gold"] > m["unanswerable/contains_gold"]
+    assert m["withheld/recall"] > 0.5  # without the gold paragraph, most are held back
 
 
 def test_ragas_suite_counts_failures(tmp_path: Path) -> None:

@@ -85,21 +85,6 @@ def right_claim() -> ClaimResult:
     return _answer("In 1889.").claims[0]
 
 
-def test_qa_report_hand_computed() -> None:
-    from evaluators.datasets import Question
-    from evaluators.qa import qa_report
-
-    questions = [
-        Question("1", "When?", ("1889",), frozenset({"p1"})),
-        Question("2", "Who?", ("Gustave Eiffel",), frozenset({"p2"})),
-    ]
-    answers = [_answer("1889"), _answer("I don't know.", "abstain")]
-    report = qa_report(answers, questions)
-    assert (report.exact_match, report.f1, report.contains) == (0.5, 0.5, 0.5)
-    assert report.decisions == {"answer": 1, "abstain": 1} and report.hits == (True, False)
-    assert report.not_answered == 0.5
-
-
 def test_calibration_data_round_trips_and_fits(tmp_path: Path) -> None:
     from evaluators.calibrate import CalibrationData, HaluRow, OwnAnswer, fit
     from evaluators.confidence import ConfidenceFeatures
