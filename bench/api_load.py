@@ -284,6 +284,8 @@ def _bench(
         rag.ask(QUESTIONS[0], COLLECTION, params=params)  # loads the generator and judge
         ratios: list[float] = []
         http_only: list[float] = []  # client wall time minus the server's own ask time
+        # per stage (retrieve, generate, verify): server seconds / in-process seconds
+        stage_ratios: dict[str, list[float]] = {"retrieve": [], "generate": [], "verify": []}
         same_text = 0
         with httpx2.Client(base_url=server.base_url, timeout=args.timeout) as client:
             for rnd in range(args.rounds):
@@ -301,12 +303,17 @@ def _bench(
                             answer = rag.ask(question, COLLECTION, params=params)
                             local_s = time.perf_counter() - started
                             local_text = answer.text
+                            local_timings = answer.timings
                     assert api is not None
                     if api.status != 200:
                         errors.append(api)
                         continue
                     ratios.append(api.seconds / local_s)
                     http_only.append(api.seconds - api.body["timings"]["total"])
+                    for stage, values in stage_ratios.items():
+                        mine = getattr(local_timings, stage)
+                        if mine > 0:
+                            values.append(api.body["timings"][stage] / mine)
                     same_text += api.body["text"] == local_text
         rag.close()
         rss_end = rss_mib(server.pid)
@@ -341,6 +348,12 @@ def _bench(
             f"x {args.rounds} round(s); min {min(ratios):.3f}, max {max(ratios):.3f}; HTTP + "
             f"JSON outside the pipeline median {statistics.median(http_only) * 1000:.1f} ms; "
             f"identical answer texts {same_text}/{len(ratios)}"
+        )
+        print(
+            "per stage, server / in-process (median): "
+            + ", ".join(
+                f"{stage} {statistics.median(v):.3f}" for stage, v in stage_ratios.items() if v
+            )
         )
     for r in errors[:5]:
         print(f"error: status {r.status}: {r.error}")
