@@ -1,7 +1,9 @@
-"""The `verirag` command line: index, search, ls, stats, delete, drop, collections, models, demo.
+"""The `verirag` command line: index, search, ls, stats, delete, drop, collections, models,
+ask, review, calibrate, demo, keys, serve, eval.
 
 Exit codes: 0 success; 1 some files failed under --strict; 2 bad input (path, name,
-setting, query); 3 the collection is busy; 4 a model cannot be loaded.
+setting, query, dataset); 3 the collection is busy; 4 a model cannot be loaded; 130
+interrupted (an eval run resumes from where it stopped).
 """
 
 from __future__ import annotations
