@@ -14,13 +14,12 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from evaluators.datasets import (
-    DatasetError,
     DatasetFormat,
     EvalDataset,
     EvalItem,
@@ -278,20 +277,3 @@ def failed_list(log: ItemLog[Any], ids: Sequence[str]) -> list[FailedItem]:
 def timer() -> Callable[[], float]:
     started = time.perf_counter()
     return lambda: time.perf_counter() - started
-
-
-__all__ = [
-    "SUITES",
-    "DatasetError",
-    "EvalConfig",
-    "EvalConfigError",
-    "EvalPlan",
-    "ItemLog",
-    "failed_list",
-    "plan",
-    "prepare_run_dir",
-    "replace",
-    "run_items",
-    "summarise",
-    "timer",
-]
