@@ -7,13 +7,12 @@ answer prompt, the judge's P(supported), and lexical evidence.
 
 from __future__ import annotations
 
-import json
-import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from evaluators.claims import split_claims
 from evaluators.confidence import ConfidenceFeatures, LogprobConfidence, features
+from evaluators.datasets import HaluItem, load_eval_dataset, sample_halu
 from evaluators.decision import Thresholds, answer_score, claim_floor, claim_verdict
 from evaluators.grounding import source_lift
 from evaluators.judge import LlmJudgeVerifier
@@ -31,19 +30,16 @@ class HaluPair:
 
 
 def load_halueval(path: Path, n: int, seed: int) -> list[HaluPair]:
-    pairs: list[HaluPair] = []
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            try:
-                r = json.loads(line)
-                pairs.append(
-                    HaluPair(
-                        r["knowledge"], r["question"], r["right_answer"], r["hallucinated_answer"]
-                    )
-                )
-            except (json.JSONDecodeError, KeyError) as exc:
-                raise ValueError(f"{path}:{lineno}: expected HaluEval QA JSON ({exc})") from exc
-    return random.Random(seed).sample(pairs, min(n, len(pairs)))
+    """A seeded sample of `n` HaluEval QA records as pairs (the eval loader reads and checks
+    the file; the same seed picks the same records)."""
+    items = sample_halu(load_eval_dataset(path, "halueval").halu, n, seed)
+    by_pair: dict[str, dict[bool, HaluItem]] = {}
+    for item in items:
+        by_pair.setdefault(item.pair_id, {})[item.hallucinated] = item
+    return [
+        HaluPair(pair[False].knowledge, pair[False].question, pair[False].answer, pair[True].answer)
+        for pair in by_pair.values()
+    ]
 
 
 @dataclass(frozen=True)
