@@ -71,6 +71,38 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+@dataclass(frozen=True)
+class Counters:
+    """A process's kernel accounting, summed over its threads."""
+
+    cpu: float  # user + system seconds
+    minor_faults: int
+    involuntary: int  # context switches the scheduler forced
+
+    def __sub__(self, other: Counters) -> Counters:
+        return Counters(
+            self.cpu - other.cpu,
+            self.minor_faults - other.minor_faults,
+            self.involuntary - other.involuntary,
+        )
+
+
+def counters(pid: int) -> Counters:
+    # Fields after the command name, which may itself hold spaces or parentheses.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    involuntary = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        for line in status.splitlines():
+            if line.startswith("nonvoluntary_ctxt_switches:"):
+                involuntary += int(line.split()[1])
+    tick = os.sysconf("SC_CLK_TCK")
+    return Counters((int(fields[11]) + int(fields[12])) / tick, int(fields[7]), involuntary)
+
+
 class ServerProcess:
     """`verirag serve` as a child process, its output in a log file."""
 
@@ -287,6 +319,11 @@ def _bench(
         # per stage (retrieve, generate, verify): server seconds / in-process seconds
         stage_ratios: dict[str, list[float]] = {"retrieve": [], "generate": [], "verify": []}
         same_text = 0
+        # Where a slower call's time goes: more CPU for the same work, or less CPU per second.
+        server_use: list[Counters] = []
+        local_use: list[Counters] = []
+        server_wall: list[float] = []
+        local_wall: list[float] = []
         with httpx2.Client(base_url=server.base_url, timeout=args.timeout) as client:
             for rnd in range(args.rounds):
                 for i, question in enumerate(QUESTIONS):
@@ -297,11 +334,15 @@ def _bench(
                     for step in (0, 1):
                         time.sleep(args.gap)
                         if (step == 0) == api_first:
+                            before = counters(server.pid)
                             api = ask_over_http(client, key, question, args.max_tokens)
+                            api_use = counters(server.pid) - before
                         else:
+                            before = counters(os.getpid())
                             started = time.perf_counter()
                             answer = rag.ask(question, COLLECTION, params=params)
                             local_s = time.perf_counter() - started
+                            local_one = counters(os.getpid()) - before
                             local_text = answer.text
                             local_timings = answer.timings
                     assert api is not None
@@ -309,6 +350,10 @@ def _bench(
                         errors.append(api)
                         continue
                     ratios.append(api.seconds / local_s)
+                    server_wall.append(api.seconds)
+                    local_wall.append(local_s)
+                    server_use.append(api_use)
+                    local_use.append(local_one)
                     http_only.append(api.seconds - api.body["timings"]["total"])
                     for stage, values in stage_ratios.items():
                         mine = getattr(local_timings, stage)
@@ -355,6 +400,18 @@ def _bench(
                 f"{stage} {statistics.median(v):.3f}" for stage, v in stage_ratios.items() if v
             )
         )
+    if server_use and local_use:
+        for name, use, walls in (
+            ("server", server_use, server_wall),
+            ("in-process", local_use, local_wall),
+        ):
+            med = statistics.median
+            print(
+                f"{name} per ask (median): CPU {med(u.cpu for u in use):.2f}s, CPU/wall "
+                f"{med(u.cpu / w for u, w in zip(use, walls, strict=True)):.2f}, "
+                f"minor faults {med(u.minor_faults for u in use):.0f}, involuntary "
+                f"context switches {med(u.involuntary for u in use):.0f}"
+            )
     for r in errors[:5]:
         print(f"error: status {r.status}: {r.error}")
     failed = bool(errors) or rss_end - rss_after > args.rss_leak_mib

@@ -14,8 +14,10 @@ Nothing leaves the machine: no OpenAI client is created, and ragas' usage tracki
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -47,6 +49,7 @@ class RagasSample:
 class RagasScores:
     values: dict[str, float]  # metric -> score in [0, 1], only metrics that succeeded
     errors: dict[str, str]  # metric -> why it failed on this sample
+    seconds: dict[str, float]  # metric -> wall time on this sample, failed or not
 
 
 def _quiet_ragas() -> None:
@@ -68,12 +71,21 @@ def make_llm(generator: LlamaCppGenerator, max_tokens: int = 768) -> Any:
     """A ragas LLM that answers every prompt with grammar-constrained JSON."""
     llm_base, _ = _bases()
 
+    # Decoding is greedy, so the same prompt under the same schema always yields the same
+    # text: answer relevancy asks its question-generation prompt `strictness` (3) times in
+    # a row, and the repeats are answered from here instead of decoded again.
+    last: dict[str, str] = {}
+
     class LocalJsonLLM(llm_base):  # type: ignore[misc, valid-type]
         def generate(self, prompt: str, response_model: type[M]) -> M:
-            rendered = generator.render([Message("user", prompt)])
-            text = generator.generate_json(
-                rendered, response_model.model_json_schema(), max_tokens=max_tokens
-            )
+            schema = response_model.model_json_schema()
+            key = json.dumps([prompt, schema, max_tokens], sort_keys=True)
+            text = last.get(key)
+            if text is None:
+                rendered = generator.render([Message("user", prompt)])
+                text = generator.generate_json(rendered, schema, max_tokens=max_tokens)
+                last.clear()
+                last[key] = text
             try:
                 return response_model.model_validate_json(text)
             except ValidationError as exc:
@@ -159,17 +171,21 @@ class RagasScorer:
     def score(self, sample: RagasSample) -> RagasScores:
         values: dict[str, float] = {}
         errors: dict[str, str] = {}
+        seconds: dict[str, float] = {}
         for name, metric in self._load().items():
+            started = time.perf_counter()
             try:
                 value = asyncio.run(self._one(name, metric, sample))
             except Exception as exc:  # a failed metric is reported, the run goes on
                 errors[name] = f"{type(exc).__name__}: {exc}"[:500]
                 continue
+            finally:
+                seconds[name] = time.perf_counter() - started
             if value is None or not math.isfinite(value):
                 errors[name] = "metric returned no score (NaN: nothing to judge)"
             else:
                 values[name] = float(value)
-        return RagasScores(values, errors)
+        return RagasScores(values, errors, seconds)
 
     @staticmethod
     async def _one(name: str, metric: Any, s: RagasSample) -> float | None:

@@ -623,6 +623,7 @@ class RagasRecord:
     answer: AnswerRecord
     values: dict[str, float]
     errors: dict[str, str]
+    seconds: dict[str, float] = field(default_factory=dict)  # per metric; absent in old runs
 
 
 def ragas_suite(plan: EvalPlan, settings: Settings, progress: bool) -> SuiteResult:
@@ -649,11 +650,13 @@ def ragas_suite(plan: EvalPlan, settings: Settings, progress: bool) -> SuiteResu
         scores = scorer.score(
             RagasSample(item.question, answer.text, tuple(contexts), item.answers[0])
         )
-        return RagasRecord(record, scores.values, scores.errors)
+        return RagasRecord(record, scores.values, scores.errors, scores.seconds)
 
     log: ItemLog[RagasRecord] = ItemLog(
         plan.config.out / "items.jsonl",
-        lambda raw: RagasRecord(AnswerRecord(**raw["answer"]), raw["values"], raw["errors"]),
+        lambda raw: RagasRecord(
+            AnswerRecord(**raw["answer"]), raw["values"], raw["errors"], raw.get("seconds", {})
+        ),
     )
     log.load()
     started = time.perf_counter()
@@ -680,10 +683,14 @@ def summarise_ragas(
     for name in metric_names:
         values = [r.values[name] for r in records if name in r.values]
         errors = [r for r in records if name in r.errors]
+        timed = [r.seconds[name] for r in records if name in r.seconds]
         if values:
             metrics[name] = mean(values)
         metrics[f"{name}/failed"] = float(len(errors))
-        rows.append([name, mean(values) if values else None, len(values), len(errors)])
+        if timed:
+            metrics[f"{name}/seconds_per_sample"] = mean(timed)
+        per_sample = mean(timed) if timed else None
+        rows.append([name, mean(values) if values else None, len(values), len(errors), per_sample])
     for i, r in enumerate(records):
         for name, error in r.errors.items():
             metric_failures.append(FailedItem(r.answer.question[:80] or str(i), name, error))
@@ -693,7 +700,7 @@ def summarise_ragas(
         tables=[
             Table(
                 "RAGAS (local generator as judge, JSON-schema grammar)",
-                ["metric", "mean", "scored", "failed"],
+                ["metric", "mean", "scored", "failed", "seconds/sample"],
                 rows,
                 note="A sample whose metric failed is listed below, never averaged in.",
             )

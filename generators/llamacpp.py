@@ -45,6 +45,7 @@ class LlamaCppGenerator(Generator):
         self._kept = np.zeros(0, dtype=bool)
         self._pieces: dict[int, str] = {}  # token id -> text, for top alternatives
         self._grammars: dict[str, Any] = {}  # compiled once per JSON schema
+        self._candidates: tuple[Any, np.ndarray] | None = None  # the whole vocabulary, reused
 
     def warm_up(self) -> None:
         with self._lock:
@@ -259,29 +260,91 @@ class LlamaCppGenerator(Generator):
     def generate_json(self, prompt: str, schema: dict[str, Any], max_tokens: int = 512) -> str:
         """Greedy completion constrained by a JSON-schema grammar: the text always parses as
         JSON of that shape unless it is cut off at `max_tokens` (then it does not parse, and
-        the caller must count that as a failure, not guess)."""
+        the caller must count that as a failure, not guess).
+
+        llama.cpp's sampler chain runs the grammar over the whole vocabulary for every
+        token (150k candidates for Qwen: 10-50 ms, as long as the model's own step on two
+        cores). Greedy decoding only needs to know whether the argmax is allowed, so the
+        grammar checks that one token first and the full vocabulary only when it is
+        rejected: the same tokens as the chain, at a fraction of the cost.
+        """
+        import ctypes
+
+        import llama_cpp
+
         with self._lock:
             llm = self.llm
-            key = json.dumps(schema, sort_keys=True)
-            grammar = self._grammars.get(key)
-            if grammar is None:
-                from llama_cpp.llama_grammar import LlamaGrammar
-
-                grammar = LlamaGrammar.from_json_schema(key, verbose=False)
-                self._grammars[key] = grammar
+            grammar = self._grammar(schema)
             tokens = self._tokens(prompt)
             self._check_fits(len(tokens), max_tokens)
-            self._prefill(tokens)
+            self._prefill(tokens, keep_from=len(tokens) - 1)
+            sampler = llama_cpp.llama_sampler_init_grammar(
+                llm._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
+            )
+            if not sampler:
+                raise GenerationError("llama.cpp could not compile the JSON-schema grammar")
+            one = (llama_cpp.llama_token_data * 1)()
+            one_array = llama_cpp.llama_token_data_array(
+                data=one, size=1, selected=-1, sorted=False
+            )
             generated: list[int] = []
-            for token in llm.generate(
-                tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, grammar=grammar
-            ):
-                if self._is_end(token) or len(generated) >= max_tokens:
-                    break
-                generated.append(token)
-            self._kept[len(tokens) - 1 : llm.n_tokens] = True
+            try:
+                while len(generated) < max_tokens:
+                    row = llm.scores[llm.n_tokens - 1]
+                    token = int(row.argmax())
+                    one[0] = llama_cpp.llama_token_data(token, float(row[token]), 0.0)
+                    one_array.size, one_array.selected = 1, -1
+                    llama_cpp.llama_sampler_apply(sampler, ctypes.byref(one_array))
+                    if not math.isfinite(one[0].logit):
+                        token = self._grammar_argmax(sampler, row)
+                    llama_cpp.llama_sampler_accept(sampler, token)
+                    if self._is_end(token):
+                        break
+                    generated.append(token)
+                    llm.eval([token])
+                    self._kept[llm.n_tokens - 1] = True
+            finally:
+                llama_cpp.llama_sampler_free(sampler)
             text: bytes = llm.detokenize(generated)
             return text.decode("utf-8", errors="replace")
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        key = json.dumps(schema, sort_keys=True)
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+            self._grammars[key] = grammar
+        return grammar
+
+    def _grammar_argmax(self, sampler: Any, row: np.ndarray) -> int:
+        """The best token the grammar allows, the grammar run over the whole vocabulary."""
+        import ctypes
+
+        import llama_cpp
+
+        if self._candidates is None:
+            n = len(row)
+            buffer = (llama_cpp.llama_token_data * n)()
+            fields = [("id", np.intc), ("logit", np.single), ("p", np.single)]
+            view = np.frombuffer(memoryview(buffer), dtype=np.dtype(fields))
+            view["id"] = np.arange(n, dtype=np.intc)
+            self._candidates = (buffer, view)
+        buffer, view = self._candidates
+        # The grammar sampler may shrink or reorder the array, so each call starts afresh.
+        view["id"] = np.arange(len(view), dtype=np.intc)
+        view["logit"] = row
+        view["p"] = 0.0
+        array = llama_cpp.llama_token_data_array(
+            data=buffer, size=len(view), selected=-1, sorted=False
+        )
+        llama_cpp.llama_sampler_apply(sampler, ctypes.byref(array))
+        kept = view[: array.size]
+        best = int(np.argmax(kept["logit"]))
+        if not math.isfinite(float(kept["logit"][best])):
+            raise GenerationError("the JSON-schema grammar allows no token here")
+        return int(kept["id"][best])
 
     def score(self, prompt: str, continuation: str) -> list[TokenLogprob]:
         with self._lock:

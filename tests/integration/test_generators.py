@@ -88,3 +88,38 @@ def test_llamacpp_scores_do_not_depend_on_what_the_cache_holds() -> None:
     top = gen.next_token_logprobs(prompt + text, 5)
     gen.llm.reset()
     assert gen.next_token_logprobs(prompt + text, 5).keys() == top.keys()
+
+
+def test_llamacpp_json_grammar_fast_path_matches_the_sampler_chain() -> None:
+    """generate_json checks the argmax against the grammar before running the grammar over
+    the whole vocabulary; it must pick exactly the tokens llama.cpp's own chain picks."""
+    import json
+
+    from pydantic import BaseModel
+
+    class Verdict(BaseModel):
+        reason: str
+        verdict: int
+        statements: list[str]
+
+    gen = LlamaCppGenerator("smollm2-135m", settings=SETTINGS)
+    schema = Verdict.model_json_schema()
+    for question in (
+        "Is the sky blue? Give a reason, a verdict 0 or 1 and two statements, as JSON.",
+        "Paris is in France. Extract the statements as JSON.",
+    ):
+        prompt = gen.render([Message("user", question)])
+        fast = gen.generate_json(prompt, schema, max_tokens=60)
+        llm = gen.llm
+        grammar = gen._grammar(schema)
+        tokens = gen._tokens(prompt)
+        gen._prefill(tokens)
+        chain: list[int] = []
+        for token in llm.generate(tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, grammar=grammar):
+            if gen._is_end(token) or len(chain) >= 60:
+                break
+            chain.append(token)
+        gen._kept[len(tokens) - 1 : llm.n_tokens] = True
+        assert fast == llm.detokenize(chain).decode("utf-8", errors="replace")
+        if len(chain) < 60:  # finished: it parses as the schema
+            Verdict.model_validate(json.loads(fast))

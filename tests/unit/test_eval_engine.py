@@ -227,13 +227,22 @@ def test_hallucination_summary_matches_sklearn() -> None:
 def test_ragas_failures_are_listed_not_averaged() -> None:
     a = _answer(True, "answer", True)
     records = [
-        RagasRecord(a, {"faithfulness": 1.0, "context_recall": 0.5}, {}),
-        RagasRecord(a, {"context_recall": 1.0}, {"faithfulness": "ValueError: did not parse"}),
+        RagasRecord(a, {"faithfulness": 1.0, "context_recall": 0.5}, {}, {"faithfulness": 2.0}),
+        RagasRecord(
+            a,
+            {"context_recall": 1.0},
+            {"faithfulness": "ValueError: did not parse"},
+            {"faithfulness": 4.0, "context_recall": 1.0},
+        ),
     ]
     result = summarise_ragas(records, [], ["faithfulness", "context_recall"], 1.0)
     assert result.metrics["faithfulness"] == 1.0  # the failed sample is not a 0
     assert result.metrics["faithfulness/failed"] == 1.0
     assert result.metrics["context_recall"] == 0.75
+    # A failed metric still took its time; a record without timings (older runs) is skipped.
+    assert result.metrics["faithfulness/seconds_per_sample"] == 3.0
+    assert result.metrics["context_recall/seconds_per_sample"] == 1.0
+    assert result.tables[0].rows[0][-1] == 3.0
     assert [f.stage for f in result.failed] == ["faithfulness"]
 
 
