@@ -152,6 +152,10 @@ class RagasScorer:
                 Faithfulness,
             )
 
+            # Each metric's prompt opens with the same long instructions and examples; with
+            # saved prompt states a sample pays only for its own text after the first one.
+            if self.generator.prompt_states is None:
+                self.generator.keep_prompt_states()
             llm = make_llm(self.generator, self.max_tokens)
             metrics: dict[str, Any] = {}
             for name in self.metric_names:

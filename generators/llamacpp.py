@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,68 @@ TOP_ALTERNATIVES = 5
 NEAR_MAX = 12.0  # nats under a row's maximum searched first for the top k
 
 
+# JSON whitespace: nothing, a space, or a line break and indentation (llama.cpp's rule).
+SPACE_RULE = r'space ::= | " " | "\n"{1,2} [ \t]{0,20}'
+MIN_SAVED_PROMPT = 256  # tokens; shorter prompts are cheaper to evaluate than to look up
+MIN_RESTORE_GAIN = 64  # tokens a saved state must add over the live cache to be worth loading
+
+
+@dataclass(eq=False)  # entries are found by identity; comparing arrays would be ambiguous
+class _SavedPrompt:
+    tokens: np.ndarray  # the prompt whose KV cache `data` holds (sequence 0)
+    data: Any  # ctypes byte array from llama_state_seq_get_data
+
+
+class PromptStates:
+    """KV caches of earlier prompts, so a prompt that shares a long prefix with any of them
+    (not only with the last one, which llama.cpp keeps anyway) skips evaluating it.
+
+    Evaluation workloads interleave a few long fixed templates (each RAGAS metric's
+    instructions and examples run to 700-1,000 tokens before the sample's own text); with
+    only the live cache each switch of template re-evaluates its whole prefix. A saved
+    sequence state is the prefix's K and V tensors (about 12 KB a token for qwen2.5-0.5b),
+    loaded in milliseconds and truncated to the shared prefix.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: list[_SavedPrompt] = []  # least recently used first
+        self.hits = 0
+        self.tokens_reused = 0
+
+    @property
+    def size(self) -> int:
+        return sum(len(e.data) for e in self._entries)
+
+    def best(self, tokens: np.ndarray) -> tuple[_SavedPrompt | None, int]:
+        """The saved prompt sharing the longest prefix with `tokens`, and that length."""
+        best: _SavedPrompt | None = None
+        best_len = 0
+        for entry in self._entries:
+            n = min(len(entry.tokens), len(tokens))
+            differ = np.flatnonzero(entry.tokens[:n] != tokens[:n])
+            common = int(differ[0]) if differ.size else n
+            if common > best_len:
+                best, best_len = entry, common
+        if best is not None:
+            self._entries.remove(best)
+            self._entries.append(best)
+        return best, best_len
+
+    def add(self, tokens: np.ndarray, data: Any) -> None:
+        # A saved prompt that the new one extends is dominated by it.
+        self._entries = [
+            e
+            for e in self._entries
+            if not (
+                len(e.tokens) <= len(tokens) and np.array_equal(e.tokens, tokens[: len(e.tokens)])
+            )
+        ]
+        self._entries.append(_SavedPrompt(tokens, data))
+        while self._entries and self.size > self.max_bytes:
+            self._entries.pop(0)
+
+
 class LlamaCppGenerator(Generator):
     def __init__(self, model: str = "qwen2.5-1.5b", *, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
@@ -46,6 +110,7 @@ class LlamaCppGenerator(Generator):
         self._pieces: dict[int, str] = {}  # token id -> text, for top alternatives
         self._grammars: dict[str, Any] = {}  # compiled once per JSON schema
         self._candidates: tuple[Any, np.ndarray] | None = None  # the whole vocabulary, reused
+        self.prompt_states: PromptStates | None = None  # off unless `keep_prompt_states`
 
     def warm_up(self) -> None:
         with self._lock:
@@ -79,6 +144,18 @@ class LlamaCppGenerator(Generator):
             # Which positions' logits rows in llm.scores are current (see `_prefill`).
             self._kept = np.zeros(self.settings.n_ctx, dtype=bool)
             self._llm = llm
+
+    def keep_prompt_states(self, max_mib: float = 512) -> PromptStates:
+        """Keep the KV caches of recent long prompts (up to `max_mib`) and start each prompt
+        from the one sharing the longest prefix. Worth it for workloads that cycle through
+        a few long templates (LLM-as-judge evaluations); off by default because the
+        answering pipeline's prompts share little beyond what the live cache holds."""
+        with self._lock:
+            llm = self.llm
+            if llm._is_recurrent or llm._is_hybrid:
+                raise GenerationError("saved prompt states need a transformer KV cache")
+            self.prompt_states = PromptStates(int(max_mib * 2**20))
+            return self.prompt_states
 
     @property
     def llm(self) -> Any:
@@ -171,6 +248,8 @@ class LlamaCppGenerator(Generator):
         cached = llm._input_ids
         while common < limit and cached[common] == tokens[common]:
             common += 1
+        if self.prompt_states is not None:
+            common = self._restore_prompt(tokens, common)
         if common > keep_from:
             # Cached positions whose rows were skipped must be evaluated again.
             stale = np.flatnonzero(~self._kept[keep_from:common])
@@ -188,6 +267,47 @@ class LlamaCppGenerator(Generator):
         if split < len(tokens):
             llm.eval(tokens[split:])
             self._kept[split : len(tokens)] = True
+        if self.prompt_states is not None and len(tokens) >= MIN_SAVED_PROMPT:
+            self._save_prompt(tokens)
+
+    def _restore_prompt(self, tokens: list[int], common: int) -> int:
+        """Load the saved state sharing the longest prefix with `tokens` when it beats the
+        live cache's `common` prefix; returns the prefix now in the cache."""
+        import llama_cpp
+
+        assert self.prompt_states is not None
+        llm = self.llm
+        entry, shared = self.prompt_states.best(np.asarray(tokens, dtype=np.intc))
+        shared = min(shared, len(tokens) - 1)  # the last token is evaluated for its logits
+        if entry is None or shared < common + MIN_RESTORE_GAIN:
+            return common
+        ctx = llm._ctx.ctx
+        memory = llama_cpp.llama_get_memory(ctx)
+        llama_cpp.llama_memory_seq_rm(memory, 0, -1, -1)
+        if not llama_cpp.llama_state_seq_set_data(ctx, entry.data, len(entry.data), 0):
+            llm.n_tokens = 0  # nothing usable is left in the cache
+            return 0
+        llama_cpp.llama_memory_seq_rm(memory, 0, shared, -1)
+        llm.input_ids[:shared] = entry.tokens[:shared]
+        llm.n_tokens = shared
+        self._kept[:shared] = False  # a state carries no logits rows
+        self.prompt_states.hits += 1
+        self.prompt_states.tokens_reused += shared - common
+        return shared
+
+    def _save_prompt(self, tokens: list[int]) -> None:
+        import ctypes
+
+        import llama_cpp
+
+        assert self.prompt_states is not None
+        ctx = self.llm._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        if size > self.prompt_states.max_bytes:
+            return
+        data = (ctypes.c_uint8 * size)()
+        if llama_cpp.llama_state_seq_get_data(ctx, data, size, 0) == size:
+            self.prompt_states.add(np.asarray(tokens, dtype=np.intc), data)
 
     def stream(self, prompt: str, params: GenerationParams) -> Iterator[StreamEvent]:
         with self._lock:
@@ -309,12 +429,24 @@ class LlamaCppGenerator(Generator):
             return text.decode("utf-8", errors="replace")
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
-        key = json.dumps(schema, sort_keys=True)
+        # Not sort_keys: the grammar writes properties in the schema's order, the order the
+        # prompt's examples show. Alphabetical order made a small model commit to a verdict
+        # before its reason (or answer an empty list rather than start with "reason").
+        key = json.dumps(schema)
         grammar = self._grammars.get(key)
         if grammar is None:
-            from llama_cpp.llama_grammar import LlamaGrammar
+            from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 
-            grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+            gbnf = json_schema_to_gbnf(key)
+            # llama-cpp-python's converter allows one optional space between tokens, so the
+            # model must write compact JSON, while prompts (RAGAS's examples among them)
+            # show indented JSON; a small model forced off its examples' layout answered
+            # `{"statements": []}` where it wrote the full list unconstrained. llama.cpp's
+            # own converter allows a newline and indentation, bounded, as here.
+            gbnf, n = re.subn(r'(?m)^space ::= " "\?$', lambda _: SPACE_RULE, gbnf)
+            if n != 1:
+                raise GenerationError("unexpected JSON grammar layout (no `space` rule)")
+            grammar = LlamaGrammar.from_string(gbnf, verbose=False)
             self._grammars[key] = grammar
         return grammar
 

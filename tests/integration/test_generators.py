@@ -121,5 +121,41 @@ def test_llamacpp_json_grammar_fast_path_matches_the_sampler_chain() -> None:
             chain.append(token)
         gen._kept[len(tokens) - 1 : llm.n_tokens] = True
         assert fast == llm.detokenize(chain).decode("utf-8", errors="replace")
-        if len(chain) < 60:  # finished: it parses as the schema
+        if len(chain) < 60:  # finished: it parses as the schema, keys in the schema's order
             Verdict.model_validate(json.loads(fast))
+            assert list(json.loads(fast)) == ["reason", "verdict", "statements"]
+
+
+def test_llamacpp_saved_prompt_states_give_the_same_results() -> None:
+    """A prompt started from a saved KV state (another template evaluated in between) must
+    decode and score as if evaluated from scratch."""
+    from pydantic import BaseModel
+
+    class Items(BaseModel):
+        items: list[str]
+
+    template = "You extract facts. " + " ".join(
+        f"Rule {i}: keep every fact short, plain and in the text's own words." for i in range(40)
+    )
+    prompts = [
+        f"{template}\nText: Paris is the capital of France.",
+        "Other instructions entirely. " + " ".join(f"Step {i} of a recipe." for i in range(60)),
+        f"{template}\nText: The Nile flows north into the Mediterranean.",
+    ]
+    plain = LlamaCppGenerator("smollm2-135m", settings=SETTINGS)
+    saving = LlamaCppGenerator("smollm2-135m", settings=SETTINGS)
+    states = saving.keep_prompt_states(max_mib=64)
+    schema = Items.model_json_schema()
+    for text in prompts:
+        a = plain.render([Message("user", text)])
+        b = saving.render([Message("user", text)])
+        assert saving.generate_json(b, schema, 40) == plain.generate_json(a, schema, 40)
+        fresh = LlamaCppGenerator("smollm2-135m", settings=SETTINGS)
+        expected = fresh.next_token_logprobs(a, 5)
+        got = saving.next_token_logprobs(b, 5)
+        assert list(got)[:1] == list(expected)[:1]
+        for piece, value in expected.items():
+            if piece in got:
+                assert got[piece] == pytest.approx(value, abs=0.05)
+    assert states.hits >= 1 and states.tokens_reused >= 256  # the third prompt reused the first
+    assert 0 < states.size <= 64 * 2**20
