@@ -428,6 +428,28 @@ class LlamaCppGenerator(Generator):
             text: bytes = llm.detokenize(generated)
             return text.decode("utf-8", errors="replace")
 
+    def generate_json_reference(
+        self, prompt: str, schema: dict[str, Any], max_tokens: int = 512
+    ) -> str:
+        """`generate_json` through llama.cpp's own sampler chain (the grammar run over the
+        whole vocabulary at every token): what the fast path is tested and timed against."""
+        with self._lock:
+            llm = self.llm
+            grammar = self._grammar(schema)
+            tokens = self._tokens(prompt)
+            self._check_fits(len(tokens), max_tokens)
+            self._prefill(tokens)
+            generated: list[int] = []
+            for token in llm.generate(
+                tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, grammar=grammar
+            ):
+                if self._is_end(token) or len(generated) >= max_tokens:
+                    break
+                generated.append(token)
+            self._kept[len(tokens) - 1 : llm.n_tokens] = True
+            text: bytes = llm.detokenize(generated)
+            return text.decode("utf-8", errors="replace")
+
     def _grammar(self, schema: dict[str, Any]) -> Any:
         # Not sort_keys: the grammar writes properties in the schema's order, the order the
         # prompt's examples show. Alphabetical order made a small model commit to a verdict

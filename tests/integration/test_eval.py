@@ -148,12 +148,13 @@ def test_ragas_suite_counts_failures(tmp_path: Path) -> None:
     assert [row[0] for row in table.rows] == [
         "faithfulness", "answer_relevancy", "context_precision", "context_recall",
     ]  # fmt: skip
-    for _name, mean, scored, failed in table.rows:
+    for _name, mean, scored, failed, seconds in table.rows:
         assert isinstance(scored, int) and isinstance(failed, int)
         assert scored + failed == 2  # every sample is either scored or listed as failed
         assert (mean is None) == (scored == 0)
         if mean is not None:
             assert 0.0 <= float(mean) <= 1.0
+        assert seconds is not None and float(seconds) > 0  # timed, failed or not
 
 
 def test_baseline_suite(tmp_path: Path) -> None:

@@ -109,21 +109,24 @@ def test_llamacpp_json_grammar_fast_path_matches_the_sampler_chain() -> None:
         "Paris is in France. Extract the statements as JSON.",
     ):
         prompt = gen.render([Message("user", question)])
-        fast = gen.generate_json(prompt, schema, max_tokens=60)
-        llm = gen.llm
-        grammar = gen._grammar(schema)
-        tokens = gen._tokens(prompt)
-        gen._prefill(tokens)
-        chain: list[int] = []
-        for token in llm.generate(tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, grammar=grammar):
-            if gen._is_end(token) or len(chain) >= 60:
-                break
-            chain.append(token)
-        gen._kept[len(tokens) - 1 : llm.n_tokens] = True
-        assert fast == llm.detokenize(chain).decode("utf-8", errors="replace")
-        if len(chain) < 60:  # finished: it parses as the schema, keys in the schema's order
-            Verdict.model_validate(json.loads(fast))
-            assert list(json.loads(fast)) == ["reason", "verdict", "statements"]
+        fast = gen.generate_json(prompt, schema, max_tokens=120)
+        assert fast == gen.generate_json_reference(prompt, schema, max_tokens=120)
+        try:
+            data = json.loads(fast)
+        except json.JSONDecodeError:  # cut off at the token limit: nothing more to check
+            continue
+        Verdict.model_validate(data)
+        assert list(data) == ["reason", "verdict", "statements"]
+
+    class Ordered(BaseModel):
+        zeta: str
+        alpha: int
+
+    # Properties come in the schema's order (sorted keys would put `alpha` first); the
+    # grammar forces the first key, so this holds however the 135M model goes on.
+    prompt = gen.render([Message("user", "Give zeta (a word) and alpha (a number) as JSON.")])
+    text = gen.generate_json(prompt, Ordered.model_json_schema(), max_tokens=8)
+    assert text.lstrip("{ \n\t").startswith('"zeta"'), text
 
 
 def test_llamacpp_saved_prompt_states_give_the_same_results() -> None:
