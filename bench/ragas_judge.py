@@ -27,6 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from evaluators.claims import split_claims
 from evaluators.datasets import load_eval_dataset, sample_items, shared_data_dir
 from evaluators.ragas_adapter import RagasSample, RagasScorer
 from generators.llamacpp import LlamaCppGenerator
@@ -46,10 +47,7 @@ class ReferenceGenerator(LlamaCppGenerator):
 
 
 def answer_sentence(paragraph: str, answer: str) -> str:
-    for sentence in paragraph.replace("? ", ". ").split(". "):
-        if answer in sentence:
-            return sentence.strip().rstrip(".") + "."
-    return answer
+    return next((c.text for c in split_claims(paragraph) if answer in c.text), answer)
 
 
 def main() -> int:

@@ -109,7 +109,8 @@ class LlamaCppGenerator(Generator):
         self._kept = np.zeros(0, dtype=bool)
         self._pieces: dict[int, str] = {}  # token id -> text, for top alternatives
         self._grammars: dict[str, Any] = {}  # compiled once per JSON schema
-        self._candidates: tuple[Any, np.ndarray] | None = None  # the whole vocabulary, reused
+        # The whole vocabulary as llama.cpp candidates (buffer, its numpy view, token ids).
+        self._candidates: tuple[Any, np.ndarray, np.ndarray] | None = None
         self.prompt_states: PromptStates | None = None  # off unless `keep_prompt_states`
 
     def warm_up(self) -> None:
@@ -483,11 +484,10 @@ class LlamaCppGenerator(Generator):
             buffer = (llama_cpp.llama_token_data * n)()
             fields = [("id", np.intc), ("logit", np.single), ("p", np.single)]
             view = np.frombuffer(memoryview(buffer), dtype=np.dtype(fields))
-            view["id"] = np.arange(n, dtype=np.intc)
-            self._candidates = (buffer, view)
-        buffer, view = self._candidates
+            self._candidates = (buffer, view, np.arange(n, dtype=np.intc))
+        buffer, view, ids = self._candidates
         # The grammar sampler may shrink or reorder the array, so each call starts afresh.
-        view["id"] = np.arange(len(view), dtype=np.intc)
+        view["id"] = ids
         view["logit"] = row
         view["p"] = 0.0
         array = llama_cpp.llama_token_data_array(
