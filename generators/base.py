@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from pipeline.compute import model_call
 from pipeline.records import Message
 
 
@@ -137,6 +138,7 @@ class Generator(ABC):
     @abstractmethod
     def stream(self, prompt: str, params: GenerationParams) -> Iterator[StreamEvent]: ...
 
+    @model_call  # the whole token loop on the compute thread, no hand-over per token
     def generate(self, prompt: str, params: GenerationParams) -> Generation:
         final: Generation | None = None
         for event in self.stream(prompt, params):

@@ -22,6 +22,7 @@ from generators.base import (
     StreamEvent,
     TokenLogprob,
 )
+from pipeline.compute import checkpoint, model_call, model_stream
 from pipeline.device import configure_torch_threads, cpu_threads, offline_env, resolve_device
 from pipeline.records import Message
 from pipeline.settings import Settings
@@ -40,6 +41,11 @@ class TransformersGenerator(Generator):
         self._lock = threading.RLock()
 
     def warm_up(self) -> None:
+        if self._model is None:
+            self._load()
+
+    @model_call  # loads where it will run; callers of a loaded model never wait here
+    def _load(self) -> None:
         with self._lock:
             if self._model is not None:
                 return
@@ -99,6 +105,7 @@ class TransformersGenerator(Generator):
         ends.update(eos if isinstance(eos, list) else [eos])
         return {e for e in ends if e is not None}
 
+    @model_stream
     def stream(self, prompt: str, params: GenerationParams) -> Iterator[StreamEvent]:
         import torch
 
@@ -122,6 +129,7 @@ class TransformersGenerator(Generator):
             scanner = StopScanner(params.stop)
             decoded, finish = "", "length"
             for _ in range(params.max_tokens):
+                checkpoint()
                 result = self._model(input_ids=step_input, past_key_values=past, use_cache=True)
                 past = result.past_key_values
                 logits = result.logits[0, -1].float()
@@ -188,6 +196,7 @@ class TransformersGenerator(Generator):
             probs = probs / probs.sum()
         return int(torch.multinomial(probs, 1, generator=generator))
 
+    @model_call
     def score(self, prompt: str, continuation: str) -> list[TokenLogprob]:
         import torch
 
@@ -206,6 +215,7 @@ class TransformersGenerator(Generator):
                 for j, tok in enumerate(tail)
             ]
 
+    @model_call
     def next_token_logprobs(self, prompt: str, k: int = 20) -> dict[str, float]:
         import torch
 

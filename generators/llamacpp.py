@@ -27,6 +27,7 @@ from generators.base import (
     StreamEvent,
     TokenLogprob,
 )
+from pipeline.compute import checkpoint, model_call, model_stream
 from pipeline.device import cpu_threads, offline_env
 from pipeline.records import Message
 from pipeline.registry import resolve_model
@@ -114,6 +115,11 @@ class LlamaCppGenerator(Generator):
         self.prompt_states: PromptStates | None = None  # off unless `keep_prompt_states`
 
     def warm_up(self) -> None:
+        if self._llm is None:
+            self._load()
+
+    @model_call  # loads where it will run; callers of a loaded model never wait here
+    def _load(self) -> None:
         with self._lock:
             if self._llm is not None:
                 return
@@ -151,6 +157,7 @@ class LlamaCppGenerator(Generator):
         from the one sharing the longest prefix. Worth it for workloads that cycle through
         a few long templates (LLM-as-judge evaluations); off by default because the
         answering pipeline's prompts share little beyond what the live cache holds."""
+        self.warm_up()  # loads on the compute thread, which needs this lock
         with self._lock:
             llm = self.llm
             if llm._is_recurrent or llm._is_hybrid:
@@ -310,6 +317,7 @@ class LlamaCppGenerator(Generator):
         if llama_cpp.llama_state_seq_get_data(ctx, data, size, 0) == size:
             self.prompt_states.add(np.asarray(tokens, dtype=np.intc), data)
 
+    @model_stream
     def stream(self, prompt: str, params: GenerationParams) -> Iterator[StreamEvent]:
         with self._lock:
             llm = self.llm
@@ -335,6 +343,7 @@ class LlamaCppGenerator(Generator):
                 presence_penalty=params.presence_penalty,
             )
             for token in sampler:
+                checkpoint()
                 if first is None:
                     first = time.perf_counter() - started
                 if self._is_end(token):
@@ -378,6 +387,7 @@ class LlamaCppGenerator(Generator):
                 ),
             )
 
+    @model_call
     def generate_json(self, prompt: str, schema: dict[str, Any], max_tokens: int = 512) -> str:
         """Greedy completion constrained by a JSON-schema grammar: the text always parses as
         JSON of that shape unless it is cut off at `max_tokens` (then it does not parse, and
@@ -411,6 +421,7 @@ class LlamaCppGenerator(Generator):
             generated: list[int] = []
             try:
                 while len(generated) < max_tokens:
+                    checkpoint()
                     row = llm.scores[llm.n_tokens - 1]
                     token = int(row.argmax())
                     one[0] = llama_cpp.llama_token_data(token, float(row[token]), 0.0)
@@ -429,6 +440,7 @@ class LlamaCppGenerator(Generator):
             text: bytes = llm.detokenize(generated)
             return text.decode("utf-8", errors="replace")
 
+    @model_call
     def generate_json_reference(
         self, prompt: str, schema: dict[str, Any], max_tokens: int = 512
     ) -> str:
@@ -500,6 +512,7 @@ class LlamaCppGenerator(Generator):
             raise GenerationError("the JSON-schema grammar allows no token here")
         return int(kept["id"][best])
 
+    @model_call
     def score(self, prompt: str, continuation: str) -> list[TokenLogprob]:
         with self._lock:
             head = self._tokens(prompt)
@@ -520,6 +533,7 @@ class LlamaCppGenerator(Generator):
                 )
             ]
 
+    @model_call
     def next_token_logprobs(self, prompt: str, k: int = 20) -> dict[str, float]:
         with self._lock:
             tokens = self._tokens(prompt)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.compute import model_call
 from pipeline.device import configure_torch_threads, cpu_threads, offline_env, resolve_device
 from pipeline.registry import resolve_model
 from pipeline.settings import Settings
@@ -64,6 +65,11 @@ class SentenceTransformerEncoder:
         return self.model_spec
 
     def warm_up(self) -> None:
+        if self._model is None:
+            self._load()
+
+    @model_call  # loads where it will run; callers of a loaded model never wait here
+    def _load(self) -> None:
         if self._model is not None:
             return
         with self._lock:
@@ -105,6 +111,7 @@ class SentenceTransformerEncoder:
     def tokenizer(self) -> HfTokenizer:
         return HfTokenizer(self.model.tokenizer)
 
+    @model_call
     def encode(self, texts: list[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
