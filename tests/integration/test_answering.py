@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -124,3 +125,35 @@ def test_cli_ask_json_and_errors(tiny: Settings) -> None:
     assert cli("ask", "", "-c", "tiny").returncode == 2
     unknown = cli("ask", "x?", "-c", "ghost")
     assert unknown.returncode == 2 and "unknown collection 'ghost'" in unknown.stderr
+
+
+def test_concurrent_asks_match_sequential_ones_and_share_one_model_thread(
+    tiny: Settings, minilm: SentenceTransformerEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from generators.llamacpp import LlamaCppGenerator
+
+    callers: set[int] = set()
+    decode = LlamaCppGenerator._prefill
+
+    def spy(self: LlamaCppGenerator, *args: object, **kwargs: object) -> None:
+        callers.add(threading.get_ident())
+        decode(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LlamaCppGenerator, "_prefill", spy)
+    rag = RagPipeline(tiny, encoder=minilm)
+    params = GenerationParams(max_tokens=32)
+    questions = ["When was the Eiffel Tower completed?", "When did the Louvre open?"] * 2
+
+    def summary(question: str) -> tuple[str, str, tuple[str, ...]]:
+        answer = rag.ask(question, "tiny", 3, params)
+        return answer.text, answer.decision, tuple(c.verdict for c in answer.claims)
+
+    sequential = [summary(q) for q in questions]
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(summary, questions))
+    # Each answer ran whole (no other request's calls in between), so greedy decoding from
+    # the same prompts gives the same answers; and llama.cpp only ever ran on one thread.
+    assert concurrent == sequential
+    assert len(callers) == 1 and threading.get_ident() not in callers
