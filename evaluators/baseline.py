@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 from evaluators.datasets import Passage
+from pipeline.compute import compute_thread
 from pipeline.device import cpu_threads, offline_env
 from pipeline.registry import resolve_model
 from pipeline.settings import Settings
@@ -54,17 +55,35 @@ class LangChainRag:
         offline_env()
         from langchain_community.chat_models import ChatLlamaCpp
         from langchain_community.vectorstores import FAISS
+        from langchain_core.embeddings import Embeddings
         from langchain_core.output_parsers import StrOutputParser
         from langchain_core.prompts import ChatPromptTemplate
-        from langchain_core.runnables import RunnablePassthrough
+        from langchain_core.runnables import RunnableLambda, RunnablePassthrough
         from langchain_huggingface import HuggingFaceEmbeddings
+
+        compute = compute_thread()
+
+        # The chain's model calls run on verirag's compute thread (pipeline/compute.py), as
+        # verirag's own do: LangChain embeds the question on a worker thread of its own, and
+        # a second OpenMP team in the process would slow both systems' calls in this run.
+        class ComputeThreadEmbeddings(Embeddings):
+            def __init__(self, inner: Embeddings) -> None:
+                self.inner = inner
+
+            def embed_documents(self, texts: list[str]) -> list[list[float]]:
+                return compute.call(self.inner.embed_documents, texts)
+
+            def embed_query(self, text: str) -> list[float]:
+                return compute.call(self.inner.embed_query, text)
 
         settings = self.settings
         embedder = resolve_model(settings.embedder, settings.models_dir, kind="embedder")
-        embeddings = HuggingFaceEmbeddings(
-            model_name=embedder,
-            model_kwargs={"device": "cpu"},
-            encode_kwargs={"normalize_embeddings": True},
+        embeddings = ComputeThreadEmbeddings(
+            HuggingFaceEmbeddings(
+                model_name=embedder,
+                model_kwargs={"device": "cpu"},
+                encode_kwargs={"normalize_embeddings": True},
+            )
         )
         store = FAISS.from_texts(
             [p.text for p in self.passages],
@@ -90,13 +109,13 @@ class LangChainRag:
         return (
             {"context": retriever | format_docs, "question": RunnablePassthrough()}
             | prompt
-            | llm
+            | RunnableLambda(lambda messages: compute.call(llm.invoke, messages))
             | StrOutputParser()
         )
 
     def warm_up(self) -> None:
         if self._chain is None:
-            self._chain = self._build()
+            self._chain = compute_thread().call(self._build)
 
     def ask(self, question: str) -> str:
         self.warm_up()
