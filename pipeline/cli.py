@@ -667,7 +667,7 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
     workers_threads: Annotated[
         int | None,
-        typer.Option("--workers-threads", min=1, max=64, help="model-call worker threads"),
+        typer.Option("--workers-threads", min=1, max=64, help="request worker threads"),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     data_dir: DataDirOpt = None,

@@ -109,7 +109,7 @@ class Settings(BaseSettings):
 
     # HTTP API (`verirag serve`)
     api_worker_threads: int = Field(
-        default=0, ge=0, le=64, description="model-call worker threads; 0 = sized for the machine"
+        default=0, ge=0, le=64, description="request worker threads; 0 = sized for the machine"
     )
     api_queue_limit: int = Field(
         default=8, ge=0, description="requests waiting for a worker beyond which 503 is returned"
