@@ -63,9 +63,9 @@ class AnswerPipeline(Protocol):
 
 
 def default_worker_threads() -> int:
-    # Each model call already uses every core through its own thread pool; two workers let
-    # an indexing job and an answer (or retrieval and generation) overlap without
-    # oversubscribing a small machine, and more never helps a CPU-bound model.
+    # Model calls run one at a time on the compute thread (pipeline/compute.py), each on
+    # every core; two workers let one request's file parsing, search and database work
+    # overlap another's model calls, and more never helps a CPU-bound model.
     return max(2, min(4, (os.cpu_count() or 2) // 2))
 
 
