@@ -5,7 +5,7 @@ thread that calls into it. Once the process holds more OpenMP threads than there
 libgomp spins only 100 times at a barrier before sleeping in the kernel, and ggml passes a
 barrier after every operation of its graph. So the first model call made from a second
 thread (a server worker, a user's thread pool) slowed every later call of the process:
-greedy decoding by 38% on 2 cores (`python bench/compute_thread.py`), and the HTTP API's
+greedy decoding by 33% on 2 cores (`python bench/compute_thread.py`), and the HTTP API's
 answers by 7-10% against the same pipeline called in-process. Routing the calls of the
 encoder and the generators through this one thread keeps one team, whichever thread asks.
 
@@ -47,7 +47,7 @@ class ComputeThread:
 
     def __init__(self, name: str = "verirag-compute") -> None:
         self._name = name
-        self._queue: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Task] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._local = threading.local()
@@ -64,7 +64,8 @@ class ComputeThread:
                 self._thread.start()
 
     def _loop(self) -> None:
-        while (task := self._queue.get()) is not None:
+        while True:
+            task = self._queue.get()
             if not task.future.set_running_or_notify_cancel():
                 continue
             self._local.task = task
@@ -85,20 +86,18 @@ class ComputeThread:
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         if self.on_thread():
             return fn(*args, **kwargs)
-        task = _Task(functools.partial(fn, *args, **kwargs))
-        self._ensure_started()
-        self._queue.put(task)
+        task = self._submit(_Task(functools.partial(fn, *args, **kwargs)))
         try:
             result: T = task.future.result()
         except BaseException:
-            if not task.future.done():
-                task.stop.set()
-                task.future.cancel()  # still queued: never runs
-                # Running: stops at its next checkpoint; waiting keeps the model alive
-                # until it has.
-                _wait_quietly(task.future)
+            _abandon(task)
             raise
         return result
+
+    def _submit(self, task: _Task) -> _Task:
+        self._ensure_started()
+        self._queue.put(task)
+        return task
 
     def iterate(
         self, fn: Callable[P, Iterator[T]], /, *args: P.args, **kwargs: P.kwargs
@@ -111,10 +110,8 @@ class ComputeThread:
             yield from fn(*args, **kwargs)
             return
         handover: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        holder: list[_Task] = []
 
         def produce() -> None:
-            task = holder[0]
             items = fn(*args, **kwargs)
             try:
                 for item in items:
@@ -129,19 +126,23 @@ class ComputeThread:
                     close()
                 handover.put(_END)
 
-        task = _Task(produce)
-        holder.append(task)
-        self._ensure_started()
-        self._queue.put(task)
+        task = _Task(produce)  # bound before it is queued: `produce` reads it
+        self._submit(task)
         try:
             while (item := handover.get()) is not _END:
                 yield item
             task.future.result()  # re-raises the producer's exception
         finally:
-            if not task.future.done():
-                task.stop.set()
-                task.future.cancel()
-                _wait_quietly(task.future)
+            _abandon(task)
+
+
+def _abandon(task: _Task) -> None:
+    """The caller stopped waiting: a queued call never runs, a running one stops at its
+    next checkpoint, and the caller waits for that, so the model stays alive until then."""
+    if not task.future.done():
+        task.stop.set()
+        task.future.cancel()
+        _wait_quietly(task.future)
 
 
 def _wait_quietly(future: Future[Any]) -> None:
