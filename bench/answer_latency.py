@@ -22,12 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.demo_questions import QUESTIONS, percentile
-from generators.base import GenerationParams
-from generators.llamacpp import LlamaCppGenerator
-from pipeline.demo import write_pydoc_corpus
-from pipeline.indexing import IndexingPipeline
-from pipeline.rag import RagPipeline
-from pipeline.settings import Settings, default_data_dir
+from verirag.generators.base import GenerationParams
+from verirag.generators.llamacpp import LlamaCppGenerator
+from verirag.pipeline.cli.demo import write_pydoc_corpus
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.rag import RagPipeline
+from verirag.core.settings import Settings, default_data_dir
 
 
 def main() -> None:

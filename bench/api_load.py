@@ -45,13 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx2
 
 from bench.demo_questions import QUESTIONS, percentile
-from generators.base import GenerationParams
-from pipeline.demo import write_pydoc_corpus
-from pipeline.device import offline_env
-from pipeline.indexing import IndexingPipeline
-from pipeline.keys import KeyStore
-from pipeline.rag import RagPipeline
-from pipeline.settings import Settings, default_data_dir
+from verirag.generators.base import GenerationParams
+from verirag.pipeline.cli.demo import write_pydoc_corpus
+from verirag.core.device import offline_env
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.api.keys import KeyStore
+from verirag.pipeline.rag import RagPipeline
+from verirag.core.settings import Settings, default_data_dir
 
 COLLECTION = "demo"
 
@@ -114,7 +114,7 @@ class ServerProcess:
         command += ["--log-level", "warning"]
         with log.open("wb") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.cli", *command],
+                [sys.executable, "-m", "verirag.pipeline.cli", *command],
                 env=env,
                 stdout=sink,
                 stderr=subprocess.STDOUT,

@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generators.base import GenerationParams
-from generators.llamacpp import LlamaCppGenerator
-from pipeline.device import cpu_threads
-from pipeline.records import Message
-from pipeline.settings import Settings
+from verirag.generators.base import GenerationParams
+from verirag.generators.llamacpp import LlamaCppGenerator
+from verirag.core.device import cpu_threads
+from verirag.core.records import Message
+from verirag.core.settings import Settings
 
 PROMPT = "Write a long story about a lighthouse keeper who learns to build boats."
 

@@ -22,15 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluators.datasets import shared_data_dir, squad_sample, write_jsonl
-from evaluators.metrics import dedupe, mean, recall_at_k
-from pipeline.device import offline_env
-from pipeline.indexing import IndexingPipeline
-from pipeline.rag import RagPipeline
-from pipeline.registry import resolve_model
-from pipeline.settings import Settings, default_data_dir
-from retrievers.encoders import SentenceTransformerEncoder
-from retrievers.loaders import load_file
+from verirag.pipeline.evaluation.datasets import shared_data_dir, squad_sample, write_jsonl
+from verirag.pipeline.evaluation.metrics import dedupe, mean, recall_at_k
+from verirag.core.device import offline_env
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.rag import RagPipeline
+from verirag.core.registry import resolve_model
+from verirag.core.settings import Settings, default_data_dir
+from verirag.retrievers.encoders import SentenceTransformerEncoder
+from verirag.retrievers.loaders import load_file
 
 
 def _reset_peak() -> None:

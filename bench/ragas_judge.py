@@ -27,13 +27,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluators.claims import split_claims
-from evaluators.datasets import load_eval_dataset, sample_items, shared_data_dir
-from evaluators.ragas_adapter import RagasSample, RagasScorer
-from generators.llamacpp import LlamaCppGenerator
-from pipeline.device import offline_env
-from pipeline.settings import Settings
-from retrievers.encoders import SentenceTransformerEncoder
+from verirag.evaluators.claims import split_claims
+from verirag.pipeline.evaluation.datasets import load_eval_dataset, sample_items, shared_data_dir
+from verirag.pipeline.evaluation.ragas_adapter import RagasSample, RagasScorer
+from verirag.generators.llamacpp import LlamaCppGenerator
+from verirag.core.device import offline_env
+from verirag.core.settings import Settings
+from verirag.retrievers.encoders import SentenceTransformerEncoder
 
 
 class ReferenceGenerator(LlamaCppGenerator):

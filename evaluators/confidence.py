@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from generators.base import TokenLogprob
+from verirag.generators.base import TokenLogprob
 
 LOW_PROB = math.log(0.1)
 _CITATION_TOKEN = re.compile(r"^[\s\[\]\d,.]*$")

@@ -10,10 +10,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from evaluators.confidence import ConfidenceWeights
-from evaluators.grounding import lift_score
-from evaluators.judge import JudgeResult
-from evaluators.lexical import LexicalEvidence
+from verirag.evaluators.confidence import ConfidenceWeights
+from verirag.evaluators.grounding import lift_score
+from verirag.evaluators.judge import JudgeResult
+from verirag.evaluators.lexical import LexicalEvidence
 
 Verdict = Literal["supported", "unsupported", "unverified"]
 Decision = Literal["answer", "review", "abstain"]
@@ -58,7 +58,7 @@ class Thresholds:
         """From `path`, else the packaged file for `model`, else the default generator's."""
         if path is not None:
             return cls.parse(path.read_text(), str(path))
-        folder = resources.files("evaluators").joinpath(CALIBRATION_DIR)
+        folder = resources.files("verirag.evaluators").joinpath(CALIBRATION_DIR)
         name = calibration_name(model or DEFAULT_MODEL)
         if not folder.joinpath(name).is_file():
             log.warning(

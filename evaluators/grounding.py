@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from evaluators.confidence import is_content
-from generators.base import TokenLogprob
+from verirag.evaluators.confidence import is_content
+from verirag.generators.base import TokenLogprob
 
 
 def source_lift(

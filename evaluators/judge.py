@@ -12,8 +12,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from generators.base import Generator
-from generators.prompts import PromptSet
+from verirag.generators.base import Generator
+from verirag.generators.prompts import PromptSet
 
 YES = frozenset({"yes", "y", "true", "supported"})
 NO = frozenset({"no", "n", "false", "unsupported", "not"})

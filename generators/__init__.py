@@ -6,9 +6,9 @@ reason, token counts, timings). `make_generator` picks one from the settings.
 
 from __future__ import annotations
 
-from generators.base import Generation, GenerationError, GenerationParams, Generator
-from pipeline.registry import REGISTRY, resolve_model
-from pipeline.settings import Settings
+from verirag.generators.base import Generation, GenerationError, GenerationParams, Generator
+from verirag.core.registry import REGISTRY, resolve_model
+from verirag.core.settings import Settings
 
 __all__ = ["Generation", "GenerationError", "GenerationParams", "Generator", "make_generator"]
 
@@ -20,10 +20,10 @@ def make_generator(spec: str, settings: Settings) -> Generator:
         gguf = spec in REGISTRY or spec.endswith(".gguf")
         backend = "llama.cpp" if gguf else "transformers"
     if backend == "llama.cpp":
-        from generators.llamacpp import LlamaCppGenerator
+        from verirag.generators.llamacpp import LlamaCppGenerator
 
         return LlamaCppGenerator(spec, settings=settings)
-    from generators.hf import TransformersGenerator
+    from verirag.generators.hf import TransformersGenerator
 
     if spec in REGISTRY:  # a bundled GGUF through transformers: dequantised, slower on CPU
         path = resolve_model(spec, settings.models_dir, kind="generator")

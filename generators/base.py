@@ -7,51 +7,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from pipeline.compute import model_call
-from pipeline.records import Message
-
-
-class GenerationError(ValueError):
-    """Invalid generation parameters, or a prompt the model cannot take."""
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """Sampling parameters. QA defaults are greedy (temperature 0)."""
-
-    max_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int = 0  # 0 = no top-k filtering
-    frequency_penalty: float = 0.0
-    presence_penalty: float = 0.0
-    stop: tuple[str, ...] = ()
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        problems = []
-        if not 1 <= self.max_tokens <= 8192:
-            problems.append(f"max_tokens must be in [1, 8192], got {self.max_tokens}")
-        if not (math.isfinite(self.temperature) and 0.0 <= self.temperature <= 2.0):
-            problems.append(f"temperature must be in [0, 2], got {self.temperature}")
-        if not (math.isfinite(self.top_p) and 0.0 < self.top_p <= 1.0):
-            problems.append(f"top_p must be in (0, 1], got {self.top_p}")
-        if not 0 <= self.top_k <= 1000:
-            problems.append(f"top_k must be in [0, 1000], got {self.top_k}")
-        for name in ("frequency_penalty", "presence_penalty"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and -2.0 <= value <= 2.0):
-                problems.append(f"{name} must be in [-2, 2], got {value}")
-        if len(self.stop) > 8 or any(not s or len(s) > 64 for s in self.stop):
-            problems.append("stop takes at most 8 non-empty strings of up to 64 characters")
-        if not 0 <= self.seed < 2**31:
-            problems.append(f"seed must be in [0, 2^31), got {self.seed}")
-        if problems:
-            raise GenerationError("; ".join(problems))
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature == 0.0
+from verirag.core.compute import model_call
+from verirag.core.records import Message
+from verirag.generators.params import GenerationError, GenerationParams
 
 
 @dataclass(frozen=True)

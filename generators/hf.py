@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from generators.base import (
+from verirag.generators.base import (
     Generation,
     GenerationError,
     GenerationParams,
@@ -22,10 +22,10 @@ from generators.base import (
     StreamEvent,
     TokenLogprob,
 )
-from pipeline.compute import checkpoint, model_call, model_stream
-from pipeline.device import configure_torch_threads, cpu_threads, offline_env, resolve_device
-from pipeline.records import Message
-from pipeline.settings import Settings
+from verirag.core.compute import checkpoint, model_call, model_stream
+from verirag.core.device import configure_torch_threads, cpu_threads, offline_env, resolve_device
+from verirag.core.records import Message
+from verirag.core.settings import Settings
 
 TOP_ALTERNATIVES = 5
 

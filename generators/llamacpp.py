@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from generators.base import (
+from verirag.generators.base import (
     Generation,
     GenerationError,
     GenerationParams,
@@ -27,11 +27,11 @@ from generators.base import (
     StreamEvent,
     TokenLogprob,
 )
-from pipeline.compute import checkpoint, model_call, model_stream
-from pipeline.device import cpu_threads, offline_env
-from pipeline.records import Message
-from pipeline.registry import resolve_model
-from pipeline.settings import Settings
+from verirag.core.compute import checkpoint, model_call, model_stream
+from verirag.core.device import cpu_threads, offline_env
+from verirag.core.records import Message
+from verirag.core.registry import resolve_model
+from verirag.core.settings import Settings
 
 TOP_ALTERNATIVES = 5
 NEAR_MAX = 12.0  # nats under a row's maximum searched first for the top k

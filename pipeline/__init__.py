@@ -1,10 +1,6 @@
-"""verirag's spine: typed records, settings, the model registry and the two pipelines.
+"""Orchestration and faces.
 
-`IndexingPipeline` turns documents into a searchable collection; `RagPipeline` reads it.
-The CLI, the HTTP API, the evaluators and the notebooks all go through these two objects.
+`IndexingPipeline` (`indexing`) turns documents into a searchable collection; `RagPipeline`
+(`rag`) reads it, running the stages in order. The faces sit on top and only call those two:
+the command line (`cli`), the HTTP API (`api`) and the offline evaluation (`evaluation`).
 """
-
-from pipeline.records import Chunk, Document, IndexReport, SearchHit
-from pipeline.settings import Settings
-
-__all__ = ["Chunk", "Document", "IndexReport", "SearchHit", "Settings"]

@@ -2,7 +2,7 @@
 
 Incremental: a file whose size and mtime are unchanged is not even read; a document whose
 content hash and chunking fingerprint are unchanged is not re-embedded. Work is committed in
-batches (see `retrievers.store` for why a kill at any moment is safe).
+batches (see `verirag.retrievers.store` for why a kill at any moment is safe).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.records import Chunk, Document, FileOutcome, IndexReport
-from pipeline.settings import Settings
-from retrievers.bm25 import bm25_for
-from retrievers.chunking import Chunker
-from retrievers.encoders import SentenceTransformerEncoder
-from retrievers.loaders import LoadError, iter_files, load_file
-from retrievers.store import (
+from verirag.core.records import Chunk, Document, FileOutcome, IndexReport
+from verirag.core.settings import Settings
+from verirag.retrievers.bm25 import bm25_for
+from verirag.retrievers.chunking import Chunker
+from verirag.retrievers.encoders import SentenceTransformerEncoder
+from verirag.retrievers.loaders import LoadError, iter_files, load_file
+from verirag.retrievers.store import (
     BatchWrite,
     CollectionConfig,
     FaissStore,

@@ -1,4 +1,6 @@
-"""`RagPipeline`: the read side. For now retrieval (`search`); answering builds on it."""
+"""`RagPipeline`: the read side. It only orchestrates the stages: retrieve (`HybridRetriever`),
+pack the context, generate, verify (`Verifier`), decide. The CLI, the API, the evaluation and
+the notebooks all ask through it."""
 
 from __future__ import annotations
 
@@ -6,34 +8,32 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Literal
 
-from evaluators.claims import split_claims
-from evaluators.confidence import LogprobConfidence, features
-from evaluators.decision import (
-    ClaimVerdict,
-    Thresholds,
-    answer_score,
-    claim_floor,
-    claim_verdict,
-    decide,
-    is_abstention,
-)
-from evaluators.grounding import source_lift
-from evaluators.judge import LlmJudgeVerifier
-from evaluators.lexical import lexical_evidence
-from generators import make_generator
-from generators.base import GenerationParams, Generator
-from generators.prompts import load_prompts
-from pipeline.records import Answer, Citation, ClaimResult, SearchHit, Timings
-from pipeline.review import ReviewQueue
-from pipeline.settings import Settings
-from retrievers.bm25 import bm25_for
-from retrievers.encoders import SentenceTransformerEncoder
-from retrievers.fusion import reciprocal_rank_fusion
-from retrievers.store import CollectionError, FaissStore, validate_name
+from verirag.core.records import Answer, Citation, SearchHit, Timings
+from verirag.core.settings import Settings
+from verirag.evaluators.confidence import LogprobConfidence, features
+from verirag.evaluators.decision import ClaimVerdict, Thresholds, decide, is_abstention
+from verirag.evaluators.judge import LlmJudgeVerifier
+from verirag.evaluators.verifier import Evidence, Verifier
+from verirag.generators import make_generator
+from verirag.generators.base import Generator
+from verirag.generators.context import pack_context
+from verirag.generators.params import GenerationParams, generation_params
+from verirag.generators.prompts import load_prompts
+from verirag.pipeline.review import ReviewQueue
+from verirag.retrievers.encoders import SentenceTransformerEncoder
+from verirag.retrievers.hybrid import FusionConfig, HybridRetriever, SearchMode
+from verirag.retrievers.store import CollectionError, FaissStore, validate_name
 
-SearchMode = Literal["hybrid", "dense", "bm25"]
+__all__ = [
+    "AccessCheck",
+    "CollectionAccessError",
+    "QueryError",
+    "Question",
+    "RagPipeline",
+    "SearchMode",
+]
+
 
 
 class QueryError(ValueError):
@@ -52,7 +52,17 @@ def check_access(collection: str, allowed: AccessCheck | None) -> None:
         raise CollectionAccessError(f"no access to collection '{collection}'")
 
 
-def validate_query(query: str, limit: int) -> str:
+@dataclass(frozen=True)
+class Question:
+    """A question that passed validation once (`RagPipeline.question`); passing it on to
+    `search` or `ask` does not check it again."""
+
+    text: str
+
+
+def validate_query(query: str | Question, limit: int) -> str:
+    if isinstance(query, Question):
+        return query.text
     cleaned = query.strip()
     if not cleaned:
         raise QueryError("the query is empty")
@@ -69,6 +79,7 @@ class PreparedPrompt:
     citations: list[Citation]  # the numbered sources packed into the prompt
     context_block: str
     prompt: str  # empty when nothing relevant was retrieved
+    texts: tuple[str, ...]  # the packed sources as lexical evidence reads them
 
 
 class RagPipeline:
@@ -113,9 +124,20 @@ class RagPipeline:
                 self._stores[collection] = store
             return store
 
+    def question(self, text: str) -> Question:
+        """Validate a question once (empty, too long); faces that refuse bad input before
+        queueing work call this and pass the result on."""
+        return Question(validate_query(text, self.settings.max_question_chars))
+
+    def retriever(self, collection: str) -> HybridRetriever:
+        store = self.store(collection)
+        s = self.settings
+        fusion = FusionConfig(s.retrieval_k, s.rrf_k, s.dense_weight, s.bm25_weight)
+        return HybridRetriever(store, self.encoder_for(store.config.embedder), fusion)
+
     def search(
         self,
-        query: str,
+        query: str | Question,
         collection: str = "default",
         k: int | None = None,
         mode: SearchMode = "hybrid",
@@ -123,40 +145,15 @@ class RagPipeline:
     ) -> list[SearchHit]:
         """Top-k chunks for `query`: dense (FAISS), BM25, or both fused by weighted RRF.
 
-        The query embeds with the collection's own model. Every hit carries its dense cosine,
-        so callers can apply the relevance floor whichever retriever found it. `allowed`
-        (e.g. an API key's check) is applied before the collection is even opened.
+        The query embeds with the collection's own model. `allowed` (e.g. an API key's
+        check) is applied before the collection is even opened.
         """
         check_access(collection, allowed)
         text = validate_query(query, self.settings.max_question_chars)
         k = k or self.settings.top_k
         if k < 1:
             raise QueryError("k must be at least 1")
-        s = self.settings
-        store = self.store(collection)
-        depth = max(k, s.retrieval_k)
-        vector = self.encoder_for(store.config.embedder).encode_query(text)[0]
-        dense = store.search(vector, depth) if mode != "bm25" else []
-        sparse = bm25_for(store).search(text, depth) if mode != "dense" else []
-        if mode == "dense":
-            ranked = dense[:k]
-        elif mode == "bm25":
-            ranked = sparse[:k]
-        else:
-            ranked = reciprocal_rank_fusion(
-                [[cid for cid, _ in dense], [cid for cid, _ in sparse]],
-                [s.dense_weight, s.bm25_weight],
-                s.rrf_k,
-            )[:k]
-        cosine = dict(dense)
-        missing = [cid for cid, _ in ranked if cid not in cosine]
-        for cid, vec in store.vectors_for(missing).items():
-            cosine[cid] = float(vec @ vector)
-        bm25 = dict(sparse)
-        return [
-            replace(hit, dense_score=cosine.get(hit.chunk_id), bm25_score=bm25.get(hit.chunk_id))
-            for hit in store.hits(ranked)
-        ]
+        return self.retriever(collection).retrieve(text, k, mode)
 
     # -- answering ----------------------------------------------------------------------
     def generator(self) -> Generator:
@@ -190,16 +187,19 @@ class RagPipeline:
                 self._review = ReviewQueue(self.settings.data_dir / "review.sqlite")
             return self._review
 
+    def verifier(self) -> Verifier:
+        return Verifier(self.generator(), self.judge(), self.prompts, self.thresholds)
+
     def prepare(
         self,
-        question: str,
+        question: str | Question,
         collection: str = "default",
         k: int | None = None,
         allowed: AccessCheck | None = None,
     ) -> PreparedPrompt:
         """Retrieval and prompt building: everything `ask` does before generating."""
         check_access(collection, allowed)
-        text = validate_query(question, self.settings.max_question_chars)
+        text = Question(validate_query(question, self.settings.max_question_chars))
         if self.store(collection).count("chunks") == 0:
             raise CollectionError(
                 f"collection '{collection}' is empty: index documents into it first"
@@ -208,15 +208,19 @@ class RagPipeline:
         floor = self.settings.relevance_floor
         relevant = [h for h in hits if h.dense_score is not None and h.dense_score >= floor]
         if not relevant:
-            return PreparedPrompt(text, hits, [], [], "", "")
+            return PreparedPrompt(text.text, hits, [], [], "", "", ())
         gen = self.generator()
-        citations, block = self._pack(relevant, gen)
-        prompt = gen.render(self.prompts.answer_messages(block, text, self.settings.idk_sentence))
-        return PreparedPrompt(text, hits, relevant, citations, block, prompt)
+        packed = pack_context(relevant, gen.count_tokens, self.settings.context_tokens, self.prompts)
+        prompt = gen.render(
+            self.prompts.answer_messages(packed.block, text.text, self.settings.idk_sentence)
+        )
+        return PreparedPrompt(
+            text.text, hits, relevant, list(packed.citations), packed.block, prompt, packed.texts
+        )
 
     def ask(
         self,
-        question: str,
+        question: str | Question,
         collection: str = "default",
         k: int | None = None,
         params: GenerationParams | None = None,
@@ -229,7 +233,7 @@ class RagPipeline:
         `Answer` is the verified result. `allowed` guards the collection (see `search`).
         """
         started = time.perf_counter()
-        params = params or GenerationParams(max_tokens=self.settings.max_tokens)
+        params = params or generation_params(self.settings)
         prepared = self.prepare(question, collection, k, allowed)
         t_retrieve = time.perf_counter() - started
         # One answer at a time from here on. Its calls (generate, score, judge) reuse the KV
@@ -249,20 +253,14 @@ class RagPipeline:
         t_retrieve: float,
     ) -> Answer:
         """`ask` after retrieval: generate, verify, decide."""
-        text, citations, block, prompt = (
-            prepared.question,
-            prepared.citations,
-            prepared.context_block,
-            prepared.prompt,
-        )
         gen = self.generator()
         if not prepared.relevant:
             return self._finish(
-                self._abstain(text, collection, prepared.hits, gen, params, t_retrieve, started)
+                self._abstain(prepared, collection, gen, params, t_retrieve, started)
             )
         t0 = time.perf_counter()
         result = None
-        for event in gen.stream(prompt, params):
+        for event in gen.stream(prepared.prompt, params):
             if event.final is not None:
                 result = event.final
             elif on_token is not None and event.text:
@@ -271,50 +269,20 @@ class RagPipeline:
         t_generate = time.perf_counter() - t0
         conf_features = features(result.tokens)
         logprob_conf = LogprobConfidence(self.thresholds.weights).score(conf_features)
-        abstained = is_abstention(result.text, self.settings.idk_sentence)
+        # Claims are split on the text the answer carries, so `text[start:end]` is the claim.
+        answer_text = result.text.strip()
+        abstained = is_abstention(answer_text, self.settings.idk_sentence)
         t0 = time.perf_counter()
-        claims: list[ClaimResult] = []
-        lift: float | None = None
+        verification = None
         if not abstained:
-            answer_text = result.text.strip()
-            # Scored first, while the KV cache still holds this prompt and answer (cheap);
-            # both sides re-tokenise the same text, so the two scores align token by token.
-            with_sources = gen.score(prompt, answer_text)
-            # Titles and headings were shown to the model too: names there are grounded.
-            sources = [f"{c.title} {' '.join(c.headings)}\n{c.snippet}" for c in citations]
-            for span in split_claims(result.text):
-                lexical = lexical_evidence(span.text, sources, span.citations, text)
-                judged = self.judge().judge(block, text, span.text)
-                verdict = claim_verdict(judged, lexical, self.thresholds)
-                claims.append(
-                    ClaimResult(
-                        text=span.text,
-                        start=span.start,
-                        end=span.end,
-                        citations=span.citations,
-                        verdict=verdict.verdict,
-                        score=verdict.score,
-                        reason=verdict.reason,
-                        judge_p=judged.p_supported,
-                        missing_terms=lexical.missing,
-                    )
-                )
-            # After the judge: the closed-book prompt shares no sources and would evict
-            # them from the KV cache that the judge reuses.
-            closed = gen.render(self.prompts.closed_book_messages(text))
-            lift = source_lift(with_sources, gen.score(closed, answer_text))
+            evidence = Evidence(
+                prepared.question, prepared.context_block, prepared.prompt, prepared.texts
+            )
+            verification = self.verifier().verify(evidence, answer_text)
         t_verify = time.perf_counter() - t0
-        support = min(
-            (
-                c.score if c.score is not None else claim_floor(bool(c.missing_terms))
-                for c in claims
-            ),
-            default=None,
-        )
+        claims = verification.claims if verification else ()
         confidence = (
-            logprob_conf
-            if abstained
-            else answer_score(self.thresholds, support, lift, logprob_conf)
+            self.verifier().score(verification, logprob_conf) if verification else logprob_conf
         )
         decision, reason = decide(
             relevant_sources=len(prepared.relevant),
@@ -324,14 +292,14 @@ class RagPipeline:
             t=self.thresholds,
         )
         answer = Answer(
-            question=text,
+            question=prepared.question,
             collection=collection,
-            text=result.text.strip(),
+            text=answer_text,
             decision=decision,
             decision_reason=reason,
             confidence=confidence,
-            claims=tuple(claims),
-            citations=tuple(citations),
+            claims=claims,
+            citations=tuple(prepared.citations),
             retrieved=tuple(prepared.hits),
             generator=gen.name,
             prompt_version=self.prompts.version,
@@ -347,7 +315,7 @@ class RagPipeline:
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             finish_reason=result.finish_reason,
-            source_lift=lift,
+            source_lift=verification.lift if verification else None,
             logprob_confidence=logprob_conf,
             confidence_features={k: float(v) for k, v in asdict(conf_features).items()},
         )
@@ -355,16 +323,15 @@ class RagPipeline:
 
     def _abstain(
         self,
-        question: str,
+        prepared: PreparedPrompt,
         collection: str,
-        hits: list[SearchHit],
         gen: Generator,
         params: GenerationParams,
         t_retrieve: float,
         started: float,
     ) -> Answer:
         return Answer(
-            question=question,
+            question=prepared.question,
             collection=collection,
             text=self.settings.idk_sentence,
             decision="abstain",
@@ -372,7 +339,7 @@ class RagPipeline:
             confidence=0.0,
             claims=(),
             citations=(),
-            retrieved=tuple(hits),
+            retrieved=tuple(prepared.hits),
             generator=gen.name,
             prompt_version=self.prompts.version,
             params=asdict(params),
@@ -383,41 +350,6 @@ class RagPipeline:
         if answer.decision == "review":
             answer = replace(answer, review_id=self.review_queue().add(answer))
         return answer
-
-    def _pack(self, hits: list[SearchHit], gen: Generator) -> tuple[list[Citation], str]:
-        """Best chunks first, up to the context token budget; numbered from 1."""
-        budget = self.settings.context_tokens
-        chosen: list[Citation] = []
-        numbered: list[tuple[int, str, str]] = []
-        used = 0
-        for hit in hits:
-            heading = " > ".join(h for h in (hit.title, *hit.headings) if h)
-            cost = gen.count_tokens(f"[{len(chosen) + 1}] {heading}\n{hit.text}\n\n")
-            if used + cost > budget:
-                if chosen:
-                    continue
-                # Even the best chunk is over budget: keep its head, cut in proportion.
-                keep = max(1, len(hit.text) * budget // max(cost, 1))
-                hit = replace(hit, text=hit.text[:keep], end=hit.start + keep)
-                cost = budget
-            used += cost
-            number = len(chosen) + 1
-            chosen.append(
-                Citation(
-                    number=number,
-                    chunk_id=hit.chunk_id,
-                    doc_id=hit.doc_id,
-                    source=hit.source,
-                    title=hit.title,
-                    start=hit.start,
-                    end=hit.end,
-                    snippet=hit.text,
-                    pages=hit.pages,
-                    headings=hit.headings,
-                )
-            )
-            numbered.append((number, heading, hit.text))
-        return chosen, self.prompts.context_block(numbered)
 
     def close(self) -> None:
         with self._lock:

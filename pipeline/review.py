@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.db import connect
-from pipeline.records import Answer
+from verirag.core.db import connect
+from verirag.core.records import Answer
 
 Resolution = Literal["correct", "incorrect", "partially-correct"]
 RESOLUTIONS: tuple[str, ...] = ("correct", "incorrect", "partially-correct")

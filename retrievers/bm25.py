@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from retrievers.store import FaissStore
+from verirag.retrievers.store import FaissStore
 
 # Parameters of the reference BM25 run on SQuAD in ../shared/data/README.md.
 K1 = 0.9

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from pipeline.records import Chunk, Document, Section
+from verirag.core.records import Chunk, Document, Section
 
 SEPARATORS: tuple[str, ...] = ("\n\n", "\n", ". ", "? ", "! ", "; ", ": ", ", ", " ")
 

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.compute import model_call
-from pipeline.device import configure_torch_threads, cpu_threads, offline_env, resolve_device
-from pipeline.registry import resolve_model
-from pipeline.settings import Settings
-from retrievers.chunking import HfTokenizer
+from verirag.core.compute import model_call
+from verirag.core.device import configure_torch_threads, cpu_threads, offline_env, resolve_device
+from verirag.core.registry import resolve_model
+from verirag.core.settings import Settings
+from verirag.retrievers.chunking import HfTokenizer
 
 Vectors = npt.NDArray[np.float32]
 

@@ -30,8 +30,8 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.db import connect
-from pipeline.records import Chunk, CollectionStats, Document, DocumentInfo, SearchHit
+from verirag.core.db import connect
+from verirag.core.records import Chunk, CollectionStats, Document, DocumentInfo, SearchHit
 
 SCHEMA_VERSION = "1"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

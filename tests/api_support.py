@@ -18,14 +18,14 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from generators.base import GenerationParams
-from pipeline.api import Services, create_app
-from pipeline.indexing import IndexingPipeline
-from pipeline.rag import AccessCheck, check_access, validate_query
-from pipeline.records import Answer, Citation, ClaimResult, Timings
-from pipeline.review import ReviewQueue
-from pipeline.settings import Settings
-from retrievers.store import CollectionError, FaissStore, validate_name
+from verirag.generators.base import GenerationParams
+from verirag.pipeline.api import Services, create_app
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.rag import AccessCheck, check_access, validate_query
+from verirag.core.records import Answer, Citation, ClaimResult, Timings
+from verirag.pipeline.review import ReviewQueue
+from verirag.core.settings import Settings
+from verirag.retrievers.store import CollectionError, FaissStore, validate_name
 from tests.conftest import HashEncoder
 
 CANARY = "CANARY-b7e1f0c3-zebra-quokka"

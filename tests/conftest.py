@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipeline.settings import Settings, default_data_dir
-from retrievers.chunking import RegexTokenizer
+from verirag.core.settings import Settings, default_data_dir
+from verirag.retrievers.chunking import RegexTokenizer
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
@@ -105,7 +105,7 @@ def hash_encoder() -> HashEncoder:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Iterator[Path]:
-    from evaluators.datasets import shared_data_dir
+    from verirag.pipeline.evaluation.datasets import shared_data_dir
 
     path = shared_data_dir()
     if not (path / "squad_v1.1_dev" / "dev-v1.1.json").is_file():

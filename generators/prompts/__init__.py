@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from string import Template
 
-from pipeline.records import Message
+from verirag.core.records import Message
 
 PROMPTS_DIR = Path(__file__).resolve().parent
 FENCE_END = "SOURCES>>>"

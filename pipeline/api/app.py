@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from pipeline.api.errors import install_handlers
-from pipeline.api.middleware import BodyLimitMiddleware, MetricsMiddleware
-from pipeline.api.routers import ask, documents, health, jobs, review
-from pipeline.api.services import Services
-from pipeline.settings import Settings
+from verirag.pipeline.api.errors import install_handlers
+from verirag.pipeline.api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from verirag.pipeline.api.routers import ask, documents, health, jobs, review
+from verirag.pipeline.api.services import Services
+from verirag.core.settings import Settings
 
 API_VERSION = "1"
 

@@ -14,10 +14,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from pipeline.api.errors import ProblemError
-from pipeline.api.services import Services
-from pipeline.keys import ApiKey, Scope
-from retrievers.store import CollectionError, validate_name
+from verirag.pipeline.api.errors import ProblemError
+from verirag.pipeline.api.services import Services
+from verirag.pipeline.api.keys import ApiKey, Scope
+from verirag.retrievers.store import CollectionError, validate_name
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>`")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or `X-API-Key: <key>`")

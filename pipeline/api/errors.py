@@ -16,11 +16,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from generators.base import GenerationError
-from pipeline.rag import CollectionAccessError, QueryError
-from pipeline.registry import ModelError
-from retrievers.loaders import LoadError
-from retrievers.store import CollectionBusyError, CollectionError
+from verirag.generators.base import GenerationError
+from verirag.pipeline.rag import CollectionAccessError, QueryError
+from verirag.core.registry import ModelError
+from verirag.retrievers.loaders import LoadError
+from verirag.retrievers.store import CollectionBusyError, CollectionError
 
 log = logging.getLogger("verirag.api")
 

@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline.api.errors import PROBLEM_JSON, problem_body
-from pipeline.api.metrics import Metrics
+from verirag.pipeline.api.errors import PROBLEM_JSON, problem_body
+from verirag.pipeline.api.metrics import Metrics
 
 
 class BodyTooLargeError(HTTPException):

@@ -1,16 +1,17 @@
 """Request and response bodies of the HTTP API.
 
-Kept apart from `pipeline.records`: the wire format is a contract with clients and changes
+Kept apart from `verirag.core.records`: the wire format is a contract with clients and changes
 by versioned path, the internal dataclasses change with the code. Conversions are explicit.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.records import (
+from verirag.core.records import (
     Answer,
     Citation,
     ClaimResult,
@@ -19,7 +20,8 @@ from pipeline.records import (
     SearchHit,
     Timings,
 )
-from pipeline.review import ReviewItem
+from verirag.generators.params import GenerationParams
+from verirag.pipeline.review import ReviewItem
 
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -44,16 +46,22 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, description="at most `max_question_chars` characters")
     collection: str = Field(default="default", pattern=COLLECTION_PATTERN)
     k: int | None = Field(default=None, ge=1, description="sources to retrieve (≤ api_max_k)")
-    max_tokens: int | None = Field(default=None, ge=1, description="≤ api_max_tokens")
-    # Ranges are checked by `GenerationParams`, the same check the CLI uses; a violation is a
-    # 422 problem naming every bad parameter.
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int = 0
-    frequency_penalty: float = 0.0
-    presence_penalty: float = 0.0
-    stop: list[str] = Field(default_factory=list)
-    seed: int = 0
+    # Generation parameters: null or absent = the default. Defaults and ranges are
+    # `GenerationParams`', checked by the builder the CLI uses too; a violation is a 422
+    # problem naming every bad parameter.
+    max_tokens: int | None = Field(
+        default=None, description="default: the max_tokens setting; at most api_max_tokens"
+    )
+    temperature: float | None = Field(default=None, description="default 0 (greedy)")
+    top_p: float | None = None
+    top_k: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+
+    def generation_fields(self) -> dict[str, Any]:
+        return self.model_dump(include={f.name for f in fields(GenerationParams)})
 
 
 class ClaimOut(_Out):

@@ -22,16 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
-from generators.base import GenerationParams
-from pipeline.api.errors import ProblemError
-from pipeline.api.metrics import Metrics
-from pipeline.indexing import IndexingPipeline
-from pipeline.keys import KeyStore
-from pipeline.rag import AccessCheck
-from pipeline.records import Answer, FileOutcome, IndexReport
-from pipeline.review import ReviewQueue
-from pipeline.settings import Settings
-from retrievers.store import FaissStore, list_collections
+from verirag.generators.base import GenerationParams
+from verirag.pipeline.api.errors import ProblemError
+from verirag.pipeline.api.metrics import Metrics
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.api.keys import KeyStore
+from verirag.pipeline.rag import AccessCheck
+from verirag.core.records import Answer, FileOutcome, IndexReport
+from verirag.pipeline.review import ReviewQueue
+from verirag.core.settings import Settings
+from verirag.retrievers.store import FaissStore, list_collections
 
 log = logging.getLogger("verirag.api")
 
@@ -203,7 +203,7 @@ class Services:
         *,
         workers: int | None = None,
     ) -> None:
-        from pipeline.rag import RagPipeline
+        from verirag.pipeline.rag import RagPipeline
 
         self.settings = settings
         self.indexer = indexer or IndexingPipeline(settings)

@@ -8,8 +8,8 @@ from pathlib import Path, PurePosixPath
 
 from fastapi import UploadFile
 
-from pipeline.api.errors import ProblemError
-from retrievers.loaders import SUPPORTED_SUFFIXES
+from verirag.pipeline.api.errors import ProblemError
+from verirag.retrievers.loaders import SUPPORTED_SUFFIXES
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_STEM = 100

@@ -25,10 +25,10 @@ from urllib.parse import quote
 import httpx2
 import pytest
 
-from pipeline.indexing import IndexingPipeline
-from pipeline.records import Answer, ClaimResult, Timings
-from pipeline.review import ReviewQueue
-from pipeline.settings import Settings
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.core.records import Answer, ClaimResult, Timings
+from verirag.pipeline.review import ReviewQueue
+from verirag.core.settings import Settings
 from tests.conftest import MODEL_CACHE
 from tests.e2e.conftest import SERVER_LOG
 
@@ -86,7 +86,7 @@ def _free_port() -> int:
 
 def _cli(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
+        [sys.executable, "-m", "verirag.pipeline.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -209,7 +209,7 @@ def server(
     with log.open("wb") as sink:
         command = ["serve", "--host", "127.0.0.1", "--port", str(port)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", *command],
+            [sys.executable, "-m", "verirag.pipeline.cli", *command],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,

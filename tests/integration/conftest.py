@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import Settings
-from retrievers.encoders import SentenceTransformerEncoder
+from verirag.core.settings import Settings
+from verirag.retrievers.encoders import SentenceTransformerEncoder
 from tests.conftest import MODEL_CACHE
 
 

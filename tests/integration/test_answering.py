@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from generators.base import GenerationError, GenerationParams
-from pipeline.indexing import IndexingPipeline
-from pipeline.rag import QueryError, RagPipeline
-from pipeline.settings import Settings
-from retrievers.encoders import SentenceTransformerEncoder
-from retrievers.store import CollectionError
+from verirag.generators.base import GenerationError, GenerationParams
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.rag import QueryError, RagPipeline
+from verirag.core.settings import Settings
+from verirag.retrievers.encoders import SentenceTransformerEncoder
+from verirag.retrievers.store import CollectionError
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.integration
@@ -104,7 +104,7 @@ def test_cli_ask_json_and_errors(tiny: Settings) -> None:
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", *args],
+            [sys.executable, "-m", "verirag.pipeline.cli", *args],
             env=env,
             capture_output=True,
             text=True,
@@ -132,7 +132,7 @@ def test_concurrent_asks_match_sequential_ones_and_share_one_model_thread(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from generators.llamacpp import LlamaCppGenerator
+    from verirag.generators.llamacpp import LlamaCppGenerator
 
     callers: set[int] = set()
     decode = LlamaCppGenerator._prefill

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
+        [sys.executable, "-m", "verirag.pipeline.cli", *args],
         env=env,
         capture_output=True,
         text=True,

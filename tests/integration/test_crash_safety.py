@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.datasets import squad_sample
-from retrievers.store import FaissStore
+from verirag.pipeline.evaluation.datasets import squad_sample
+from verirag.retrievers.store import FaissStore
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.integration
 
-VERIRAG = [sys.executable, "-m", "pipeline.cli"]
+VERIRAG = [sys.executable, "-m", "verirag.pipeline.cli"]
 N_DOCS = 120
 
 

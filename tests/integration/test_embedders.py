@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.indexing import IndexingPipeline
-from pipeline.rag import RagPipeline
-from pipeline.settings import Settings
-from retrievers.encoders import SentenceTransformerEncoder
-from retrievers.store import FaissStore
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.rag import RagPipeline
+from verirag.core.settings import Settings
+from verirag.retrievers.encoders import SentenceTransformerEncoder
+from verirag.retrievers.store import FaissStore
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from evaluators.datasets import shared_data_dir
-from evaluators.runs import RunSummary
-from pipeline.cli import app
+from verirag.pipeline.evaluation.datasets import shared_data_dir
+from verirag.pipeline.evaluation.runs import RunSummary
+from verirag.pipeline.cli import app
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.integration

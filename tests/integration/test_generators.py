@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from generators.base import GenerationParams, Generator
-from generators.hf import TransformersGenerator
-from generators.llamacpp import LlamaCppGenerator
-from pipeline.records import Message
-from pipeline.registry import resolve_model
-from pipeline.settings import Settings
+from verirag.generators.base import GenerationParams, Generator
+from verirag.generators.hf import TransformersGenerator
+from verirag.generators.llamacpp import LlamaCppGenerator
+from verirag.core.records import Message
+from verirag.core.registry import resolve_model
+from verirag.core.settings import Settings
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.integration

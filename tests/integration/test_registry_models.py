@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.registry import REGISTRY, resolve_model, sha256_file
+from verirag.core.registry import REGISTRY, resolve_model, sha256_file
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.integration

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.datasets import squad_sample, write_jsonl
-from evaluators.metrics import dedupe, mean, recall_at_k
-from pipeline.indexing import IndexingPipeline
-from pipeline.rag import RagPipeline
-from pipeline.settings import Settings
-from retrievers.encoders import SentenceTransformerEncoder
-from retrievers.store import FaissStore
+from verirag.pipeline.evaluation.datasets import squad_sample, write_jsonl
+from verirag.pipeline.evaluation.metrics import dedupe, mean, recall_at_k
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.rag import RagPipeline
+from verirag.core.settings import Settings
+from verirag.retrievers.encoders import SentenceTransformerEncoder
+from verirag.retrievers.store import FaissStore
 
 pytestmark = pytest.mark.integration
 

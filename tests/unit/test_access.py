@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.rag import CollectionAccessError, RagPipeline
-from pipeline.settings import Settings
+from verirag.pipeline.rag import CollectionAccessError, RagPipeline
+from verirag.core.settings import Settings
 
 
 def test_search_and_ask_refuse_a_collection_the_caller_may_not_read(tmp_path: Path) -> None:

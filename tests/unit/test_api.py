@@ -12,8 +12,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from pipeline.records import Answer, Timings
-from retrievers.store import CollectionConfig, FaissStore
+from verirag.core.records import Answer, Timings
+from verirag.retrievers.store import CollectionConfig, FaissStore
 from tests.api_support import CANARY, Bed, api_bed
 from tests.helpers import make_pdf
 
@@ -553,7 +553,7 @@ def test_cors_can_be_enabled(tmp_path: Path) -> None:
 
 
 def test_answer_schema_conversion_keeps_every_field() -> None:
-    from pipeline.api.schemas import AnswerOut
+    from verirag.pipeline.api.schemas import AnswerOut
 
     answer = Answer(
         question="q",

@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from pipeline.api.errors import ProblemError
-from pipeline.api.metrics import Metrics
-from pipeline.api.services import QueueFullError, RateLimiter, WorkerPool
-from pipeline.api.uploads import sanitize_filename
+from verirag.pipeline.api.errors import ProblemError
+from verirag.pipeline.api.metrics import Metrics
+from verirag.pipeline.api.services import QueueFullError, RateLimiter, WorkerPool
+from verirag.pipeline.api.uploads import sanitize_filename
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def test_sanitize_filename_refuses(raw: str) -> None:
 
 def test_token_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [100.0]
-    monkeypatch.setattr("pipeline.api.services.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("verirag.pipeline.api.services.time.monotonic", lambda: now[0])
     limiter = RateLimiter(per_minute=2)
     assert limiter.acquire(1) == 0 and limiter.acquire(1) == 0
     assert limiter.acquire(1) == pytest.approx(30.0)
@@ -82,7 +82,7 @@ def test_prometheus_exposition() -> None:
 
 
 def test_api_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.settings import Settings
+    from verirag.core.settings import Settings
 
     monkeypatch.setenv("VERIRAG_API_CORS_ORIGINS", '["https://app.example"]')
     monkeypatch.setenv("VERIRAG_API_RATE_LIMIT_PER_MINUTE", "7")

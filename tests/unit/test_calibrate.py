@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from evaluators.calibrate import fit_logistic, own_answer, youden_threshold
-from evaluators.metrics import auroc
-from pipeline.records import Answer, ClaimResult, Timings
+from verirag.pipeline.evaluation.calibrate import fit_logistic, own_answer, youden_threshold
+from verirag.pipeline.evaluation.metrics import auroc
+from verirag.core.records import Answer, ClaimResult, Timings
 
 FEATURES = {
     "n_tokens": 5.0,
@@ -86,9 +86,9 @@ def right_claim() -> ClaimResult:
 
 
 def test_calibration_data_round_trips_and_fits(tmp_path: Path) -> None:
-    from evaluators.calibrate import CalibrationData, HaluRow, OwnAnswer, fit
-    from evaluators.confidence import ConfidenceFeatures
-    from evaluators.decision import Thresholds
+    from verirag.pipeline.evaluation.calibrate import CalibrationData, HaluRow, OwnAnswer, fit
+    from verirag.evaluators.confidence import ConfidenceFeatures
+    from verirag.evaluators.decision import Thresholds
 
     rng = np.random.default_rng(1)
     own, halu = [], []

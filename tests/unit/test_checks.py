@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.claims import citations_in, split_claims, strip_citations
-from evaluators.confidence import LogprobConfidence, features, token_entropy
-from evaluators.decision import (
+from verirag.evaluators.claims import citations_in, split_claims, strip_citations
+from verirag.evaluators.confidence import LogprobConfidence, features, token_entropy
+from verirag.evaluators.decision import (
     ClaimVerdict,
     Thresholds,
     answer_score,
@@ -19,10 +19,10 @@ from evaluators.decision import (
     decide,
     is_abstention,
 )
-from evaluators.judge import JudgeResult, yes_probability
-from evaluators.lexical import LexicalEvidence, lexical_evidence
-from generators.base import GenerationError, GenerationParams, StopScanner, TokenLogprob
-from generators.prompts import load_prompts
+from verirag.evaluators.judge import JudgeResult, yes_probability
+from verirag.evaluators.lexical import LexicalEvidence, lexical_evidence
+from verirag.generators.base import GenerationError, GenerationParams, StopScanner, TokenLogprob
+from verirag.generators.prompts import load_prompts
 
 
 def _tok(text: str, p: float, alts: tuple[float, ...] = ()) -> TokenLogprob:

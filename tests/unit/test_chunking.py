@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.records import Document, Section
-from retrievers.chunking import Chunker, RegexTokenizer
-from retrievers.loaders import content_hash, markdown_sections
+from verirag.core.records import Document, Section
+from verirag.retrievers.chunking import Chunker, RegexTokenizer
+from verirag.retrievers.loaders import content_hash, markdown_sections
 
 TOK = RegexTokenizer()
 

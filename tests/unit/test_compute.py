@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pipeline.compute import ComputeThread, Interrupted
+from verirag.core.compute import ComputeThread, Interrupted
 
 
 def test_calls_from_many_threads_run_on_one_thread() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from evaluators.datasets import (
+from verirag.pipeline.evaluation.datasets import (
     DatasetError,
     EvalItem,
     HaluItem,

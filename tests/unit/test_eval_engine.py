@@ -10,9 +10,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
-from evaluators.baseline import says_dont_know
-from evaluators.datasets import DatasetError
-from evaluators.engine import (
+from verirag.pipeline.evaluation.baseline import says_dont_know
+from verirag.pipeline.evaluation.datasets import DatasetError
+from verirag.pipeline.evaluation.engine import (
     EvalConfig,
     EvalConfigError,
     ItemLog,
@@ -20,7 +20,7 @@ from evaluators.engine import (
     prepare_run_dir,
     run_items,
 )
-from evaluators.suites import (
+from verirag.pipeline.evaluation.suites import (
     AnswerRecord,
     BaselineRecord,
     HaluRecord,
@@ -33,7 +33,7 @@ from evaluators.suites import (
     summarise_ragas,
     summarise_retrieval,
 )
-from pipeline.cli import app
+from verirag.pipeline.cli import app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eval"
 SQUAD = FIXTURES / "squad_tiny.json"

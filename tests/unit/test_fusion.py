@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrievers.fusion import reciprocal_rank_fusion
+from verirag.retrievers.fusion import reciprocal_rank_fusion
 
 
 def test_rrf_hand_computed() -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.indexing import IndexingPipeline
-from pipeline.rag import QueryError, RagPipeline
-from pipeline.settings import Settings
-from retrievers.store import CollectionBusyError, CollectionError, FaissStore
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.rag import QueryError, RagPipeline
+from verirag.core.settings import Settings
+from verirag.retrievers.store import CollectionBusyError, CollectionError, FaissStore
 from tests.conftest import HashEncoder
 
 

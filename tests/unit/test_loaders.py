@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from retrievers.loaders import (
+from verirag.retrievers.loaders import (
     LoadError,
     file_doc_id,
     html_to_text,

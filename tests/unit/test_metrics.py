@@ -18,7 +18,7 @@ from sklearn.metrics import (
 )
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from evaluators.metrics import (
+from verirag.pipeline.evaluation.metrics import (
     PRF,
     answer_contains,
     aurc,

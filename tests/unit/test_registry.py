@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.registry import REGISTRY, ModelError, _join, _resolve_bundled, resolve_model
-from pipeline.settings import Settings
+from verirag.core.registry import REGISTRY, ModelError, _join, _resolve_bundled, resolve_model
+from verirag.core.settings import Settings
 
 
 def test_every_design_model_is_registered_with_a_pinned_hash() -> None:

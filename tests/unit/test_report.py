@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.report import (
+from verirag.pipeline.evaluation.report import (
     compare_runs,
     render_compare_markdown,
     render_html,
     render_markdown,
     write_report,
 )
-from evaluators.runs import (
+from verirag.pipeline.evaluation.runs import (
     DatasetInfo,
     FailedItem,
     Plot,

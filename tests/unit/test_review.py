@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.records import Answer, ClaimResult, Timings
-from pipeline.review import ReviewQueue
+from verirag.core.records import Answer, ClaimResult, Timings
+from verirag.pipeline.review import ReviewQueue
 
 
 def _answer(collection: str) -> Answer:

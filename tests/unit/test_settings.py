@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from pipeline.device import cpu_threads, resolve_device
-from pipeline.settings import Settings
+from verirag.core.device import cpu_threads, resolve_device
+from verirag.core.settings import Settings
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -6,20 +6,21 @@ import asyncio
 import json
 import threading
 import time
+from dataclasses import dataclass
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from generators.base import GenerationParams
-from pipeline.api.deps import ReadKey, ServicesDep, existing_collection
-from pipeline.api.errors import ProblemError, classify
-from pipeline.api.schemas import AnswerOut, AskRequest, Problem
-from pipeline.api.services import Cancelled, Services
-from pipeline.keys import ApiKey
-from pipeline.rag import validate_query
-from pipeline.records import Answer
+from verirag.generators.params import GenerationParams, generation_params
+from verirag.pipeline.api.deps import ReadKey, ServicesDep, existing_collection
+from verirag.pipeline.api.errors import ProblemError, classify
+from verirag.pipeline.api.schemas import AnswerOut, AskRequest, Problem
+from verirag.pipeline.api.services import Cancelled, Services
+from verirag.pipeline.api.keys import ApiKey
+from verirag.pipeline.rag import Question
+from verirag.core.records import Answer
 
 router = APIRouter(prefix="/v1", tags=["ask"])
 
@@ -28,43 +29,42 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _prepare(services: Services, key: Any, body: AskRequest) -> tuple[str, GenerationParams]:
-    """Everything that can be refused before a worker is taken: access, existence, limits."""
+@dataclass(frozen=True)
+class _Accepted:
+    question: Question
+    collection: str
+    params: GenerationParams
+
+
+def _prepare(services: Services, key: Any, body: AskRequest) -> _Accepted:
+    """Everything that can be refused before a worker is taken: access, existence, limits.
+    The question is validated here, once; the pipeline takes it as validated."""
     s = services.settings
     collection = existing_collection(services, key, body.collection)
-    validate_query(body.question, s.max_question_chars)  # the pipeline checks it again
+    question = services.rag.question(body.question)
     if body.k is not None and body.k > s.api_max_k:
         raise ProblemError(422, f"k must be at most {s.api_max_k}, got {body.k}", kind="limit")
-    if body.max_tokens is not None and body.max_tokens > s.api_max_tokens:
-        raise ProblemError(
-            422,
-            f"max_tokens must be at most {s.api_max_tokens}, got {body.max_tokens}",
-            kind="limit",
-        )
-    params = GenerationParams(  # raises GenerationError -> 422
-        max_tokens=body.max_tokens or min(s.max_tokens, s.api_max_tokens),
-        temperature=body.temperature,
-        top_p=body.top_p,
-        top_k=body.top_k,
-        frequency_penalty=body.frequency_penalty,
-        presence_penalty=body.presence_penalty,
-        stop=tuple(body.stop),
-        seed=body.seed,
+    params = generation_params(  # raises GenerationError -> 422
+        s, max_tokens_cap=s.api_max_tokens, **body.generation_fields()
     )
-    return collection, params
+    return _Accepted(question, collection, params)
 
 
 def _answer(
     services: Services,
     key: ApiKey,
     body: AskRequest,
-    collection: str,
-    params: GenerationParams,
+    accepted: _Accepted,
     on_token: Callable[[str], None],
 ) -> Answer:
     # The key is checked again inside retrieval, before the collection is opened.
     answer = services.rag.ask(
-        body.question, collection, body.k, params, on_token, allowed=key.covers
+        accepted.question,
+        accepted.collection,
+        body.k,
+        accepted.params,
+        on_token,
+        allowed=key.covers,
     )
     services.metrics.count_answer(answer.decision)
     return answer
@@ -73,7 +73,7 @@ def _answer(
 @router.post("/ask", response_model=AnswerOut, responses=_ERRORS)
 async def ask(body: AskRequest, key: ReadKey, services: ServicesDep) -> AnswerOut:
     """Retrieve from the collection, answer, check every claim, decide."""
-    collection, params = _prepare(services, key, body)
+    accepted = _prepare(services, key, body)
     abandoned = threading.Event()
 
     def on_token(_: str) -> None:
@@ -83,7 +83,7 @@ async def ask(body: AskRequest, key: ReadKey, services: ServicesDep) -> AnswerOu
 
     try:
         answer = await services.run(
-            lambda: _answer(services, key, body, collection, params, on_token)
+            lambda: _answer(services, key, body, accepted, on_token)
         )
     finally:
         abandoned.set()
@@ -109,7 +109,7 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 )
 async def ask_stream(body: AskRequest, key: ReadKey, services: ServicesDep) -> StreamingResponse:
     """The answer's tokens as they are generated, then the verified answer."""
-    collection, params = _prepare(services, key, body)
+    accepted = _prepare(services, key, body)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
     abandoned = threading.Event()
@@ -124,7 +124,7 @@ async def ask_stream(body: AskRequest, key: ReadKey, services: ServicesDep) -> S
 
     def job() -> None:
         try:
-            answer = _answer(services, key, body, collection, params, on_token)
+            answer = _answer(services, key, body, accepted, on_token)
         except Cancelled:
             return
         except Exception as exc:

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from pipeline.api.deps import ReadKey, ServicesDep, WriteKey, authorize_collection
-from pipeline.api.deps import existing_collection as _existing
-from pipeline.api.errors import ProblemError
-from pipeline.api.schemas import (
+from verirag.pipeline.api.deps import ReadKey, ServicesDep, WriteKey, authorize_collection
+from verirag.pipeline.api.deps import existing_collection as _existing
+from verirag.pipeline.api.errors import ProblemError
+from verirag.pipeline.api.schemas import (
     CollectionOut,
     DeletedDocument,
     DeleteResult,
@@ -22,7 +22,7 @@ from pipeline.api.schemas import (
     Problem,
     UploadedFile,
 )
-from pipeline.api.uploads import sanitize_filename, save_upload
+from verirag.pipeline.api.uploads import sanitize_filename, save_upload
 
 router = APIRouter(prefix="/v1", tags=["collections"])
 

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from pipeline.api.deps import ServicesDep, metrics_access
-from pipeline.api.metrics import CONTENT_TYPE
-from pipeline.api.schemas import Health, Problem, Readiness
+from verirag.pipeline.api.deps import ServicesDep, metrics_access
+from verirag.pipeline.api.metrics import CONTENT_TYPE
+from verirag.pipeline.api.schemas import Health, Problem, Readiness
 
 router = APIRouter(tags=["health"])
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from pipeline.api.deps import ReadKey, ServicesDep
-from pipeline.api.errors import ProblemError
-from pipeline.api.schemas import FileOutcomeOut, JobOut, Problem
+from verirag.pipeline.api.deps import ReadKey, ServicesDep
+from verirag.pipeline.api.errors import ProblemError
+from verirag.pipeline.api.schemas import FileOutcomeOut, JobOut, Problem
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 

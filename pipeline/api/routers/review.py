@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from pipeline.api.deps import ReadKey, ServicesDep, WriteKey
-from pipeline.api.errors import ProblemError
-from pipeline.api.schemas import Problem, ReviewItemOut, ReviewResolveRequest
+from verirag.pipeline.api.deps import ReadKey, ServicesDep, WriteKey
+from verirag.pipeline.api.errors import ProblemError
+from verirag.pipeline.api.schemas import Problem, ReviewItemOut, ReviewResolveRequest
 
 router = APIRouter(prefix="/v1", tags=["review"])
 

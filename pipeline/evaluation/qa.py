@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluators.datasets import Passage, Question, load_squad
+from verirag.pipeline.evaluation.datasets import Passage, Question, load_squad
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pipeline.db import connect
-from retrievers.store import validate_name
+from verirag.core.db import connect
+from verirag.retrievers.store import validate_name
 
 Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from pipeline.settings import Device
+from verirag.core.settings import Device
 
 
 def offline_env() -> None:

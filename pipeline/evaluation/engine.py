@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from evaluators.datasets import (
+from verirag.pipeline.evaluation.datasets import (
     DatasetFormat,
     EvalDataset,
     EvalItem,
@@ -30,7 +30,7 @@ from evaluators.datasets import (
     sample_halu,
     sample_items,
 )
-from evaluators.runs import Cell, DatasetInfo, FailedItem, RunSummary, SuiteResult
+from verirag.pipeline.evaluation.runs import Cell, DatasetInfo, FailedItem, RunSummary, SuiteResult
 
 SUITES = ("retrieval", "qa", "abstention", "hallucination", "ragas", "baseline")
 # Suites whose questions need gold answers, and which build unanswerable questions.

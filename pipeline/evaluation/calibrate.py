@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluators.confidence import ConfidenceFeatures, ConfidenceWeights, LogprobConfidence
-from evaluators.datasets import Passage
-from evaluators.decision import Thresholds, answer_score, claim_floor
-from evaluators.hallucination import SignalScorer, load_halueval, score_pairs
-from evaluators.metrics import answer_contains, auroc
-from evaluators.qa import squad_qa_sample
-from pipeline.records import Answer
+from verirag.evaluators.confidence import ConfidenceFeatures, ConfidenceWeights, LogprobConfidence
+from verirag.pipeline.evaluation.datasets import Passage
+from verirag.evaluators.decision import Thresholds, answer_score, claim_floor
+from verirag.pipeline.evaluation.hallucination import SignalScorer, load_halueval, score_pairs
+from verirag.pipeline.evaluation.metrics import answer_contains, auroc
+from verirag.pipeline.evaluation.qa import squad_qa_sample
+from verirag.core.records import Answer
 
 
 def youden_threshold(scores: Sequence[float], positive: Sequence[bool]) -> float:

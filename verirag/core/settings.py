@@ -22,6 +22,7 @@ IndexType = Literal["flat", "hnsw", "ivfpq"]
 Device = Literal["auto", "cpu", "cuda"]
 EmbedBackend = Literal["torch", "int8"]
 GeneratorBackend = Literal["auto", "llama.cpp", "transformers"]
+MAX_TOKENS_LIMIT = 8192  # the longest answer any generator is asked for
 
 
 def default_data_dir() -> Path:
@@ -92,7 +93,7 @@ class Settings(BaseSettings):
     context_tokens: int = Field(
         default=1536, ge=64, description="token budget for the sources in a prompt"
     )
-    max_tokens: int = Field(default=256, ge=1, le=8192)
+    max_tokens: int = Field(default=256, ge=1, le=MAX_TOKENS_LIMIT)
     prompt_version: str = "v2"
     idk_sentence: str = "I don't know based on the provided sources."
     retrieval_k: int = Field(default=30, ge=1, le=1000, description="candidates per retriever")
@@ -118,7 +119,7 @@ class Settings(BaseSettings):
     api_max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="per file")
     api_max_upload_files: int = Field(default=20, ge=1, le=1000)
     api_max_k: int = Field(default=50, ge=1, le=1000)
-    api_max_tokens: int = Field(default=1024, ge=1, le=8192)
+    api_max_tokens: int = Field(default=1024, ge=1, le=MAX_TOKENS_LIMIT)
     api_rate_limit_per_minute: int = Field(
         default=120, ge=0, description="per API key, token bucket; 0 = no limit"
     )

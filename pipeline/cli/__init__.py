@@ -20,9 +20,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.records import Answer, IndexReport, SearchHit
-from pipeline.registry import REGISTRY, ModelError, resolve_model
-from pipeline.settings import Settings
+from verirag.core.records import Answer, IndexReport, SearchHit
+from verirag.core.registry import REGISTRY, ModelError, resolve_model
+from verirag.core.settings import Settings
 
 app = typer.Typer(
     name="verirag",
@@ -60,8 +60,8 @@ def _settings(**overrides: Any) -> Settings:
 
 def _guard(fn: Any) -> Any:
     """Map the library's exceptions to precise messages and exit codes."""
-    from retrievers.loaders import LoadError
-    from retrievers.store import CollectionBusyError, CollectionError
+    from verirag.retrievers.loaders import LoadError
+    from verirag.retrievers.store import CollectionBusyError, CollectionError
 
     try:
         return fn()
@@ -105,7 +105,7 @@ def index(
         chunk_tokens=chunk_tokens,
         chunk_overlap=chunk_overlap,
     )
-    from pipeline.indexing import IndexingPipeline
+    from verirag.pipeline.indexing import IndexingPipeline
 
     pipeline = IndexingPipeline(settings)
     show_bar = progress and not as_json and err.is_terminal
@@ -178,7 +178,7 @@ def search(
 ) -> None:
     """Print the top-k chunks for a query, with scores and sources."""
     settings = _settings(data_dir=data_dir)
-    from pipeline.rag import RagPipeline
+    from verirag.pipeline.rag import RagPipeline
 
     rag = RagPipeline(settings)
     hits: list[SearchHit] = _guard(lambda: rag.search(query, collection, k))
@@ -214,7 +214,7 @@ def ls(
     data_dir: DataDirOpt = None,
 ) -> None:
     """List the documents of a collection."""
-    from retrievers.store import FaissStore, validate_name
+    from verirag.retrievers.store import FaissStore, validate_name
 
     settings = _settings(data_dir=data_dir)
     store = _guard(lambda: FaissStore(settings.collections_dir / validate_name(collection)))
@@ -236,7 +236,7 @@ def stats(
     collection: CollectionOpt = "default", as_json: JsonOpt = False, data_dir: DataDirOpt = None
 ) -> None:
     """Documents, chunks, vectors, model and index type of a collection."""
-    from retrievers.store import FaissStore, validate_name
+    from verirag.retrievers.store import FaissStore, validate_name
 
     settings = _settings(data_dir=data_dir)
     store = _guard(lambda: FaissStore(settings.collections_dir / validate_name(collection)))
@@ -254,7 +254,7 @@ def stats(
 @app.command()
 def collections(as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
     """List collections."""
-    from retrievers.store import list_collections
+    from verirag.retrievers.store import list_collections
 
     names = list_collections(_settings(data_dir=data_dir).collections_dir)
     if as_json:
@@ -272,7 +272,7 @@ def delete(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Delete documents by id or path (a directory deletes everything under it)."""
-    from pipeline.indexing import IndexingPipeline
+    from verirag.pipeline.indexing import IndexingPipeline
 
     pipeline = IndexingPipeline(_settings(data_dir=data_dir))
     deleted: list[tuple[str, str]] = _guard(lambda: pipeline.delete(collection, refs))
@@ -289,7 +289,7 @@ def drop(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Remove a whole collection from disk."""
-    from retrievers.store import drop_collection
+    from verirag.retrievers.store import drop_collection
 
     settings = _settings(data_dir=data_dir)
     if not yes and not typer.confirm(f"remove collection '{collection}' and all its data?"):
@@ -366,8 +366,8 @@ def ask(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Answer a question from a collection, with citations, claim checks and a decision."""
-    from generators.base import GenerationError, GenerationParams
-    from pipeline.rag import RagPipeline
+    from verirag.generators.base import GenerationError, GenerationParams
+    from verirag.pipeline.rag import RagPipeline
 
     settings = _settings(data_dir=data_dir, generator=generator)
     try:
@@ -408,7 +408,7 @@ app.add_typer(review_app, name="review")
 
 
 def _queue(data_dir: Path | None) -> Any:
-    from pipeline.review import ReviewQueue
+    from verirag.pipeline.review import ReviewQueue
 
     return ReviewQueue(_settings(data_dir=data_dir).data_dir / "review.sqlite")
 
@@ -497,13 +497,13 @@ def calibrate(
     import tempfile
     from importlib import resources
 
-    from evaluators.calibrate import CalibrationData, collect, fit
-    from evaluators.datasets import Passage, shared_data_dir, write_jsonl
-    from evaluators.decision import CALIBRATION_DIR, Thresholds, calibration_name
-    from evaluators.hallucination import SignalScorer
-    from generators import make_generator
-    from pipeline.indexing import IndexingPipeline
-    from pipeline.rag import RagPipeline
+    from verirag.pipeline.evaluation.calibrate import CalibrationData, collect, fit
+    from verirag.pipeline.evaluation.datasets import Passage, shared_data_dir, write_jsonl
+    from verirag.evaluators.decision import CALIBRATION_DIR, Thresholds, calibration_name
+    from verirag.pipeline.evaluation.hallucination import SignalScorer
+    from verirag.generators import make_generator
+    from verirag.pipeline.indexing import IndexingPipeline
+    from verirag.pipeline.rag import RagPipeline
 
     settings = _settings(data_dir=data_dir, generator=generator)
     base = Thresholds.load(model=settings.generator)
@@ -551,7 +551,7 @@ def calibrate(
     fitted = _guard(
         lambda: fit(measured, base, settings.generator, log=lambda line: out.print(line))
     )
-    folder = resources.files("evaluators").joinpath(CALIBRATION_DIR)
+    folder = resources.files("verirag.evaluators").joinpath(CALIBRATION_DIR)
     target = output or Path(str(folder.joinpath(calibration_name(settings.generator))))
     target.write_text(fitted.dump())
     out.print(f"wrote {target} (version {fitted.version})")
@@ -569,9 +569,9 @@ def demo(
 ) -> None:
     """Index Python's built-in help topics (no download needed), search, and answer."""
     settings = _settings(data_dir=data_dir)
-    from pipeline.demo import write_pydoc_corpus
-    from pipeline.indexing import IndexingPipeline
-    from pipeline.rag import RagPipeline
+    from verirag.pipeline.cli.demo import write_pydoc_corpus
+    from verirag.pipeline.indexing import IndexingPipeline
+    from verirag.pipeline.rag import RagPipeline
 
     corpus = write_pydoc_corpus(settings.data_dir / "demo")
     started = time.perf_counter()
@@ -596,7 +596,7 @@ app.add_typer(keys_app, name="keys")
 
 
 def _key_store(data_dir: Path | None) -> Any:
-    from pipeline.keys import KeyStore
+    from verirag.pipeline.api.keys import KeyStore
 
     return KeyStore.for_data_dir(_settings(data_dir=data_dir).data_dir)
 
@@ -614,7 +614,7 @@ def keys_create(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Create an API key. The key is printed once; only its hash is stored."""
-    from pipeline.keys import KeySpecError
+    from verirag.pipeline.api.keys import KeySpecError
 
     try:
         key, secret = _key_store(data_dir).create(collections, scope, name)
@@ -675,7 +675,7 @@ def serve(
     """Serve the HTTP API (uvicorn); models load once, in the background (see /readyz)."""
     import uvicorn
 
-    from pipeline.api import create_app
+    from verirag.pipeline.api import create_app
 
     settings = _settings(data_dir=data_dir, api_worker_threads=workers_threads)
     api = _guard(lambda: create_app(settings))
@@ -768,8 +768,8 @@ def _run_eval(
 ) -> None:
     from datetime import datetime
 
-    from evaluators.engine import EvalConfig, plan, prepare_run_dir, summarise, timer
-    from evaluators.report import render_markdown, write_report
+    from verirag.pipeline.evaluation.engine import EvalConfig, plan, prepare_run_dir, summarise, timer
+    from verirag.pipeline.evaluation.report import render_markdown, write_report
 
     settings = _settings(data_dir=data_dir)
     if fmt is not None and fmt not in ("squad", "beir", "halueval", "jsonl"):
@@ -799,7 +799,7 @@ def _run_eval(
         f"{info.passages} passages indexed, {info.format} data, seed {seed} -> {config.out}"
     )
     elapsed = timer()
-    from evaluators.suites import run_suite
+    from verirag.pipeline.evaluation.suites import run_suite
 
     try:
         result = _guard(lambda: run_suite(the_plan, settings, progress=progress))
@@ -826,8 +826,8 @@ def eval_compare(
     as_json: JsonOpt = False,
 ) -> None:
     """Metric deltas between two runs (B - A)."""
-    from evaluators.report import compare_runs, render_compare_markdown
-    from evaluators.runs import RunSummary
+    from verirag.pipeline.evaluation.report import compare_runs, render_compare_markdown
+    from verirag.pipeline.evaluation.runs import RunSummary
 
     a = _guard(lambda: RunSummary.load(run_a))
     b = _guard(lambda: RunSummary.load(run_b))

@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from evaluators.runs import Cell, DatasetInfo, FailedItem, Plot, RunSummary, Series, Table
+from verirag.pipeline.evaluation.runs import Cell, DatasetInfo, FailedItem, Plot, RunSummary, Series, Table
 
 MARKDOWN_TABLE_ROWS = 30
 MARKDOWN_FAILED_ITEMS = 5

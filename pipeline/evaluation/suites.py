@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evaluators.datasets import EvalItem, HaluItem, write_jsonl
-from evaluators.engine import EvalConfig, EvalPlan, ItemLog, failed_list, run_items
-from evaluators.metrics import (
+from verirag.pipeline.evaluation.datasets import EvalItem, HaluItem, write_jsonl
+from verirag.pipeline.evaluation.engine import EvalConfig, EvalPlan, ItemLog, failed_list, run_items
+from verirag.pipeline.evaluation.metrics import (
     answer_contains,
     aurc,
     auroc,
@@ -35,9 +35,9 @@ from evaluators.metrics import (
     roc_curve,
     token_f1,
 )
-from evaluators.runs import Cell, Plot, Series, SuiteResult, Table
-from pipeline.rag import SearchMode
-from pipeline.settings import Settings
+from verirag.pipeline.evaluation.runs import Cell, Plot, Series, SuiteResult, Table
+from verirag.pipeline.rag import SearchMode
+from verirag.core.settings import Settings
 
 COLLECTION = "eval"
 MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
@@ -59,7 +59,7 @@ def run_settings(config: EvalConfig, base: Settings) -> Settings:
 
 def build_index(plan: EvalPlan, settings: Settings) -> None:
     """Index the plan's corpus (incremental: a resumed run re-reads nothing unchanged)."""
-    from pipeline.indexing import IndexingPipeline
+    from verirag.pipeline.indexing import IndexingPipeline
 
     source = write_jsonl(plan.corpus, plan.config.out / "corpus" / "passages.jsonl")
     report = IndexingPipeline(settings).run([source], COLLECTION, prune=True)
@@ -103,7 +103,7 @@ class RetrievalRecord:
 
 
 def retrieval_suite(plan: EvalPlan, settings: Settings, progress: bool) -> SuiteResult:
-    from pipeline.rag import RagPipeline
+    from verirag.pipeline.rag import RagPipeline
 
     build_index(plan, settings)
     rag = RagPipeline(settings)
@@ -213,8 +213,8 @@ def _answer_log(plan: EvalPlan, name: str = "items.jsonl") -> ItemLog[AnswerReco
 def ask_items(
     plan: EvalPlan, settings: Settings, progress: bool, stage: str
 ) -> tuple[list[AnswerRecord], list[Any]]:
-    from generators.base import GenerationParams
-    from pipeline.rag import RagPipeline
+    from verirag.generators.base import GenerationParams
+    from verirag.pipeline.rag import RagPipeline
 
     build_index(plan, settings)
     rag = RagPipeline(settings)
@@ -418,9 +418,9 @@ class HaluRecord:
 
 
 def hallucination_suite(plan: EvalPlan, settings: Settings, progress: bool) -> SuiteResult:
-    from evaluators.hallucination import SignalScorer
-    from generators import make_generator
-    from pipeline.rag import RagPipeline
+    from verirag.pipeline.evaluation.hallucination import SignalScorer
+    from verirag.generators import make_generator
+    from verirag.pipeline.rag import RagPipeline
 
     rag = RagPipeline(settings)
     scorer = SignalScorer(
@@ -627,11 +627,11 @@ class RagasRecord:
 
 
 def ragas_suite(plan: EvalPlan, settings: Settings, progress: bool) -> SuiteResult:
-    from evaluators.ragas_adapter import METRICS, RagasSample, RagasScorer
-    from generators import make_generator
-    from generators.base import GenerationParams
-    from generators.llamacpp import LlamaCppGenerator
-    from pipeline.rag import RagPipeline
+    from verirag.pipeline.evaluation.ragas_adapter import METRICS, RagasSample, RagasScorer
+    from verirag.generators import make_generator
+    from verirag.generators.base import GenerationParams
+    from verirag.generators.llamacpp import LlamaCppGenerator
+    from verirag.pipeline.rag import RagPipeline
 
     build_index(plan, settings)
     gen = make_generator(settings.generator, settings)
@@ -675,7 +675,7 @@ def ragas_suite(plan: EvalPlan, settings: Settings, progress: bool) -> SuiteResu
 def summarise_ragas(
     records: list[RagasRecord], failed: list[Any], metric_names: Sequence[str], seconds: float
 ) -> SuiteResult:
-    from evaluators.runs import FailedItem
+    from verirag.pipeline.evaluation.runs import FailedItem
 
     metrics: dict[str, float] = {}
     rows = []
@@ -737,9 +737,9 @@ class BaselineRecord:
 
 
 def baseline_suite(plan: EvalPlan, settings: Settings, progress: bool) -> SuiteResult:
-    from evaluators.baseline import LangChainRag, says_dont_know
-    from generators.base import GenerationParams
-    from pipeline.rag import RagPipeline
+    from verirag.pipeline.evaluation.baseline import LangChainRag, says_dont_know
+    from verirag.generators.base import GenerationParams
+    from verirag.pipeline.rag import RagPipeline
 
     build_index(plan, settings)
     rag = RagPipeline(settings)

@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from generators.llamacpp import LlamaCppGenerator
-from pipeline.records import Message
-from retrievers.encoders import SentenceTransformerEncoder
+from verirag.generators.llamacpp import LlamaCppGenerator
+from verirag.core.records import Message
+from verirag.retrievers.encoders import SentenceTransformerEncoder
 
 METRICS = ("faithfulness", "answer_relevancy", "context_precision", "context_recall")
 

@@ -13,11 +13,11 @@ import re
 from importlib import resources
 from typing import Any
 
-from evaluators.datasets import Passage
-from pipeline.compute import compute_thread
-from pipeline.device import cpu_threads, offline_env
-from pipeline.registry import resolve_model
-from pipeline.settings import Settings
+from verirag.pipeline.evaluation.datasets import Passage
+from verirag.core.compute import compute_thread
+from verirag.core.device import cpu_threads, offline_env
+from verirag.core.registry import resolve_model
+from verirag.core.settings import Settings
 
 PROMPT_FILE = "prompts/langchain_rag.txt"
 
@@ -36,7 +36,7 @@ def says_dont_know(text: str) -> bool:
 
 
 def rag_prompt_text() -> str:
-    return resources.files("evaluators").joinpath(PROMPT_FILE).read_text(encoding="utf-8")
+    return resources.files("verirag.pipeline.evaluation").joinpath(PROMPT_FILE).read_text(encoding="utf-8")
 
 
 class LangChainRag:

@@ -1,0 +1,135 @@
+"""`Verifier`: the verify sequence, one implementation for every caller.
+
+split claims -> lexical evidence -> judge -> verdict -> (undecided claims at their floor) ->
+source lift -> answer score. `RagPipeline` runs it on the answer it generated; the
+hallucination suite runs it on answers someone else wrote (HaluEval's right and hallucinated
+answers). Both get the same claims, verdicts and scores for the same text and sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from verirag.core.records import ClaimResult
+from verirag.evaluators.claims import split_claims
+from verirag.evaluators.decision import Thresholds, answer_score, claim_floor, claim_verdict
+from verirag.evaluators.grounding import source_lift
+from verirag.evaluators.judge import LlmJudgeVerifier
+from verirag.evaluators.lexical import lexical_evidence
+from verirag.generators.base import Generator, TokenLogprob
+from verirag.generators.prompts import PromptSet
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What an answer is checked against: the sources as the model saw them."""
+
+    question: str
+    block: str  # the numbered, fenced sources (the judge reads these)
+    prompt: str  # the rendered answer prompt (teacher-forced scores are taken on it)
+    texts: tuple[str, ...]  # each source's text for lexical evidence, titles included
+
+
+@dataclass(frozen=True)
+class Verification:
+    claims: tuple[ClaimResult, ...]
+    support: float | None  # the weakest claim's score (undecided at its floor); None: no claim
+    judge: float | None  # the lowest decided P(supported); None when no claim was decided
+    lexical_clean: bool  # every number and name of every claim is in some source
+    lift: float | None  # source lift, nats/token
+    with_sources: tuple[TokenLogprob, ...]  # the answer's teacher-forced tokens on the prompt
+
+
+class Verifier:
+    """Cheap to build; the models it calls are the generator's and the judge's, loaded lazily."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        judge: LlmJudgeVerifier,
+        prompts: PromptSet,
+        thresholds: Thresholds,
+    ) -> None:
+        self.generator = generator
+        self.judge = judge
+        self.prompts = prompts
+        self.thresholds = thresholds
+
+    def evidence(self, question: str, sources: Sequence[str], idk: str) -> Evidence:
+        """Evidence for untitled sources numbered from 1 (text that was not retrieved here)."""
+        block = self.prompts.context_block([(i + 1, "", s) for i, s in enumerate(sources)])
+        prompt = self.generator.render(self.prompts.answer_messages(block, question, idk))
+        return Evidence(question, block, prompt, tuple(sources))
+
+    def verify(self, evidence: Evidence, answer: str, *, given: bool = False) -> Verification:
+        return self.verify_many(evidence, [answer], given=given)[0]
+
+    def verify_many(
+        self, evidence: Evidence, answers: Sequence[str], *, given: bool = False
+    ) -> list[Verification]:
+        """Verify several answers over the same sources.
+
+        `given`: the answers were not written by this generator, so an answer without a
+        sentence of its own is checked as one claim (the generator's own such answer has no
+        checkable claim and goes to review). Every step that reads the sources runs first for
+        all answers, so their KV cache is computed once; the closed-book prompts come last
+        because they share no sources and would evict them.
+        """
+        grounded: list[tuple[tuple[TokenLogprob, ...], list[ClaimResult], float | None]] = []
+        for answer in answers:
+            # Scored first, while the KV cache still holds the prompt (and for the generator's
+            # own answer, the answer itself).
+            with_sources = tuple(self.generator.score(evidence.prompt, answer))
+            claims = self._claims(evidence, answer, given)
+            decided = [c.judge_p for c in claims if c.judge_p is not None]
+            grounded.append((with_sources, claims, min(decided) if decided else None))
+        closed = self.generator.render(self.prompts.closed_book_messages(evidence.question))
+        out = []
+        for answer, (with_sources, claims, judge) in zip(answers, grounded, strict=True):
+            lift = source_lift(list(with_sources), self.generator.score(closed, answer))
+            scores = [
+                c.score if c.score is not None else claim_floor(bool(c.missing_terms))
+                for c in claims
+            ]
+            out.append(
+                Verification(
+                    claims=tuple(claims),
+                    support=min(scores, default=None),
+                    judge=judge,
+                    lexical_clean=not any(c.missing_terms for c in claims),
+                    lift=lift,
+                    with_sources=with_sources,
+                )
+            )
+        return out
+
+    def score(self, verification: Verification, logprob_confidence: float | None) -> float:
+        """The answer score; `logprob_confidence` None for text the generator did not write."""
+        return answer_score(
+            self.thresholds, verification.support, verification.lift, logprob_confidence
+        )
+
+    def _claims(self, evidence: Evidence, answer: str, given: bool) -> list[ClaimResult]:
+        spans = [(s.text, s.start, s.end, s.citations) for s in split_claims(answer)]
+        if not spans and given:
+            spans = [(answer, 0, len(answer), ())]
+        claims = []
+        for text, start, end, citations in spans:
+            lexical = lexical_evidence(text, evidence.texts, citations, evidence.question)
+            judged = self.judge.judge(evidence.block, evidence.question, text)
+            verdict = claim_verdict(judged, lexical, self.thresholds)
+            claims.append(
+                ClaimResult(
+                    text=text,
+                    start=start,
+                    end=end,
+                    citations=citations,
+                    verdict=verdict.verdict,
+                    score=verdict.score,
+                    reason=verdict.reason,
+                    judge_p=judged.p_supported,
+                    missing_terms=lexical.missing,
+                )
+            )
+        return claims

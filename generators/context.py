@@ -1,0 +1,62 @@
+"""Context packing: the best chunks first, numbered from 1, up to a token budget."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from verirag.core.records import Citation, SearchHit
+from verirag.generators.prompts import PromptSet
+
+
+@dataclass(frozen=True)
+class PackedContext:
+    citations: tuple[Citation, ...]  # the numbered sources in the prompt
+    block: str  # their fenced text, as the generator and the judge read it
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """Each source as lexical evidence sees it: the title and headings were shown to the
+        model too, so names there are grounded."""
+        return tuple(f"{c.title} {' '.join(c.headings)}\n{c.snippet}" for c in self.citations)
+
+
+def pack_context(
+    hits: Sequence[SearchHit],
+    count_tokens: Callable[[str], int],
+    budget: int,
+    prompts: PromptSet,
+) -> PackedContext:
+    """Best chunks first while they fit in `budget` tokens (a chunk that does not fit is
+    skipped, a later smaller one may still fit). When even the best chunk is over budget, its
+    head is kept, cut in proportion."""
+    chosen: list[Citation] = []
+    numbered: list[tuple[int, str, str]] = []
+    used = 0
+    for hit in hits:
+        heading = " > ".join(h for h in (hit.title, *hit.headings) if h)
+        cost = count_tokens(f"[{len(chosen) + 1}] {heading}\n{hit.text}\n\n")
+        if used + cost > budget:
+            if chosen:
+                continue
+            keep = max(1, len(hit.text) * budget // max(cost, 1))
+            hit = replace(hit, text=hit.text[:keep], end=hit.start + keep)
+            cost = budget
+        used += cost
+        number = len(chosen) + 1
+        chosen.append(
+            Citation(
+                number=number,
+                chunk_id=hit.chunk_id,
+                doc_id=hit.doc_id,
+                source=hit.source,
+                title=hit.title,
+                start=hit.start,
+                end=hit.end,
+                snippet=hit.text,
+                pages=hit.pages,
+                headings=hit.headings,
+            )
+        )
+        numbered.append((number, heading, hit.text))
+    return PackedContext(tuple(chosen), prompts.context_block(numbered))

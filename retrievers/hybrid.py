@@ -1,0 +1,66 @@
+"""`HybridRetriever`: dense (FAISS) and BM25 candidates of one collection, fused by weighted
+reciprocal rank fusion; BM25 alone and dense alone stay selectable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from verirag.core.records import SearchHit
+from verirag.retrievers.bm25 import bm25_for
+from verirag.retrievers.encoders import SentenceTransformerEncoder
+from verirag.retrievers.fusion import reciprocal_rank_fusion
+from verirag.retrievers.store import FaissStore
+
+SearchMode = Literal["hybrid", "dense", "bm25"]
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    depth: int = 30  # candidates per retriever
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+
+
+class HybridRetriever:
+    """Cheap to build over an open store; the encoder loads on its first query."""
+
+    def __init__(
+        self, store: FaissStore, encoder: SentenceTransformerEncoder, fusion: FusionConfig
+    ) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.fusion = fusion
+
+    def retrieve(self, query: str, k: int, mode: SearchMode = "hybrid") -> list[SearchHit]:
+        """Top-k chunks for an already validated `query`.
+
+        Every hit carries its dense cosine (computed for BM25-only hits too), so callers can
+        apply the relevance floor whichever retriever found it, and its BM25 score if BM25
+        found it.
+        """
+        f = self.fusion
+        depth = max(k, f.depth)
+        vector = self.encoder.encode_query(query)[0]
+        dense = self.store.search(vector, depth) if mode != "bm25" else []
+        sparse = bm25_for(self.store).search(query, depth) if mode != "dense" else []
+        if mode == "dense":
+            ranked = dense[:k]
+        elif mode == "bm25":
+            ranked = sparse[:k]
+        else:
+            ranked = reciprocal_rank_fusion(
+                [[cid for cid, _ in dense], [cid for cid, _ in sparse]],
+                [f.dense_weight, f.bm25_weight],
+                f.rrf_k,
+            )[:k]
+        cosine = dict(dense)
+        missing = [cid for cid, _ in ranked if cid not in cosine]
+        for cid, vec in self.store.vectors_for(missing).items():
+            cosine[cid] = float(vec @ vector)
+        bm25 = dict(sparse)
+        return [
+            replace(hit, dense_score=cosine.get(hit.chunk_id), bm25_score=bm25.get(hit.chunk_id))
+            for hit in self.store.hits(ranked)
+        ]
