@@ -22,12 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.demo_questions import QUESTIONS, percentile
-from verirag.generators.base import GenerationParams
+from verirag.core.settings import Settings, default_data_dir
 from verirag.generators.llamacpp import LlamaCppGenerator
+from verirag.generators.params import GenerationParams
 from verirag.pipeline.cli.demo import write_pydoc_corpus
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import RagPipeline
-from verirag.core.settings import Settings, default_data_dir
 
 
 def main() -> None:

@@ -45,13 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx2
 
 from bench.demo_questions import QUESTIONS, percentile
-from verirag.generators.base import GenerationParams
-from verirag.pipeline.cli.demo import write_pydoc_corpus
 from verirag.core.device import offline_env
-from verirag.pipeline.indexing import IndexingPipeline
-from verirag.pipeline.api.keys import KeyStore
-from verirag.pipeline.rag import RagPipeline
 from verirag.core.settings import Settings, default_data_dir
+from verirag.generators.params import GenerationParams
+from verirag.pipeline.api.keys import KeyStore
+from verirag.pipeline.cli.demo import write_pydoc_corpus
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.rag import RagPipeline
 
 COLLECTION = "demo"
 

@@ -1,4 +1,4 @@
-"""Why every model call runs on one thread (`pipeline/compute.py`), measured.
+"""Why every model call runs on one thread (`verirag/core/compute.py`), measured.
 
 One process, one generator, greedy decoding of the same prompt from an empty KV cache:
 
@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from verirag.generators.base import GenerationParams
-from verirag.generators.llamacpp import LlamaCppGenerator
 from verirag.core.device import cpu_threads
 from verirag.core.records import Message
 from verirag.core.settings import Settings
+from verirag.generators.llamacpp import LlamaCppGenerator
+from verirag.generators.params import GenerationParams
 
 PROMPT = "Write a long story about a lighthouse keeper who learns to build boats."
 

@@ -22,15 +22,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from verirag.pipeline.evaluation.datasets import shared_data_dir, squad_sample, write_jsonl
-from verirag.pipeline.evaluation.metrics import dedupe, mean, recall_at_k
 from verirag.core.device import offline_env
-from verirag.pipeline.indexing import IndexingPipeline
-from verirag.pipeline.rag import RagPipeline
 from verirag.core.registry import resolve_model
 from verirag.core.settings import Settings, default_data_dir
+from verirag.pipeline.evaluation.datasets import (
+    SharedDataMissingError,
+    shared_data_file,
+    squad_sample,
+    write_jsonl,
+)
+from verirag.pipeline.evaluation.metrics import dedupe, mean, recall_at_k
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.rag import RagPipeline
 from verirag.retrievers.encoders import SentenceTransformerEncoder
 from verirag.retrievers.loaders import load_file
+
+SQUAD = "squad_v1.1_dev/dev-v1.1.json"
 
 
 def _reset_peak() -> None:
@@ -61,14 +68,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    try:
+        squad = shared_data_file(SQUAD)
+    except SharedDataMissingError as exc:
+        sys.exit(f"{Path(__file__).name}: {exc}")
     offline_env()
 
     work = Path(tempfile.mkdtemp(prefix="verirag-bench-"))
     cache = Path(os.environ.get("VERIRAG_MODEL_CACHE", default_data_dir() / "models"))
     base = Settings(data_dir=work / "data", model_cache=cache)
-    passages, questions = squad_sample(
-        shared_data_dir() / "squad_v1.1_dev" / "dev-v1.1.json", args.passages, args.seed
-    )
+    passages, questions = squad_sample(squad, args.passages, args.seed)
     corpus = write_jsonl(passages, work / "squad.jsonl")
 
     default = SentenceTransformerEncoder("minilm", settings=base)

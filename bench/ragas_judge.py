@@ -27,12 +27,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from verirag.evaluators.claims import split_claims
-from verirag.pipeline.evaluation.datasets import load_eval_dataset, sample_items, shared_data_dir
-from verirag.pipeline.evaluation.ragas_adapter import RagasSample, RagasScorer
-from verirag.generators.llamacpp import LlamaCppGenerator
 from verirag.core.device import offline_env
 from verirag.core.settings import Settings
+from verirag.evaluators.claims import split_claims
+from verirag.generators.llamacpp import LlamaCppGenerator
+from verirag.pipeline.evaluation.datasets import (
+    DatasetError,
+    SharedDataMissingError,
+    load_eval_dataset,
+    sample_items,
+    shared_data_file,
+)
+from verirag.pipeline.evaluation.ragas_adapter import RagasSample, RagasScorer
 from verirag.retrievers.encoders import SentenceTransformerEncoder
 
 
@@ -56,12 +62,15 @@ def main() -> int:
     parser.add_argument("--model", default="qwen2.5-0.5b")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument(
-        "--data", type=Path, default=shared_data_dir() / "squad_v1.1_dev" / "dev-v1.1.json"
+        "--data", type=Path, default=None, help="SQuAD JSON (default: the shared SQuAD v1.1 dev)"
     )
     args = parser.parse_args()
+    try:
+        data = load_eval_dataset(args.data or shared_data_file("squad_v1.1_dev/dev-v1.1.json"))
+    except (SharedDataMissingError, DatasetError) as exc:
+        sys.exit(f"{Path(__file__).name}: {exc}")
     offline_env()
 
-    data = load_eval_dataset(args.data)
     by_id = {p.pid: p for p in data.passages}
     rng = random.Random(args.seed)
     samples = []

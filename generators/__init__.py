@@ -6,9 +6,10 @@ reason, token counts, timings). `make_generator` picks one from the settings.
 
 from __future__ import annotations
 
-from verirag.generators.base import Generation, GenerationError, GenerationParams, Generator
 from verirag.core.registry import REGISTRY, resolve_model
 from verirag.core.settings import Settings
+from verirag.generators.base import Generation, Generator
+from verirag.generators.params import GenerationError, GenerationParams
 
 __all__ = ["Generation", "GenerationError", "GenerationParams", "Generator", "make_generator"]
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from verirag.core.compute import model_call
 from verirag.core.records import Message
-from verirag.generators.params import GenerationError, GenerationParams
+from verirag.generators.params import GenerationParams
 
 
 @dataclass(frozen=True)

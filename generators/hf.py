@@ -13,19 +13,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from verirag.generators.base import (
-    Generation,
-    GenerationError,
-    GenerationParams,
-    Generator,
-    StopScanner,
-    StreamEvent,
-    TokenLogprob,
-)
 from verirag.core.compute import checkpoint, model_call, model_stream
 from verirag.core.device import configure_torch_threads, cpu_threads, offline_env, resolve_device
 from verirag.core.records import Message
 from verirag.core.settings import Settings
+from verirag.generators.base import Generation, Generator, StopScanner, StreamEvent, TokenLogprob
+from verirag.generators.params import GenerationError, GenerationParams
 
 TOP_ALTERNATIVES = 5
 

@@ -18,20 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from verirag.generators.base import (
-    Generation,
-    GenerationError,
-    GenerationParams,
-    Generator,
-    StopScanner,
-    StreamEvent,
-    TokenLogprob,
-)
 from verirag.core.compute import checkpoint, model_call, model_stream
 from verirag.core.device import cpu_threads, offline_env
 from verirag.core.records import Message
-from verirag.core.registry import resolve_model
+from verirag.core.registry import ModelError, resolve_model
 from verirag.core.settings import Settings
+from verirag.generators.base import Generation, Generator, StopScanner, StreamEvent, TokenLogprob
+from verirag.generators.params import GenerationError, GenerationParams
 
 TOP_ALTERNATIVES = 5
 NEAR_MAX = 12.0  # nats under a row's maximum searched first for the top k
@@ -124,15 +117,21 @@ class LlamaCppGenerator(Generator):
             if self._llm is not None:
                 return
             offline_env()
+            try:
+                from llama_cpp import Llama
+                from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+            except ImportError as exc:
+                raise ModelError(
+                    "the llama.cpp runtime is not installed (GGUF generators need it): "
+                    "pip install 'verirag[llm]' (compiles llama-cpp-python once; needs a C/C++ "
+                    "compiler and CMake), or set VERIRAG_GENERATOR_BACKEND=transformers"
+                ) from exc
             path = resolve_model(self.model_spec, self.settings.models_dir, kind="generator")
             if not path.endswith(".gguf"):
                 raise GenerationError(
                     f"llama.cpp needs a .gguf file; '{self.model_spec}' resolved to {path}. "
                     "Use generator_backend='transformers' for Hugging Face models."
                 )
-            from llama_cpp import Llama
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
             llm = Llama(
                 model_path=path,
                 n_ctx=self.settings.n_ctx,

@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 
-
 class QueryError(ValueError):
     """The question itself is unusable (empty, too long)."""
 
@@ -210,7 +209,9 @@ class RagPipeline:
         if not relevant:
             return PreparedPrompt(text.text, hits, [], [], "", "", ())
         gen = self.generator()
-        packed = pack_context(relevant, gen.count_tokens, self.settings.context_tokens, self.prompts)
+        packed = pack_context(
+            relevant, gen.count_tokens, self.settings.context_tokens, self.prompts
+        )
         prompt = gen.render(
             self.prompts.answer_messages(packed.block, text.text, self.settings.idk_sentence)
         )

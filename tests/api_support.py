@@ -1,7 +1,7 @@
 """A fake answering pipeline and an API test bed that load no model.
 
-`FakeRag` has the surface the API uses (`ask`, `store`, `review_queue`, `warm_up`, `close`)
-and returns real `Answer` records built from real retrieval over the
+`FakeRag` has the surface the API uses (`question`, `ask`, `store`, `review_queue`,
+`warm_up`, `close`) and returns real `Answer` records built from real retrieval over the
 collection's FAISS store with the hashing encoder, so access control is tested against real
 data: content planted in one collection must never surface through a key of another.
 """
@@ -17,18 +17,45 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
-from verirag.generators.base import GenerationParams
+from tests.conftest import HashEncoder
+from verirag.core.records import Answer, Citation, ClaimResult, Timings
+from verirag.core.settings import Settings
+from verirag.generators.params import GenerationParams
 from verirag.pipeline.api import Services, create_app
 from verirag.pipeline.indexing import IndexingPipeline
-from verirag.pipeline.rag import AccessCheck, check_access, validate_query
-from verirag.core.records import Answer, Citation, ClaimResult, Timings
+from verirag.pipeline.rag import AccessCheck, Question, check_access, validate_query
 from verirag.pipeline.review import ReviewQueue
-from verirag.core.settings import Settings
 from verirag.retrievers.store import CollectionError, FaissStore, validate_name
-from tests.conftest import HashEncoder
 
 CANARY = "CANARY-b7e1f0c3-zebra-quokka"
+
+
+class Scrape:
+    """A /metrics body read by prometheus-client's own parser (which fails on malformed text),
+    with samples looked up by name and exact label set."""
+
+    def __init__(self, text: str) -> None:
+        self.families: dict[str, Metric] = {f.name: f for f in text_string_to_metric_families(text)}
+        self._values = {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in self.families.values()
+            for sample in family.samples
+        }
+
+    def value(self, sample: str, **labels: str) -> float:
+        key = (sample, frozenset(labels.items()))
+        assert key in self._values, f"no sample {sample}{labels}"
+        return self._values[key]
+
+    def endpoints(self) -> set[str]:
+        return {
+            dict(labels)["endpoint"]
+            for name, labels in self._values
+            if name == "verirag_http_requests_total"
+        }
 
 
 class FakeGenerator:
@@ -74,9 +101,12 @@ class FakeRag:
                 self._review = ReviewQueue(self.settings.data_dir / "review.sqlite")
             return self._review
 
+    def question(self, text: str) -> Question:
+        return Question(validate_query(text, self.settings.max_question_chars))
+
     def ask(
         self,
-        question: str,
+        question: str | Question,
         collection: str = "default",
         k: int | None = None,
         params: GenerationParams | None = None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,15 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.pop("VERIRAG_CONFIG", None)
+
+# Seeded samples of the public data (tests/fixtures/make_samples.py), laid out like the shared
+# data folder. A clone has no ../shared beside it, so no test may need it: whatever falls back
+# on `shared_data_dir()` (the notebooks, `verirag calibrate` without --data) reads the sample,
+# and the suite behaves the same with or without the full data beside the clone.
+PUBLIC_SAMPLE = Path(__file__).resolve().parent / "fixtures" / "public_sample"
+SQUAD_SAMPLE = PUBLIC_SAMPLE / "squad_v1.1_dev" / "dev-v1.1.json"
+HALUEVAL_SAMPLE = PUBLIC_SAMPLE / "halueval_qa" / "qa.jsonl"
+os.environ["VERIRAG_SHARED_DATA"] = str(PUBLIC_SAMPLE)
 
 _real_connect = socket.socket.connect
 
@@ -101,13 +109,3 @@ def hash_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def hash_encoder() -> HashEncoder:
     return HashEncoder()
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Iterator[Path]:
-    from verirag.pipeline.evaluation.datasets import shared_data_dir
-
-    path = shared_data_dir()
-    if not (path / "squad_v1.1_dev" / "dev-v1.1.json").is_file():
-        pytest.fail(f"public evaluation data not found at {path} (set VERIRAG_SHARED_DATA)")
-    yield path

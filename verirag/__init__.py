@@ -40,7 +40,18 @@ _EXPORTS = {
     "RagPipeline": "verirag.pipeline.rag",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Answer",
+    "Citation",
+    "ClaimResult",
+    "Document",
+    "GenerationParams",
+    "IndexReport",
+    "IndexingPipeline",
+    "RagPipeline",
+    "SearchHit",
+    "Settings",
+]
 
 if TYPE_CHECKING:
     from verirag.core.records import (

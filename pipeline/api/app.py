@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from verirag.core.settings import Settings
+from verirag.pipeline.api.docs import install_docs
 from verirag.pipeline.api.errors import install_handlers
 from verirag.pipeline.api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from verirag.pipeline.api.routers import ask, documents, health, jobs, review
 from verirag.pipeline.api.services import Services
-from verirag.core.settings import Settings
 
 API_VERSION = "1"
 
@@ -47,9 +48,13 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         version=API_VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's pages load from a CDN; install_docs serves Swagger UI from the package.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = svc
     install_handlers(app)
+    install_docs(app)
     for module in (ask, documents, jobs, review, health):
         app.include_router(module.router)
     # Added innermost first: CORS (only when origins are configured), then the body limit,

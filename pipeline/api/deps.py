@@ -15,8 +15,8 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from verirag.pipeline.api.errors import ProblemError
-from verirag.pipeline.api.services import Services
 from verirag.pipeline.api.keys import ApiKey, Scope
+from verirag.pipeline.api.services import Services
 from verirag.retrievers.store import CollectionError, validate_name
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>`")

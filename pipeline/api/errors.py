@@ -16,9 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from verirag.generators.base import GenerationError
-from verirag.pipeline.rag import CollectionAccessError, QueryError
 from verirag.core.registry import ModelError
+from verirag.generators.params import GenerationError
+from verirag.pipeline.rag import CollectionAccessError, QueryError
 from verirag.retrievers.loaders import LoadError
 from verirag.retrievers.store import CollectionBusyError, CollectionError
 

@@ -98,6 +98,7 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        root_path = scope.get("root_path", "")
 
         async def tracking_send(message: Message) -> None:
             nonlocal status
@@ -109,7 +110,12 @@ class MetricsMiddleware:
             await self.app(scope, receive, tracking_send)
         finally:
             route: Any = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"
+            endpoint = getattr(route, "path", None)
+            if endpoint is None:
+                # FastAPI names no route for a mount (the docs assets), but its prefix has
+                # been added to root_path by the time the request is handled.
+                mount = scope.get("root_path", "")[len(root_path) :]
+                endpoint = f"{mount}/{{path}}" if mount else "unmatched"
             self.metrics.observe_request(
                 scope.get("method", ""), endpoint, status, time.perf_counter() - started
             )

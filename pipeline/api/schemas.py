@@ -43,7 +43,7 @@ class Problem(_Out):
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, description="at most `max_question_chars` characters")
+    question: str = Field(description="not empty, at most `max_question_chars` characters")
     collection: str = Field(default="default", pattern=COLLECTION_PATTERN)
     k: int | None = Field(default=None, ge=1, description="sources to retrieve (≤ api_max_k)")
     # Generation parameters: null or absent = the default. Defaults and ranges are

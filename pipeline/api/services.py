@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
-from verirag.generators.base import GenerationParams
+from verirag.core.records import Answer, FileOutcome, IndexReport
+from verirag.core.settings import Settings
+from verirag.generators.params import GenerationParams
 from verirag.pipeline.api.errors import ProblemError
+from verirag.pipeline.api.keys import KeyStore
 from verirag.pipeline.api.metrics import Metrics
 from verirag.pipeline.indexing import IndexingPipeline
-from verirag.pipeline.api.keys import KeyStore
-from verirag.pipeline.rag import AccessCheck
-from verirag.core.records import Answer, FileOutcome, IndexReport
+from verirag.pipeline.rag import AccessCheck, Question
 from verirag.pipeline.review import ReviewQueue
-from verirag.core.settings import Settings
 from verirag.retrievers.store import FaissStore, list_collections
 
 log = logging.getLogger("verirag.api")
@@ -43,9 +43,11 @@ class AnswerPipeline(Protocol):
 
     settings: Settings
 
+    def question(self, text: str) -> Question: ...
+
     def ask(
         self,
-        question: str,
+        question: str | Question,
         collection: str = "default",
         k: int | None = None,
         params: GenerationParams | None = None,
@@ -63,7 +65,7 @@ class AnswerPipeline(Protocol):
 
 
 def default_worker_threads() -> int:
-    # Model calls run one at a time on the compute thread (pipeline/compute.py), each on
+    # Model calls run one at a time on the compute thread (verirag/core/compute.py), each on
     # every core; two workers let one request's file parsing, search and database work
     # overlap another's model calls, and more never helps a CPU-bound model.
     return max(2, min(4, (os.cpu_count() or 2) // 2))

@@ -13,11 +13,11 @@ import re
 from importlib import resources
 from typing import Any
 
-from verirag.pipeline.evaluation.datasets import Passage
 from verirag.core.compute import compute_thread
 from verirag.core.device import cpu_threads, offline_env
 from verirag.core.registry import resolve_model
 from verirag.core.settings import Settings
+from verirag.pipeline.evaluation.datasets import Passage
 
 PROMPT_FILE = "prompts/langchain_rag.txt"
 
@@ -36,7 +36,11 @@ def says_dont_know(text: str) -> bool:
 
 
 def rag_prompt_text() -> str:
-    return resources.files("verirag.pipeline.evaluation").joinpath(PROMPT_FILE).read_text(encoding="utf-8")
+    return (
+        resources.files("verirag.pipeline.evaluation")
+        .joinpath(PROMPT_FILE)
+        .read_text(encoding="utf-8")
+    )
 
 
 class LangChainRag:
@@ -63,7 +67,7 @@ class LangChainRag:
 
         compute = compute_thread()
 
-        # The chain's model calls run on verirag's compute thread (pipeline/compute.py), as
+        # The chain's model calls run on verirag's compute thread (verirag/core/compute.py), as
         # verirag's own do: LangChain embeds the question on a worker thread of its own, and
         # a second OpenMP team in the process would slow both systems' calls in this run.
         class ComputeThreadEmbeddings(Embeddings):

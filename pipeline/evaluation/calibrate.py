@@ -18,48 +18,51 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_curve
+from sklearn.preprocessing import StandardScaler
 
+from verirag.core.records import Answer
 from verirag.evaluators.confidence import ConfidenceFeatures, ConfidenceWeights, LogprobConfidence
-from verirag.pipeline.evaluation.datasets import Passage
 from verirag.evaluators.decision import Thresholds, answer_score, claim_floor
+from verirag.pipeline.evaluation.datasets import Passage
 from verirag.pipeline.evaluation.hallucination import SignalScorer, load_halueval, score_pairs
 from verirag.pipeline.evaluation.metrics import answer_contains, auroc
 from verirag.pipeline.evaluation.qa import squad_qa_sample
-from verirag.core.records import Answer
 
 
 def youden_threshold(scores: Sequence[float], positive: Sequence[bool]) -> float:
-    """The cut maximising TPR - FPR when `score >= cut` predicts positive."""
-    pos = sum(positive)
-    neg = len(positive) - pos
-    if not pos or not neg:
+    """The cut maximising TPR - FPR (Youden's J) when `score >= cut` predicts positive; on a
+    tie the lowest cut wins."""
+    if all(positive) or not any(positive):
         raise ValueError("need both classes to pick a threshold")
-    best, best_j = 0.5, -1.0
-    for cut in sorted(set(scores)):
-        tp = sum(s >= cut and y for s, y in zip(scores, positive, strict=True))
-        fp = sum(s >= cut and not y for s, y in zip(scores, positive, strict=True))
-        j = tp / pos - fp / neg
-        if j > best_j:
-            best, best_j = cut, j
-    return best
+    fpr, tpr, cuts = roc_curve(
+        np.asarray(positive, dtype=bool),
+        np.asarray(scores, dtype=np.float64),
+        drop_intermediate=False,
+    )
+    j = tpr - fpr
+    # Cuts descend (the first is +inf, J 0, never last among the maxima: the lowest score also
+    # has J 0), so the last maximum is the lowest cut.
+    return float(cuts[len(j) - 1 - int(np.argmax(j[::-1]))])
 
 
 def fit_logistic(
-    x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 3000, lr: float = 0.1
-) -> tuple[float, np.ndarray]:
-    """(bias, weights) by gradient descent on standardised features; returned in raw units."""
-    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
-    z = (x - mu) / sd
-    w = np.zeros(z.shape[1])
-    b = 0.0
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-(z @ w + b)))
-        grad_w = z.T @ (p - y) / len(y) + l2 * w / len(y)
-        grad_b = float(np.mean(p - y))
-        w -= lr * grad_w
-        b -= lr * grad_b
-    raw_w = w / sd
-    return float(b - raw_w @ mu), raw_w
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], l2: float = 1.0
+) -> tuple[float, npt.NDArray[np.float64]]:
+    """(bias, weights) of an L2-regularised logistic regression, fitted on standardised
+    features (so the penalty does not depend on each feature's unit) and returned in raw
+    units."""
+    scaler = StandardScaler().fit(x)
+    # L2 with C = 1 / l2: summed log loss + l2/2 * |w|^2, intercept unpenalised. The default
+    # l2 = 1 shrinks only mildly, but keeps the weights finite when a feature separates the few
+    # hundred labelled answers. A tight tol: the fit is tiny, and refits should land on the
+    # optimum itself rather than wherever lbfgs' default tolerance stops.
+    model = LogisticRegression(C=1.0 / l2, tol=1e-10, max_iter=1000)
+    model.fit(scaler.transform(x), y)
+    raw_w = np.asarray(model.coef_[0] / scaler.scale_, dtype=np.float64)
+    return float(model.intercept_[0] - raw_w @ scaler.mean_), raw_w
 
 
 def _feature_row(f: ConfidenceFeatures) -> list[float]:

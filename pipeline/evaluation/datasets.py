@@ -1,4 +1,5 @@
-"""Public evaluation data readers (the files live in ../shared/data, never in the repo).
+"""Public evaluation data readers (the full files live in ../shared/data, never in the repo;
+the tests read small seeded samples of them).
 
 `load_eval_dataset` reads the formats `verirag eval` accepts: SQuAD JSON (v1.1 and v2.0), a BEIR
 directory, HaluEval QA JSONL and a plain JSONL of questions. Every reader validates as it goes
@@ -82,12 +83,38 @@ class EvalDataset:
     halu: list[HaluItem]
 
 
+SHARED_DATA_ENV = "VERIRAG_SHARED_DATA"
+
+
+class SharedDataMissingError(FileNotFoundError):
+    """A public data file that is not where `shared_data_dir()` points."""
+
+
 def shared_data_dir() -> Path:
     """`VERIRAG_SHARED_DATA`, else `../shared/data` beside the repository."""
-    env = os.environ.get("VERIRAG_SHARED_DATA")
+    env = os.environ.get(SHARED_DATA_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+    # This file is <repository>/pipeline/evaluation/datasets.py (resolve() follows the
+    # verirag/pipeline link), so parents[3] is the folder the repository sits in.
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def shared_data_file(relative: str | Path) -> Path:
+    """`shared_data_dir() / relative`, which must be a file: the benchmarks and heavy runs read
+    the full public data, which a clone does not carry, so say which file and how to point at
+    it rather than fail later on a bare path."""
+    root = shared_data_dir()
+    path = root / relative
+    if not path.is_file():
+        env = os.environ.get(SHARED_DATA_ENV)
+        where = f"{SHARED_DATA_ENV}={env}" if env else f"{SHARED_DATA_ENV} is not set"
+        raise SharedDataMissingError(
+            f"public evaluation data not found: {path} ({where}); set {SHARED_DATA_ENV} to "
+            f"the folder that holds {Path(relative).as_posix()} (the shared data folder, "
+            f"default ../shared/data beside the repository)"
+        )
+    return path
 
 
 # --- reading helpers ------------------------------------------------------------------------------

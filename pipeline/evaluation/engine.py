@@ -36,6 +36,17 @@ SUITES = ("retrieval", "qa", "abstention", "hallucination", "ragas", "baseline")
 # Suites whose questions need gold answers, and which build unanswerable questions.
 NEEDS_ANSWERS = {"qa", "abstention", "ragas", "baseline"}
 UNANSWERABLE_SUITES = {"abstention", "baseline"}
+# The settings (`EvalConfig` fields) each suite's numbers depend on, as a report lists them; the
+# dataset's own (format, limit, seed) are reported with the dataset.
+_ANSWERING = ("generator", "embedder", "k", "max_tokens", "distractors")
+SUITE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "retrieval": ("embedder", "distractors"),  # searches a fixed depth: no k, no generator
+    "qa": _ANSWERING,
+    "abstention": (*_ANSWERING, "unanswerable"),
+    "hallucination": ("generator",),  # the given answers are scored; nothing is retrieved
+    "ragas": (*_ANSWERING, "metrics"),
+    "baseline": (*_ANSWERING, "unanswerable"),
+}
 
 
 class EvalConfigError(ValueError):

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verirag.evaluators.confidence import ConfidenceFeatures, LogprobConfidence, features
-from verirag.pipeline.evaluation.datasets import HaluItem, load_eval_dataset, sample_halu
 from verirag.evaluators.decision import Thresholds
 from verirag.evaluators.judge import LlmJudgeVerifier
 from verirag.evaluators.verifier import Verifier
 from verirag.generators.base import Generator
 from verirag.generators.prompts import PromptSet
+from verirag.pipeline.evaluation.datasets import HaluItem, load_eval_dataset, sample_halu
 
 
 @dataclass(frozen=True)

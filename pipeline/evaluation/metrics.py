@@ -1,12 +1,25 @@
 """Evaluation metrics: retrieval over ranked id lists, answer matching, and threshold, calibration
-and selective-prediction metrics over scores. Pure Python: no model, no numpy needed."""
+and selective-prediction metrics over scores. No model needed; the threshold metrics are
+scikit-learn's, the rest is written here where no library computes the same thing."""
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.metrics import (
+    average_precision_score,
+    precision_recall_curve,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+from sklearn.metrics import roc_curve as sk_roc_curve
+
+# Retrieval metrics stay here: scikit-learn's ndcg_score and top-k scores take score matrices
+# over a fixed label set, not ranked id lists where one document repeats.
 
 
 def recall_at_k(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
@@ -54,24 +67,7 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
 
 
-def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
-    """Area under the ROC curve (Mann-Whitney U, ties count half); labels: True = positive."""
-    pos = [s for s, y in zip(scores, labels, strict=True) if y]
-    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
-    if not pos or not neg:
-        raise ValueError("AUROC needs both positive and negative examples")
-    ranked = sorted((s, i) for i, s in enumerate(scores))
-    ranks = [0.0] * len(scores)
-    i = 0
-    while i < len(ranked):
-        j = i
-        while j + 1 < len(ranked) and ranked[j + 1][0] == ranked[i][0]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[ranked[k][1]] = (i + j) / 2 + 1
-        i = j + 1
-    rank_sum = sum(r for r, y in zip(ranks, labels, strict=True) if y)
-    return (rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+# SQuAD EM and token F1 come from the SQuAD evaluation script, which no offline library ships.
 
 
 def exact_match(prediction: str, answers: Sequence[str]) -> float:
@@ -111,9 +107,10 @@ def normalize_answer(text: str) -> str:
 
 # --- Threshold curves, F1, calibration and selective prediction ---------------------------------
 #
-# Conventions: labels/correct True = positive class; higher scores = more positive. The curves
-# reproduce scikit-learn's points (the tests compare against it), so reports can be checked
-# against any standard tool without shipping scikit-learn at runtime.
+# Conventions: labels/correct True = positive class; higher scores = more positive. Curves, AUROC,
+# AP and P/R/F1 come from scikit-learn, so reports match any standard tool. The checks before each
+# call keep this module's errors for empty, one-class and NaN input, where scikit-learn would
+# only warn and return NaN, or differ between functions.
 
 
 def _check_pairs(scores: Sequence[float], labels: Sequence[bool], what: str) -> None:
@@ -126,63 +123,61 @@ def _check_pairs(scores: Sequence[float], labels: Sequence[bool], what: str) -> 
         raise ValueError(f"{what}: scores contain NaN")
 
 
-def _threshold_counts(
+def _arrays(
     scores: Sequence[float], labels: Sequence[bool]
-) -> tuple[list[float], list[int], list[int]]:
-    """Distinct scores, descending, with the cumulative true and false positives when every
-    item scoring >= that value is predicted positive (scikit-learn's `_binary_clf_curve`)."""
-    order = sorted(range(len(scores)), key=lambda i: scores[i], reverse=True)
-    thresholds: list[float] = []
-    tps: list[int] = []
-    fps: list[int] = []
-    tp = fp = 0
-    for rank, i in enumerate(order):
-        if labels[i]:
-            tp += 1
-        else:
-            fp += 1
-        # One point per distinct score: tied items cross the threshold together.
-        if rank + 1 == len(order) or scores[order[rank + 1]] != scores[i]:
-            thresholds.append(float(scores[i]))
-            tps.append(tp)
-            fps.append(fp)
-    return thresholds, tps, fps
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    # float scores keep thresholds floats for integer input; bool labels keep truthiness.
+    return np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
+    """Area under the ROC curve (equals Mann-Whitney U with ties counting half); labels: True =
+    positive."""
+    if len(scores) != len(labels):
+        raise ValueError(f"AUROC: {len(scores)} scores but {len(labels)} labels")
+    if all(labels) or not any(labels):
+        raise ValueError("AUROC needs both positive and negative examples")
+    y_score, y_true = _arrays(scores, labels)
+    return float(roc_auc_score(y_true, y_score))
 
 
 def roc_curve(
     scores: Sequence[float], labels: Sequence[bool]
 ) -> tuple[list[float], list[float], list[float]]:
     """(fpr, tpr, thresholds) at every distinct score, descending thresholds, starting at
-    (0, 0) with threshold +inf: `sklearn.metrics.roc_curve(drop_intermediate=False)`."""
+    (0, 0) with threshold +inf."""
     _check_pairs(scores, labels, "ROC curve")
-    thresholds, tps, fps = _threshold_counts(scores, labels)
-    if tps[-1] == 0 or fps[-1] == 0:
+    if all(labels) or not any(labels):
         raise ValueError("ROC curve needs both positive and negative examples")
-    fpr = [0.0] + [f / fps[-1] for f in fps]
-    tpr = [0.0] + [t / tps[-1] for t in tps]
-    return fpr, tpr, [math.inf, *thresholds]
+    y_score, y_true = _arrays(scores, labels)
+    # Every distinct score is a point, so plots and threshold tables line up with the input.
+    fpr, tpr, thresholds = sk_roc_curve(y_true, y_score, drop_intermediate=False)
+    return fpr.tolist(), tpr.tolist(), thresholds.tolist()
 
 
 def pr_curve(
     scores: Sequence[float], labels: Sequence[bool]
 ) -> tuple[list[float], list[float], list[float]]:
-    """(precision, recall, thresholds) as `sklearn.metrics.precision_recall_curve`: thresholds
-    ascending, and a final point (precision 1, recall 0) with no threshold."""
+    """(precision, recall, thresholds), thresholds ascending, and a final point (precision 1,
+    recall 0) with no threshold."""
     _check_pairs(scores, labels, "precision-recall curve")
-    thresholds, tps, fps = _threshold_counts(scores, labels)
-    if tps[-1] == 0:
+    if not any(labels):
         # scikit-learn only warns and sets recall to 1; a curve without positives means nothing.
         raise ValueError("precision-recall curve needs at least one positive example")
-    precision = [t / (t + f) for t, f in zip(tps, fps, strict=True)]
-    recall = [t / tps[-1] for t in tps]
-    return [*precision[::-1], 1.0], [*recall[::-1], 0.0], thresholds[::-1]
+    y_score, y_true = _arrays(scores, labels)
+    precision, recall, thresholds = precision_recall_curve(
+        y_true, y_score, pos_label=True, drop_intermediate=False
+    )
+    return precision.tolist(), recall.tolist(), thresholds.tolist()
 
 
 def average_precision(scores: Sequence[float], labels: Sequence[bool]) -> float:
-    """Sum of precision times the recall gained at each threshold, no interpolation
-    (`sklearn.metrics.average_precision_score`)."""
-    precision, recall, _ = pr_curve(scores, labels)
-    return -sum((recall[i + 1] - recall[i]) * precision[i] for i in range(len(recall) - 1))
+    """Sum of precision times the recall gained at each threshold, no interpolation."""
+    _check_pairs(scores, labels, "average precision")
+    if not any(labels):
+        raise ValueError("average precision needs at least one positive example")
+    y_score, y_true = _arrays(scores, labels)
+    return float(average_precision_score(y_true, y_score, pos_label=True))
 
 
 @dataclass(frozen=True)
@@ -196,31 +191,21 @@ class PRF:
     tn: int
 
 
-def _prf(tp: int, fp: int, fn: int, tn: int) -> PRF:
-    # zero_division=0, as scikit-learn: nothing predicted (or no positives) scores 0, not NaN.
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return PRF(precision, recall, f1, tp, fp, fn, tn)
-
-
 def binary_prf(predicted: Sequence[bool], labels: Sequence[bool]) -> PRF:
     """Precision, recall and F1 of the positive class, with the confusion counts."""
     if len(predicted) != len(labels):
         raise ValueError(f"P/R/F1: {len(predicted)} predictions but {len(labels)} labels")
     if not predicted:
         raise ValueError("P/R/F1: no predictions given")
-    tp = fp = fn = tn = 0
-    for p, y in zip(predicted, labels, strict=True):
-        if p and y:
-            tp += 1
-        elif p:
-            fp += 1
-        elif y:
-            fn += 1
-        else:
-            tn += 1
-    return _prf(tp, fp, fn, tn)
+    y_pred, y_true = np.asarray(predicted, dtype=bool), np.asarray(labels, dtype=bool)
+    # zero_division=0: nothing predicted (or no positives) scores 0, not NaN.
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, average="binary", pos_label=True, zero_division=0
+    )
+    tp = int(np.sum(y_pred & y_true))
+    fp = int(np.sum(y_pred & ~y_true))
+    fn = int(np.sum(~y_pred & y_true))
+    return PRF(float(precision), float(recall), float(f1), tp, fp, fn, len(y_true) - tp - fp - fn)
 
 
 def prf_at(scores: Sequence[float], labels: Sequence[bool], threshold: float) -> PRF:
@@ -234,17 +219,15 @@ def best_f1(scores: Sequence[float], labels: Sequence[bool]) -> tuple[PRF, float
     highest threshold wins, the most conservative choice. `prf_at(scores, labels, t)` gives
     back the same PRF."""
     _check_pairs(scores, labels, "best F1")
-    thresholds, tps, fps = _threshold_counts(scores, labels)
-    positives, n = tps[-1], len(scores)
-    if positives == 0:
+    if not any(labels):
         raise ValueError("best F1 needs at least one positive example")
-    best: tuple[PRF, float] | None = None
-    for threshold, tp, fp in zip(thresholds, tps, fps, strict=True):
-        prf = _prf(tp, fp, positives - tp, n - positives - fp)
-        if best is None or prf.f1 > best[0].f1:
-            best = (prf, threshold)
-    assert best is not None  # scores are non-empty, so there is at least one threshold
-    return best
+    precision, recall, thresholds = pr_curve(scores, labels)
+    # The last point (precision 1, recall 0) has no threshold.
+    p, r = np.asarray(precision[:-1]), np.asarray(recall[:-1])
+    f1 = np.divide(2 * p * r, p + r, out=np.zeros_like(p), where=p + r > 0)
+    # Thresholds ascend, so the last maximum is the highest threshold among equal F1s.
+    threshold = thresholds[len(f1) - 1 - int(np.argmax(f1[::-1]))]
+    return prf_at(scores, labels, threshold), threshold
 
 
 @dataclass(frozen=True)
@@ -272,30 +255,27 @@ def reliability_bins(
     in the lower bin (the first bin is [0, e1], the others (lower, upper]), exactly as
     `sklearn.calibration.calibration_curve(strategy="uniform")` assigns them."""
     _check_probs(probs, labels, bins)
-    # Edges computed as numpy.linspace does (i * step), so boundary cases land identically.
-    step = 1.0 / bins
-    edges = [i * step for i in range(bins)] + [1.0]
-    inner = edges[1:-1]
-    counts = [0] * bins
-    conf = [0.0] * bins
-    hits = [0] * bins
-    for p, y in zip(probs, labels, strict=True):
-        b = bisect.bisect_left(inner, p)
-        counts[b] += 1
-        conf[b] += p
-        hits[b] += bool(y)
+    # calibration_curve's own binning, done here because it returns neither the counts (which
+    # ECE weighs by) nor the empty bins (which the table shows).
+    y_prob, y_true = _arrays(probs, labels)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ids = np.searchsorted(edges[1:-1], y_prob)
+    counts = np.bincount(ids, minlength=bins)
+    conf = np.bincount(ids, weights=y_prob, minlength=bins)
+    hits = np.bincount(ids, weights=y_true, minlength=bins)
     return [
         ReliabilityBin(
-            edges[b],
-            edges[b + 1],
-            counts[b],
-            conf[b] / counts[b] if counts[b] else 0.0,
-            hits[b] / counts[b] if counts[b] else 0.0,
+            float(edges[b]),
+            float(edges[b + 1]),
+            int(counts[b]),
+            float(conf[b] / counts[b]) if counts[b] else 0.0,
+            float(hits[b] / counts[b]) if counts[b] else 0.0,
         )
         for b in range(bins)
     ]
 
 
+# scikit-learn has no ECE, only the bins (see reliability_bins).
 def expected_calibration_error(
     probs: Sequence[float], labels: Sequence[bool], bins: int = 10
 ) -> float:
@@ -303,6 +283,10 @@ def expected_calibration_error(
     table = reliability_bins(probs, labels, bins)
     n = len(probs)
     return sum(b.count / n * abs(b.accuracy - b.mean_confidence) for b in table)
+
+
+# Selective prediction: no offline library computes risk-coverage or AURC, let alone with the
+# expected risk inside tie groups that keeps them independent of input order.
 
 
 def _tie_groups(scores: Sequence[float], correct: Sequence[bool]) -> list[tuple[int, int]]:

@@ -1,6 +1,6 @@
 """Seeded SQuAD questions with their paragraphs and distractors, for calibration (`verirag
 calibrate` asks each question with its paragraph indexed and again with it left out).
-Evaluation reports use `verirag eval qa|abstention` (evaluators/suites.py)."""
+Evaluation reports use `verirag eval qa|abstention` (pipeline/evaluation/suites/)."""
 
 from __future__ import annotations
 

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from verirag.generators.llamacpp import LlamaCppGenerator
 from verirag.core.records import Message
+from verirag.generators.llamacpp import LlamaCppGenerator
 from verirag.retrievers.encoders import SentenceTransformerEncoder
 
 METRICS = ("faithfulness", "answer_relevancy", "context_precision", "context_recall")

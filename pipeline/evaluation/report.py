@@ -1,6 +1,11 @@
 """Reports of an evaluation run: a self-contained HTML page, a Markdown summary for the
 terminal, and the comparison of two runs (`verirag eval compare`).
 
+The page is rendered from the Jinja2 templates in `templates/` with autoescaping on: every
+value from the data (questions, item ids, errors, labels) reaches the page as text. Python
+lays the numbers out (formatting, the side-by-side table, the settings a suite depends on);
+the templates only place them.
+
 Plots are drawn on `matplotlib.figure.Figure` objects, never through pyplot: pyplot keeps
 every figure in a global registry (a leak over many reports, and not thread-safe), while a
 bare Figure is freed like any object. Each plot is embedded as an SVG `data:` URI in an
@@ -11,55 +16,45 @@ a label from the data cannot escape into the page.
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import io
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
 
+import jinja2
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from verirag.pipeline.evaluation.runs import Cell, DatasetInfo, FailedItem, Plot, RunSummary, Series, Table
+from verirag.pipeline.evaluation.engine import SUITE_SETTINGS
+from verirag.pipeline.evaluation.runs import (
+    CI_LEVEL,
+    CI_RESAMPLES,
+    Cell,
+    DatasetInfo,
+    FailedItem,
+    Interval,
+    Plot,
+    RunSummary,
+    Series,
+    Table,
+)
 
 MARKDOWN_TABLE_ROWS = 30
 MARKDOWN_FAILED_ITEMS = 5
 _MARKDOWN_ERROR_CHARS = 200
 _HIST_BINS = 20
 _DASH = "—"
+_CI = f"{CI_LEVEL:.0%} CI"
+# Metric groups sharing at least this share of their metric names (Jaccard) are configurations
+# of one comparison: the retrievers, the hallucination signals, verirag and LangChain.
+_SAME_METRICS = 0.5
 
 # Dataset fields that make two runs' numbers incomparable when they differ.
 _COMPARED_DATASET_FIELDS = ("path", "format", "seed", "limit", "items")
-
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial,
-  sans-serif; margin: 0; color: #1f2328; background: #fff; line-height: 1.45; }
-main { max-width: 1100px; margin: 0 auto; padding: 24px; }
-h1 { font-size: 1.6rem; margin: 0 0 .3rem; }
-h2 { font-size: 1.25rem; border-bottom: 1px solid #d0d7de; padding-bottom: .25rem;
-  margin-top: 2rem; }
-h3 { font-size: 1.05rem; margin: 1.2rem 0 .3rem; }
-.meta, .note, figcaption { color: #57606a; }
-.meta { margin: .15rem 0; }
-.note { font-style: italic; }
-.error { color: #cf222e; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .9rem; }
-th, td { border: 1px solid #d0d7de; padding: 4px 10px; text-align: left; vertical-align: top; }
-th { background: #eaeef2; }
-tbody tr:nth-child(even) { background: #f6f8fa; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.pre { white-space: pre-wrap; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas,
-  monospace; font-size: .8rem; }
-figure { margin: 1rem 0 1.5rem; }
-figure img { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
-"""
-
-# Defence in depth: even if some text escaped unescaped, the page may load nothing from
-# outside and run no script.
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
 # ---------------------------------------------------------------- formatting
@@ -76,6 +71,12 @@ def format_cell(value: Cell) -> str:
     return str(value)
 
 
+def format_interval(interval: Interval | None) -> str:
+    if interval is None:
+        return ""
+    return f"[{format_cell(interval.low)}, {format_cell(interval.high)}]"
+
+
 def format_duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s"
@@ -87,23 +88,91 @@ def format_duration(seconds: float) -> str:
 
 
 def _dataset_line(dataset: DatasetInfo) -> str:
+    # The file name only: a report is shared, and where the file lay on one machine is noise
+    # (and personal); two runs on different copies are still told apart by `compare`.
+    name = PurePath(dataset.path).name or dataset.path
     limit = "none" if dataset.limit is None else str(dataset.limit)
     return (
-        f"{dataset.path} ({dataset.format}, {dataset.items} items, {dataset.passages} "
+        f"{name} ({dataset.format}, {dataset.items} items, {dataset.passages} "
         f"passages, seed {dataset.seed}, limit {limit})"
     )
 
 
-def _metric_groups(metrics: dict[str, float]) -> list[tuple[str, list[tuple[str, float]]]]:
-    """Metrics split on their first "/"; ungrouped ones first, then groups in the suite's
-    order (the order a suite emits is the order worth reading)."""
-    groups: dict[str, list[tuple[str, float]]] = {}
-    for key, value in metrics.items():
+def suite_settings(summary: RunSummary) -> list[tuple[str, str]]:
+    """The run's settings its suite depends on (all of them for a suite not known here),
+    shown as given: rounding a threshold to 3 decimals would misreport it."""
+    wanted = SUITE_SETTINGS.get(summary.suite)
+    keys = [k for k in wanted if k in summary.config] if wanted else list(summary.config)
+    return [(k, _DASH if summary.config[k] in (None, "") else str(summary.config[k])) for k in keys]
+
+
+# ---------------------------------------------------------------- metric layout
+
+
+@dataclass(frozen=True)
+class MetricBlock:
+    """Metrics as one table: a plain list (`rows` are names), or side by side (`rows` are
+    configurations, `columns` their metrics); keys are "row/column" unless plain."""
+
+    title: str
+    rows: list[str]
+    columns: list[str] = field(default_factory=list)
+
+    @property
+    def side_by_side(self) -> bool:
+        return bool(self.columns)
+
+
+def _metric_groups(metrics: dict[str, float]) -> dict[str, list[str]]:
+    """Metric names by their prefix before the first "/" ("" for none), in the suite's order
+    (the order a suite emits is the order worth reading)."""
+    groups: dict[str, list[str]] = {}
+    for key in metrics:
         group, sep, name = key.partition("/")
         if not sep:
             group, name = "", key
-        groups.setdefault(group, []).append((name, value))
-    return sorted(groups.items(), key=lambda item: item[0] != "")
+        groups.setdefault(group, []).append(name)
+    return groups
+
+
+def _similar(a: list[str], b: list[str]) -> bool:
+    both, either = set(a) & set(b), set(a) | set(b)
+    return len(both) >= _SAME_METRICS * len(either)
+
+
+def _clusters(groups: dict[str, list[str]]) -> list[list[str]]:
+    """Groups linked (transitively) by reporting mostly the same metrics, each cluster in the
+    suite's order and placed where its first group was."""
+    names = list(groups)
+    root = {n: n for n in names}
+
+    def find(n: str) -> str:
+        while root[n] != n:
+            n = root[n]
+        return n
+
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if _similar(groups[a], groups[b]):
+                root[find(b)] = find(a)
+    clusters: dict[str, list[str]] = {}
+    for n in names:
+        clusters.setdefault(find(n), []).append(n)
+    return list(clusters.values())
+
+
+def metric_blocks(metrics: dict[str, float]) -> list[MetricBlock]:
+    """Ungrouped metrics first; then each set of configurations as ONE side-by-side table
+    (rows = configurations, columns = metrics), and any other group as its own list."""
+    groups = _metric_groups(metrics)
+    blocks = [MetricBlock("", groups.pop(""))] if "" in groups else []
+    for cluster in _clusters(groups):
+        if len(cluster) == 1:
+            blocks.append(MetricBlock(cluster[0], groups[cluster[0]]))
+            continue
+        columns = list(dict.fromkeys(name for g in cluster for name in groups[g]))
+        blocks.append(MetricBlock("Side by side: " + ", ".join(cluster), cluster, columns))
+    return blocks
 
 
 # ---------------------------------------------------------------- plots
@@ -224,131 +293,122 @@ def plot_svg(plot: Plot) -> bytes:
 # ---------------------------------------------------------------- HTML
 
 
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+@dataclass(frozen=True)
+class _CellView:
+    text: str
+    css: str = ""
+    ci: str = ""  # the value's interval, shown under it
 
 
-def _html_cell(value: Cell, css: str = "") -> str:
+@dataclass(frozen=True)
+class _TableView:
+    title: str
+    columns: list[str]
+    rows: list[list[_CellView]]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class _PlotView:
+    title: str
+    note: str
+    uri: str = ""  # empty when it could not be drawn
+    error: str = ""
+
+
+def _cell(value: Cell, css: str = "", interval: Interval | None = None) -> _CellView:
     classes = " ".join(c for c in (css, "num" if isinstance(value, int | float) else "") if c)
-    attr = f' class="{classes}"' if classes else ""
-    return f"<td{attr}>{_e(format_cell(value))}</td>"
+    return _CellView(format_cell(value), classes, format_interval(interval))
 
 
-def _html_row(row: Sequence[Cell], cell_css: Sequence[str]) -> str:
-    css = [*cell_css, *[""] * (len(row) - len(cell_css))]
-    return "<tr>" + "".join(_html_cell(v, c) for v, c in zip(row, css, strict=False)) + "</tr>"
-
-
-def _html_table(
-    columns: Sequence[str], rows: Iterable[Sequence[Cell]], cell_css: Sequence[str] = ()
-) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
-    body = "".join(_html_row(row, cell_css) for row in rows)
-    return (
-        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table></div>"
+def _table_view(table: Table) -> _TableView:
+    return _TableView(
+        table.title, table.columns, [[_cell(v) for v in row] for row in table.rows], table.note
     )
 
 
-def _html_note(note: str) -> str:
-    return f'<p class="note">{_e(note)}</p>' if note else ""
+def _metric_cell(metrics: dict[str, float], intervals: dict[str, Interval], key: str) -> _CellView:
+    return _cell(metrics.get(key), interval=intervals.get(key))
 
 
-def _html_section(title: str, body: str) -> str:
-    return f"<section><h2>{_e(title)}</h2>{body}</section>"
+def _metric_views(metrics: dict[str, float], intervals: dict[str, Interval]) -> list[_TableView]:
+    views = []
+    for block in metric_blocks(metrics):
+        if block.side_by_side:
+            rows = [
+                [
+                    _cell(row),
+                    *(_metric_cell(metrics, intervals, f"{row}/{c}") for c in block.columns),
+                ]
+                for row in block.rows
+            ]
+            views.append(_TableView(block.title, ["configuration", *block.columns], rows))
+            continue
+        keys = [f"{block.title}/{n}" if block.title else n for n in block.rows]
+        columns = ["metric", "value"]
+        listed = [[_cell(n), _cell(metrics[k])] for n, k in zip(block.rows, keys, strict=True)]
+        if intervals:  # a column of dashes only where the run has intervals at all
+            columns.append(_CI)
+            for row, key in zip(listed, keys, strict=True):
+                row.append(_CellView(format_interval(intervals.get(key)) or _DASH, "num"))
+        views.append(_TableView(block.title, columns, listed))
+    return views
 
 
-def _html_header(summary: RunSummary) -> str:
-    return (
-        f"<h1>verirag eval: {_e(summary.suite)}</h1>"
-        f'<p class="meta">Dataset: {_e(_dataset_line(summary.dataset))}</p>'
-        f'<p class="meta">Created {_e(summary.created)} · wall time '
-        f"{_e(format_duration(summary.wall_seconds))} · summary v{_e(summary.version)}</p>"
-    )
-
-
-def _html_config(config: dict[str, Cell]) -> str:
-    if not config:
-        return "<p>none</p>"
-    # Settings are shown as given: rounding a threshold to 3 decimals would misreport it.
-    rows: list[list[Cell]] = [[key, _DASH if v is None else str(v)] for key, v in config.items()]
-    return _html_table(["setting", "value"], rows)
-
-
-def _html_metrics(metrics: dict[str, float]) -> str:
-    if not metrics:
-        return "<p>none</p>"
-    parts = []
-    for group, items in _metric_groups(metrics):
-        heading = f"<h3>{_e(group)}</h3>" if group else ""
-        parts.append(heading + _html_table(["metric", "value"], [[n, v] for n, v in items]))
-    return "".join(parts)
-
-
-def _html_counts(counts: dict[str, int]) -> str:
-    if not counts:
-        return "<p>none</p>"
-    return _html_table(["count", "value"], [[k, v] for k, v in counts.items()])
-
-
-def _html_tables(tables: Sequence[Table]) -> str:
-    return "".join(
-        f"<h3>{_e(t.title)}</h3>{_html_table(t.columns, t.rows)}{_html_note(t.note)}"
-        for t in tables
-    )
-
-
-def _html_plot(plot: Plot) -> str:
+def _plot_view(plot: Plot) -> _PlotView:
     try:
         svg = plot_svg(plot)
     except (ValueError, TypeError) as exc:
         # One malformed plot must not cost the rest of the report at the end of a long run.
-        return f'<p class="error">Plot {_e(plot.title)} could not be drawn: {_e(exc)}</p>'
+        return _PlotView(plot.title, plot.note, error=str(exc))
     uri = "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
-    caption = _e(plot.title) + (f" — {_e(plot.note)}" if plot.note else "")
-    return (
-        f'<figure><img src="{uri}" alt="{_e(plot.title)}">'
-        f"<figcaption>{caption}</figcaption></figure>"
+    return _PlotView(plot.title, plot.note, uri=uri)
+
+
+def _failed_view(failed: Sequence[FailedItem]) -> _TableView:
+    rows = [[_cell(f.item_id), _cell(f.stage), _cell(f.error, "pre")] for f in failed]
+    return _TableView("", ["item", "stage", "error"], rows)
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("verirag.pipeline.evaluation", "templates"),
+        autoescape=True,  # every value is text, whatever it holds
+        undefined=jinja2.StrictUndefined,  # a misspelt name fails here, not as a blank
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
-
-
-def _html_notes(notes: Sequence[str]) -> str:
-    return "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>"
-
-
-def _html_failed(failed: Sequence[FailedItem]) -> str:
-    if not failed:
-        return "<p>none</p>"
-    rows: list[list[Cell]] = [[f.item_id, f.stage, f.error] for f in failed]
-    return _html_table(["item", "stage", "error"], rows, cell_css=("", "", "pre"))
 
 
 def render_html(summary: RunSummary) -> str:
     """The whole report as one HTML file: inline CSS, plots as `data:` URIs, no script."""
     result = summary.result
-    sections = [
-        _html_header(summary),
-        _html_section("Configuration", _html_config(summary.config)),
-        _html_section("Metrics", _html_metrics(result.metrics)),
-        _html_section("Counts", _html_counts(result.counts)),
-    ]
-    if result.tables:
-        sections.append(_html_section("Tables", _html_tables(result.tables)))
-    if result.plots:
-        sections.append(_html_section("Plots", "".join(_html_plot(p) for p in result.plots)))
-    if result.notes:
-        sections.append(_html_section("Notes", _html_notes(result.notes)))
-    sections.append(
-        _html_section(f"Failed items ({len(result.failed)})", _html_failed(result.failed))
-    )
+    settings = [[_cell(k), _CellView(v)] for k, v in suite_settings(summary)]
+    counts = [[_cell(k), _cell(v)] for k, v in result.counts.items()]
     return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>verirag eval: {_e(summary.suite)}</title>"
-        f"<style>{_CSS}</style></head>\n"
-        "<body><main>\n" + "\n".join(sections) + "\n</main></body></html>\n"
+        _templates()
+        .get_template("report.html.j2")
+        .render(
+            suite=summary.suite,
+            dataset=_dataset_line(summary.dataset),
+            created=summary.created,
+            wall_time=format_duration(summary.wall_seconds),
+            version=summary.version,
+            settings=_TableView("", ["setting", "value"], settings),
+            metrics=_metric_views(result.metrics, result.intervals),
+            ci_note=(
+                f"In brackets: the {CI_LEVEL:.0%} confidence interval, a percentile bootstrap over "
+                f"the run's items ({CI_RESAMPLES} resamples); none where it cannot be estimated."
+                if result.intervals
+                else ""
+            ),
+            counts=_TableView("", ["count", "value"], counts),
+            tables=[_table_view(t) for t in result.tables],
+            plots=[_plot_view(p) for p in result.plots],
+            notes=result.notes,
+            failed=_failed_view(result.failed),
+        )
     )
 
 
@@ -407,7 +467,12 @@ def render_markdown(summary: RunSummary) -> str:
     ]
     if result.metrics:
         rows: list[list[Cell]] = [[k, v] for k, v in result.metrics.items()]
-        blocks.append(_md_table(["metric", "value"], rows))
+        columns = ["metric", "value"]
+        if result.intervals:
+            columns.append(_CI)
+            for row in rows:
+                row.append(format_interval(result.intervals.get(str(row[0]))) or None)
+        blocks.append(_md_table(columns, rows))
     if result.counts:
         blocks.append("Counts: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
     for table in result.tables:

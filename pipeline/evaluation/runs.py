@@ -10,8 +10,8 @@ A run directory (`verirag eval SUITE --out DIR`) contains:
 - `report.html`   a self-contained report (tables and plots, no external files);
 - `summary.md`    the Markdown summary printed at the end.
 
-The summary is plain data: numbers in `metrics` (flat, comparable across runs), tables and
-plot series the report draws. No model or torch import here.
+The summary is plain data: numbers in `metrics` (flat, comparable across runs), their
+confidence intervals, tables and plot series the report draws. No model or torch import here.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 SUMMARY_VERSION = 1
+# Confidence intervals: percentile bootstrap over the run's items (hallucination: pairs).
+CI_LEVEL = 0.95
+CI_RESAMPLES = 1000
 
 Cell = str | int | float | None
 PlotKind = Literal["line", "bar", "hist"]
@@ -67,6 +70,14 @@ class FailedItem:
 
 
 @dataclass(frozen=True)
+class Interval:
+    """A metric's `CI_LEVEL` confidence interval."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
 class SuiteResult:
     suite: str
     metrics: dict[str, float]  # flat "name": value, e.g. "hybrid/ndcg@10": 0.91
@@ -75,6 +86,8 @@ class SuiteResult:
     failed: list[FailedItem] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # e.g. items, answerable, errors
     notes: list[str] = field(default_factory=list)
+    # metric key -> its interval, where one can be estimated; absent from older summaries
+    intervals: dict[str, Interval] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +134,10 @@ class RunSummary:
                 failed=[FailedItem(**f) for f in result.get("failed", [])],
                 counts={k: int(v) for k, v in result.get("counts", {}).items()},
                 notes=list(result.get("notes", [])),
+                intervals={
+                    k: Interval(float(v["low"]), float(v["high"]))
+                    for k, v in result.get("intervals", {}).items()
+                },
             ),
         )
 

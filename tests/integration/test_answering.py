@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from verirag.generators.base import GenerationError, GenerationParams
+from tests.conftest import MODEL_CACHE
+from verirag.core.settings import Settings
+from verirag.generators.params import GenerationError, GenerationParams
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import QueryError, RagPipeline
-from verirag.core.settings import Settings
 from verirag.retrievers.encoders import SentenceTransformerEncoder
 from verirag.retrievers.store import CollectionError
-from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import MODEL_CACHE, SQUAD_SAMPLE
 from verirag.pipeline.evaluation.datasets import squad_sample
 from verirag.retrievers.store import FaissStore
-from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +52,8 @@ def _check(collection: Path) -> int:
         return len(rows)
 
 
-def test_sigkill_at_random_moments(tmp_path: Path, shared_data: Path) -> None:
-    passages, _ = squad_sample(shared_data / "squad_v1.1_dev" / "dev-v1.1.json", N_DOCS, 7)
+def test_sigkill_at_random_moments(tmp_path: Path) -> None:
+    passages, _ = squad_sample(SQUAD_SAMPLE, N_DOCS, 7)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for p in passages:

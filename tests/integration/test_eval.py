@@ -11,22 +11,19 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from verirag.pipeline.evaluation.datasets import shared_data_dir
-from verirag.pipeline.evaluation.runs import RunSummary
-from verirag.pipeline.cli import app
+from tests.conftest import HALUEVAL_SAMPLE as HALUEVAL
 from tests.conftest import MODEL_CACHE
+from tests.conftest import SQUAD_SAMPLE as SQUAD
+from verirag.pipeline.cli import app
+from verirag.pipeline.evaluation.runs import RunSummary
 
 pytestmark = pytest.mark.integration
 
-SQUAD = shared_data_dir() / "squad_v1.1_dev" / "dev-v1.1.json"
-HALUEVAL = shared_data_dir() / "halueval_qa" / "qa.jsonl"
 SMALL = "smollm2-135m"
 
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    if not SQUAD.is_file() or not HALUEVAL.is_file():
-        pytest.skip("public data (../shared/data) not present")
     monkeypatch.setenv("VERIRAG_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("VERIRAG_MODEL_CACHE", str(MODEL_CACHE))
 

@@ -8,13 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from verirag.generators.base import GenerationParams, Generator
-from verirag.generators.hf import TransformersGenerator
-from verirag.generators.llamacpp import LlamaCppGenerator
+from tests.conftest import MODEL_CACHE
 from verirag.core.records import Message
 from verirag.core.registry import resolve_model
 from verirag.core.settings import Settings
-from tests.conftest import MODEL_CACHE
+from verirag.generators.base import Generator
+from verirag.generators.hf import TransformersGenerator
+from verirag.generators.llamacpp import LlamaCppGenerator
+from verirag.generators.params import GenerationParams
 
 pytestmark = pytest.mark.integration
 

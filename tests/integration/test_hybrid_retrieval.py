@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SQUAD_SAMPLE
+from verirag.core.settings import Settings
 from verirag.pipeline.evaluation.datasets import squad_sample, write_jsonl
 from verirag.pipeline.evaluation.metrics import dedupe, mean, ndcg_at_k, recall_at_k
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import RagPipeline
-from verirag.core.settings import Settings
 from verirag.retrievers.encoders import SentenceTransformerEncoder
 
 pytestmark = pytest.mark.integration
@@ -22,13 +23,10 @@ N_PASSAGES, N_QUESTIONS, SEED = 600, 800, 13
 
 def test_hybrid_beats_dense_and_bm25(
     tmp_path: Path,
-    shared_data: Path,
     real_settings: Settings,
     minilm: SentenceTransformerEncoder,
 ) -> None:
-    passages, questions = squad_sample(
-        shared_data / "squad_v1.1_dev" / "dev-v1.1.json", N_PASSAGES, SEED
-    )
+    passages, questions = squad_sample(SQUAD_SAMPLE, N_PASSAGES, SEED)
     questions = random.Random(SEED).sample(questions, N_QUESTIONS)
     corpus = write_jsonl(passages, tmp_path / "squad.jsonl")
     IndexingPipeline(real_settings, encoder=minilm).run([corpus], "squad")

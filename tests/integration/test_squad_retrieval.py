@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SQUAD_SAMPLE
+from verirag.core.settings import Settings
 from verirag.pipeline.evaluation.datasets import squad_sample, write_jsonl
 from verirag.pipeline.evaluation.metrics import dedupe, mean, recall_at_k
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import RagPipeline
-from verirag.core.settings import Settings
 from verirag.retrievers.encoders import SentenceTransformerEncoder
 from verirag.retrievers.store import FaissStore
 
@@ -22,13 +23,10 @@ SEED = 13
 
 def test_dense_recall_at_10_on_squad_sample(
     tmp_path: Path,
-    shared_data: Path,
     real_settings: Settings,
     minilm: SentenceTransformerEncoder,
 ) -> None:
-    passages, questions = squad_sample(
-        shared_data / "squad_v1.1_dev" / "dev-v1.1.json", N_PASSAGES, SEED
-    )
+    passages, questions = squad_sample(SQUAD_SAMPLE, N_PASSAGES, SEED)
     corpus = write_jsonl(passages, tmp_path / "squad.jsonl")
     report = IndexingPipeline(real_settings, encoder=minilm).run([corpus], "squad")
     assert report.added == N_PASSAGES and report.failed == 0

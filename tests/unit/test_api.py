@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -11,11 +14,14 @@ from typing import Any
 
 import httpx2
 import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.types import Message
 
+from tests.api_support import CANARY, Bed, Scrape, api_bed
+from tests.helpers import make_pdf
 from verirag.core.records import Answer, Timings
 from verirag.retrievers.store import CollectionConfig, FaissStore
-from tests.api_support import CANARY, Bed, api_bed
-from tests.helpers import make_pdf
 
 
 @pytest.fixture
@@ -36,8 +42,11 @@ def _problem(response: httpx2.Response, status: int) -> dict[str, Any]:
 def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
     events = []
     for block in text.strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((fields["event"], json.loads(fields["data"])))
+        # Lines starting with ":" are comments (keep-alive pings); a client skips them.
+        lines = [line for line in block.splitlines() if not line.startswith(":")]
+        if lines:
+            fields = dict(line.split(": ", 1) for line in lines)
+            events.append((fields["event"], json.loads(fields["data"])))
     return events
 
 
@@ -203,7 +212,8 @@ def test_ask_returns_the_full_answer(bed: Bed) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "needle"),
     [
-        ({"question": "", "collection": "a"}, 422, "question"),
+        # Validated once, by the pipeline's own check: no separate schema rule to drift.
+        ({"question": "", "collection": "a"}, 422, "the query is empty"),
         ({"question": "   ", "collection": "a"}, 422, "the query is empty"),
         ({"question": "x" * 2001, "collection": "a"}, 422, "over the limit"),
         ({"collection": "a"}, 422, "question: Field required"),
@@ -255,6 +265,9 @@ def test_stream_sends_tokens_then_one_answer(bed: Bed) -> None:
     )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["x-accel-buffering"] == "no"  # nginx would hold tokens back
+    assert "no-store" in response.headers["cache-control"]
+    assert "\r" not in response.text  # LF framing, as before sse-starlette
     events = _events(response.text)
     kinds = [kind for kind, _ in events]
     assert kinds == ["token"] * len(bed.rag.pieces) + ["answer"]
@@ -275,6 +288,105 @@ def test_stream_reports_a_pipeline_error_as_an_error_event(bed: Bed) -> None:
     events = _events(response.text)
     assert [kind for kind, _ in events] == ["error"]
     assert events[0][1]["status"] == 409
+
+
+def test_stream_sends_keep_alive_comments_while_silent(
+    bed: Bed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("verirag.pipeline.api.routers.ask.PING_SECONDS", 0.05)
+    bed.rag.token_delay = 0.2
+    response = bed.client.post(
+        "/v1/ask/stream",
+        json={"question": "cats?", "collection": "a"},
+        headers=bed.headers("a_read"),
+    )
+    assert response.status_code == 200
+    assert any(line.startswith(": ping") for line in response.text.splitlines())
+    kinds = [kind for kind, _ in _events(response.text)]
+    assert kinds == ["token"] * len(bed.rag.pieces) + ["answer"]
+
+
+def test_stream_timeout_is_a_504_error_event_and_stops_generation(tmp_path: Path) -> None:
+    with api_bed(tmp_path, api_request_timeout_seconds=0.3) as bed:
+        bed.rag.token_delay = 0.2
+        response = bed.client.post(
+            "/v1/ask/stream",
+            json={"question": "cats?", "collection": "a"},
+            headers=bed.headers("a_read"),
+        )
+        events = _events(response.text)
+        kinds = [kind for kind, _ in events]
+        assert kinds[-1] == "error" and set(kinds[:-1]) <= {"token"}
+        assert len(kinds) - 1 < len(bed.rag.pieces)
+        error = events[-1][1]
+        assert error["status"] == 504 and error["kind"] == "timeout"
+        assert "abandoned" in error["detail"]
+        assert bed.rag.cancelled.wait(5)
+
+
+def test_stream_stops_generation_when_the_client_goes_away(bed: Bed) -> None:
+    """Driven at the ASGI level: TestClient reads a response whole and never disconnects.
+
+    Generation is held before its first token, so nothing is sent when the client leaves:
+    the disconnect must be noticed while the stream is silent, not at the next write. ASGI
+    spec 2.4 is declared, under which Starlette's own StreamingResponse stops listening.
+    """
+    gate = threading.Event()
+    bed.rag.gate = gate
+    body = json.dumps({"question": "cats?", "collection": "a"}).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/ask/stream",
+        "raw_path": b"/v1/ask/stream",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"authorization", f"Bearer {bed.keys['a_read']}".encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    sent: list[Message] = []
+
+    async def exchange() -> None:
+        streaming = asyncio.Event()
+        request_read = False
+
+        async def receive() -> Message:
+            nonlocal request_read
+            if not request_read:
+                request_read = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await streaming.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.start":
+                streaming.set()
+
+        await asyncio.wait_for(bed.client.app(scope, receive, send), 5)
+
+    try:
+        asyncio.run(exchange())
+        assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+        assert not gate.is_set()  # the response ended while generation was still held
+    finally:
+        gate.set()
+    assert bed.rag.cancelled.wait(5)  # the worker stopped at its first token
+    streamed = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert b"event: token" not in streamed and b"event: answer" not in streamed
+    deadline = time.monotonic() + 5
+    while bed.services.pool.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert bed.services.pool.running == 0
 
 
 # -- limits --------------------------------------------------------------------------------------
@@ -507,22 +619,47 @@ def test_metrics_count_requests_answers_and_queue(bed: Bed) -> None:
             "/v1/ask", json={"question": "cats?", "collection": "a"}, headers=bed.headers("a_read")
         )
     bed.client.get("/v1/collections")
+    bed.client.get("/v1/nothing-here")
+    bed.client.get("/docs/assets/swagger-ui.css")
     _problem(bed.client.get("/metrics"), 401)
     _problem(bed.client.get("/metrics", headers=bed.headers("a_read")), 403)
     response = bed.client.get("/metrics", headers=bed.headers("admin"))
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    text = response.text
-    assert 'verirag_http_requests_total{method="POST",endpoint="/v1/ask",status="200"} 2' in text
+    assert response.headers["content-type"] == CONTENT_TYPE_LATEST
+    scrape = Scrape(response.text)
+    ask = {"method": "POST", "endpoint": "/v1/ask", "status": "200"}
+    assert scrape.value("verirag_http_requests_total", **ask) == 2
     assert (
-        'verirag_http_requests_total{method="GET",endpoint="/v1/collections",status="401"} 1'
-        in text
+        scrape.value(
+            "verirag_http_requests_total", method="GET", endpoint="/v1/collections", status="401"
+        )
+        == 1
     )
-    count = "verirag_http_request_duration_seconds_count"
-    assert f'{count}{{method="POST",endpoint="/v1/ask",status="200"}} 2' in text
-    assert 'verirag_answers_total{decision="answer"} 2' in text
-    assert "verirag_queue_depth 0" in text and "verirag_jobs_in_flight 0" in text
-    assert "verirag_ready 1" in text
+    assert scrape.value("verirag_http_request_duration_seconds_count", **ask) == 2
+    assert scrape.value("verirag_http_request_duration_seconds_bucket", **ask, le="+Inf") == 2
+    assert scrape.value("verirag_answers_total", decision="answer") == 2
+    assert scrape.value("verirag_answers_total", decision="abstain") == 0
+    assert scrape.value("verirag_queue_depth") == 0 and scrape.value("verirag_jobs_in_flight") == 0
+    assert scrape.value("verirag_workers_busy") == 0
+    assert scrape.value("verirag_ready") == 1
+    # Labelled by route template, never by raw path: a client cannot add series at will.
+    assert scrape.endpoints() == {
+        "/v1/ask",
+        "/v1/collections",
+        "/docs/assets/{path}",
+        "unmatched",
+        "/metrics",
+    }
+    assert (
+        scrape.value(
+            "verirag_http_requests_total", method="GET", endpoint="unmatched", status="404"
+        )
+        == 1
+    )
+    assert "python_info" in scrape.families and "python_gc_objects_collected" in scrape.families
+    if sys.platform.startswith("linux"):  # the process collector reads /proc
+        assert scrape.value("process_resident_memory_bytes") > 0
+        assert scrape.value("process_open_fds") > 0
 
 
 def test_metrics_can_be_public(tmp_path: Path) -> None:
@@ -550,6 +687,45 @@ def test_cors_can_be_enabled(tmp_path: Path) -> None:
             headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
         )
         assert response.headers["access-control-allow-origin"] == "https://app.example"
+
+
+# -- docs ------------------------------------------------------------------------------------------
+def test_docs_are_served_locally_with_no_external_url(bed: Bed) -> None:
+    page = bed.client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert not re.search(r"https?://|//[a-z]", html, re.IGNORECASE), html
+    assert '"validatorUrl": null' in html  # no badge fetched from validator.swagger.io
+    linked = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert len(linked) == 3 and all(url.startswith("/docs/assets/") for url in linked)
+    types = {}
+    for url in linked:
+        asset = bed.client.get(url)
+        assert asset.status_code == 200 and asset.content, url
+        types[url.rsplit(".", 1)[1]] = asset.headers["content-type"]
+    assert types["js"].startswith("text/javascript") and types["css"].startswith("text/css")
+    assert types["png"] == "image/png"
+    # The page's schema: a 3.0 rendering (Swagger UI 4 reads no 3.1) of the same operations.
+    (schema_url,) = re.findall(r"url: '([^']+)'", html)
+    docs_schema = bed.client.get(schema_url).json()
+    source = bed.client.get("/openapi.json").json()
+    assert source["openapi"].startswith("3.1") and docs_schema["openapi"].startswith("3.0")
+    assert docs_schema["paths"].keys() == source["paths"].keys()
+    assert '"type": "null"' not in json.dumps(docs_schema)
+    # Neither the docs page nor its assets are API operations.
+    assert not [path for path in source["paths"] if path.startswith("/docs")]
+
+
+def test_docs_follow_a_proxy_prefix(bed: Bed) -> None:
+    prefixed = TestClient(bed.client.app, root_path="/rag").get("/docs").text
+    assert 'src="/rag/docs/assets/swagger-ui-bundle.js"' in prefixed
+    assert 'href="/rag/docs/assets/swagger-ui.css"' in prefixed
+    assert "url: '/rag/docs/openapi.json'" in prefixed
+
+
+def test_no_cdn_docs_or_redoc(bed: Bed) -> None:
+    _problem(bed.client.get("/redoc"), 404)
+    _problem(bed.client.get("/docs/oauth2-redirect"), 404)
 
 
 def test_answer_schema_conversion_keeps_every_field() -> None:

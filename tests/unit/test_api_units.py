@@ -1,12 +1,15 @@
 """Pure parts of the HTTP API: file name sanitising, the token bucket, the worker pool,
-Prometheus exposition."""
+Prometheus exposition, the OpenAPI 3.0 rendering for the docs page."""
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
 
+from tests.api_support import Scrape
+from verirag.pipeline.api.docs import openapi_30
 from verirag.pipeline.api.errors import ProblemError
 from verirag.pipeline.api.metrics import Metrics
 from verirag.pipeline.api.services import QueueFullError, RateLimiter, WorkerPool
@@ -70,15 +73,97 @@ def test_prometheus_exposition() -> None:
     metrics.observe_request("GET", "/v1/x", 200, 3.0)
     metrics.count_answer("review")
     metrics.gauge("verirag_queue_depth", "Waiting.", lambda: 3.0)
-    text = metrics.render()
-    base = 'method="GET",endpoint="/v1/x",status="200"'
-    assert f'verirag_http_request_duration_seconds_bucket{{{base},le="0.025"}} 1' in text
-    assert f'verirag_http_request_duration_seconds_bucket{{{base},le="5"}} 2' in text
-    assert f'verirag_http_request_duration_seconds_bucket{{{base},le="+Inf"}} 2' in text
-    assert f"verirag_http_request_duration_seconds_count{{{base}}} 2" in text
-    assert 'verirag_answers_total{decision="review"} 1' in text
-    assert 'verirag_answers_total{decision="abstain"} 0' in text
-    assert "# TYPE verirag_queue_depth gauge\nverirag_queue_depth 3\n" in text
+    scrape = Scrape(metrics.render().decode())
+    base = {"method": "GET", "endpoint": "/v1/x", "status": "200"}
+    histogram = "verirag_http_request_duration_seconds"
+    assert scrape.families[histogram].type == "histogram"
+    assert scrape.value(f"{histogram}_bucket", **base, le="0.005") == 0
+    assert scrape.value(f"{histogram}_bucket", **base, le="0.025") == 1
+    assert scrape.value(f"{histogram}_bucket", **base, le="5.0") == 2
+    assert scrape.value(f"{histogram}_bucket", **base, le="+Inf") == 2
+    assert scrape.value(f"{histogram}_count", **base) == 2
+    assert scrape.value(f"{histogram}_sum", **base) == pytest.approx(3.01)
+    assert scrape.value("verirag_http_requests_total", **base) == 2
+    assert scrape.value("verirag_answers_total", decision="review") == 1
+    # Every decision is exposed from the start, at 0 until it happens.
+    assert scrape.value("verirag_answers_total", decision="abstain") == 0
+    assert scrape.value("verirag_answers_total", decision="answer") == 0
+    assert scrape.families["verirag_queue_depth"].type == "gauge"
+    assert scrape.value("verirag_queue_depth") == 3
+    # The standard collectors, on this registry rather than the global one.
+    assert "python_info" in scrape.families and "python_gc_objects_collected" in scrape.families
+    if sys.platform.startswith("linux"):  # the process collector reads /proc
+        assert scrape.value("process_resident_memory_bytes") > 0
+        assert "process_cpu_seconds" in scrape.families
+
+
+def test_metrics_of_two_apps_are_separate() -> None:
+    # On the global registry the second instance would raise on duplicate names.
+    first, second = Metrics(), Metrics()
+    first.count_answer("answer")
+    first.gauge("verirag_ready", "Ready.", lambda: 1.0)
+    second.gauge("verirag_ready", "Ready.", lambda: 0.0)
+    one, two = Scrape(first.render().decode()), Scrape(second.render().decode())
+    assert one.value("verirag_answers_total", decision="answer") == 1
+    assert two.value("verirag_answers_total", decision="answer") == 0
+    assert (one.value("verirag_ready"), two.value("verirag_ready")) == (1, 0)
+
+
+def test_openapi_30_rendering_for_swagger_ui_4() -> None:
+    nullable_ref = {"anyOf": [{"$ref": "#/components/schemas/A"}, {"type": "null"}]}
+    document = {
+        "openapi": "3.1.0",
+        "components": {
+            "schemas": {
+                "S": {
+                    "properties": {
+                        "k": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+                        "ref": {**nullable_ref, "title": "Ref"},
+                        "either": {
+                            "anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}]
+                        },
+                        "listed": {"type": ["string", "null"]},
+                        "status": {"type": "string", "const": "ok"},
+                        "kind": {"type": "string", "examples": ["urn:x", "urn:y"]},
+                        "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+                        "gt": {"type": "number", "exclusiveMinimum": 0},
+                    }
+                }
+            }
+        },
+        "paths": {
+            "/x": {
+                "post": {
+                    "requestBody": {
+                        "content": {"application/json": {"examples": {"one": {"value": {"k": 1}}}}}
+                    }
+                }
+            }
+        },
+    }
+    before = repr(document)
+    out = openapi_30(document)
+    assert repr(document) == before  # the app's own document is left alone
+    assert out["openapi"] == "3.0.3"
+    props = out["components"]["schemas"]["S"]["properties"]
+    assert props["k"] == {"type": "integer", "minimum": 1, "nullable": True}
+    assert props["ref"] == {
+        "allOf": [{"$ref": "#/components/schemas/A"}],
+        "title": "Ref",
+        "nullable": True,
+    }
+    assert props["either"] == {
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+        "nullable": True,
+    }
+    assert props["listed"] == {"type": "string", "nullable": True}
+    assert props["status"] == {"type": "string", "enum": ["ok"]}
+    assert props["kind"] == {"type": "string", "example": "urn:x"}
+    assert props["file"] == {"type": "string", "format": "binary"}
+    assert props["gt"] == {"type": "number", "minimum": 0, "exclusiveMinimum": True}
+    # A media type's named examples are 3.0 already.
+    media = out["paths"]["/x"]["post"]["requestBody"]["content"]["application/json"]
+    assert media["examples"] == {"one": {"value": {"k": 1}}}
 
 
 def test_api_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
-from sklearn.linear_model import LogisticRegression
 
+from verirag.core.records import Answer, ClaimResult, Timings
 from verirag.pipeline.evaluation.calibrate import fit_logistic, own_answer, youden_threshold
 from verirag.pipeline.evaluation.metrics import auroc
-from verirag.core.records import Answer, ClaimResult, Timings
 
 FEATURES = {
     "n_tokens": 5.0,
@@ -43,24 +45,75 @@ def _answer(text: str, decision: str = "answer", score: float | None = 0.9) -> A
     )
 
 
+def _youden_by_counting(scores: list[float], positive: list[bool]) -> float:
+    """Every distinct score tried as the cut, lowest first; the first best J wins."""
+    pos, neg = sum(positive), len(positive) - sum(positive)
+    best, best_j = math.nan, -math.inf
+    for cut in sorted(set(scores)):
+        tp = sum(s >= cut and y for s, y in zip(scores, positive, strict=True))
+        fp = sum(s >= cut and not y for s, y in zip(scores, positive, strict=True))
+        if (j := Fraction(tp, pos) - Fraction(fp, neg)) > best_j:
+            best, best_j = cut, j
+    return best
+
+
 def test_youden_threshold_separates_classes() -> None:
     scores = [0.1, 0.2, 0.3, 0.6, 0.7, 0.9]
     labels = [False, False, False, True, True, True]
     assert youden_threshold(scores, labels) == 0.6
-    with pytest.raises(ValueError, match="both classes"):
-        youden_threshold([0.1, 0.2], [True, True])
+    # Cut 0.5 keeps both positives and the tied negative: J = 1 - 1/2. Cut 0.8: J = 1/2 - 0.
+    # Equal J: the lower cut wins.
+    assert youden_threshold([0.8, 0.5, 0.5, 0.1], [True, True, False, False]) == 0.5
+    assert youden_threshold([0.4, 0.4], [True, False]) == 0.4  # one tie group: J 0
+    # Inverted scores: every J < 0 but the lowest cut's 0, so the lowest score.
+    assert youden_threshold([0.9, 0.1], [False, True]) == 0.1
+    for scores, labels in [([0.1, 0.2], [True, True]), ([0.1], [False]), ([], [])]:
+        with pytest.raises(ValueError, match="both classes"):
+            youden_threshold(scores, labels)
 
 
-def test_fit_logistic_ranks_like_scikit_learn() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(300, 3))
-    y = (x @ np.array([2.0, -1.0, 0.0]) + rng.normal(scale=0.5, size=300) > 0).astype(float)
-    bias, w = fit_logistic(x, y)
-    ours = x @ w + bias
-    theirs = LogisticRegression().fit(x, y).decision_function(x)
-    labels = [bool(v) for v in y]
-    assert auroc(list(ours), labels) == pytest.approx(auroc(list(theirs), labels), abs=0.01)
+@pytest.mark.parametrize("seed", range(4))
+def test_youden_threshold_matches_counting(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels = [bool(v) for v in rng.random(200) < 0.5]
+    raw = rng.normal(0.4 + 0.2 * np.asarray(labels), 0.25)
+    scores = [float(s) for s in np.round(raw, 1 if seed % 2 else 3)]  # many ties, or few
+    assert youden_threshold(scores, labels) == _youden_by_counting(scores, labels)
+
+
+def _case(seed: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    rng = np.random.default_rng(seed)
+    # Features on very different scales, as logprobs, entropies and shares are.
+    x = rng.normal(size=(300, 3)) * np.array([1.0, 10.0, 0.01]) + np.array([-2.0, 5.0, 0.3])
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    y = (z @ np.array([2.0, -1.0, 0.0]) + rng.normal(scale=0.5, size=300) > 0).astype(float)
+    return x, y
+
+
+@pytest.mark.parametrize("l2", [0.1, 1.0, 30.0])
+def test_fit_logistic_solves_the_penalised_objective(l2: float) -> None:
+    """At the optimum of sum log loss + l2/2 |w|^2 (w on standardised features, bias free) the
+    gradient vanishes: the residuals sum to 0 and z.T @ residual = -l2 * w."""
+    x, y = _case(0)
+    bias, w = fit_logistic(x, y, l2=l2)
+    mu, sd = x.mean(axis=0), x.std(axis=0)
+    p = 1 / (1 + np.exp(-(x @ w + bias)))
+    residual = p - y
+    assert abs(residual.sum()) < 1e-2
+    np.testing.assert_allclose(((x - mu) / sd).T @ residual, -l2 * w * sd, atol=1e-2)
     assert w[0] > 0 > w[1]  # the signs of the true weights
+
+
+def test_fit_logistic_shrinks_with_l2_and_ignores_a_constant_feature() -> None:
+    x, y = _case(1)
+    x[:, 2] = 0.7
+    _, loose = fit_logistic(x, y, l2=0.1)
+    _, tight = fit_logistic(x, y, l2=100.0)
+    assert loose[2] == pytest.approx(0.0, abs=1e-9) and tight[2] == pytest.approx(0.0, abs=1e-9)
+    sd = x.std(axis=0)[:2]
+    assert np.all(np.abs(tight[:2] * sd) < np.abs(loose[:2] * sd))
+    bias, w = fit_logistic(x, y)
+    assert auroc(list(x @ w + bias), [bool(v) for v in y]) > 0.9
 
 
 def test_own_answers_are_labelled_by_source_and_gold() -> None:
@@ -86,9 +139,9 @@ def right_claim() -> ClaimResult:
 
 
 def test_calibration_data_round_trips_and_fits(tmp_path: Path) -> None:
-    from verirag.pipeline.evaluation.calibrate import CalibrationData, HaluRow, OwnAnswer, fit
     from verirag.evaluators.confidence import ConfidenceFeatures
     from verirag.evaluators.decision import Thresholds
+    from verirag.pipeline.evaluation.calibrate import CalibrationData, HaluRow, OwnAnswer, fit
 
     rng = np.random.default_rng(1)
     own, halu = [], []

@@ -21,7 +21,8 @@ from verirag.evaluators.decision import (
 )
 from verirag.evaluators.judge import JudgeResult, yes_probability
 from verirag.evaluators.lexical import LexicalEvidence, lexical_evidence
-from verirag.generators.base import GenerationError, GenerationParams, StopScanner, TokenLogprob
+from verirag.generators.base import StopScanner, TokenLogprob
+from verirag.generators.params import GenerationError, GenerationParams
 from verirag.generators.prompts import load_prompts
 
 

@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import HALUEVAL_SAMPLE, PUBLIC_SAMPLE, SQUAD_SAMPLE
 from verirag.pipeline.evaluation.datasets import (
     DatasetError,
     EvalItem,
     HaluItem,
     Passage,
+    SharedDataMissingError,
     context_id,
     detect_format,
     leave_out_gold,
@@ -21,6 +23,7 @@ from verirag.pipeline.evaluation.datasets import (
     sample_halu,
     sample_items,
     shared_data_dir,
+    shared_data_file,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eval"
@@ -417,17 +420,40 @@ def test_leave_out_gold_on_the_squad_fixture() -> None:
     assert sum(not i.answerable for i in items) == 2  # and both its questions are unanswerable
 
 
-# --- the real public files ------------------------------------------------------------------------
+# --- the public data: committed samples, and the shared folder -----------------------------------
 
 
-def test_real_squad_and_halueval_files() -> None:
-    squad = shared_data_dir() / "squad_v1.1_dev" / "dev-v1.1.json"
-    halueval = shared_data_dir() / "halueval_qa" / "qa.jsonl"
-    if not squad.is_file() or not halueval.is_file():
-        pytest.skip(f"public evaluation data not found in {shared_data_dir()}")
-    data = load_eval_dataset(squad)
-    assert (data.format, len(data.passages), len(data.items)) == ("squad", 2067, 10565)
+def test_the_public_samples_are_real_squad_and_halueval_files() -> None:
+    data = load_eval_dataset(SQUAD_SAMPLE)
+    assert (data.format, len(data.passages), len(data.items)) == ("squad", 600, 3033)
+    assert len({p.title for p in data.passages}) == 48  # every article of SQuAD v1.1 dev
     assert all(i.answerable and i.answers for i in data.items)
-    halu = load_eval_dataset(halueval)
-    assert (halu.format, len(halu.halu)) == ("halueval", 20000)
-    assert sum(h.hallucinated for h in halu.halu) == 10000
+    halu = load_eval_dataset(HALUEVAL_SAMPLE)
+    assert (halu.format, len(halu.halu)) == ("halueval", 600)
+    assert sum(h.hallucinated for h in halu.halu) == 300
+
+
+def test_shared_data_dir_is_the_variable_or_beside_the_repository(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VERIRAG_SHARED_DATA", str(tmp_path))
+    assert shared_data_dir() == tmp_path
+    monkeypatch.delenv("VERIRAG_SHARED_DATA")
+    repository = Path(__file__).resolve().parents[2]
+    assert shared_data_dir() == repository.parent / "shared" / "data"
+
+
+def test_a_missing_shared_file_names_itself_and_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VERIRAG_SHARED_DATA", str(tmp_path))
+    with pytest.raises(SharedDataMissingError) as missing:
+        shared_data_file("squad_v1.1_dev/dev-v1.1.json")
+    message = str(missing.value)
+    assert str(tmp_path / "squad_v1.1_dev" / "dev-v1.1.json") in message
+    assert f"VERIRAG_SHARED_DATA={tmp_path}" in message
+    monkeypatch.delenv("VERIRAG_SHARED_DATA")
+    with pytest.raises(SharedDataMissingError, match="VERIRAG_SHARED_DATA is not set"):
+        shared_data_file("no-such-file.jsonl")
+    monkeypatch.setenv("VERIRAG_SHARED_DATA", str(PUBLIC_SAMPLE))
+    assert shared_data_file("halueval_qa/qa.jsonl") == HALUEVAL_SAMPLE

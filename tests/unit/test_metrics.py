@@ -3,23 +3,16 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import (
-    average_precision_score,
-    f1_score,
-    precision_recall_curve,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
-from sklearn.metrics import roc_curve as sk_roc_curve
 
 from verirag.pipeline.evaluation.metrics import (
     PRF,
+    ReliabilityBin,
     answer_contains,
     aurc,
     auroc,
@@ -39,16 +32,48 @@ from verirag.pipeline.evaluation.metrics import (
     token_f1,
 )
 
+# Reference values computed the slow, obvious way, independently of scikit-learn's code path.
 
-def test_auroc_matches_scikit_learn_with_ties() -> None:
+
+def _mann_whitney(scores: Sequence[float], labels: Sequence[bool]) -> float:
+    """Share of (positive, negative) pairs ranked right, ties counting half."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def _counts(scores: Sequence[float], labels: Sequence[bool], cut: float) -> tuple[int, ...]:
+    """(tp, fp, fn, tn) when `score >= cut` predicts positive."""
+    pairs = list(zip(scores, labels, strict=True))
+    tp = sum(s >= cut and y for s, y in pairs)
+    fp = sum(s >= cut and not y for s, y in pairs)
+    fn = sum(s < cut and y for s, y in pairs)
+    return tp, fp, fn, len(pairs) - tp - fp - fn
+
+
+def test_auroc_is_mann_whitney_with_ties() -> None:
     rng = random.Random(0)
     for _ in range(20):
         labels = [rng.random() < 0.5 for _ in range(50)]
         labels[0], labels[1] = True, False
         scores = [round(rng.random(), 1) for _ in range(50)]  # many ties
-        assert auroc(scores, labels) == pytest.approx(roc_auc_score(labels, scores))
-    with pytest.raises(ValueError):
-        auroc([0.1], [True])
+        assert auroc(scores, labels) == pytest.approx(_mann_whitney(scores, labels))
+    # Pairs (0.5, 0.5) half, (0.5, 0.2) (0.8, 0.5) (0.8, 0.2) whole: 3.5 of 4.
+    assert auroc([0.5, 0.5, 0.2, 0.8], [True, False, False, True]) == pytest.approx(0.875)
+    assert auroc([0.3] * 4, [True, False, True, False]) == pytest.approx(0.5)
+    assert auroc([1, 2], [False, True]) == 1.0
+    assert auroc([0.9, 0.1], [False, True]) == 0.0
+
+
+def test_auroc_degenerate_input() -> None:
+    for scores, labels in [([0.1], [True]), ([0.1, 0.2], [False, False]), ([], [])]:
+        with pytest.raises(ValueError, match="both positive and negative"):
+            auroc(scores, labels)
+    with pytest.raises(ValueError, match="2 scores but 1 labels"):
+        auroc([0.1, 0.2], [True])
+    with pytest.raises(ValueError, match="NaN"):
+        auroc([math.nan, 0.2], [True, False])
 
 
 def test_squad_answer_metrics_hand_computed() -> None:
@@ -229,54 +254,91 @@ def test_single_class_errors() -> None:
 
 
 @pytest.mark.parametrize(("seed", "decimals"), CASES)
-def test_curves_match_scikit_learn(seed: int, decimals: int | None) -> None:
+def test_curves_match_counting_at_every_threshold(seed: int, decimals: int | None) -> None:
     scores, labels = _random_case(seed, decimals=decimals)
-    assert auroc(scores, labels) == pytest.approx(roc_auc_score(labels, scores))
+    pos, neg = sum(labels), len(labels) - sum(labels)
+    cuts = sorted(set(scores), reverse=True)
+    counts = [_counts(scores, labels, c) for c in cuts]
+    assert auroc(scores, labels) == pytest.approx(_mann_whitney(scores, labels))
 
     fpr, tpr, thresholds = roc_curve(scores, labels)
-    sk_fpr, sk_tpr, sk_thresholds = sk_roc_curve(labels, scores, drop_intermediate=False)
-    np.testing.assert_allclose(fpr, sk_fpr)
-    np.testing.assert_allclose(tpr, sk_tpr)
-    np.testing.assert_array_equal(thresholds, sk_thresholds)
+    assert thresholds == [math.inf, *cuts]
+    assert fpr == pytest.approx([0.0] + [fp / neg for _, fp, _, _ in counts])
+    assert tpr == pytest.approx([0.0] + [tp / pos for tp, _, _, _ in counts])
 
     precision, recall, pr_thresholds = pr_curve(scores, labels)
-    sk_precision, sk_recall, sk_pr_thresholds = precision_recall_curve(labels, scores)
-    np.testing.assert_allclose(precision, sk_precision)
-    np.testing.assert_allclose(recall, sk_recall)
-    np.testing.assert_array_equal(pr_thresholds, sk_pr_thresholds)
+    assert pr_thresholds == cuts[::-1]
+    assert precision == pytest.approx([tp / (tp + fp) for tp, fp, _, _ in counts[::-1]] + [1.0])
+    assert recall == pytest.approx([tp / pos for tp, _, _, _ in counts[::-1]] + [0.0])
 
-    assert average_precision(scores, labels) == pytest.approx(
-        average_precision_score(labels, scores)
+    # Step-wise AP: each threshold's precision times the recall it adds.
+    ap, last_recall = 0.0, 0.0
+    for tp, fp, _, _ in counts:
+        ap += (tp / pos - last_recall) * tp / (tp + fp)
+        last_recall = tp / pos
+    assert average_precision(scores, labels) == pytest.approx(ap)
+
+
+def test_curves_with_ties_and_degenerate_input() -> None:
+    # All scores tied: one point past the start, AUROC a coin flip, AP the positive share.
+    assert roc_curve([0.5] * 4, [True, False, False, False]) == (
+        [0.0, 1.0],
+        [0.0, 1.0],
+        [math.inf, 0.5],
     )
+    assert pr_curve([0.5] * 4, [True, False, False, False]) == ([0.25, 1.0], [1.0, 0.0], [0.5])
+    assert average_precision([0.5] * 4, [True, False, False, False]) == pytest.approx(0.25)
+    # One item, one positive.
+    assert pr_curve([0.4], [True]) == ([1.0, 1.0], [1.0, 0.0], [0.4])
+    assert best_f1([0.4], [True]) == (PRF(1.0, 1.0, 1.0, 1, 0, 0, 0), 0.4)
+    # Only positives: every item must be kept for full recall.
+    assert best_f1([0.3, 0.2], [True, True]) == (PRF(1.0, 1.0, 1.0, 2, 0, 0, 0), 0.2)
+    # Integer scores still give float thresholds.
+    _, _, thresholds = roc_curve([3, 1, 2], [True, False, True])
+    assert thresholds == [math.inf, 3.0, 2.0, 1.0]
+    assert all(type(t) is float for t in thresholds + pr_curve([3, 1], [True, False])[2])
+    # Infinite scores cannot be placed on the curve (scikit-learn rejects them).
+    with pytest.raises(ValueError, match="infinity"):
+        roc_curve([math.inf, 0.2], [True, False])
+
+
+def test_binary_prf_degenerate_input() -> None:
+    assert binary_prf([False] * 3, [False] * 3) == PRF(0.0, 0.0, 0.0, 0, 0, 0, 3)
+    assert binary_prf([True] * 2, [False] * 2) == PRF(0.0, 0.0, 0.0, 0, 2, 0, 0)
+    assert binary_prf([True] * 2, [True] * 2) == PRF(1.0, 1.0, 1.0, 2, 0, 0, 0)
+    assert binary_prf([True], [False]) == PRF(0.0, 0.0, 0.0, 0, 1, 0, 0)
+    prf = binary_prf([True, False], [True, True])
+    assert prf == PRF(1.0, 0.5, pytest.approx(2 / 3), 1, 0, 1, 0)
+    assert all(type(v) is float for v in (prf.precision, prf.recall, prf.f1))
+    assert all(type(v) is int for v in (prf.tp, prf.fp, prf.fn, prf.tn))
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_prf_and_best_f1_match_scikit_learn(seed: int) -> None:
+def test_prf_and_best_f1_match_counting(seed: int) -> None:
     scores, labels = _random_case(seed)
-    best_sk = 0.0
+    best = Fraction(0)
+    exact_f1: dict[float, Fraction] = {}
     for threshold in sorted(set(scores)):
         predicted = [s >= threshold for s in scores]
         prf = prf_at(scores, labels, threshold)
         assert prf == binary_prf(predicted, labels)
-        sk = (
-            precision_score(labels, predicted, zero_division=0),
-            recall_score(labels, predicted, zero_division=0),
-            f1_score(labels, predicted, zero_division=0),
-        )
-        assert (prf.precision, prf.recall, prf.f1) == pytest.approx(sk)
-        assert prf.tp + prf.fp + prf.fn + prf.tn == len(scores)
-        best_sk = max(best_sk, sk[2])
+        tp, fp, fn, tn = _counts(scores, labels, threshold)
+        assert (prf.tp, prf.fp, prf.fn, prf.tn) == (tp, fp, fn, tn)
+        assert prf.precision == pytest.approx(tp / (tp + fp) if tp + fp else 0.0)
+        assert prf.recall == pytest.approx(tp / (tp + fn))
+        exact_f1[threshold] = Fraction(2 * tp, 2 * tp + fp + fn)
+        assert prf.f1 == pytest.approx(float(exact_f1[threshold]))
+        best = max(best, exact_f1[threshold])
     prf, threshold = best_f1(scores, labels)
-    assert prf.f1 == pytest.approx(best_sk)
+    assert prf.f1 == pytest.approx(float(best))
+    assert exact_f1[threshold] == best
     assert prf == prf_at(scores, labels, threshold)
-    nothing = [False] * len(labels)  # zero_division=0 when nothing is predicted
-    assert binary_prf(nothing, labels).precision == precision_score(
-        labels, nothing, zero_division=0
-    )
 
 
 @pytest.mark.parametrize(("seed", "decimals", "bins"), [(0, 1, 10), (1, 2, 10), (2, None, 7)])
-def test_reliability_bins_match_scikit_learn(seed: int, decimals: int | None, bins: int) -> None:
+def test_reliability_bins_match_scikit_learn_calibration_curve(
+    seed: int, decimals: int | None, bins: int
+) -> None:
     probs, labels = _random_case(seed, decimals=decimals)
     probs[:4] = [0.0, 1.0, 0.5, 0.1]  # both ends and inner edges
     table = reliability_bins(probs, labels, bins=bins)
@@ -286,15 +348,32 @@ def test_reliability_bins_match_scikit_learn(seed: int, decimals: int | None, bi
     prob_true, prob_pred = calibration_curve(labels, probs, n_bins=bins, strategy="uniform")
     np.testing.assert_allclose([b.accuracy for b in filled], prob_true)
     np.testing.assert_allclose([b.mean_confidence for b in filled], prob_pred)
-    counts = np.bincount(
-        np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], probs), minlength=bins
-    )
+    # calibration_curve's edges; each probability goes to the first bin whose upper edge holds it.
+    edges = np.linspace(0.0, 1.0, bins + 1).tolist()
+    assert [(b.lower, b.upper) for b in table] == list(itertools.pairwise(edges))
+    counts = np.zeros(bins, dtype=int)
+    for prob in probs:
+        counts[next(b for b in range(bins) if prob <= edges[b + 1])] += 1
     assert [b.count for b in table] == counts.tolist()
     ece = sum(
         c / len(probs) * abs(t - p)
         for c, t, p in zip(counts[counts > 0], prob_true, prob_pred, strict=True)
     )
     assert expected_calibration_error(probs, labels, bins=bins) == pytest.approx(ece)
+
+
+def test_reliability_bins_single_class_and_single_bin() -> None:
+    table = reliability_bins([0.2, 0.9, 0.4], [True, True, True], bins=2)
+    assert table == [
+        ReliabilityBin(0.0, 0.5, 2, pytest.approx(0.3), 1.0),
+        ReliabilityBin(0.5, 1.0, 1, 0.9, 1.0),
+    ]
+    assert reliability_bins([0.2, 0.6], [True, False], bins=1) == [
+        ReliabilityBin(0.0, 1.0, 2, pytest.approx(0.4), 0.5)
+    ]
+    assert expected_calibration_error([0.2, 0.6], [True, False], bins=1) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="at least 1"):
+        reliability_bins([0.2], [True], bins=0)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -6,23 +6,29 @@ import asyncio
 import json
 import threading
 import time
-from dataclasses import dataclass
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from verirag.core.records import Answer
 from verirag.generators.params import GenerationParams, generation_params
 from verirag.pipeline.api.deps import ReadKey, ServicesDep, existing_collection
 from verirag.pipeline.api.errors import ProblemError, classify
+from verirag.pipeline.api.keys import ApiKey
 from verirag.pipeline.api.schemas import AnswerOut, AskRequest, Problem
 from verirag.pipeline.api.services import Cancelled, Services
-from verirag.pipeline.api.keys import ApiKey
 from verirag.pipeline.rag import Question
-from verirag.core.records import Answer
 
 router = APIRouter(prefix="/v1", tags=["ask"])
+
+# A comment line while nothing is sent: retrieval, the prompt and the claim checks can be
+# minutes of silence on a CPU, and proxies drop a connection idle for 60 s by default.
+PING_SECONDS = 15.0
+# sse-starlette defaults to CRLF; LF keeps the bytes that existing clients parse unchanged.
+_SEP = "\n"
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem} for status in (400, 401, 403, 404, 409, 413, 422, 429, 503, 504)
@@ -82,17 +88,15 @@ async def ask(body: AskRequest, key: ReadKey, services: ServicesDep) -> AnswerOu
             raise Cancelled
 
     try:
-        answer = await services.run(
-            lambda: _answer(services, key, body, accepted, on_token)
-        )
+        answer = await services.run(lambda: _answer(services, key, body, accepted, on_token))
     finally:
         abandoned.set()
     return AnswerOut.of(answer)
 
 
-def _sse(event: str, data: dict[str, Any]) -> str:
+def _sse(event: str, data: dict[str, Any]) -> ServerSentEvent:
     # One JSON line per event: newlines inside tokens cannot break the framing.
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+    return ServerSentEvent(json.dumps(data, ensure_ascii=False), event=event, sep=_SEP)
 
 
 @router.post(
@@ -101,13 +105,14 @@ def _sse(event: str, data: dict[str, Any]) -> str:
         200: {
             "content": {"text/event-stream": {}},
             "description": "`event: token` per text piece, then one `event: answer` (the "
-            "verified answer, as /v1/ask returns it) or one `event: error` (a problem).",
+            "verified answer, as /v1/ask returns it) or one `event: error` (a problem). "
+            "Lines starting with `:` are keep-alive comments.",
         },
         **_ERRORS,
     },
-    response_class=StreamingResponse,
+    response_class=EventSourceResponse,
 )
-async def ask_stream(body: AskRequest, key: ReadKey, services: ServicesDep) -> StreamingResponse:
+async def ask_stream(body: AskRequest, key: ReadKey, services: ServicesDep) -> EventSourceResponse:
     """The answer's tokens as they are generated, then the verified answer."""
     accepted = _prepare(services, key, body)
     loop = asyncio.get_running_loop()
@@ -140,7 +145,7 @@ async def ask_stream(body: AskRequest, key: ReadKey, services: ServicesDep) -> S
     services.submit(job)
     deadline = time.monotonic() + services.settings.api_request_timeout_seconds
 
-    async def events() -> AsyncIterator[str]:
+    async def events() -> AsyncIterator[ServerSentEvent]:
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -162,11 +167,9 @@ async def ask_stream(body: AskRequest, key: ReadKey, services: ServicesDep) -> S
                 if event in ("answer", "error"):
                     return
         finally:
-            # A client that went away stops the generation at its next token.
+            # Reached too when the response cancels the stream because the client went away
+            # (sse-starlette listens for the disconnect, even while no token comes): the
+            # generation stops at its next token.
             abandoned.set()
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventSourceResponse(events(), ping=PING_SECONDS, sep=_SEP)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from verirag.pipeline.api.deps import ServicesDep, metrics_access
 from verirag.pipeline.api.metrics import CONTENT_TYPE
@@ -42,8 +42,6 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     response_class=PlainTextResponse,
     responses={401: {"model": Problem}, 403: {"model": Problem}},
 )
-async def metrics(
-    services: ServicesDep, _: Annotated[None, Depends(metrics_access)]
-) -> PlainTextResponse:
+async def metrics(services: ServicesDep, _: Annotated[None, Depends(metrics_access)]) -> Response:
     """Prometheus text format; needs an admin key unless `api_metrics_public`."""
-    return PlainTextResponse(services.metrics.render(), media_type=CONTENT_TYPE)
+    return Response(services.metrics.render(), media_type=CONTENT_TYPE)

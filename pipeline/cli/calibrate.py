@@ -1,0 +1,83 @@
+"""`verirag calibrate`: fit the decision thresholds and write the calibration file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from verirag.pipeline.cli.common import DataDirOpt, err, fail, guard, load_settings, out
+
+
+def calibrate(
+    pairs: Annotated[int, typer.Option(min=10, help="HaluEval QA pairs")] = 100,
+    questions: Annotated[int, typer.Option(min=10, help="SQuAD questions")] = 30,
+    distractors: Annotated[int, typer.Option(min=0, help="other SQuAD paragraphs indexed")] = 60,
+    k: Annotated[int, typer.Option(min=1, help="sources per question")] = 4,
+    seed: Annotated[int, typer.Option(help="sampling seed")] = 1,
+    generator: Annotated[str | None, typer.Option(help="model to calibrate for")] = None,
+    data: Annotated[Path | None, typer.Option(help="public data dir (../shared/data)")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="default: the packaged file for the generator")
+    ] = None,
+    save_signals: Annotated[
+        Path | None, typer.Option(help="also write the measured signals here (JSON)")
+    ] = None,
+    from_signals: Annotated[
+        Path | None, typer.Option(help="refit from signals saved earlier; loads no model")
+    ] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Fit the decision thresholds on SQuAD and HaluEval QA; write the calibration file."""
+    import tempfile
+
+    from verirag.evaluators.decision import Thresholds
+    from verirag.pipeline.evaluation.calibrate import CalibrationData, fit
+    from verirag.pipeline.evaluation.calibration_run import (
+        measure_signals,
+        packaged_calibration_path,
+        public_data_files,
+    )
+    from verirag.pipeline.evaluation.datasets import shared_data_dir
+
+    settings = load_settings(data_dir=data_dir, generator=generator)
+    base = Thresholds.load(model=settings.generator)
+    if from_signals is not None:
+        if not from_signals.is_file():
+            fail(f"signals file not found: {from_signals}")
+        measured = guard(lambda: CalibrationData.load(from_signals))
+    else:
+        root = data or shared_data_dir()
+        # Checked here too, so that the message can name the option that fixes it.
+        for path in public_data_files(root):
+            if not path.is_file():
+                fail(f"public data file not found: {path} (pass --data)")
+        work = Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
+
+        def asked(collection: str, done: int, total: int) -> None:
+            err.print(f"  {collection}: asked {done}/{total}", end="\r")
+
+        measured = guard(
+            lambda: measure_signals(
+                settings,
+                root,
+                pairs=pairs,
+                questions=questions,
+                distractors=distractors,
+                k=k,
+                seed=seed,
+                thresholds=base,
+                work_dir=work,
+                progress=asked,
+            )
+        )
+        signals_path = save_signals or work / "signals.json"
+        measured.dump(signals_path)
+        out.print(f"signals written to {signals_path}")
+    fitted = guard(
+        lambda: fit(measured, base, settings.generator, log=lambda line: out.print(line))
+    )
+    target = output or packaged_calibration_path(settings.generator)
+    target.write_text(fitted.dump())
+    out.print(f"wrote {target} (version {fitted.version})")

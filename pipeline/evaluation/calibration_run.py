@@ -1,0 +1,99 @@
+"""Measuring the signals that `calibrate.fit` turns into decision thresholds.
+
+The real pipeline answers SQuAD questions twice, once with their paragraph indexed and once
+without, each time from a scratch collection; HaluEval QA answers are scored by the same
+generator's checks. The `verirag calibrate` command only parses options, calls
+`measure_signals`, fits and writes the file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from verirag.core.records import Answer
+from verirag.core.settings import Settings
+from verirag.evaluators.decision import CALIBRATION_DIR, Thresholds, calibration_name
+from verirag.pipeline.evaluation.calibrate import CalibrationData, collect
+from verirag.pipeline.evaluation.datasets import Passage, write_jsonl
+
+__all__ = ["Progress", "measure_signals", "packaged_calibration_path", "public_data_files"]
+
+# (collection, questions asked so far, questions in all)
+Progress = Callable[[str, int, int], None]
+
+SQUAD_FILE = Path("squad_v1.1_dev") / "dev-v1.1.json"
+HALUEVAL_FILE = Path("halueval_qa") / "qa.jsonl"
+
+
+def public_data_files(data_root: Path) -> tuple[Path, Path]:
+    """The SQuAD v1.1 dev file and the HaluEval QA file under `data_root` (may not exist)."""
+    return data_root / SQUAD_FILE, data_root / HALUEVAL_FILE
+
+
+def packaged_calibration_path(generator: str) -> Path:
+    """Where the calibration file shipped with the package for `generator` lives."""
+    folder = resources.files("verirag.evaluators").joinpath(CALIBRATION_DIR)
+    return Path(str(folder.joinpath(calibration_name(generator))))
+
+
+def measure_signals(
+    settings: Settings,
+    data_root: Path,
+    *,
+    pairs: int,
+    questions: int,
+    distractors: int,
+    k: int,
+    seed: int,
+    thresholds: Thresholds | None = None,
+    work_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> CalibrationData:
+    """Load `settings.generator` once, answer and score the samples, return the signals.
+
+    `thresholds` are the ones the answers are decided with while measuring (default: the
+    generator's current file). Scratch collections go to `work_dir` (default: a new temporary
+    directory), never to the user's data directory. Raises `FileNotFoundError` for a missing
+    data file, before any model is loaded, and `ModelError` when the generator cannot be.
+    """
+    from verirag.generators import make_generator
+    from verirag.pipeline.evaluation.hallucination import SignalScorer
+    from verirag.pipeline.indexing import IndexingPipeline
+    from verirag.pipeline.rag import RagPipeline
+
+    squad, halueval = public_data_files(data_root)
+    for path in (squad, halueval):
+        if not path.is_file():
+            raise FileNotFoundError(f"public data file not found: {path}")
+    base = thresholds or Thresholds.load(model=settings.generator)
+    generator = make_generator(settings.generator, settings)
+    work = work_dir or Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
+    # Model files still come from the user's cache, so nothing is downloaded twice.
+    scratch = settings.with_overrides(data_dir=work, model_cache=settings.models_dir)
+
+    def ask(collection: str, corpus: list[Passage], texts: list[str]) -> list[Answer]:
+        source = write_jsonl(corpus, work / collection / "passages.jsonl")
+        IndexingPipeline(scratch).run([source], collection)
+        rag = RagPipeline(scratch, generator=generator, thresholds=base)
+        answers = []
+        for text in texts:
+            answers.append(rag.ask(text, collection, k))
+            if progress is not None:
+                progress(collection, len(answers), len(texts))
+        return answers
+
+    scorer = SignalScorer(generator, RagPipeline(scratch).prompts, base, settings.idk_sentence)
+    return collect(
+        scorer=scorer,
+        ask=ask,
+        squad_path=squad,
+        halueval_path=halueval,
+        pairs=pairs,
+        questions=questions,
+        distractors=distractors,
+        seed=seed,
+        generator_name=generator.name,
+    )

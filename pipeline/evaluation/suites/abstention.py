@@ -1,0 +1,107 @@
+"""Abstention: some questions have their gold passage left out of the index; does verirag
+withhold those (abstain, or send to review) and still answer the rest?"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from verirag.core.settings import Settings
+from verirag.pipeline.evaluation.engine import EvalPlan
+from verirag.pipeline.evaluation.metrics import auroc, binary_prf, mean
+from verirag.pipeline.evaluation.runs import Cell, FailedItem, Interval, SuiteResult, Table
+from verirag.pipeline.evaluation.suites.shared import (
+    AnswerRecord,
+    ask_items,
+    bootstrap_intervals,
+    decision_plot,
+    examples,
+    latency_plot,
+    mean_intervals,
+)
+
+# (row label, metric group, the decisions that count as withholding)
+RULES: tuple[tuple[str, str, frozenset[str]], ...] = (
+    ("withheld (abstain or review)", "withheld", frozenset({"abstain", "review"})),
+    ("abstain only", "abstain", frozenset({"abstain"})),
+)
+
+
+def abstention_suite(plan: EvalPlan, settings: Settings, progress: bool) -> SuiteResult:
+    records, failed = ask_items(plan, settings, progress, "abstention")
+    return summarise_abstention(records, failed)
+
+
+def _rule_metrics(records: list[AnswerRecord]) -> dict[str, float]:
+    labels = [not r.answerable for r in records]
+    metrics: dict[str, float] = {}
+    for _, key, withheld in RULES:
+        prf = binary_prf([r.decision in withheld for r in records], labels)
+        metrics.update(
+            {f"{key}/precision": prf.precision, f"{key}/recall": prf.recall, f"{key}/f1": prf.f1}
+        )
+    if any(labels) and not all(labels):
+        metrics["confidence_auroc"] = auroc(
+            [r.confidence for r in records], [not y for y in labels]
+        )
+    return metrics
+
+
+def _intervals(records: list[AnswerRecord], samples: dict[str, list[float]]) -> dict[str, Interval]:
+    found = bootstrap_intervals(
+        len(records), lambda rows: _rule_metrics([records[i] for i in rows])
+    )
+    return {**found, **mean_intervals(samples)}
+
+
+def summarise_abstention(records: list[AnswerRecord], failed: list[FailedItem]) -> SuiteResult:
+    labels = [not r.answerable for r in records]  # positive = should not be answered
+    metrics: dict[str, float] = {}
+    rows: list[list[Cell]] = []
+    for name, key, withheld in RULES:
+        prf = binary_prf([r.decision in withheld for r in records], labels)
+        metrics[f"{key}/precision"] = prf.precision
+        metrics[f"{key}/recall"] = prf.recall
+        metrics[f"{key}/f1"] = prf.f1
+        rows.append([name, prf.precision, prf.recall, prf.f1, prf.tp, prf.fp, prf.fn, prf.tn])
+    answerable = [r for r in records if r.answerable]
+    unanswerable = [r for r in records if not r.answerable]
+    samples: dict[str, list[float]] = {}
+    if answerable:
+        samples["answerable/contains_gold"] = [float(r.contains) for r in answerable]
+        samples["answerable/f1"] = [r.f1 for r in answerable]
+    if unanswerable:
+        samples["unanswerable/delivered"] = [float(r.decision == "answer") for r in unanswerable]
+        # What the model "knows" without its sources (a high value means memorised data).
+        samples["unanswerable/contains_gold"] = [float(r.contains) for r in unanswerable]
+        samples["unanswerable/f1"] = [r.f1 for r in unanswerable]
+    metrics.update({key: mean(values) for key, values in samples.items()})
+    if any(labels) and not all(labels):
+        # Does low confidence mark the unanswerable ones, beyond the decision itself?
+        metrics["confidence_auroc"] = auroc(
+            [r.confidence for r in records], [not y for y in labels]
+        )
+    mixes = {
+        "answerable": Counter(r.decision for r in answerable),
+        "unanswerable": Counter(r.decision for r in unanswerable),
+    }
+    return SuiteResult(
+        "abstention",
+        metrics,
+        tables=[
+            Table(
+                "Abstaining on unanswerable questions (positive = gold passage not indexed)",
+                ["withholding rule", "precision", "recall", "F1", "TP", "FP", "FN", "TN"],
+                rows,
+            ),
+            examples(records),
+        ],
+        plots=[decision_plot(mixes), latency_plot({"verirag": [r.seconds for r in records]})],
+        failed=failed,
+        counts={
+            "questions": len(records),
+            "answerable": len(answerable),
+            "unanswerable": len(unanswerable),
+            "failed": len(failed),
+        },
+        intervals=_intervals(records, samples) if records else {},
+    )

@@ -1,0 +1,247 @@
+"""What the suites share: the run's settings and index, the answer record the answering suites
+keep per question, the plots and tables they all draw, and confidence intervals.
+
+Intervals are percentile bootstraps over the run's items with a fixed seed, so a summary rebuilt
+from the same `items.jsonl` (a resumed run) has the same intervals, and two metrics over the
+same items are resampled alike (their intervals are paired, as the comparison reads them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from verirag.core.settings import Settings
+from verirag.pipeline.evaluation.datasets import EvalItem, write_jsonl
+from verirag.pipeline.evaluation.engine import EvalConfig, EvalPlan, ItemLog, failed_list, run_items
+from verirag.pipeline.evaluation.metrics import answer_contains, exact_match, token_f1
+from verirag.pipeline.evaluation.runs import (
+    CI_LEVEL,
+    CI_RESAMPLES,
+    FailedItem,
+    Interval,
+    Plot,
+    Series,
+    Table,
+)
+
+COLLECTION = "eval"
+DECISIONS = ("answer", "review", "abstain")
+_SEED = 0
+# An interval from the few resamples a statistic is defined on would be biased towards them.
+_MIN_DEFINED = 0.9
+_BLOCK = 100  # resamples drawn at once: bounds memory on large runs
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def run_settings(config: EvalConfig, base: Settings) -> Settings:
+    """The run's own data directory (index, review queue) under `out`; models from `base`."""
+    return base.with_overrides(
+        data_dir=config.out / "state",
+        model_cache=base.models_dir,
+        generator=config.generator,
+        embedder=config.embedder,
+        top_k=config.k,
+    )
+
+
+def build_index(plan: EvalPlan, settings: Settings) -> None:
+    """Index the plan's corpus (incremental: a resumed run re-reads nothing unchanged)."""
+    from verirag.pipeline.indexing import IndexingPipeline
+
+    source = write_jsonl(plan.corpus, plan.config.out / "corpus" / "passages.jsonl")
+    report = IndexingPipeline(settings).run([source], COLLECTION, prune=True)
+    if report.failures:
+        raise RuntimeError(f"indexing the evaluation corpus failed: {report.failures[0]}")
+
+
+# --------------------------------------------------------------------------- answers
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    question: str
+    answerable: bool
+    gold: list[str]
+    text: str
+    decision: str
+    confidence: float
+    logprob_confidence: float
+    exact_match: float
+    f1: float
+    contains: bool  # the answer contains a gold answer
+    seconds: float
+    claims: int
+    flagged: int
+    contexts: list[str] = field(default_factory=list)  # the sources the model was given
+
+
+def answer_record(item: EvalItem, answer: Any, seconds: float) -> AnswerRecord:
+    best_claim = max((token_f1(c.text, item.answers) for c in answer.claims), default=0.0)
+    return AnswerRecord(
+        question=item.question,
+        answerable=item.answerable,
+        gold=list(item.answers),
+        text=answer.text,
+        decision=answer.decision,
+        confidence=answer.confidence,
+        logprob_confidence=answer.logprob_confidence,
+        exact_match=exact_match(answer.text, item.answers) if item.answers else 0.0,
+        f1=max(best_claim, token_f1(answer.text, item.answers)) if item.answers else 0.0,
+        contains=answer_contains(answer.text, item.answers) if item.answers else False,
+        seconds=seconds,
+        claims=len(answer.claims),
+        flagged=len(answer.flagged),
+        contexts=[c.snippet for c in answer.citations],
+    )
+
+
+def ask_items(
+    plan: EvalPlan, settings: Settings, progress: bool, stage: str
+) -> tuple[list[AnswerRecord], list[FailedItem]]:
+    """Every planned question asked through `RagPipeline.ask`, resuming from `items.jsonl`."""
+    from verirag.generators.params import generation_params
+    from verirag.pipeline.rag import RagPipeline
+
+    build_index(plan, settings)
+    rag = RagPipeline(settings)
+    rag.warm_up()  # model loading is not part of any item's latency
+    params = generation_params(settings, max_tokens=plan.config.max_tokens)
+
+    def work(item: EvalItem) -> AnswerRecord:
+        started = time.perf_counter()
+        answer = rag.ask(item.question, COLLECTION, plan.config.k, params=params)
+        return answer_record(item, answer, time.perf_counter() - started)
+
+    log: ItemLog[AnswerRecord] = ItemLog(plan.config.out / "items.jsonl", _decode_answer)
+    log.load()
+    for _ in run_items(plan.items, lambda i: i.item_id, work, log, stage=stage, progress=progress):
+        pass
+    rag.close()
+    ids = [i.item_id for i in plan.items]
+    return [log.done[i] for i in ids if i in log.done], failed_list(log, ids)
+
+
+def _decode_answer(raw: dict[str, Any]) -> AnswerRecord:
+    return AnswerRecord(**raw)
+
+
+def examples(records: Sequence[AnswerRecord], n: int = 15) -> Table:
+    """The worst-looking items first: delivered but missing the gold answer."""
+    ordered = sorted(records, key=lambda r: (not (r.decision == "answer" and not r.contains), r.f1))
+    return Table(
+        "Items to inspect (delivered without the gold answer first)",
+        ["question", "answerable", "decision", "confidence", "gold", "answer"],
+        [
+            [
+                r.question,
+                "yes" if r.answerable else "no",
+                r.decision,
+                r.confidence,
+                " | ".join(r.gold[:3]),
+                r.text[:300],
+            ]
+            for r in ordered[:n]
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def latency_plot(series: dict[str, list[float]]) -> Plot:
+    return Plot(
+        "hist",
+        "Latency per question",
+        "seconds",
+        "questions",
+        [Series(name, values) for name, values in series.items() if values],
+    )
+
+
+def decision_plot(mixes: dict[str, Counter[str]]) -> Plot:
+    kinds = list(DECISIONS)
+    return Plot(
+        "bar",
+        "Decision mix",
+        "decision",
+        "questions",
+        [Series(name, kinds, [float(mix.get(d, 0)) for d in kinds]) for name, mix in mixes.items()],
+    )
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+def _resamples(n: int) -> Iterator[npt.NDArray[np.int64]]:
+    """Blocks of bootstrap index rows (n draws with replacement each), the same for every call
+    with the same n."""
+    rng = np.random.default_rng(_SEED)
+    for start in range(0, CI_RESAMPLES, _BLOCK):
+        yield rng.integers(0, n, size=(min(_BLOCK, CI_RESAMPLES - start), n))
+
+
+def _interval(replicates: Sequence[float] | npt.NDArray[np.float64]) -> Interval:
+    tail = (1.0 - CI_LEVEL) / 2 * 100
+    low, high = np.percentile(np.asarray(replicates, dtype=float), [tail, 100 - tail])
+    return Interval(float(low), float(high))
+
+
+def mean_intervals(samples: Mapping[str, Sequence[float]]) -> dict[str, Interval]:
+    """The interval of each sample's mean; a sample of fewer than two values gets none."""
+    out: dict[str, Interval] = {}
+    for key, values in samples.items():
+        if len(values) < 2:
+            continue
+        data = np.asarray(values, dtype=float)
+        means = np.concatenate([data[rows].mean(axis=1) for rows in _resamples(len(data))])
+        out[key] = _interval(means)
+    return out
+
+
+def bootstrap_intervals(
+    n: int, statistics: Callable[[list[int]], Mapping[str, float]]
+) -> dict[str, Interval]:
+    """Intervals of statistics over n units: `statistics` maps a resample (unit indices) to
+    metric values. A resample it is undefined on (ValueError, e.g. one class only) is skipped,
+    and a metric defined on too few resamples gets no interval."""
+    if n < 2:
+        return {}
+    replicates: dict[str, list[float]] = {}
+    for block in _resamples(n):
+        for rows in block.tolist():
+            try:
+                values = statistics(rows)
+            except ValueError:
+                continue
+            for key, value in values.items():
+                replicates.setdefault(key, []).append(value)
+    return {
+        key: _interval(values)
+        for key, values in replicates.items()
+        if len(values) >= _MIN_DEFINED * CI_RESAMPLES
+    }
+
+
+def latency_intervals(prefix: str, seconds: Sequence[float]) -> dict[str, Interval]:
+    """Intervals of the p50 and p95 latency, keyed as the suites name them."""
+    return bootstrap_intervals(
+        len(seconds),
+        lambda rows: {
+            f"{prefix}latency_p50": percentile([seconds[i] for i in rows], 0.5),
+            f"{prefix}latency_p95": percentile([seconds[i] for i in rows], 0.95),
+        },
+    )
