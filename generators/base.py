@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,30 @@ class StreamEvent:
 
     text: str
     final: Generation | None = None
+
+    @classmethod
+    def last(
+        cls,
+        text: str,
+        tokens: Sequence[TokenLogprob],
+        finish_reason: str,
+        prompt_tokens: int,
+        started: float,
+        first: float | None,
+    ) -> StreamEvent:
+        """The closing event of a stream that began at `started` (perf_counter) and produced
+        its first token `first` seconds later (None: no token, so first = total)."""
+        total = time.perf_counter() - started
+        generation = Generation(
+            text=text,
+            tokens=tuple(tokens),
+            finish_reason=finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(tokens),
+            seconds_to_first_token=first if first is not None else total,
+            seconds_total=total,
+        )
+        return cls("", generation)
 
 
 class StopScanner:

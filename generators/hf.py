@@ -17,7 +17,7 @@ from verirag.core.compute import checkpoint, model_call, model_stream
 from verirag.core.device import configure_torch_threads, cpu_threads, offline_env, resolve_device
 from verirag.core.records import Message
 from verirag.core.settings import Settings
-from verirag.generators.base import Generation, Generator, StopScanner, StreamEvent, TokenLogprob
+from verirag.generators.base import Generator, StopScanner, StreamEvent, TokenLogprob
 from verirag.generators.params import GenerationError, GenerationParams
 
 TOP_ALTERNATIVES = 5
@@ -148,19 +148,7 @@ class TransformersGenerator(Generator):
                     yield StreamEvent(ready)
             if rest := scanner.rest():
                 yield StreamEvent(rest)
-            total = time.perf_counter() - started
-            yield StreamEvent(
-                "",
-                Generation(
-                    text=scanner.text,
-                    tokens=tuple(out),
-                    finish_reason=finish,
-                    prompt_tokens=len(ids),
-                    completion_tokens=len(out),
-                    seconds_to_first_token=first if first is not None else total,
-                    seconds_total=total,
-                ),
-            )
+            yield StreamEvent.last(scanner.text, out, finish, len(ids), started, first)
 
     @staticmethod
     def _choose(

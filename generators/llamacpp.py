@@ -23,7 +23,7 @@ from verirag.core.device import cpu_threads, offline_env
 from verirag.core.records import Message
 from verirag.core.registry import ModelError, resolve_model
 from verirag.core.settings import Settings
-from verirag.generators.base import Generation, Generator, StopScanner, StreamEvent, TokenLogprob
+from verirag.generators.base import Generator, StopScanner, StreamEvent, TokenLogprob
 from verirag.generators.params import GenerationError, GenerationParams
 
 TOP_ALTERNATIVES = 5
@@ -372,19 +372,7 @@ class LlamaCppGenerator(Generator):
                     pieces, self._batch_logprobs(rows, generated), strict=True
                 )
             ]
-            total = time.perf_counter() - started
-            yield StreamEvent(
-                "",
-                Generation(
-                    text=scanner.text,
-                    tokens=tuple(out),
-                    finish_reason=finish,
-                    prompt_tokens=len(tokens),
-                    completion_tokens=len(out),
-                    seconds_to_first_token=first if first is not None else total,
-                    seconds_total=total,
-                ),
-            )
+            yield StreamEvent.last(scanner.text, out, finish, len(tokens), started, first)
 
     @model_call
     def generate_json(self, prompt: str, schema: dict[str, Any], max_tokens: int = 512) -> str:

@@ -32,7 +32,6 @@ from matplotlib.figure import Figure
 from verirag.pipeline.evaluation.engine import SUITE_SETTINGS
 from verirag.pipeline.evaluation.runs import (
     CI_LEVEL,
-    CI_RESAMPLES,
     Cell,
     DatasetInfo,
     FailedItem,
@@ -40,6 +39,7 @@ from verirag.pipeline.evaluation.runs import (
     Plot,
     RunSummary,
     Series,
+    SuiteResult,
     Table,
 )
 
@@ -111,8 +111,9 @@ def suite_settings(summary: RunSummary) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class MetricBlock:
-    """Metrics as one table: a plain list (`rows` are names), or side by side (`rows` are
-    configurations, `columns` their metrics); keys are "row/column" unless plain."""
+    """Metrics as one table. A list: `rows` are one group's metric names (keys "title/name",
+    or the bare names for the ungrouped). Side by side: `rows` are configurations and
+    `columns` their metrics (keys "row/column")."""
 
     title: str
     rows: list[str]
@@ -331,7 +332,17 @@ def _metric_cell(metrics: dict[str, float], intervals: dict[str, Interval], key:
     return _cell(metrics.get(key), interval=intervals.get(key))
 
 
-def _metric_views(metrics: dict[str, float], intervals: dict[str, Interval]) -> list[_TableView]:
+def _row_header(configurations: list[str], tables: Sequence[Table]) -> str:
+    """What the configurations are ("retriever", "signal", "system"): the first column's name
+    in the suite's own table of the same rows, if it has one."""
+    for table in tables:
+        if table.columns and [str(row[0]) for row in table.rows if row] == configurations:
+            return table.columns[0]
+    return "configuration"
+
+
+def _metric_views(result: SuiteResult) -> list[_TableView]:
+    metrics, intervals = result.metrics, result.intervals
     views = []
     for block in metric_blocks(metrics):
         if block.side_by_side:
@@ -342,7 +353,8 @@ def _metric_views(metrics: dict[str, float], intervals: dict[str, Interval]) -> 
                 ]
                 for row in block.rows
             ]
-            views.append(_TableView(block.title, ["configuration", *block.columns], rows))
+            header = _row_header(block.rows, result.tables)
+            views.append(_TableView(block.title, [header, *block.columns], rows))
             continue
         keys = [f"{block.title}/{n}" if block.title else n for n in block.rows]
         columns = ["metric", "value"]
@@ -386,29 +398,25 @@ def render_html(summary: RunSummary) -> str:
     result = summary.result
     settings = [[_cell(k), _CellView(v)] for k, v in suite_settings(summary)]
     counts = [[_cell(k), _cell(v)] for k, v in result.counts.items()]
-    return (
-        _templates()
-        .get_template("report.html.j2")
-        .render(
-            suite=summary.suite,
-            dataset=_dataset_line(summary.dataset),
-            created=summary.created,
-            wall_time=format_duration(summary.wall_seconds),
-            version=summary.version,
-            settings=_TableView("", ["setting", "value"], settings),
-            metrics=_metric_views(result.metrics, result.intervals),
-            ci_note=(
-                f"In brackets: the {CI_LEVEL:.0%} confidence interval, a percentile bootstrap over "
-                f"the run's items ({CI_RESAMPLES} resamples); none where it cannot be estimated."
-                if result.intervals
-                else ""
-            ),
-            counts=_TableView("", ["count", "value"], counts),
-            tables=[_table_view(t) for t in result.tables],
-            plots=[_plot_view(p) for p in result.plots],
-            notes=result.notes,
-            failed=_failed_view(result.failed),
-        )
+    ci_note = (
+        f"In brackets: the {CI_LEVEL:.0%} confidence interval, a percentile bootstrap over the "
+        "run's items; none where it cannot be estimated."
+    )
+    template = _templates().get_template("report.html.j2")
+    return template.render(
+        suite=summary.suite,
+        dataset=_dataset_line(summary.dataset),
+        created=summary.created,
+        wall_time=format_duration(summary.wall_seconds),
+        version=summary.version,
+        settings=_TableView("", ["setting", "value"], settings),
+        metrics=_metric_views(result),
+        ci_note=ci_note if result.intervals else "",
+        counts=_TableView("", ["count", "value"], counts),
+        tables=[_table_view(t) for t in result.tables],
+        plots=[_plot_view(p) for p in result.plots],
+        notes=result.notes,
+        failed=_failed_view(result.failed),
     )
 
 

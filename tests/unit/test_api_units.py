@@ -1,5 +1,5 @@
 """Pure parts of the HTTP API: file name sanitising, the token bucket, the worker pool,
-Prometheus exposition, the OpenAPI 3.0 rendering for the docs page."""
+Prometheus exposition."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import threading
 import pytest
 
 from tests.api_support import Scrape
-from verirag.pipeline.api.docs import openapi_30
 from verirag.pipeline.api.errors import ProblemError
 from verirag.pipeline.api.metrics import Metrics
 from verirag.pipeline.api.services import QueueFullError, RateLimiter, WorkerPool
@@ -107,63 +106,6 @@ def test_metrics_of_two_apps_are_separate() -> None:
     assert one.value("verirag_answers_total", decision="answer") == 1
     assert two.value("verirag_answers_total", decision="answer") == 0
     assert (one.value("verirag_ready"), two.value("verirag_ready")) == (1, 0)
-
-
-def test_openapi_30_rendering_for_swagger_ui_4() -> None:
-    nullable_ref = {"anyOf": [{"$ref": "#/components/schemas/A"}, {"type": "null"}]}
-    document = {
-        "openapi": "3.1.0",
-        "components": {
-            "schemas": {
-                "S": {
-                    "properties": {
-                        "k": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
-                        "ref": {**nullable_ref, "title": "Ref"},
-                        "either": {
-                            "anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}]
-                        },
-                        "listed": {"type": ["string", "null"]},
-                        "status": {"type": "string", "const": "ok"},
-                        "kind": {"type": "string", "examples": ["urn:x", "urn:y"]},
-                        "file": {"type": "string", "contentMediaType": "application/octet-stream"},
-                        "gt": {"type": "number", "exclusiveMinimum": 0},
-                    }
-                }
-            }
-        },
-        "paths": {
-            "/x": {
-                "post": {
-                    "requestBody": {
-                        "content": {"application/json": {"examples": {"one": {"value": {"k": 1}}}}}
-                    }
-                }
-            }
-        },
-    }
-    before = repr(document)
-    out = openapi_30(document)
-    assert repr(document) == before  # the app's own document is left alone
-    assert out["openapi"] == "3.0.3"
-    props = out["components"]["schemas"]["S"]["properties"]
-    assert props["k"] == {"type": "integer", "minimum": 1, "nullable": True}
-    assert props["ref"] == {
-        "allOf": [{"$ref": "#/components/schemas/A"}],
-        "title": "Ref",
-        "nullable": True,
-    }
-    assert props["either"] == {
-        "anyOf": [{"type": "integer"}, {"type": "string"}],
-        "nullable": True,
-    }
-    assert props["listed"] == {"type": "string", "nullable": True}
-    assert props["status"] == {"type": "string", "enum": ["ok"]}
-    assert props["kind"] == {"type": "string", "example": "urn:x"}
-    assert props["file"] == {"type": "string", "format": "binary"}
-    assert props["gt"] == {"type": "number", "minimum": 0, "exclusiveMinimum": True}
-    # A media type's named examples are 3.0 already.
-    media = out["paths"]["/x"]["post"]["requestBody"]["content"]["application/json"]
-    assert media["examples"] == {"one": {"value": {"k": 1}}}
 
 
 def test_api_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,18 +1,27 @@
-"""The eval run loop and the suites' summaries, without models."""
+"""The eval run loop and the suites' summaries and confidence intervals, without models."""
 
 from __future__ import annotations
 
 import json
+import random
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
+from verirag.core.settings import Settings
+from verirag.generators.params import generation_params
+from verirag.pipeline.cli import app
+from verirag.pipeline.evaluation import suites
 from verirag.pipeline.evaluation.baseline import says_dont_know
 from verirag.pipeline.evaluation.datasets import DatasetError
 from verirag.pipeline.evaluation.engine import (
+    SUITE_SETTINGS,
+    SUITES,
     EvalConfig,
     EvalConfigError,
     ItemLog,
@@ -20,24 +29,23 @@ from verirag.pipeline.evaluation.engine import (
     prepare_run_dir,
     run_items,
 )
-from verirag.pipeline.evaluation.suites import (
-    AnswerRecord,
-    BaselineRecord,
-    HaluRecord,
-    RagasRecord,
-    RetrievalRecord,
-    summarise_abstention,
-    summarise_baseline,
-    summarise_hallucination,
-    summarise_qa,
-    summarise_ragas,
-    summarise_retrieval,
-)
-from verirag.pipeline.cli import app
+from verirag.pipeline.evaluation.runs import Interval, RunSummary
+from verirag.pipeline.evaluation.suites import hallucination as halu_suite
+from verirag.pipeline.evaluation.suites import run_suite, shared
+from verirag.pipeline.evaluation.suites.abstention import summarise_abstention
+from verirag.pipeline.evaluation.suites.baseline import BaselineRecord, summarise_baseline
+from verirag.pipeline.evaluation.suites.hallucination import HaluRecord, summarise_hallucination
+from verirag.pipeline.evaluation.suites.qa import summarise_qa
+from verirag.pipeline.evaluation.suites.ragas import RagasRecord, summarise_ragas
+from verirag.pipeline.evaluation.suites.retrieval import RetrievalRecord, summarise_retrieval
+from verirag.pipeline.evaluation.suites.shared import AnswerRecord
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eval"
 SQUAD = FIXTURES / "squad_tiny.json"
 HALU = FIXTURES / "halueval_tiny.jsonl"
+# Resamples where a test checks metrics, not intervals: threshold metrics cost milliseconds a
+# call, a thousand resamples seconds.
+FEW = 50
 
 
 def config(tmp_path: Path, suite: str, data: Path = SQUAD, **kw: object) -> EvalConfig:
@@ -179,7 +187,7 @@ def test_abstention_summary_hand_computed() -> None:
         _answer(True, "answer", True),  # TN
         _answer(True, "review", True),  # FP withheld
     ]
-    result = summarise_abstention(records, [])
+    result = summarise_abstention(records, [], resamples=FEW)
     m = result.metrics
     assert m["withheld/precision"] == pytest.approx(2 / 3)
     assert m["withheld/recall"] == pytest.approx(2 / 3)
@@ -190,19 +198,21 @@ def test_abstention_summary_hand_computed() -> None:
 
 def test_qa_summary_and_decision_mix() -> None:
     records = [_answer(True, "answer", True, 0.9), _answer(True, "review", False, 0.2)]
-    result = summarise_qa(records, [])
+    result = summarise_qa(records, [], resamples=FEW)
     assert result.metrics["contains_gold"] == 0.5
     assert result.metrics["delivered_accuracy"] == 1.0
     assert result.metrics["share_review"] == 0.5
     assert result.metrics["selective/confidence_auroc"] == 1.0
 
 
-def test_hallucination_summary_matches_sklearn() -> None:
-    import random
+THRESHOLDS = SimpleNamespace(claim_support=0.5, answer_min=0.4)
 
+
+def _halu_records(answers: int) -> list[HaluRecord]:
+    """Pairs of a right then a hallucinated answer; the judge mostly tells them apart."""
     rng = random.Random(0)
     records = []
-    for i in range(60):
+    for i in range(answers):
         hallucinated = i % 2 == 1
         base = 0.3 if hallucinated else 0.7
         judge = None if i % 13 == 0 else min(1.0, max(0.0, base + rng.uniform(-0.4, 0.4)))
@@ -210,8 +220,13 @@ def test_hallucination_summary_matches_sklearn() -> None:
             HaluRecord(str(i // 2), hallucinated, rng.random(), judge, float(i % 3 != 0),
                        judge or 0.5, None, (judge or 0.5) * 0.9)
         )  # fmt: skip
-    thresholds = SimpleNamespace(claim_support=0.5, answer_min=0.4)
-    result = summarise_hallucination(records, [], thresholds)
+    return records
+
+
+def test_hallucination_summary_matches_sklearn() -> None:
+    records = _halu_records(60)
+    thresholds = THRESHOLDS
+    result = summarise_hallucination(records, [], thresholds, resamples=FEW)
     labels = [r.hallucinated for r in records]
     danger = [1 - (0.5 if r.judge is None else r.judge) for r in records]
     assert result.metrics["judge/auroc"] == pytest.approx(roc_auc_score(labels, danger))
@@ -258,6 +273,167 @@ def test_baseline_summary_side_by_side() -> None:
     assert m["langchain/unsupported_delivered"] == 0.5
     assert m["verirag/abstention_unanswerable"] == 0.5
     assert m["langchain/abstention_unanswerable"] == 0.5
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+def _brackets(result: Any, keys: Any) -> None:
+    for key in keys:
+        interval = result.intervals[key]
+        # The tolerance: numpy's and Python's sums of the same values may differ in the last bit.
+        assert interval.low - 1e-12 <= result.metrics[key] <= interval.high + 1e-12, key
+
+
+def test_retrieval_intervals_bracket_each_metric_and_repeat() -> None:
+    records = [
+        RetrievalRecord(
+            {"dense": ["a"] if i % 2 else ["b"], "bm25": ["a"], "hybrid": ["b", "a"]}, ["a"]
+        )
+        for i in range(40)
+    ]
+    result = summarise_retrieval(records, [])
+    assert set(result.intervals) == set(result.metrics)
+    _brackets(result, result.metrics)
+    # Half the questions found at rank 1, of 40: about 0.5 +- 0.16 (normal approximation).
+    dense = result.intervals["dense/recall@1"]
+    assert 0.3 < dense.low < 0.4 and 0.6 < dense.high < 0.7
+    # Every question alike: nothing to be unsure about.
+    assert result.intervals["bm25/recall@1"] == Interval(1.0, 1.0)
+    assert result.intervals["hybrid/mrr@10"] == Interval(0.5, 0.5)
+    # A fixed seed: a resumed run's summary has the same intervals.
+    assert summarise_retrieval(records, []).intervals == result.intervals
+    assert summarise_retrieval(records[:1], []).intervals == {}  # one question: none
+
+
+def test_hallucination_intervals_resample_whole_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    records = _halu_records(40)
+    seen: list[list[HaluRecord]] = []
+    real = halu_suite._signal_metrics
+
+    def spy(picked: list[HaluRecord], name: str, cut: float | None) -> dict[str, float]:
+        if name == "logprob":
+            seen.append(list(picked))
+        return real(picked, name, cut)
+
+    monkeypatch.setattr(halu_suite, "_signal_metrics", spy)
+    result = summarise_hallucination(records, [], THRESHOLDS, resamples=100)
+    full, *resampled = seen
+    assert full == records and len(resampled) == 100
+    for picked in resampled:
+        # Whole pairs drawn: each question's right and hallucinated answer together.
+        assert len(picked) == len(records)
+        assert sum(r.hallucinated for r in picked) == len(picked) // 2
+        assert all(n % 2 == 0 for n in Counter(r.pair_id for r in picked).values())
+    assert len({tuple(r.pair_id for r in picked) for picked in resampled}) > 90
+    assert set(result.intervals) == set(result.metrics)
+    _brackets(result, [f"{s}/auroc" for s in halu_suite.SIGNALS])
+
+
+def test_qa_intervals() -> None:
+    records = [_answer(True, "answer", i % 3 != 0, conf=i / 30) for i in range(30)]
+    records += [_answer(True, "abstain", False, conf=0.1)] * 5
+    result = summarise_qa(records, [], resamples=200)
+    assert set(result.intervals) == set(result.metrics)
+    _brackets(result, ["contains_gold", "f1", "delivered_accuracy", "share_answer"])
+    assert result.intervals["share_review"] == Interval(0.0, 0.0)
+    assert result.intervals["latency_p95"] == Interval(1.0, 1.0)
+
+
+def test_abstention_intervals() -> None:
+    records = [
+        _answer(False, "abstain", False, 0.2),
+        _answer(False, "review", False, 0.4),
+        _answer(False, "answer", False, 0.6),
+        _answer(True, "answer", True, 0.9),
+        _answer(True, "review", True, 0.5),
+    ] * 6
+    result = summarise_abstention(records, [], resamples=200)
+    assert set(result.intervals) == set(result.metrics)
+    _brackets(result, ["unanswerable/delivered", "answerable/f1", "withheld/recall"])
+    assert result.intervals["answerable/contains_gold"] == Interval(1.0, 1.0)
+
+
+def test_baseline_intervals_per_system() -> None:
+    records = [
+        BaselineRecord(_answer(True, "answer", True), "It is x.", False, True, 2.0),
+        BaselineRecord(_answer(True, "answer", False), "It is z.", False, False, 3.0),
+        BaselineRecord(_answer(False, "abstain", False), "It is y.", False, False, 1.0),
+        BaselineRecord(_answer(False, "answer", False), "I don't know.", True, False, 2.5),
+    ] * 5
+    result = summarise_baseline(records, [])
+    assert set(result.intervals) == set(result.metrics)
+    for system in ("verirag", "langchain"):
+        _brackets(result, [f"{system}/accuracy", f"{system}/unsupported_delivered"])
+    assert result.intervals["verirag/latency_p50"] == Interval(1.0, 1.0)  # _answer's seconds
+    latency = result.intervals["langchain/latency_p50"]
+    assert 1.0 <= latency.low <= result.metrics["langchain/latency_p50"] <= latency.high <= 3.0
+
+
+def test_ragas_intervals_only_over_scored_samples() -> None:
+    a = _answer(True, "answer", True)
+    records = [
+        RagasRecord(a, {"faithfulness": 1.0, "context_recall": 0.5}, {}, {"faithfulness": 2.0}),
+        RagasRecord(a, {"context_recall": 1.0}, {"faithfulness": "E"}, {"faithfulness": 4.0}),
+    ]
+    intervals = summarise_ragas(records, [], ["faithfulness", "context_recall"], 1.0).intervals
+    assert set(intervals) == {"context_recall", "faithfulness/seconds_per_sample"}
+    assert intervals["context_recall"].low >= 0.5 and intervals["context_recall"].high <= 1.0
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def test_every_suite_has_a_runner_and_its_settings() -> None:
+    assert set(suites.SUITE_RUNNERS) == set(SUITES) == set(SUITE_SETTINGS)
+
+
+def test_qa_suite_asks_through_rag_with_the_runs_params(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without models: a stand-in `RagPipeline` answers each question with its gold answer."""
+    from verirag.pipeline.evaluation.engine import summarise
+
+    the_plan = plan(config(tmp_path, "qa", limit=3, seed=4, max_tokens=48, k=2))
+    gold = {i.question: i.answers[0] for i in the_plan.items}
+    asked: list[tuple[str, str, int, Any]] = []
+
+    class StandIn:
+        def __init__(self, run_settings: Settings, **_: object) -> None:
+            assert run_settings.data_dir == tmp_path / "run" / "state"
+
+        def warm_up(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+        def ask(self, question: str, collection: str, k: int, params: Any) -> Any:
+            asked.append((question, collection, k, params))
+            text = gold[question]
+            return SimpleNamespace(
+                text=text, decision="answer", confidence=0.9, logprob_confidence=0.8,
+                claims=[SimpleNamespace(text=text)], flagged=[],
+                citations=[SimpleNamespace(snippet="source")],
+            )  # fmt: skip
+
+    monkeypatch.setattr("verirag.pipeline.rag.RagPipeline", StandIn)
+    monkeypatch.setattr(shared, "build_index", lambda plan_, settings_: None)
+    prepare_run_dir(the_plan.config)
+    result = run_suite(the_plan, settings, progress=False)
+    assert result.counts["questions"] == 3 and result.metrics["contains_gold"] == 1.0
+    assert [a[:3] for a in asked] == [(q, "eval", 2) for q in gold]
+    # One builder for generation parameters, with the run's token limit.
+    run = shared.run_settings(the_plan.config, settings)
+    assert all(a[3] == generation_params(run, max_tokens=48) for a in asked)
+    assert asked[0][3].max_tokens == 48 != settings.max_tokens
+    # Resumed: nothing is asked again and the same summary is rebuilt from items.jsonl.
+    asked.clear()
+    again = run_suite(the_plan, settings, progress=False)
+    assert asked == [] and again == result
+    summary = summarise(the_plan.config, the_plan, again, 1.0)
+    summary.save(tmp_path / "summary.json")
+    assert RunSummary.load(tmp_path / "summary.json").result == result
 
 
 @pytest.mark.parametrize(

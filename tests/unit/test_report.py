@@ -23,6 +23,7 @@ from verirag.pipeline.evaluation.report import (
     write_report,
 )
 from verirag.pipeline.evaluation.runs import (
+    Cell,
     DatasetInfo,
     FailedItem,
     Interval,
@@ -170,13 +171,18 @@ def _summary() -> RunSummary:
 
 def _retrieval_summary() -> RunSummary:
     """Three retrievers over the same metrics, as the retrieval suite reports them."""
-    metrics, intervals = {}, {}
+    metrics: dict[str, float] = {}
+    intervals: dict[str, Interval] = {}
     for i, mode in enumerate(("dense", "bm25", "hybrid")):
         for j, name in enumerate(("recall@1", "recall@10", "ndcg@10")):
             value = 0.5 + i / 10 + j / 100
             metrics[f"{mode}/{name}"] = value
             intervals[f"{mode}/{name}"] = Interval(value - 0.05, value + 0.05)
-    result = SuiteResult("retrieval", metrics, counts={"questions": 200}, intervals=intervals)
+    modes: list[list[Cell]] = [["dense", 0.5], ["bm25", 0.6], ["hybrid", 0.7]]
+    table = Table("Retrieval", ["retriever", "recall@1"], modes)
+    result = SuiteResult(
+        "retrieval", metrics, tables=[table], counts={"questions": 200}, intervals=intervals
+    )
     config = {**_config("retrieval"), "distractors": 400, "unanswerable": 0.25}
     return replace(_summary(), suite="retrieval", config=config, result=result)
 
@@ -306,7 +312,8 @@ def test_every_suite_names_real_settings() -> None:
 def test_retrievers_side_by_side_in_one_table() -> None:
     checker = _parse(render_html(_retrieval_summary()))
     rows = checker.table("Side by side: dense, bm25, hybrid")
-    assert rows[0] == ["configuration", "recall@1", "recall@10", "ndcg@10"]
+    # The configurations are named as the suite's own table names them.
+    assert rows[0] == ["retriever", "recall@1", "recall@10", "ndcg@10"]
     assert [r[0] for r in rows[1:]] == ["dense", "bm25", "hybrid"]
     # Each value with its interval under it.
     assert rows[1][1] == "0.500 [0.450, 0.550]"
@@ -321,7 +328,7 @@ def test_a_missing_metric_or_interval_reads_as_a_dash(page: str) -> None:
     checker = _parse(page)
     rows = checker.table("Side by side: hybrid, bm25")
     assert rows == [
-        ["configuration", "ndcg@10", "mrr"],
+        ["configuration", "ndcg@10", "mrr"],  # no table of the same rows names them
         ["hybrid", "0.912 [0.850, 0.950]", "0.800 [0.700, 0.880]"],
         ["bm25", "0.700 [0.610, 0.780]", "—"],
     ]

@@ -8,7 +8,14 @@ from collections import Counter
 from verirag.core.settings import Settings
 from verirag.pipeline.evaluation.engine import EvalPlan
 from verirag.pipeline.evaluation.metrics import auroc, binary_prf, mean
-from verirag.pipeline.evaluation.runs import Cell, FailedItem, Interval, SuiteResult, Table
+from verirag.pipeline.evaluation.runs import (
+    CI_RESAMPLES,
+    Cell,
+    FailedItem,
+    Interval,
+    SuiteResult,
+    Table,
+)
 from verirag.pipeline.evaluation.suites.shared import (
     AnswerRecord,
     ask_items,
@@ -46,14 +53,18 @@ def _rule_metrics(records: list[AnswerRecord]) -> dict[str, float]:
     return metrics
 
 
-def _intervals(records: list[AnswerRecord], samples: dict[str, list[float]]) -> dict[str, Interval]:
-    found = bootstrap_intervals(
-        len(records), lambda rows: _rule_metrics([records[i] for i in rows])
-    )
-    return {**found, **mean_intervals(samples)}
+def _intervals(
+    records: list[AnswerRecord], samples: dict[str, list[float]], resamples: int
+) -> dict[str, Interval]:
+    def statistics(rows: list[int]) -> dict[str, float]:
+        return _rule_metrics([records[i] for i in rows])
+
+    return {**bootstrap_intervals(len(records), statistics, resamples), **mean_intervals(samples)}
 
 
-def summarise_abstention(records: list[AnswerRecord], failed: list[FailedItem]) -> SuiteResult:
+def summarise_abstention(
+    records: list[AnswerRecord], failed: list[FailedItem], *, resamples: int = CI_RESAMPLES
+) -> SuiteResult:
     labels = [not r.answerable for r in records]  # positive = should not be answered
     metrics: dict[str, float] = {}
     rows: list[list[Cell]] = []
@@ -103,5 +114,5 @@ def summarise_abstention(records: list[AnswerRecord], failed: list[FailedItem]) 
             "unanswerable": len(unanswerable),
             "failed": len(failed),
         },
-        intervals=_intervals(records, samples) if records else {},
+        intervals=_intervals(records, samples, resamples) if records else {},
     )

@@ -23,7 +23,15 @@ from verirag.pipeline.evaluation.metrics import (
     risk_coverage,
     roc_curve,
 )
-from verirag.pipeline.evaluation.runs import FailedItem, Interval, Plot, Series, SuiteResult, Table
+from verirag.pipeline.evaluation.runs import (
+    CI_RESAMPLES,
+    FailedItem,
+    Interval,
+    Plot,
+    Series,
+    SuiteResult,
+    Table,
+)
 from verirag.pipeline.evaluation.suites.shared import bootstrap_intervals
 
 SIGNALS = ("logprob", "judge", "lexical", "combined")
@@ -134,7 +142,9 @@ def _signal_metrics(
     return {f"{name}/{k}": v for k, v in metrics.items()}
 
 
-def _intervals(records: list[HaluRecord], shipped: dict[str, float | None]) -> dict[str, Interval]:
+def _intervals(
+    records: list[HaluRecord], shipped: dict[str, float | None], resamples: int
+) -> dict[str, Interval]:
     """Resampled by pair: a question's right and hallucinated answer share their sources, so
     they are not independent items."""
     by_pair: dict[str, list[HaluRecord]] = {}
@@ -149,11 +159,15 @@ def _intervals(records: list[HaluRecord], shipped: dict[str, float | None]) -> d
             out.update(_signal_metrics(picked, name, shipped[name]))
         return out
 
-    return bootstrap_intervals(len(pairs), statistics)
+    return bootstrap_intervals(len(pairs), statistics, resamples)
 
 
 def summarise_hallucination(
-    records: list[HaluRecord], failed: list[FailedItem], thresholds: Any
+    records: list[HaluRecord],
+    failed: list[FailedItem],
+    thresholds: Any,
+    *,
+    resamples: int = CI_RESAMPLES,
 ) -> SuiteResult:
     labels = [r.hallucinated for r in records]  # positive = hallucinated
     metrics: dict[str, float] = {}
@@ -267,5 +281,5 @@ def summarise_hallucination(
             "judge_undecided": undecided,
             "failed_pairs": len(failed),
         },
-        intervals=_intervals(records, shipped),
+        intervals=_intervals(records, shipped, resamples),
     )

@@ -10,6 +10,7 @@ from verirag.core.settings import Settings
 from verirag.pipeline.evaluation.engine import EvalPlan
 from verirag.pipeline.evaluation.metrics import aurc, auroc, mean, risk_coverage
 from verirag.pipeline.evaluation.runs import (
+    CI_RESAMPLES,
     Cell,
     FailedItem,
     Interval,
@@ -61,17 +62,19 @@ def _selective(records: Sequence[AnswerRecord]) -> tuple[dict[str, float], Plot 
     return _selective_metrics(scores, correct), plot
 
 
-def _selective_intervals(records: Sequence[AnswerRecord]) -> dict[str, Interval]:
+def _selective_intervals(records: Sequence[AnswerRecord], resamples: int) -> dict[str, Interval]:
     def statistics(rows: list[int]) -> dict[str, float]:
         picked = [records[i] for i in rows]
         # A resample with one outcome only has an AURC but no AUROC: it counts for the first.
         metrics = _selective_metrics([r.confidence for r in picked], [r.contains for r in picked])
         return {f"selective/{k}": v for k, v in metrics.items()}
 
-    return bootstrap_intervals(len(records), statistics)
+    return bootstrap_intervals(len(records), statistics, resamples)
 
 
-def summarise_qa(records: list[AnswerRecord], failed: list[FailedItem]) -> SuiteResult:
+def summarise_qa(
+    records: list[AnswerRecord], failed: list[FailedItem], *, resamples: int = CI_RESAMPLES
+) -> SuiteResult:
     answerable = [r for r in records if r.answerable]
     mix = Counter(r.decision for r in records)
     metrics: dict[str, float] = {}
@@ -102,7 +105,7 @@ def summarise_qa(records: list[AnswerRecord], failed: list[FailedItem]) -> Suite
     intervals = {
         **mean_intervals(samples),
         **latency_intervals("", [r.seconds for r in records]),
-        **(_selective_intervals(answerable) if selective else {}),
+        **(_selective_intervals(answerable, resamples) if selective else {}),
     }
     by_decision: list[list[Cell]] = [
         [

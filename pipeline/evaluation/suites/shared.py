@@ -2,8 +2,7 @@
 keep per question, the plots and tables they all draw, and confidence intervals.
 
 Intervals are percentile bootstraps over the run's items with a fixed seed, so a summary rebuilt
-from the same `items.jsonl` (a resumed run) has the same intervals, and two metrics over the
-same items are resampled alike (their intervals are paired, as the comparison reads them).
+from the same `items.jsonl` (a resumed run) has the same intervals.
 """
 
 from __future__ import annotations
@@ -186,12 +185,12 @@ def decision_plot(mixes: dict[str, Counter[str]]) -> Plot:
 # --------------------------------------------------------------------------- intervals
 
 
-def _resamples(n: int) -> Iterator[npt.NDArray[np.int64]]:
+def _resamples(n: int, count: int) -> Iterator[npt.NDArray[np.int64]]:
     """Blocks of bootstrap index rows (n draws with replacement each), the same for every call
     with the same n."""
     rng = np.random.default_rng(_SEED)
-    for start in range(0, CI_RESAMPLES, _BLOCK):
-        yield rng.integers(0, n, size=(min(_BLOCK, CI_RESAMPLES - start), n))
+    for start in range(0, count, _BLOCK):
+        yield rng.integers(0, n, size=(min(_BLOCK, count - start), n))
 
 
 def _interval(replicates: Sequence[float] | npt.NDArray[np.float64]) -> Interval:
@@ -207,21 +206,28 @@ def mean_intervals(samples: Mapping[str, Sequence[float]]) -> dict[str, Interval
         if len(values) < 2:
             continue
         data = np.asarray(values, dtype=float)
-        means = np.concatenate([data[rows].mean(axis=1) for rows in _resamples(len(data))])
+        blocks = _resamples(len(data), CI_RESAMPLES)
+        means = np.concatenate([data[rows].mean(axis=1) for rows in blocks])
         out[key] = _interval(means)
     return out
 
 
 def bootstrap_intervals(
-    n: int, statistics: Callable[[list[int]], Mapping[str, float]]
+    n: int,
+    statistics: Callable[[list[int]], Mapping[str, float]],
+    resamples: int = CI_RESAMPLES,
 ) -> dict[str, Interval]:
     """Intervals of statistics over n units: `statistics` maps a resample (unit indices) to
     metric values. A resample it is undefined on (ValueError, e.g. one class only) is skipped,
-    and a metric defined on too few resamples gets no interval."""
+    and a metric defined on too few resamples gets no interval.
+
+    Each resample calls `statistics` once: the cost is the metrics' cost times `resamples`. For
+    threshold metrics (scikit-learn, about a millisecond a call) that is up to a minute at the
+    end of a run that took hours; tests pass fewer resamples."""
     if n < 2:
         return {}
     replicates: dict[str, list[float]] = {}
-    for block in _resamples(n):
+    for block in _resamples(n, resamples):
         for rows in block.tolist():
             try:
                 values = statistics(rows)
@@ -232,7 +238,7 @@ def bootstrap_intervals(
     return {
         key: _interval(values)
         for key, values in replicates.items()
-        if len(values) >= _MIN_DEFINED * CI_RESAMPLES
+        if len(values) >= _MIN_DEFINED * resamples
     }
 
 
