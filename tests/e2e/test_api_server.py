@@ -25,12 +25,12 @@ from urllib.parse import quote
 import httpx2
 import pytest
 
-from verirag.pipeline.indexing import IndexingPipeline
-from verirag.core.records import Answer, ClaimResult, Timings
-from verirag.pipeline.review import ReviewQueue
-from verirag.core.settings import Settings
 from tests.conftest import MODEL_CACHE
 from tests.e2e.conftest import SERVER_LOG
+from verirag.core.records import Answer, ClaimResult, Timings
+from verirag.core.settings import Settings
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.review import ReviewQueue
 
 pytestmark = pytest.mark.integration
 
@@ -253,6 +253,8 @@ def _sse(response: httpx2.Response) -> list[tuple[str, dict[str, Any]]]:
             if fields:
                 events.append((fields["event"], json.loads(fields["data"])))
                 fields = {}
+            continue
+        if line.startswith(":"):  # a keep-alive comment, sent while the answer is checked
             continue
         name, _, value = line.partition(": ")
         fields[name] = value

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import MODEL_CACHE
 from verirag.core.settings import Settings
 from verirag.retrievers.encoders import SentenceTransformerEncoder
-from tests.conftest import MODEL_CACHE
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from verirag.core.settings import Settings
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import RagPipeline
-from verirag.core.settings import Settings
 from verirag.retrievers.encoders import SentenceTransformerEncoder
 from verirag.retrievers.store import FaissStore
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from verirag.core.registry import REGISTRY, resolve_model, sha256_file
 from tests.conftest import MODEL_CACHE
+from verirag.core.registry import REGISTRY, resolve_model, sha256_file
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from verirag.pipeline.rag import CollectionAccessError, RagPipeline
 from verirag.core.settings import Settings
+from verirag.pipeline.rag import CollectionAccessError, RagPipeline
 
 
 def test_search_and_ask_refuse_a_collection_the_caller_may_not_read(tmp_path: Path) -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import HashEncoder
+from verirag.core.settings import Settings
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import QueryError, RagPipeline
-from verirag.core.settings import Settings
 from verirag.retrievers.store import CollectionBusyError, CollectionError, FaissStore
-from tests.conftest import HashEncoder
 
 
 def _corpus(root: Path) -> Path:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from verirag.pipeline.cli import app
 from verirag.pipeline.api.keys import KeySpecError, KeyStore
+from verirag.pipeline.cli import app
 
 
 def test_only_the_hash_is_stored(tmp_path: Path) -> None:

@@ -138,9 +138,7 @@ def test_verifier_on_given_answers_never_calls_undecided_supported() -> None:
     assert undecided.claims[0].verdict != "supported"
     assert undecided.judge is None and undecided.support == 0.0  # "Rome" is in no source
     assert right.claims[0].verdict == "supported" and right.judge == pytest.approx(0.8)
-    assert gen.calls == ["score-sources", "judge", "score-sources", "judge"] + [
-        "score-closed"
-    ] * 2
+    assert gen.calls == ["score-sources", "judge", "score-sources", "judge"] + ["score-closed"] * 2
     # Someone else's text: the blend leaves the logprob term out.
     assert verifier.score(right, None) == verifier.score(right, None)
     assert verifier.score(right, None) != verifier.score(right, 0.0)

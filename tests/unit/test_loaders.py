@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import make_docx, make_pdf
 from verirag.retrievers.loaders import (
     LoadError,
     file_doc_id,
@@ -15,7 +16,6 @@ from verirag.retrievers.loaders import (
     markdown_sections,
     rst_sections,
 )
-from tests.helpers import make_docx, make_pdf
 
 MAX = 1_000_000
 

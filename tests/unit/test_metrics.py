@@ -308,7 +308,7 @@ def test_binary_prf_degenerate_input() -> None:
     assert binary_prf([True] * 2, [True] * 2) == PRF(1.0, 1.0, 1.0, 2, 0, 0, 0)
     assert binary_prf([True], [False]) == PRF(0.0, 0.0, 0.0, 0, 1, 0, 0)
     prf = binary_prf([True, False], [True, True])
-    assert prf == PRF(1.0, 0.5, pytest.approx(2 / 3), 1, 0, 1, 0)
+    assert prf == PRF(1.0, 0.5, pytest.approx(2 / 3), 1, 0, 1, 0)  # type: ignore[arg-type]
     assert all(type(v) is float for v in (prf.precision, prf.recall, prf.f1))
     assert all(type(v) is int for v in (prf.tp, prf.fp, prf.fn, prf.tn))
 
@@ -365,11 +365,11 @@ def test_reliability_bins_match_scikit_learn_calibration_curve(
 def test_reliability_bins_single_class_and_single_bin() -> None:
     table = reliability_bins([0.2, 0.9, 0.4], [True, True, True], bins=2)
     assert table == [
-        ReliabilityBin(0.0, 0.5, 2, pytest.approx(0.3), 1.0),
+        ReliabilityBin(0.0, 0.5, 2, pytest.approx(0.3), 1.0),  # type: ignore[arg-type]
         ReliabilityBin(0.5, 1.0, 1, 0.9, 1.0),
     ]
     assert reliability_bins([0.2, 0.6], [True, False], bins=1) == [
-        ReliabilityBin(0.0, 1.0, 2, pytest.approx(0.4), 0.5)
+        ReliabilityBin(0.0, 1.0, 2, pytest.approx(0.4), 0.5)  # type: ignore[arg-type]
     ]
     assert expected_calibration_error([0.2, 0.6], [True, False], bins=1) == pytest.approx(0.1)
     with pytest.raises(ValueError, match="at least 1"):

@@ -19,6 +19,7 @@ from verirag.pipeline.evaluation.report import (
     render_compare_markdown,
     render_html,
     render_markdown,
+    repeats,
     suite_settings,
     write_report,
 )
@@ -322,6 +323,47 @@ def test_retrievers_side_by_side_in_one_table() -> None:
     headings = [title for title, _ in checker.tables]
     assert not {"dense", "bm25", "hybrid"} & set(headings)
     assert "95% confidence interval" in "".join(checker.text)
+
+
+def _with_tables(summary: RunSummary, tables: list[Table]) -> RunSummary:
+    return replace(summary, result=replace(summary.result, tables=tables))
+
+
+def test_a_table_repeating_the_side_by_side_numbers_is_not_shown(tmp_path: Path) -> None:
+    summary = _retrieval_summary()
+    checker = _parse(render_html(summary))
+    headings = [title for title, _ in checker.tables]
+    assert "Retrieval" not in headings and "Details" not in "".join(checker.text)
+    # Only the page drops it: the summary and the terminal keep the suite's table.
+    json_path, _, md_path = write_report(tmp_path, summary)
+    assert RunSummary.load(json_path).result.tables == summary.result.tables
+    assert "**Retrieval**" in md_path.read_text(encoding="utf-8")
+
+
+def test_a_table_with_any_number_of_its_own_is_shown() -> None:
+    summary = _retrieval_summary()
+    modes = summary.result.tables[0].rows
+    own_column = Table("Retrieval", ["retriever", "recall@1", "n"], [[*r, 200] for r in modes])
+    off_by_one = Table("Retrieval", ["retriever", "recall@1"], [*modes[:2], ["hybrid", 0.71]])
+    other_rows = Table("Retrieval", ["retriever", "recall@1"], modes[:2])
+    for table in (own_column, off_by_one, other_rows):
+        checker = _parse(render_html(_with_tables(summary, [table])))
+        assert len(checker.table("Retrieval")) == len(table.rows) + 1
+
+
+def test_a_dropped_tables_note_moves_to_the_side_by_side_table() -> None:
+    summary = _retrieval_summary()
+    # Columns titled for reading, not as the metric keys: matched by the numbers.
+    rows: list[list[Cell]] = [
+        [m, 0.5 + i / 10 + 0.02, 0.5 + i / 10] for i, m in enumerate(("dense", "bm25", "hybrid"))
+    ]
+    table = Table("Retrieval", ["retriever", "nDCG@10", "R@1"], rows, note="R@1: recall at 1")
+    block = metric_blocks(summary.result.metrics)[0]
+    assert repeats(table, block, summary.result.metrics)
+    page = render_html(_with_tables(summary, [table]))
+    checker = _parse(page)
+    assert "Retrieval" not in [title for title, _ in checker.tables]
+    assert page.index("R@1: recall at 1") > page.index("Side by side: dense, bm25, hybrid")
 
 
 def test_a_missing_metric_or_interval_reads_as_a_dash(page: str) -> None:
