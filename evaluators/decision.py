@@ -142,16 +142,26 @@ def claim_verdict(judge: JudgeResult, lexical: LexicalEvidence, t: Thresholds) -
     return ClaimVerdict(verdict, score, "; ".join(reasons))
 
 
-_IDK_CORE = re.compile(
-    r"\b(i (?:do not|don't|dont) know|cannot (?:be )?(?:answer|determine)|"
-    r"(?:sources|context) (?:do|does) not (?:contain|mention|provide|say))\b"
+# A refusal opens the answer: "I don't know", "I cannot answer", "The sources do not
+# mention ...", optionally after "Based on the (provided) sources/context,". Searched anywhere,
+# the same words also end real answers ("One cannot determine both position and momentum"),
+# which then would go unchecked.
+_IDK_OPENING = re.compile(
+    r"^(?:(?:based on|according to|from|in) (?:the )?(?:provided |given )?"
+    r"(?:sources?|context|documents?|information)[ ,:]+)?"
+    r"(?:i (?:do not|don't|dont) know"
+    r"|i (?:cannot|can't|can not|am unable to|am not able to) (?:answer|determine|tell|find)"
+    r"|(?:this|the) question cannot be answered"
+    r"|(?:the )?(?:provided |given )?(?:sources?|context|documents?|information) "
+    r"(?:do|does|did) not (?:contain|mention|provide|say|include|specify|state|give))\b"
 )
 
 
 def is_abstention(text: str, idk_sentence: str) -> bool:
+    """The model declined: empty, its reply opens with the IDK sentence or another refusal."""
     norm = " ".join(re.sub(r"\[\d+\]", "", text).lower().replace("’", "'").split())
     idk = " ".join(idk_sentence.lower().split())
-    return not norm or norm.startswith(idk.rstrip(".")) or bool(_IDK_CORE.search(norm))
+    return not norm or norm.startswith(idk.rstrip(".")) or bool(_IDK_OPENING.match(norm))
 
 
 def decide(

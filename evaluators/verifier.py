@@ -20,6 +20,8 @@ from verirag.evaluators.lexical import lexical_evidence
 from verirag.generators.base import Generator, TokenLogprob
 from verirag.generators.prompts import PromptSet
 
+UNDECIDED_P = 0.5  # an undecided claim's P(supported) in the answer's judge signal
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -35,7 +37,7 @@ class Evidence:
 class Verification:
     claims: tuple[ClaimResult, ...]
     support: float | None  # the weakest claim's score (undecided at its floor); None: no claim
-    judge: float | None  # the lowest decided P(supported); None when no claim was decided
+    judge: float | None  # the weakest claim's P(supported), undecided at 0.5; None: none decided
     lexical_clean: bool  # every number and name of every claim is in some source
     lift: float | None  # source lift, nats/token
     with_sources: tuple[TokenLogprob, ...]  # the answer's teacher-forced tokens on the prompt
@@ -82,8 +84,7 @@ class Verifier:
             # own answer, the answer itself).
             with_sources = tuple(self.generator.score(evidence.prompt, answer))
             claims = self._claims(evidence, answer, given)
-            decided = [c.judge_p for c in claims if c.judge_p is not None]
-            grounded.append((with_sources, claims, min(decided) if decided else None))
+            grounded.append((with_sources, claims, _weakest_judged(claims)))
         closed = self.generator.render(self.prompts.closed_book_messages(evidence.question))
         out = []
         for answer, (with_sources, claims, judge) in zip(answers, grounded, strict=True):
@@ -133,3 +134,12 @@ class Verifier:
                 )
             )
         return claims
+
+
+def _weakest_judged(claims: Sequence[ClaimResult]) -> float | None:
+    """The judge's view of the answer: its weakest claim. A claim the judge could not decide
+    counts as a coin flip, not as absent, or one confident claim would vouch for an undecided
+    one."""
+    if all(c.judge_p is None for c in claims):
+        return None
+    return min(UNDECIDED_P if c.judge_p is None else c.judge_p for c in claims)

@@ -282,9 +282,8 @@ class RagPipeline:
             verification = self.verifier().verify(evidence, answer_text)
         t_verify = time.perf_counter() - t0
         claims = verification.claims if verification else ()
-        confidence = (
-            self.verifier().score(verification, logprob_conf) if verification else logprob_conf
-        )
+        # Withheld (the model declined): no delivered answer whose correctness to report.
+        confidence = self.verifier().score(verification, logprob_conf) if verification else 0.0
         decision, reason = decide(
             relevant_sources=len(prepared.relevant),
             abstained=abstained,

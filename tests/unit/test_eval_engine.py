@@ -275,6 +275,22 @@ def test_baseline_summary_side_by_side() -> None:
     assert m["langchain/abstention_unanswerable"] == 0.5
 
 
+def test_baseline_chart_plots_what_its_series_are_named() -> None:
+    # verirag answers every unanswerable question, LangChain declines both; of verirag's three
+    # delivered answers, two are wrong (the unanswerable ones).
+    records = [
+        BaselineRecord(_answer(True, "answer", True), "It is x.", False, True, 2.0),
+        BaselineRecord(_answer(False, "answer", False), "I don't know.", True, False, 2.0),
+        BaselineRecord(_answer(False, "answer", False), "I don't know.", True, False, 2.0),
+    ]
+    (chart,) = [p for p in summarise_baseline(records, []).plots if p.kind == "bar"]
+    series = {s.label: dict(zip(s.x, s.y, strict=True)) for s in chart.series}
+    on_unanswerable = series["delivered on unanswerable questions"]
+    assert on_unanswerable == {"verirag": 1.0, "langchain": 0.0}
+    unsupported = series["unsupported among delivered answers"]
+    assert unsupported["verirag"] == 2 / 3 and unsupported["langchain"] == 0.0
+
+
 # --------------------------------------------------------------------------- intervals
 
 

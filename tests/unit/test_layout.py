@@ -3,21 +3,18 @@ one verify sequence for generated and given answers, a clear error without llama
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from verirag.core.records import Message
+from tests.scripted import ScriptedGenerator
 from verirag.core.registry import ModelError
 from verirag.core.settings import Settings
 from verirag.evaluators.decision import Thresholds
 from verirag.evaluators.judge import LlmJudgeVerifier
 from verirag.evaluators.verifier import Verifier
-from verirag.generators.base import Generator, StreamEvent, TokenLogprob
 from verirag.generators.params import (
     GenerationError,
     GenerationParams,
@@ -66,41 +63,6 @@ def test_generation_params_defaults_come_from_one_place(settings: Settings) -> N
         generation_params(custom, temperature=3.0, top_p=0.0, top_k=-1)
     for name in ("temperature", "top_p", "top_k"):
         assert name in str(bad.value)
-
-
-class ScriptedGenerator(Generator):
-    """A generator whose judge answers come from a table: no model, deterministic."""
-
-    name = "scripted"
-
-    def __init__(self, p_yes: dict[str, float | None]) -> None:
-        self.p_yes = p_yes
-        self.calls: list[str] = []
-
-    def warm_up(self) -> None:
-        return None
-
-    def render(self, messages: Sequence[Message]) -> str:
-        return "\n".join(f"<{m.role}>{m.content}" for m in messages)
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def stream(self, prompt: str, params: GenerationParams) -> Iterator[StreamEvent]:
-        raise NotImplementedError
-
-    def score(self, prompt: str, continuation: str) -> list[TokenLogprob]:
-        self.calls.append("score-closed" if "SOURCES" not in prompt else "score-sources")
-        p = 0.9 if "SOURCES" in prompt else 0.3  # the sources make the answer likelier
-        return [TokenLogprob(w, math.log(p)) for w in continuation.split()]
-
-    def next_token_logprobs(self, prompt: str, k: int = 20) -> dict[str, float]:
-        self.calls.append("judge")
-        claim = next(c for c in self.p_yes if c in prompt.rsplit("SOURCES", 1)[-1])
-        p = self.p_yes[claim]
-        if p is None:
-            return {"maybe": math.log(0.9)}
-        return {"yes": math.log(p), "no": math.log(1 - p)}
 
 
 def _verifier(gen: ScriptedGenerator) -> Verifier:

@@ -186,15 +186,27 @@ def summarise_baseline(records: list[BaselineRecord], failed: list[FailedItem]) 
             latency_plot({n: v.seconds for n, v in systems.items()}),
             Plot(
                 "bar",
-                "Delivered answers on unanswerable questions (lower is better)",
+                "Wrong answers delivered (lower is better)",
                 "system",
                 "share",
                 [
+                    # Each series is what its name says: the share of unanswerable questions
+                    # that got an answer, and the share of delivered answers that are wrong.
                     Series(
-                        "unsupported delivered",
+                        "delivered on unanswerable questions",
+                        list(systems),
+                        [
+                            1.0 - metrics[f"{n}/abstention_unanswerable"]
+                            if f"{n}/abstention_unanswerable" in metrics
+                            else 0.0
+                            for n in systems
+                        ],
+                    ),
+                    Series(
+                        "unsupported among delivered answers",
                         list(systems),
                         [metrics.get(f"{n}/unsupported_delivered", 0.0) for n in systems],
-                    )
+                    ),
                 ],
             ),
         ],

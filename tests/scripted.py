@@ -1,0 +1,57 @@
+"""A generator without a model: scripted replies and judge probabilities, for testing the
+orchestration and the verify sequence exactly."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterator, Sequence
+
+from verirag.core.records import Message
+from verirag.generators.base import Generator, StreamEvent, TokenLogprob
+from verirag.generators.params import GenerationParams
+
+
+class ScriptedGenerator(Generator):
+    """A generator whose judge answers come from a table: no model, deterministic."""
+
+    name = "scripted"
+
+    def __init__(
+        self, p_yes: dict[str, float | None], reply: str = "", reply_p: float = 0.9
+    ) -> None:
+        self.p_yes = p_yes
+        self.reply = reply  # what `stream` generates, whatever the prompt
+        self.reply_p = reply_p
+        self.calls: list[str] = []
+
+    def warm_up(self) -> None:
+        return None
+
+    def render(self, messages: Sequence[Message]) -> str:
+        return "\n".join(f"<{m.role}>{m.content}" for m in messages)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, prompt: str, params: GenerationParams) -> Iterator[StreamEvent]:
+        started = time.perf_counter()
+        pieces = [p for p in re.split(r"(\s+)", self.reply) if p]
+        tokens = [TokenLogprob(p, math.log(self.reply_p)) for p in pieces]
+        for piece in pieces:
+            yield StreamEvent(piece)
+        yield StreamEvent.last(self.reply, tokens, "stop", len(prompt.split()), started, 0.0)
+
+    def score(self, prompt: str, continuation: str) -> list[TokenLogprob]:
+        self.calls.append("score-closed" if "SOURCES" not in prompt else "score-sources")
+        p = 0.9 if "SOURCES" in prompt else 0.3  # the sources make the answer likelier
+        return [TokenLogprob(w, math.log(p)) for w in continuation.split()]
+
+    def next_token_logprobs(self, prompt: str, k: int = 20) -> dict[str, float]:
+        self.calls.append("judge")
+        claim = next(c for c in self.p_yes if c in prompt.rsplit("SOURCES", 1)[-1])
+        p = self.p_yes[claim]
+        if p is None:
+            return {"maybe": math.log(0.9)}
+        return {"yes": math.log(p), "no": math.log(1 - p)}

@@ -1,0 +1,96 @@
+"""Regression tests for decision bugs found by reading the code (issue 14)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import HashEncoder
+from tests.scripted import ScriptedGenerator
+from verirag.core.settings import Settings
+from verirag.evaluators.decision import Thresholds, is_abstention
+from verirag.evaluators.judge import LlmJudgeVerifier
+from verirag.evaluators.verifier import Verifier
+from verirag.generators.prompts import load_prompts
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.rag import RagPipeline
+
+IDK = "I don't know based on the provided sources."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        IDK,
+        "  I don't know.",
+        "I do not know [1].",
+        "The sources do not mention it [1].",
+        "Based on the provided sources, I cannot determine the year.",
+        "The provided context does not contain his birth date.",
+        "This question cannot be answered from the sources.",
+        "",
+    ],
+)
+def test_refusals_are_abstentions(text: str) -> None:
+    assert is_abstention(text, IDK)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Refusal words inside a real answer: the answer is checked, not withheld.
+        "One cannot determine both position and momentum exactly [1].",
+        "Heisenberg showed that the context does not contain hidden variables [2].",
+        "Paris is the capital [1]. I don't know its population.",
+        "The committee said it cannot answer every request [3].",
+    ],
+)
+def test_answers_that_mention_refusal_words_are_not_abstentions(text: str) -> None:
+    assert not is_abstention(text, IDK)
+
+
+def _rag(tmp_path: Path, gen: ScriptedGenerator) -> RagPipeline:
+    settings = Settings(
+        data_dir=tmp_path / "data", embedder="hash-test", relevance_floor=-1.0, top_k=2
+    )
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "paris.txt").write_text("Paris is the capital of France. It lies on the Seine.\n")
+    encoder = HashEncoder()
+    IndexingPipeline(settings, encoder=encoder).run([docs], "c")  # type: ignore[arg-type]
+    return RagPipeline(settings, encoder=encoder, generator=gen)  # type: ignore[arg-type]
+
+
+def test_claim_spans_index_the_answer_text_when_the_model_starts_with_whitespace(
+    tmp_path: Path,
+) -> None:
+    reply = "\n  Paris is the capital of France [1]. It lies on the Seine [1]."
+    gen = ScriptedGenerator({"Paris is": 0.9, "It lies": 0.9}, reply=reply)
+    answer = _rag(tmp_path, gen).ask("What is the capital of France?", "c")
+    assert answer.text == reply.strip()
+    assert len(answer.claims) == 2
+    for claim in answer.claims:
+        span = answer.text[claim.start : claim.end]
+        assert span.replace(" [1]", "") == claim.text, (span, claim.text)
+
+
+def test_a_declined_answer_delivers_no_confidence(tmp_path: Path) -> None:
+    # The model is sure of its refusal (p 0.99 per token): that is no confidence in an answer.
+    gen = ScriptedGenerator({}, reply="I don't know based on the provided sources.", reply_p=0.99)
+    answer = _rag(tmp_path, gen).ask("Who founded Rome?", "c")
+    assert answer.decision == "abstain"
+    assert answer.confidence == 0.0
+    assert answer.logprob_confidence is not None and answer.logprob_confidence > 0.5
+
+
+def test_an_undecided_claim_is_not_vouched_for_by_a_decided_one() -> None:
+    gen = ScriptedGenerator({"Paris is": 0.95, "It has": None})
+    prompts = load_prompts("v2")
+    verifier = Verifier(gen, LlmJudgeVerifier(gen, prompts), prompts, Thresholds())
+    evidence = verifier.evidence("Capital?", ["Paris is the capital. It has bridges."], "")
+    (v,) = verifier.verify_many(evidence, ["Paris is the capital. It has bridges."], given=True)
+    assert [c.judge_p for c in v.claims] == [pytest.approx(0.95), None]
+    assert v.judge == 0.5  # not 0.95, as if the undecided claim were not there
+    (none_decided,) = verifier.verify_many(evidence, ["It has bridges."], given=True)
+    assert none_decided.judge is None
