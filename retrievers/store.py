@@ -9,106 +9,66 @@ Crash safety: every batch is one SQLite transaction that also bumps `generation`
 file carries its generation in its name, so a process killed between the commit and the FAISS
 write leaves a file for an older generation, which is never loaded: the index is rebuilt from
 the vectors stored in SQLite (no re-embedding). No pickle anywhere.
+
+The store owns the SQLite side and hands ids and vectors to `vector_index`, which owns the FAISS
+files; `collection_schema` defines the tables, `batch` the rows a batch writes, and
+`collection_dir` the name, settings and writer lock.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
-import re
 import shutil
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 import numpy.typing as npt
 
 from verirag.core.db import connect
-from verirag.core.records import Chunk, CollectionStats, Document, DocumentInfo, SearchHit
+from verirag.core.records import CollectionStats, DocumentInfo, SearchHit
+from verirag.retrievers.batch import (
+    BatchResult,
+    BatchWrite,
+    delete_document,
+    insert_chunk,
+    upsert_document,
+    upsert_file,
+)
+from verirag.retrievers.collection_dir import (
+    CollectionBusyError,
+    CollectionConfig,
+    CollectionError,
+    WriterLock,
+    list_collections,
+    validate_name,
+)
+from verirag.retrievers.collection_schema import (
+    SCHEMA_VERSION,
+    create_tables,
+    get_meta,
+    init_meta,
+    load_config,
+    set_meta,
+)
+from verirag.retrievers.vector_index import VectorIndex, search_index
 
-SCHEMA_VERSION = "1"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files (
-    path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL,
-    fingerprint TEXT NOT NULL, indexed_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS documents (
-    doc_id TEXT PRIMARY KEY, file_path TEXT NOT NULL, source TEXT NOT NULL, title TEXT NOT NULL,
-    content_hash TEXT NOT NULL, fingerprint TEXT NOT NULL, mtime REAL,
-    metadata TEXT NOT NULL, indexed_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS documents_file ON documents(file_path);
-CREATE TABLE IF NOT EXISTS chunks (
-    chunk_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
-    ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    text TEXT NOT NULL, n_tokens INTEGER NOT NULL, headings TEXT NOT NULL,
-    page_start INTEGER, page_end INTEGER, vector BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
-"""
-
-
-class CollectionError(ValueError):
-    """Bad collection name, unknown collection, or incompatible settings."""
-
-
-class CollectionBusyError(RuntimeError):
-    """Another process is writing this collection."""
-
-
-def validate_name(name: str) -> str:
-    if not _NAME.match(name):
-        raise CollectionError(
-            f"invalid collection name {name!r}: use 1-64 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit"
-        )
-    return name
-
-
-def list_collections(root: Path) -> list[str]:
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / "meta.sqlite").is_file())
-
-
-@dataclass(frozen=True)
-class CollectionConfig:
-    embedder: str
-    dim: int
-    index_type: str
-    hnsw_m: int = 32
-    hnsw_ef_search: int = 128
-    ivf_nlist: int = 0
-    ivf_nprobe: int = 16
-    pq_m: int = 0
-
-
-@dataclass(frozen=True)
-class BatchWrite:
-    """One atomic unit: documents with their chunks and vectors, plus finished files."""
-
-    documents: Sequence[tuple[Document, str, str, Sequence[Chunk]]]  # doc, file, fingerprint
-    vectors: npt.NDArray[np.float32]  # one row per chunk, in document order
-    finished_files: Sequence[tuple[str, int, int, str, frozenset[str]]]
-    # (path, mtime_ns, size, fingerprint, doc ids the file holds now)
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    added_chunk_ids: list[int]
-    removed_chunk_ids: list[int]
-    removed_docs: list[tuple[str, str]]  # (doc_id, source) dropped because their file lost them
+__all__ = [
+    "SCHEMA_VERSION",
+    "BatchResult",
+    "BatchWrite",
+    "CollectionBusyError",
+    "CollectionConfig",
+    "CollectionError",
+    "FaissStore",
+    "drop_collection",
+    "list_collections",
+    "validate_name",
+]
 
 
 class FaissStore:
@@ -119,7 +79,7 @@ class FaissStore:
     ) -> None:
         self.path = path
         self.name = path.name
-        self._lock_fd: int | None = None
+        self._lock: WriterLock | None = None
         db_path = path / "meta.sqlite"
         if not db_path.is_file():
             if create is None:
@@ -131,42 +91,22 @@ class FaissStore:
                 )
             path.mkdir(parents=True, exist_ok=True)
         if writable:
-            self._acquire_lock()
+            self._lock = WriterLock(path)
         self.db = connect(db_path, synchronous_full=True)
         if writable or create is not None:
             with self.transaction():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                if create is not None and self._meta("schema_version") is None:
-                    self._init_meta(create)
-        self.config = self._load_config()
-        self._index: Any = None
-        self._index_generation = -1
-        self._dirty = False
-        self._last_save = time.monotonic()
+                create_tables(self.db)
+                if create is not None and get_meta(self.db, "schema_version") is None:
+                    init_meta(self.db, create)
+        self.config = load_config(self.db, self.name)
+        self._faiss = VectorIndex(path, self.config)
 
     # -- bookkeeping ---------------------------------------------------------------------
-    def _acquire_lock(self) -> None:
-        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(fd)
-            raise CollectionBusyError(
-                f"collection '{self.name}' is being written by another process; "
-                "wait for it to finish"
-            ) from exc
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_fd = fd
-
     def close(self) -> None:
         self.db.close()
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> FaissStore:
         return self
@@ -184,44 +124,9 @@ class FaissStore:
             raise
         self.db.execute("COMMIT")
 
-    def _meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def _set_meta(self, key: str, value: str) -> None:
-        self.db.execute(
-            "INSERT INTO meta(key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (key, value),
-        )
-
-    def _init_meta(self, config: CollectionConfig) -> None:
-        self._set_meta("schema_version", SCHEMA_VERSION)
-        self._set_meta("generation", "0")
-        self._set_meta("created_at", str(time.time()))
-        self._set_meta("config", json.dumps(config.__dict__))
-
-    def _load_config(self) -> CollectionConfig:
-        try:
-            raw = self._meta("config")
-        except sqlite3.OperationalError as exc:  # the file exists but has no tables yet
-            raise CollectionError(
-                f"collection '{self.name}' is not initialised (being created, or its creation "
-                "was interrupted): run `verirag index` on it again"
-            ) from exc
-        if raw is None:
-            raise CollectionError(f"collection '{self.name}' has no configuration (corrupt?)")
-        version = self._meta("schema_version")
-        if version != SCHEMA_VERSION:
-            raise CollectionError(
-                f"collection '{self.name}' has schema {version}, this verirag reads "
-                f"{SCHEMA_VERSION}"
-            )
-        return CollectionConfig(**json.loads(raw))
-
     @property
     def generation(self) -> int:
-        return int(self._meta("generation") or 0)
+        return int(get_meta(self.db, "generation") or 0)
 
     def set_index_config(self, config: CollectionConfig) -> None:
         """Change index type or parameters: the vectors are kept, only FAISS is rebuilt."""
@@ -230,14 +135,14 @@ class FaissStore:
         if config == self.config:
             return
         with self.transaction():
-            self._set_meta("config", json.dumps(config.__dict__))
+            set_meta(self.db, "config", json.dumps(config.__dict__))
             self._bump_generation()
         self.config = config
-        self._index = None
+        self._faiss.reconfigure(config)
 
     def _bump_generation(self) -> int:
         gen = self.generation + 1
-        self._set_meta("generation", str(gen))
+        set_meta(self.db, "generation", str(gen))
         return gen
 
     # -- reads ---------------------------------------------------------------------------
@@ -314,14 +219,14 @@ class FaissStore:
             index_type=self.config.index_type,
             generation=self.generation,
             disk_bytes=disk,
-            chunk_tokens=int(self._meta("chunk_tokens") or 0),
-            chunk_overlap=int(self._meta("chunk_overlap") or 0),
+            chunk_tokens=int(get_meta(self.db, "chunk_tokens") or 0),
+            chunk_overlap=int(get_meta(self.db, "chunk_overlap") or 0),
         )
 
     def record_chunking(self, chunk_tokens: int, overlap: int) -> None:
         with self.transaction():
-            self._set_meta("chunk_tokens", str(chunk_tokens))
-            self._set_meta("chunk_overlap", str(overlap))
+            set_meta(self.db, "chunk_tokens", str(chunk_tokens))
+            set_meta(self.db, "chunk_overlap", str(overlap))
 
     # -- writes --------------------------------------------------------------------------
     def write_batch(self, batch: BatchWrite) -> BatchResult:
@@ -335,64 +240,22 @@ class FaissStore:
             self.index()  # load the current generation before it moves on
         with self.transaction() as db:
             for doc, file_path, fingerprint, chunks in batch.documents:
-                removed.extend(self._delete_doc(doc.doc_id, keep_row=True))
-                db.execute(
-                    "INSERT INTO documents(doc_id, file_path, source, title, content_hash, "
-                    "fingerprint, mtime, metadata, indexed_at) VALUES (?,?,?,?,?,?,?,?,?) "
-                    "ON CONFLICT(doc_id) DO UPDATE SET file_path=excluded.file_path, "
-                    "source=excluded.source, title=excluded.title, "
-                    "content_hash=excluded.content_hash, fingerprint=excluded.fingerprint, "
-                    "mtime=excluded.mtime, metadata=excluded.metadata, "
-                    "indexed_at=excluded.indexed_at",
-                    (
-                        doc.doc_id,
-                        file_path,
-                        doc.source,
-                        doc.title,
-                        doc.content_hash,
-                        fingerprint,
-                        doc.mtime,
-                        json.dumps(doc.metadata, default=str),
-                        now,
-                    ),
-                )
+                removed.extend(delete_document(db, doc.doc_id, keep_row=True))
+                upsert_document(db, doc, file_path, fingerprint, now)
                 for chunk in chunks:
-                    vec = batch.vectors[row]
+                    added.append(insert_chunk(db, doc.doc_id, chunk, batch.vectors[row]))
                     row += 1
-                    cur = db.execute(
-                        'INSERT INTO chunks(doc_id, ordinal, start, "end", text, n_tokens, '
-                        "headings, page_start, page_end, vector) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            doc.doc_id,
-                            chunk.ordinal,
-                            chunk.start,
-                            chunk.end,
-                            chunk.text,
-                            chunk.n_tokens,
-                            json.dumps(chunk.headings),
-                            chunk.pages[0] if chunk.pages else None,
-                            chunk.pages[1] if chunk.pages else None,
-                            np.ascontiguousarray(vec, dtype=np.float32).tobytes(),
-                        ),
-                    )
-                    assert cur.lastrowid is not None
-                    added.append(int(cur.lastrowid))
             if row != len(batch.vectors):
                 raise ValueError(f"{len(batch.vectors)} vectors for {row} chunks")
             for path, mtime_ns, size, fingerprint, current in batch.finished_files:
                 for doc_id, source in self.docs_of_file(path):
                     if doc_id not in current:
-                        removed.extend(self._delete_doc(doc_id))
+                        removed.extend(delete_document(db, doc_id))
                         removed_docs.append((doc_id, source))
-                db.execute(
-                    "INSERT INTO files(path, mtime_ns, size, fingerprint, indexed_at) "
-                    "VALUES (?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
-                    "mtime_ns=excluded.mtime_ns, size=excluded.size, "
-                    "fingerprint=excluded.fingerprint, indexed_at=excluded.indexed_at",
-                    (path, mtime_ns, size, fingerprint, now),
-                )
+                upsert_file(db, path, mtime_ns, size, fingerprint, now)
             gen = self._bump_generation()
-        self._mirror(gen, batch.vectors, added, removed)
+        if self._faiss.mirror(gen, batch.vectors, added, removed):
+            self.save()
         return BatchResult(added, removed, removed_docs)
 
     def delete_documents(self, doc_ids: Sequence[str], files: Sequence[str] = ()) -> int:
@@ -407,46 +270,30 @@ class FaissStore:
                 ).fetchone()
                 if row is not None:
                     forget.add(str(row[0]))
-                removed.extend(self._delete_doc(doc_id))
+                removed.extend(delete_document(db, doc_id))
             for path in sorted(forget):
                 db.execute("DELETE FROM files WHERE path=?", (path,))
             gen = self._bump_generation()
-        self._mirror(gen, np.zeros((0, self.config.dim), np.float32), [], removed)
+        if self._faiss.mirror(gen, np.zeros((0, self.config.dim), np.float32), [], removed):
+            self.save()
         return len(removed)
 
-    def _delete_doc(self, doc_id: str, keep_row: bool = False) -> list[int]:
-        ids = [
-            int(r[0])
-            for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,))
-        ]
-        self.db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
-        if not keep_row:
-            self.db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
-        return ids
-
     # -- FAISS ---------------------------------------------------------------------------
-    def _faiss_path(self, generation: int) -> Path:
-        return self.path / f"faiss-g{generation}.index"
-
     def index(self) -> Any:
         """The FAISS index for the committed generation: loaded if on disk, else rebuilt."""
         gen = self.generation
-        if self._index is not None and self._index_generation == gen:
-            return self._index
-        path = self._faiss_path(gen)
-        index = None
-        if path.is_file():
-            index = faiss.read_index(str(path))
-            if index.ntotal != self.count("chunks"):
-                index = None  # never trust a file that disagrees with SQLite
+        index = self._faiss.cached(gen)
+        if index is not None:
+            return index
+        index = self._faiss.read(gen)
+        if index is not None and index.ntotal != self.count("chunks"):
+            index = None  # never trust a file that disagrees with SQLite
         if index is None:
-            index = self._build()
-        self._index = index
-        self._index_generation = gen
-        self._dirty = False
+            index = self._faiss.build(*self._stored_vectors())
+        self._faiss.adopt(gen, index)
         return index
 
-    def _vectors(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    def _stored_vectors(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         n = self.count("chunks")
         ids = np.empty(n, dtype=np.int64)
         vecs = np.empty((n, self.config.dim), dtype=np.float32)
@@ -457,86 +304,16 @@ class FaissStore:
             vecs[i] = np.frombuffer(blob, dtype=np.float32)
         return ids, vecs
 
-    def _empty_index(self, n_train: int) -> Any:
-        cfg = self.config
-        if cfg.index_type == "hnsw":
-            inner = faiss.IndexHNSWFlat(cfg.dim, cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            inner.hnsw.efSearch = cfg.hnsw_ef_search
-            inner.hnsw.efConstruction = max(40, 2 * cfg.hnsw_m)
-            return faiss.IndexIDMap2(inner)
-        if cfg.index_type == "ivfpq":
-            nlist = cfg.ivf_nlist or max(1, int(4 * np.sqrt(max(n_train, 1))))
-            m = cfg.pq_m or max(1, cfg.dim // 8)
-            # Below ~39 points per centroid and 256 per PQ code book training is unreliable;
-            # such a small collection is searched exactly until it grows.
-            if n_train >= max(39 * nlist, 256 * 4):
-                quantizer = faiss.IndexFlatIP(cfg.dim)
-                ivf = faiss.IndexIVFPQ(quantizer, cfg.dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
-                ivf.nprobe = cfg.ivf_nprobe
-                return ivf
-        return faiss.IndexIDMap2(faiss.IndexFlatIP(cfg.dim))
-
-    def _build(self) -> Any:
-        ids, vecs = self._vectors()
-        index = self._empty_index(len(ids))
-        if not index.is_trained:
-            index.train(vecs)
-        if len(ids):
-            index.add_with_ids(vecs, ids)
-        return index
-
-    def _supports_incremental(self, removing: bool) -> bool:
-        if self.config.index_type == "flat":
-            return True
-        if self.config.index_type == "hnsw":
-            return not removing  # HNSW graphs cannot drop nodes
-        return False  # IVF-PQ is retrained from the stored vectors
-
-    def _mirror(
-        self, gen: int, vectors: npt.NDArray[np.float32], added: list[int], removed: list[int]
-    ) -> None:
-        index = self._index
-        if index is not None and self._supports_incremental(bool(removed)):
-            if removed:
-                index.remove_ids(np.asarray(removed, dtype=np.int64))
-            if added:
-                index.add_with_ids(vectors, np.asarray(added, dtype=np.int64))
-            self._index_generation = gen
-            if time.monotonic() - self._last_save >= self._save_every:
-                self.save()
-        else:
-            self._index = None  # rebuilt from SQLite on next use
-
-    _save_every = 60.0
-
     def set_save_interval(self, seconds: float) -> None:
-        self._save_every = seconds
+        self._faiss.set_save_interval(seconds)
 
     def save(self) -> None:
-        """Persist the index for the current generation (tmp + fsync + rename)."""
-        index = self.index()
-        gen = self._index_generation
-        target = self._faiss_path(gen)
-        if not target.exists():
-            tmp = target.with_suffix(".tmp")
-            faiss.write_index(index, str(tmp))
-            with tmp.open("rb") as handle:
-                os.fsync(handle.fileno())
-            tmp.replace(target)
-            _fsync_dir(self.path)
-        for old in self.path.glob("faiss-g*.index*"):
-            if old != target:
-                old.unlink(missing_ok=True)
-        self._last_save = time.monotonic()
+        """Persist the index for the committed generation (tmp + fsync + rename)."""
+        self.index()
+        self._faiss.save()
 
     def search(self, query: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
-        index = self.index()
-        if index.ntotal == 0:
-            return []
-        scores, ids = index.search(
-            np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1), min(k, int(index.ntotal))
-        )
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        return search_index(self.index(), query, k)
 
     def vectors_for(self, chunk_ids: Sequence[int]) -> dict[int, npt.NDArray[np.float32]]:
         if not chunk_ids:
@@ -588,14 +365,6 @@ class FaissStore:
 def _like_prefix(path: str) -> str:
     escaped = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped.rstrip("/") + "/%"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def drop_collection(root: Path, name: str) -> None:

@@ -1,0 +1,148 @@
+"""The FAISS index of one collection, derived from the vectors SQLite stores; never the truth.
+
+`faiss-g<N>.index` holds the index for SQLite generation N. It is written tmp + fsync + rename,
+so a file on disk is always whole and names the generation it mirrors: after a crash between a
+commit and the next save the file is for an older generation and is never loaded. FAISS's own
+format, no pickle.
+
+No SQL here: the store hands in generations, chunk ids and vectors, and judges whether a file
+agrees with SQLite, so how the store reads (and which snapshot) stays its own business.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from verirag.retrievers.collection_dir import CollectionConfig, fsync_dir
+
+DEFAULT_SAVE_INTERVAL_S = 60.0
+
+
+def _empty_index(config: CollectionConfig, n_train: int) -> Any:
+    if config.index_type == "hnsw":
+        inner = faiss.IndexHNSWFlat(config.dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efSearch = config.hnsw_ef_search
+        inner.hnsw.efConstruction = max(40, 2 * config.hnsw_m)
+        return faiss.IndexIDMap2(inner)
+    if config.index_type == "ivfpq":
+        nlist = config.ivf_nlist or max(1, int(4 * np.sqrt(max(n_train, 1))))
+        m = config.pq_m or max(1, config.dim // 8)
+        # Below ~39 points per centroid and 256 per PQ code book training is unreliable;
+        # such a small collection is searched exactly until it grows.
+        if n_train >= max(39 * nlist, 256 * 4):
+            quantizer = faiss.IndexFlatIP(config.dim)
+            ivf = faiss.IndexIVFPQ(quantizer, config.dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+            ivf.nprobe = config.ivf_nprobe
+            return ivf
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(config.dim))
+
+
+def _supports_incremental(config: CollectionConfig, removing: bool) -> bool:
+    if config.index_type == "flat":
+        return True
+    if config.index_type == "hnsw":
+        return not removing  # HNSW graphs cannot drop nodes
+    return False  # IVF-PQ is retrained from the stored vectors
+
+
+def search_index(index: Any, query: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+    """The `k` nearest chunk ids with their inner-product scores, best first."""
+    if index.ntotal == 0:
+        return []
+    scores, ids = index.search(
+        np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1), min(k, int(index.ntotal))
+    )
+    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+
+class VectorIndex:
+    """The in-memory FAISS index of a collection directory and the generation it mirrors."""
+
+    def __init__(self, directory: Path, config: CollectionConfig) -> None:
+        self.directory = directory
+        self.config = config
+        self._index: Any = None
+        self._generation = -1
+        self._save_every = DEFAULT_SAVE_INTERVAL_S
+        self._last_save = time.monotonic()
+
+    def path_for(self, generation: int) -> Path:
+        return self.directory / f"faiss-g{generation}.index"
+
+    def cached(self, generation: int) -> Any:
+        """The index in memory if it mirrors `generation`, else None."""
+        if self._index is not None and self._generation == generation:
+            return self._index
+        return None
+
+    def read(self, generation: int) -> Any:
+        """The index saved for `generation`, or None; the caller checks it against SQLite."""
+        path = self.path_for(generation)
+        return faiss.read_index(str(path)) if path.is_file() else None
+
+    def build(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> Any:
+        """A fresh index over the stored vectors (trained first where the type needs it)."""
+        index = _empty_index(self.config, len(ids))
+        if not index.is_trained:
+            index.train(vectors)
+        if len(ids):
+            index.add_with_ids(vectors, ids)
+        return index
+
+    def adopt(self, generation: int, index: Any) -> None:
+        self._index = index
+        self._generation = generation
+
+    def reconfigure(self, config: CollectionConfig) -> None:
+        """New index settings: the index in memory no longer fits and is rebuilt on next use."""
+        self.config = config
+        self._index = None
+
+    def mirror(
+        self,
+        generation: int,
+        vectors: npt.NDArray[np.float32],
+        added: Sequence[int],
+        removed: Sequence[int],
+    ) -> bool:
+        """Apply a committed batch to the index in memory, or drop it where the index type
+        cannot follow incrementally. True when the index moved on and a periodic save is due."""
+        index = self._index
+        if index is None or not _supports_incremental(self.config, bool(removed)):
+            self._index = None  # rebuilt from SQLite on next use
+            return False
+        if removed:
+            index.remove_ids(np.asarray(removed, dtype=np.int64))
+        if added:
+            index.add_with_ids(vectors, np.asarray(added, dtype=np.int64))
+        self._generation = generation
+        return time.monotonic() - self._last_save >= self._save_every
+
+    def set_save_interval(self, seconds: float) -> None:
+        self._save_every = seconds
+
+    def save(self) -> None:
+        """Persist the adopted index under its generation (tmp + fsync + rename), then drop the
+        files of other generations, which can never be loaded again."""
+        if self._index is None:
+            raise RuntimeError("no index to save: adopt one first")
+        target = self.path_for(self._generation)
+        if not target.exists():
+            tmp = target.with_suffix(".tmp")
+            faiss.write_index(self._index, str(tmp))
+            with tmp.open("rb") as handle:
+                os.fsync(handle.fileno())
+            tmp.replace(target)
+            fsync_dir(self.directory)
+        for old in self.directory.glob("faiss-g*.index*"):
+            if old != target:
+                old.unlink(missing_ok=True)
+        self._last_save = time.monotonic()
