@@ -2,18 +2,16 @@
 
 llama-cpp-python keeps the KV cache of the previous prompt and reuses its longest common
 prefix, so prompts that share the system message and sources (answer, then each judge
-question) pay for the sources once.
+question) pay for the sources once. Saved states of other prompts (`prompt_states`), JSON
+decoding under a grammar (`json_grammar`) and the logprob math (`logprobs`) live beside it.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,72 +22,10 @@ from verirag.core.records import Message
 from verirag.core.registry import ModelError, resolve_model
 from verirag.core.settings import Settings
 from verirag.generators.base import Generator, StopScanner, StreamEvent, TokenLogprob
+from verirag.generators.json_grammar import JsonDecoder
+from verirag.generators.logprobs import batch_logprobs
 from verirag.generators.params import GenerationError, GenerationParams
-
-TOP_ALTERNATIVES = 5
-NEAR_MAX = 12.0  # nats under a row's maximum searched first for the top k
-
-
-# JSON whitespace: nothing, a space, or a line break and indentation (llama.cpp's rule).
-SPACE_RULE = r'space ::= | " " | "\n"{1,2} [ \t]{0,20}'
-MIN_SAVED_PROMPT = 256  # tokens; shorter prompts are cheaper to evaluate than to look up
-MIN_RESTORE_GAIN = 64  # tokens a saved state must add over the live cache to be worth loading
-
-
-@dataclass(eq=False)  # entries are found by identity; comparing arrays would be ambiguous
-class _SavedPrompt:
-    tokens: np.ndarray  # the prompt whose KV cache `data` holds (sequence 0)
-    data: Any  # ctypes byte array from llama_state_seq_get_data
-
-
-class PromptStates:
-    """KV caches of earlier prompts, so a prompt that shares a long prefix with any of them
-    (not only with the last one, which llama.cpp keeps anyway) skips evaluating it.
-
-    Evaluation workloads interleave a few long fixed templates (each RAGAS metric's
-    instructions and examples run to 700-1,000 tokens before the sample's own text); with
-    only the live cache each switch of template re-evaluates its whole prefix. A saved
-    sequence state is the prefix's K and V tensors (about 12 KB a token for qwen2.5-0.5b),
-    loaded in milliseconds and truncated to the shared prefix.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._entries: list[_SavedPrompt] = []  # least recently used first
-        self.hits = 0
-        self.tokens_reused = 0
-
-    @property
-    def size(self) -> int:
-        return sum(len(e.data) for e in self._entries)
-
-    def best(self, tokens: np.ndarray) -> tuple[_SavedPrompt | None, int]:
-        """The saved prompt sharing the longest prefix with `tokens`, and that length."""
-        best: _SavedPrompt | None = None
-        best_len = 0
-        for entry in self._entries:
-            n = min(len(entry.tokens), len(tokens))
-            differ = np.flatnonzero(entry.tokens[:n] != tokens[:n])
-            common = int(differ[0]) if differ.size else n
-            if common > best_len:
-                best, best_len = entry, common
-        if best is not None:
-            self._entries.remove(best)
-            self._entries.append(best)
-        return best, best_len
-
-    def add(self, tokens: np.ndarray, data: Any) -> None:
-        # A saved prompt that the new one extends is dominated by it.
-        self._entries = [
-            e
-            for e in self._entries
-            if not (
-                len(e.tokens) <= len(tokens) and np.array_equal(e.tokens, tokens[: len(e.tokens)])
-            )
-        ]
-        self._entries.append(_SavedPrompt(tokens, data))
-        while self._entries and self.size > self.max_bytes:
-            self._entries.pop(0)
+from verirag.generators.prompt_states import PromptStates
 
 
 class LlamaCppGenerator(Generator):
@@ -102,9 +38,7 @@ class LlamaCppGenerator(Generator):
         self._lock = threading.RLock()
         self._kept = np.zeros(0, dtype=bool)
         self._pieces: dict[int, str] = {}  # token id -> text, for top alternatives
-        self._grammars: dict[str, Any] = {}  # compiled once per JSON schema
-        # The whole vocabulary as llama.cpp candidates (buffer, its numpy view, token ids).
-        self._candidates: tuple[Any, np.ndarray, np.ndarray] | None = None
+        self._json = JsonDecoder()
         self.prompt_states: PromptStates | None = None  # off unless `keep_prompt_states`
 
     def warm_up(self) -> None:
@@ -191,42 +125,6 @@ class LlamaCppGenerator(Generator):
                 f"context window of {self.settings.n_ctx} (n_ctx)"
             )
 
-    def _batch_logprobs(
-        self,
-        rows: list[int],
-        tokens: Sequence[int | None],
-        k: int = TOP_ALTERNATIVES,
-        block: int = 64,
-    ) -> list[tuple[float, list[tuple[int, float]]]]:
-        """Log-softmax of many logits rows at once (float32, vectorised).
-
-        llama-cpp-python's own logprobs sort the whole vocabulary in Python for every token
-        (150k entries for Qwen), which cut decoding speed several times here; a full
-        argpartition per row still cost 2 ms, so the top k are picked among the few entries
-        near the row's maximum (exact whenever at least k are there).
-        """
-        out: list[tuple[float, list[tuple[int, float]]]] = []
-        scores = self.llm.scores
-        for i in range(0, len(rows), block):
-            idx = rows[i : i + block]
-            contiguous = idx == list(range(idx[0], idx[0] + len(idx)))
-            # A slice is a view; fancy indexing would copy 600 KB per row.
-            logits = scores[idx[0] : idx[0] + len(idx)] if contiguous else scores[idx]
-            peak = logits.max(axis=1)
-            lse = peak + np.log(np.exp(logits - peak[:, None]).sum(axis=1, dtype=np.float64))
-            for r in range(len(idx)):
-                row = logits[r]
-                near = np.flatnonzero(row >= peak[r] - NEAR_MAX)
-                if near.size < k:
-                    near = np.argpartition(row, -k)[-k:]
-                elif near.size > k:
-                    near = near[np.argpartition(row[near], -k)[-k:]]
-                best = near[np.argsort(-row[near], kind="stable")]
-                token = tokens[i + r]
-                chosen = float(row[token] - lse[r]) if token is not None else math.nan
-                out.append((chosen, [(int(t), float(row[t] - lse[r])) for t in best]))
-        return out
-
     def _piece(self, token: int, previous: list[int]) -> str:
         if not previous and (cached := self._pieces.get(token)) is not None:
             return cached
@@ -256,7 +154,7 @@ class LlamaCppGenerator(Generator):
         while common < limit and cached[common] == tokens[common]:
             common += 1
         if self.prompt_states is not None:
-            common = self._restore_prompt(tokens, common)
+            common = self.prompt_states.restore(llm, tokens, common, self._kept)
         if common > keep_from:
             # Cached positions whose rows were skipped must be evaluated again.
             stale = np.flatnonzero(~self._kept[keep_from:common])
@@ -274,47 +172,8 @@ class LlamaCppGenerator(Generator):
         if split < len(tokens):
             llm.eval(tokens[split:])
             self._kept[split : len(tokens)] = True
-        if self.prompt_states is not None and len(tokens) >= MIN_SAVED_PROMPT:
-            self._save_prompt(tokens)
-
-    def _restore_prompt(self, tokens: list[int], common: int) -> int:
-        """Load the saved state sharing the longest prefix with `tokens` when it beats the
-        live cache's `common` prefix; returns the prefix now in the cache."""
-        import llama_cpp
-
-        assert self.prompt_states is not None
-        llm = self.llm
-        entry, shared = self.prompt_states.best(np.asarray(tokens, dtype=np.intc))
-        shared = min(shared, len(tokens) - 1)  # the last token is evaluated for its logits
-        if entry is None or shared < common + MIN_RESTORE_GAIN:
-            return common
-        ctx = llm._ctx.ctx
-        memory = llama_cpp.llama_get_memory(ctx)
-        llama_cpp.llama_memory_seq_rm(memory, 0, -1, -1)
-        if not llama_cpp.llama_state_seq_set_data(ctx, entry.data, len(entry.data), 0):
-            llm.n_tokens = 0  # nothing usable is left in the cache
-            return 0
-        llama_cpp.llama_memory_seq_rm(memory, 0, shared, -1)
-        llm.input_ids[:shared] = entry.tokens[:shared]
-        llm.n_tokens = shared
-        self._kept[:shared] = False  # a state carries no logits rows
-        self.prompt_states.hits += 1
-        self.prompt_states.tokens_reused += shared - common
-        return shared
-
-    def _save_prompt(self, tokens: list[int]) -> None:
-        import ctypes
-
-        import llama_cpp
-
-        assert self.prompt_states is not None
-        ctx = self.llm._ctx.ctx
-        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
-        if size > self.prompt_states.max_bytes:
-            return
-        data = (ctypes.c_uint8 * size)()
-        if llama_cpp.llama_state_seq_get_data(ctx, data, size, 0) == size:
-            self.prompt_states.add(np.asarray(tokens, dtype=np.intc), data)
+        if self.prompt_states is not None:
+            self.prompt_states.save(llm, tokens)
 
     @model_stream
     def stream(self, prompt: str, params: GenerationParams) -> Iterator[StreamEvent]:
@@ -369,7 +228,7 @@ class LlamaCppGenerator(Generator):
             out = [
                 TokenLogprob(piece, logprob, tuple((self._piece(i, []), v) for i, v in top))
                 for piece, (logprob, top) in zip(
-                    pieces, self._batch_logprobs(rows, generated), strict=True
+                    pieces, batch_logprobs(llm.scores, rows, generated), strict=True
                 )
             ]
             yield StreamEvent.last(scanner.text, out, finish, len(tokens), started, first)
@@ -378,52 +237,16 @@ class LlamaCppGenerator(Generator):
     def generate_json(self, prompt: str, schema: dict[str, Any], max_tokens: int = 512) -> str:
         """Greedy completion constrained by a JSON-schema grammar: the text always parses as
         JSON of that shape unless it is cut off at `max_tokens` (then it does not parse, and
-        the caller must count that as a failure, not guess).
-
-        llama.cpp's sampler chain runs the grammar over the whole vocabulary for every
-        token (150k candidates for Qwen: 10-50 ms, as long as the model's own step on two
-        cores). Greedy decoding only needs to know whether the argmax is allowed, so the
-        grammar checks that one token first and the full vocabulary only when it is
-        rejected: the same tokens as the chain, at a fraction of the cost.
-        """
-        import ctypes
-
-        import llama_cpp
-
+        the caller must count that as a failure, not guess). The grammar checks the argmax
+        before the whole vocabulary (see `json_grammar`): the tokens of llama.cpp's own
+        sampler chain (`generate_json_reference`), at a fraction of the cost."""
         with self._lock:
             llm = self.llm
-            grammar = self._grammar(schema)
+            grammar = self._json.grammar(schema)
             tokens = self._tokens(prompt)
             self._check_fits(len(tokens), max_tokens)
             self._prefill(tokens, keep_from=len(tokens) - 1)
-            sampler = llama_cpp.llama_sampler_init_grammar(
-                llm._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
-            )
-            if not sampler:
-                raise GenerationError("llama.cpp could not compile the JSON-schema grammar")
-            one = (llama_cpp.llama_token_data * 1)()
-            one_array = llama_cpp.llama_token_data_array(
-                data=one, size=1, selected=-1, sorted=False
-            )
-            generated: list[int] = []
-            try:
-                while len(generated) < max_tokens:
-                    checkpoint()
-                    row = llm.scores[llm.n_tokens - 1]
-                    token = int(row.argmax())
-                    one[0] = llama_cpp.llama_token_data(token, float(row[token]), 0.0)
-                    one_array.size, one_array.selected = 1, -1
-                    llama_cpp.llama_sampler_apply(sampler, ctypes.byref(one_array))
-                    if not math.isfinite(one[0].logit):
-                        token = self._grammar_argmax(sampler, row)
-                    llama_cpp.llama_sampler_accept(sampler, token)
-                    if self._is_end(token):
-                        break
-                    generated.append(token)
-                    llm.eval([token])
-                    self._kept[llm.n_tokens - 1] = True
-            finally:
-                llama_cpp.llama_sampler_free(sampler)
+            generated = self._json.decode(llm, grammar, max_tokens, self._is_end, self._kept)
             text: bytes = llm.detokenize(generated)
             return text.decode("utf-8", errors="replace")
 
@@ -435,7 +258,7 @@ class LlamaCppGenerator(Generator):
         whole vocabulary at every token): what the fast path is tested and timed against."""
         with self._lock:
             llm = self.llm
-            grammar = self._grammar(schema)
+            grammar = self._json.grammar(schema)
             tokens = self._tokens(prompt)
             self._check_fits(len(tokens), max_tokens)
             self._prefill(tokens)
@@ -449,55 +272,6 @@ class LlamaCppGenerator(Generator):
             self._kept[len(tokens) - 1 : llm.n_tokens] = True
             text: bytes = llm.detokenize(generated)
             return text.decode("utf-8", errors="replace")
-
-    def _grammar(self, schema: dict[str, Any]) -> Any:
-        # Not sort_keys: the grammar writes properties in the schema's order, the order the
-        # prompt's examples show. Alphabetical order made a small model commit to a verdict
-        # before its reason (or answer an empty list rather than start with "reason").
-        key = json.dumps(schema)
-        grammar = self._grammars.get(key)
-        if grammar is None:
-            from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
-
-            gbnf = json_schema_to_gbnf(key)
-            # llama-cpp-python's converter allows one optional space between tokens, so the
-            # model must write compact JSON, while prompts (RAGAS's examples among them)
-            # show indented JSON; a small model forced off its examples' layout answered
-            # `{"statements": []}` where it wrote the full list unconstrained. llama.cpp's
-            # own converter allows a newline and indentation, bounded, as here.
-            gbnf, n = re.subn(r'(?m)^space ::= " "\?$', lambda _: SPACE_RULE, gbnf)
-            if n != 1:
-                raise GenerationError("unexpected JSON grammar layout (no `space` rule)")
-            grammar = LlamaGrammar.from_string(gbnf, verbose=False)
-            self._grammars[key] = grammar
-        return grammar
-
-    def _grammar_argmax(self, sampler: Any, row: np.ndarray) -> int:
-        """The best token the grammar allows, the grammar run over the whole vocabulary."""
-        import ctypes
-
-        import llama_cpp
-
-        if self._candidates is None:
-            n = len(row)
-            buffer = (llama_cpp.llama_token_data * n)()
-            fields = [("id", np.intc), ("logit", np.single), ("p", np.single)]
-            view = np.frombuffer(memoryview(buffer), dtype=np.dtype(fields))
-            self._candidates = (buffer, view, np.arange(n, dtype=np.intc))
-        buffer, view, ids = self._candidates
-        # The grammar sampler may shrink or reorder the array, so each call starts afresh.
-        view["id"] = ids
-        view["logit"] = row
-        view["p"] = 0.0
-        array = llama_cpp.llama_token_data_array(
-            data=buffer, size=len(view), selected=-1, sorted=False
-        )
-        llama_cpp.llama_sampler_apply(sampler, ctypes.byref(array))
-        kept = view[: array.size]
-        best = int(np.argmax(kept["logit"]))
-        if not math.isfinite(float(kept["logit"][best])):
-            raise GenerationError("the JSON-schema grammar allows no token here")
-        return int(kept["id"][best])
 
     @model_call
     def score(self, prompt: str, continuation: str) -> list[TokenLogprob]:
@@ -516,7 +290,7 @@ class LlamaCppGenerator(Generator):
                     tuple((self._piece(t, []), v) for t, v in top),
                 )
                 for token, (logprob, top) in zip(
-                    tail, self._batch_logprobs(rows, tail), strict=True
+                    tail, batch_logprobs(self.llm.scores, rows, tail), strict=True
                 )
             ]
 
@@ -526,7 +300,7 @@ class LlamaCppGenerator(Generator):
             tokens = self._tokens(prompt)
             self._check_fits(len(tokens), 1)
             self._prefill(tokens, keep_from=len(tokens) - 1)
-            ((_, top),) = self._batch_logprobs([len(tokens) - 1], [None], k)
+            ((_, top),) = batch_logprobs(self.llm.scores, [len(tokens) - 1], [None], k)
             out: dict[str, float] = {}
             for token, logprob in top:
                 piece = self._piece(token, [])

@@ -25,6 +25,7 @@ class PromptSet:
     answer: Template
     judge: Template
     closed_book: Template
+    short_answer: str
 
     def context_block(self, sources: list[tuple[int, str, str]]) -> str:
         """Numbered sources; a source can never close the fence early."""
@@ -43,6 +44,18 @@ class PromptSet:
         answer's likelihood (an answer the sources do not raise came from elsewhere)."""
         task = self.closed_book.substitute(question=question)
         return [Message("system", self.system), Message("user", task)]
+
+    def short_answer_messages(
+        self, context_block: str, question: str, idk: str, answer: str
+    ) -> list[Message]:
+        """The answer's conversation continued: the model names the few words of its own
+        answer that answer the question. Everything up to the answer is the answer prompt's,
+        so its KV cache is reused."""
+        return [
+            *self.answer_messages(context_block, question, idk),
+            Message("assistant", answer),
+            Message("user", self.short_answer),
+        ]
 
     def judge_messages(self, context_block: str, question: str, claim: str) -> list[Message]:
         task = self.judge.substitute(question=question, claim=claim)
@@ -66,4 +79,5 @@ def load_prompts(version: str = "v2") -> PromptSet:
         answer=Template(read("answer").strip()),
         judge=Template(read("judge").strip()),
         closed_book=Template(read("closed_book").strip()),
+        short_answer=read("short_answer").strip(),
     )

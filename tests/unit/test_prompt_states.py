@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from verirag.generators.llamacpp import PromptStates
+from verirag.generators.prompt_states import PromptStates
 
 
 def _t(*values: int) -> np.ndarray:
