@@ -171,12 +171,17 @@ def decide(
     verdicts: list[ClaimVerdict],
     score: float,
     t: Thresholds,
+    answered: bool = True,
 ) -> tuple[Decision, str]:
-    """`score` is `answer_score(...)` of the answer."""
+    """`score` is `answer_score(...)` of the answer; `answered`: it has a short answer that
+    says more than the question (claims can all be supported by text that answers nothing,
+    e.g. the sources' titles)."""
     if relevant_sources == 0:
         return "abstain", "nothing relevant was retrieved"
     if abstained:
         return "abstain", "the model said the sources do not contain the answer"
+    if not answered:
+        return "review", "the answer does not answer the question"
     if not verdicts:
         return "review", "the answer has no checkable claim"
     flagged = [v for v in verdicts if v.verdict != "supported"]

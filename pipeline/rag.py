@@ -20,6 +20,7 @@ from verirag.generators.base import Generator
 from verirag.generators.context import pack_context
 from verirag.generators.params import GenerationParams, generation_params
 from verirag.generators.prompts import load_prompts
+from verirag.generators.short_answer import answers_question, short_answer
 from verirag.pipeline.review import ReviewQueue
 from verirag.retrievers.encoders import SentenceTransformerEncoder
 from verirag.retrievers.hybrid import FusionConfig, HybridRetriever, SearchMode
@@ -273,6 +274,19 @@ class RagPipeline:
         # Claims are split on the text the answer carries, so `text[start:end]` is the claim.
         answer_text = result.text.strip()
         abstained = is_abstention(answer_text, self.settings.idk_sentence)
+        short = ""
+        if not abstained:
+            # Right after the answer: its prompt and text are still in the KV cache.
+            t0 = time.perf_counter()
+            short = short_answer(
+                gen,
+                self.prompts,
+                prepared.context_block,
+                prepared.question,
+                self.settings.idk_sentence,
+                answer_text,
+            )
+            t_generate += time.perf_counter() - t0
         t0 = time.perf_counter()
         verification = None
         if not abstained:
@@ -290,6 +304,7 @@ class RagPipeline:
             verdicts=[ClaimVerdict(c.verdict, c.score, c.reason) for c in claims],  # type: ignore[arg-type]
             score=confidence,
             t=self.thresholds,
+            answered=bool(short) and answers_question(short, prepared.question),
         )
         answer = Answer(
             question=prepared.question,
@@ -318,6 +333,7 @@ class RagPipeline:
             source_lift=verification.lift if verification else None,
             logprob_confidence=logprob_conf,
             confidence_features={k: float(v) for k, v in asdict(conf_features).items()},
+            short_answer=short,
         )
         return self._finish(answer)
 

@@ -19,10 +19,15 @@ class ScriptedGenerator(Generator):
     name = "scripted"
 
     def __init__(
-        self, p_yes: dict[str, float | None], reply: str = "", reply_p: float = 0.9
+        self,
+        p_yes: dict[str, float | None],
+        reply: str = "",
+        reply_p: float = 0.9,
+        short: str = "",
     ) -> None:
         self.p_yes = p_yes
-        self.reply = reply  # what `stream` generates, whatever the prompt
+        self.reply = reply  # what `stream` generates for the answer prompt
+        self.short = short  # ... and for the short-answer prompt that follows it
         self.reply_p = reply_p
         self.calls: list[str] = []
 
@@ -37,11 +42,13 @@ class ScriptedGenerator(Generator):
 
     def stream(self, prompt: str, params: GenerationParams) -> Iterator[StreamEvent]:
         started = time.perf_counter()
-        pieces = [p for p in re.split(r"(\s+)", self.reply) if p]
+        text = self.short if "shortest words" in prompt.rsplit("<user>", 1)[-1] else self.reply
+        self.calls.append("generate")
+        pieces = [p for p in re.split(r"(\s+)", text) if p]
         tokens = [TokenLogprob(p, math.log(self.reply_p)) for p in pieces]
         for piece in pieces:
             yield StreamEvent(piece)
-        yield StreamEvent.last(self.reply, tokens, "stop", len(prompt.split()), started, 0.0)
+        yield StreamEvent.last(text, tokens, "stop", len(prompt.split()), started, 0.0)
 
     def score(self, prompt: str, continuation: str) -> list[TokenLogprob]:
         self.calls.append("score-closed" if "SOURCES" not in prompt else "score-sources")

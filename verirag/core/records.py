@@ -233,6 +233,9 @@ class Answer:
     source_lift: float | None = None  # nats/token the sources add to the answer's likelihood
     logprob_confidence: float = 0.0  # from the generator's own token logprobs alone, [0, 1]
     confidence_features: dict[str, float] = field(default_factory=dict)
+    # The fewest words that answer the question, taken from `text`; "" when it declines or
+    # when the model could name none.
+    short_answer: str = ""
 
     @property
     def flagged(self) -> list[ClaimResult]:

@@ -1,0 +1,94 @@
+"""Short answers: cleaning, grounding in the cited answer, and answers that answer nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import HashEncoder
+from tests.scripted import ScriptedGenerator
+from verirag.core.settings import Settings
+from verirag.generators.prompts import load_prompts
+from verirag.generators.short_answer import (
+    answers_question,
+    clean_short_answer,
+    grounded_in,
+    short_answer,
+)
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.rag import RagPipeline
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Paris", "Paris"),
+        (" Short answer: Paris [1].\nParis is the capital.", "Paris"),
+        ('"1889"', "1889"),
+        ("none", ""),
+        ("N/A.", ""),
+        ("", ""),
+        ("the capital city of the French Republic since the year 508 when Clovis made it so", ""),
+    ],
+)
+def test_clean_short_answer(raw: str, clean: str) -> None:
+    assert clean_short_answer(raw) == clean
+
+
+def test_grounded_in_the_answer() -> None:
+    answer = "The Eiffel Tower was finished in 1889 in Paris [1]."
+    assert grounded_in("1889", answer)
+    assert grounded_in("Élysée 1889", "elysee 1889")  # accents fold
+    assert not grounded_in("1887", answer)
+    assert not grounded_in("in London", answer)
+
+
+def test_a_short_answer_must_say_more_than_the_question() -> None:
+    question = "What does the pass statement do?"
+    assert answers_question("nothing", question)
+    assert not answers_question("the pass statement", question)
+    assert answers_question("yes", "Is the pass statement a no-op?")
+
+
+def test_short_answer_continues_the_answer_conversation() -> None:
+    gen = ScriptedGenerator({}, short="Short answer: Paris [1].")
+    prompts = load_prompts("v2")
+    block = prompts.context_block([(1, "", "Paris is the capital of France.")])
+    got = short_answer(gen, prompts, block, "Capital?", "IDK", "Paris is the capital [1].")
+    assert got == "Paris"
+    gen.short = "Lyon"  # not in the answer: not a summary of it
+    assert short_answer(gen, prompts, block, "Capital?", "IDK", "Paris is the capital [1].") == ""
+
+
+def _rag(tmp_path: Path, gen: ScriptedGenerator) -> RagPipeline:
+    settings = Settings(data_dir=tmp_path / "data", embedder="hash-test", relevance_floor=-1.0)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "pass.txt").write_text("The pass statement is a null operation: nothing happens.\n")
+    encoder = HashEncoder()
+    IndexingPipeline(settings, encoder=encoder).run([docs], "c")  # type: ignore[arg-type]
+    return RagPipeline(settings, encoder=encoder, generator=gen)  # type: ignore[arg-type]
+
+
+def test_an_answer_that_answers_nothing_is_not_delivered(tmp_path: Path) -> None:
+    # Every claim is supported (the sources do have a pass statement), but it answers nothing.
+    gen = ScriptedGenerator({"The pass statement": 0.99}, reply="The pass statement [1].")
+    gen.short = "the pass statement"
+    answer = _rag(tmp_path, gen).ask("What does the pass statement do?", "c")
+    assert [c.verdict for c in answer.claims] == ["supported"]
+    assert answer.decision == "review"
+    assert answer.decision_reason == "the answer does not answer the question"
+    assert answer.short_answer == "the pass statement"
+
+
+def test_the_short_answer_is_carried_by_a_delivered_answer(tmp_path: Path) -> None:
+    gen = ScriptedGenerator(
+        {"It is a null": 0.99},
+        reply="It is a null operation: nothing happens [1].",
+        reply_p=0.99,
+        short="a null operation",
+    )
+    answer = _rag(tmp_path, gen).ask("What does the pass statement do?", "c")
+    assert answer.short_answer == "a null operation"
+    assert answer.decision_reason != "the answer does not answer the question"
