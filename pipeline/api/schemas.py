@@ -175,6 +175,10 @@ class TimingsOut(_Out):
 class AnswerOut(_Out):
     question: str
     collection: str
+    short_answer: str = Field(
+        description="the fewest words that answer the question, taken from `text`; empty when "
+        "the answer declines or names none"
+    )
     text: str
     decision: Literal["answer", "review", "abstain"]
     decision_reason: str
@@ -198,6 +202,7 @@ class AnswerOut(_Out):
         return cls(
             question=a.question,
             collection=a.collection,
+            short_answer=a.short_answer,
             text=a.text,
             decision=a.decision,  # type: ignore[arg-type]
             decision_reason=a.decision_reason,

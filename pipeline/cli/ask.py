@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from verirag.core.records import Answer
 from verirag.generators.params import GenerationParams
@@ -96,8 +97,10 @@ def ask(
 
 def print_answer(answer: Answer, streamed: bool) -> None:
     colour = {"answer": "green", "review": "yellow", "abstain": "red"}[answer.decision]
+    if answer.short_answer:
+        out.print(f"\n[bold]{escape(answer.short_answer)}[/]", highlight=False)
     if not streamed:
-        out.print(f"\n{answer.text}")
+        out.print(f"\n{answer.text}", markup=False)
     out.print(
         f"\n[bold {colour}]{answer.decision.upper()}[/] — {answer.decision_reason} · "
         f"confidence {answer.confidence:.2f}"

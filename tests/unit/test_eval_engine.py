@@ -428,7 +428,8 @@ def test_qa_suite_asks_through_rag_with_the_runs_params(
             asked.append((question, collection, k, params))
             text = gold[question]
             return SimpleNamespace(
-                text=text, decision="answer", confidence=0.9, logprob_confidence=0.8,
+                text=f"It is {text} [1].", short_answer=text,
+                decision="answer", confidence=0.9, logprob_confidence=0.8,
                 claims=[SimpleNamespace(text=text)], flagged=[],
                 citations=[SimpleNamespace(snippet="source")],
             )  # fmt: skip
@@ -438,6 +439,8 @@ def test_qa_suite_asks_through_rag_with_the_runs_params(
     prepare_run_dir(the_plan.config)
     result = run_suite(the_plan, settings, progress=False)
     assert result.counts["questions"] == 3 and result.metrics["contains_gold"] == 1.0
+    # EM and F1 score the short answer, not the sentence around it.
+    assert result.metrics["exact_match"] == 1.0 and result.metrics["f1"] == 1.0
     assert [a[:3] for a in asked] == [(q, "eval", 2) for q in gold]
     # One builder for generation parameters, with the run's token limit.
     run = shared.run_settings(the_plan.config, settings)

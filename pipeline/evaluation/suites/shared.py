@@ -81,10 +81,13 @@ class AnswerRecord:
     claims: int
     flagged: int
     contexts: list[str] = field(default_factory=list)  # the sources the model was given
+    short_answer: str = ""  # what EM and F1 score ("" in item logs written before it existed)
 
 
 def answer_record(item: EvalItem, answer: Any, seconds: float) -> AnswerRecord:
-    best_claim = max((token_f1(c.text, item.answers) for c in answer.claims), default=0.0)
+    # SQuAD EM and F1 score the short answer (as SQuAD scores a span); contains-gold reads
+    # the whole cited answer. No claim is picked in hindsight by its F1.
+    short: str = answer.short_answer
     return AnswerRecord(
         question=item.question,
         answerable=item.answerable,
@@ -93,13 +96,14 @@ def answer_record(item: EvalItem, answer: Any, seconds: float) -> AnswerRecord:
         decision=answer.decision,
         confidence=answer.confidence,
         logprob_confidence=answer.logprob_confidence,
-        exact_match=exact_match(answer.text, item.answers) if item.answers else 0.0,
-        f1=max(best_claim, token_f1(answer.text, item.answers)) if item.answers else 0.0,
+        exact_match=exact_match(short, item.answers) if item.answers else 0.0,
+        f1=token_f1(short, item.answers) if item.answers else 0.0,
         contains=answer_contains(answer.text, item.answers) if item.answers else False,
         seconds=seconds,
         claims=len(answer.claims),
         flagged=len(answer.flagged),
         contexts=[c.snippet for c in answer.citations],
+        short_answer=short,
     )
 
 
