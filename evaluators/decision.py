@@ -52,23 +52,38 @@ class Thresholds:
     answer_min: float = 0.5  # blended score below this: review
     weights: ConfidenceWeights = field(default_factory=ConfidenceWeights)
     fitted_on: str = "defaults"
+    # The combination the fit belongs to: the judge ("same" = the generator) and the backend
+    # that produced the signals (logprobs differ between backends).
+    judge: str = "same"
+    backend: str = "llama.cpp"
+
+    def covers(self, generator: str, judge: str, backend: str) -> bool:
+        """Fitted for this (generator, judge, backend), so its cuts mean what they say."""
+        same_judge = {self.judge, self.model} if self.judge == "same" else {self.judge}
+        return (
+            bool(self.model)
+            and calibration_name(self.model) == calibration_name(generator)
+            and (judge in same_judge or (judge == generator and self.judge == "same"))
+            and self.backend == backend
+        )
 
     @classmethod
     def load(cls, path: Path | None = None, model: str | None = None) -> Thresholds:
-        """From `path`, else the packaged file for `model`, else the default generator's."""
+        """From `path`, else the packaged file for `model`, else the library defaults (an
+        uncalibrated model is never judged by another model's fitted cuts; `covers` says
+        whether a calibration applies)."""
         if path is not None:
             return cls.parse(path.read_text(), str(path))
         folder = resources.files("verirag.evaluators").joinpath(CALIBRATION_DIR)
         name = calibration_name(model or DEFAULT_MODEL)
         if not folder.joinpath(name).is_file():
             log.warning(
-                "no calibration shipped for generator '%s'; using %s's thresholds "
-                "(run `verirag calibrate --generator %s` to fit its own)",
+                "no calibration shipped for generator '%s': its answers are marked uncalibrated "
+                "(run `verirag calibrate --generator %s` to fit one)",
                 model,
-                DEFAULT_MODEL,
                 model,
             )
-            name = calibration_name(DEFAULT_MODEL)
+            return cls()
         return cls.parse(folder.joinpath(name).read_text(), name)
 
     @classmethod

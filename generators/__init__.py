@@ -11,16 +11,26 @@ from verirag.core.settings import Settings
 from verirag.generators.base import Generation, Generator
 from verirag.generators.params import GenerationError, GenerationParams
 
-__all__ = ["Generation", "GenerationError", "GenerationParams", "Generator", "make_generator"]
+__all__ = [
+    "Generation",
+    "GenerationError",
+    "GenerationParams",
+    "Generator",
+    "backend_for",
+    "make_generator",
+]
+
+
+def backend_for(spec: str, settings: Settings) -> str:
+    """llama.cpp for GGUF files and registry names, transformers for everything else."""
+    if settings.generator_backend != "auto":
+        return settings.generator_backend
+    return "llama.cpp" if spec in REGISTRY or spec.endswith(".gguf") else "transformers"
 
 
 def make_generator(spec: str, settings: Settings) -> Generator:
-    """llama.cpp for GGUF files and registry names, transformers for everything else."""
-    backend = settings.generator_backend
-    if backend == "auto":
-        gguf = spec in REGISTRY or spec.endswith(".gguf")
-        backend = "llama.cpp" if gguf else "transformers"
-    if backend == "llama.cpp":
+    """The backend `backend_for` names, for `spec`."""
+    if backend_for(spec, settings) == "llama.cpp":
         from verirag.generators.llamacpp import LlamaCppGenerator
 
         return LlamaCppGenerator(spec, settings=settings)

@@ -15,7 +15,7 @@ from verirag.evaluators.confidence import LogprobConfidence, features
 from verirag.evaluators.decision import ClaimVerdict, Thresholds, decide, is_abstention
 from verirag.evaluators.judge import LlmJudgeVerifier
 from verirag.evaluators.verifier import Evidence, Verifier
-from verirag.generators import make_generator
+from verirag.generators import backend_for, make_generator
 from verirag.generators.base import Generator
 from verirag.generators.context import pack_context
 from verirag.generators.params import GenerationParams, generation_params
@@ -106,6 +106,8 @@ class RagPipeline:
         self.thresholds = thresholds or Thresholds.load(
             self.settings.thresholds_file, model=self.settings.generator
         )
+        s = self.settings
+        self.calibrated = self.thresholds.covers(s.generator, s.judge, backend_for(s.generator, s))
 
     def encoder_for(self, embedder: str) -> SentenceTransformerEncoder:
         with self._lock:
@@ -334,6 +336,7 @@ class RagPipeline:
             logprob_confidence=logprob_conf,
             confidence_features={k: float(v) for k, v in asdict(conf_features).items()},
             short_answer=short,
+            calibrated=self.calibrated,
         )
         return self._finish(answer)
 
@@ -360,6 +363,7 @@ class RagPipeline:
             prompt_version=self.prompts.version,
             params=asdict(params),
             timings=Timings(retrieve=t_retrieve, total=time.perf_counter() - started),
+            calibrated=self.calibrated,
         )
 
     def _finish(self, answer: Answer) -> Answer:

@@ -183,6 +183,10 @@ class AnswerOut(_Out):
     decision: Literal["answer", "review", "abstain"]
     decision_reason: str
     confidence: float
+    calibrated: bool = Field(
+        description="the decision's cuts were fitted for this generator, judge and backend; "
+        "false: confidence and verdicts are not calibrated"
+    )
     logprob_confidence: float
     source_lift: float | None
     claims: list[ClaimOut]
@@ -207,6 +211,7 @@ class AnswerOut(_Out):
             decision=a.decision,  # type: ignore[arg-type]
             decision_reason=a.decision_reason,
             confidence=a.confidence,
+            calibrated=a.calibrated,
             logprob_confidence=a.logprob_confidence,
             source_lift=a.source_lift,
             claims=[ClaimOut.of(c) for c in a.claims],

@@ -1,5 +1,10 @@
 """Hybrid retrieval must earn its place: on a seeded SQuAD sample it beats BM25 alone and
-dense alone in recall@5 and nDCG@10."""
+dense alone in recall@5 and nDCG@10.
+
+Measured on the committed sample (all 600 paragraphs, 800 of their questions, seed 13):
+R@5 / nDCG@10 dense 0.921 / 0.857, BM25 0.940 / 0.907, hybrid 0.961 / 0.912. The lead over
+BM25 in nDCG@10 is thin (on the full dev set BM25 leads there, bench/RESULTS.md); recall@5,
+what the generator is given, is where hybrid clearly wins."""
 
 from __future__ import annotations
 
@@ -48,3 +53,6 @@ def test_hybrid_beats_dense_and_bm25(
     for other in ("dense", "bm25"):
         assert scores["hybrid"][0] > scores[other][0]
         assert scores["hybrid"][1] > scores[other][1]
+    # Floors a little under the measured 0.961 / 0.912, so a regression that hurts every mode
+    # alike still fails.
+    assert scores["hybrid"][0] > 0.94 and scores["hybrid"][1] > 0.89

@@ -41,6 +41,8 @@ def test_dense_recall_at_10_on_squad_sample(
         f"\nSQuAD sample: {N_PASSAGES} passages (seed {SEED}), {len(questions)} questions, "
         f"{report.chunks_added} chunks; dense recall@10 = {recall:.3f}"
     )
-    assert recall > 0.85
+    # Measured 0.994 on the committed sample (0.987 on the same draw from the full dev set):
+    # the bound leaves room for a few dozen more misses, not for a broken index.
+    assert recall > 0.95
     with FaissStore(real_settings.collections_dir / "squad") as store:
         assert store.index().ntotal == store.count("chunks") == report.chunks_added

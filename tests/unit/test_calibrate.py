@@ -48,7 +48,7 @@ def _answer(text: str, decision: str = "answer", score: float | None = 0.9) -> A
 def _youden_by_counting(scores: list[float], positive: list[bool]) -> float:
     """Every distinct score tried as the cut, lowest first; the first best J wins."""
     pos, neg = sum(positive), len(positive) - sum(positive)
-    best, best_j = math.nan, Fraction(-10**9)
+    best, best_j = math.nan, Fraction(-(10**9))
     for cut in sorted(set(scores)):
         tp = sum(s >= cut and y for s, y in zip(scores, positive, strict=True))
         fp = sum(s >= cut and not y for s, y in zip(scores, positive, strict=True))

@@ -177,9 +177,17 @@ def test_shipped_thresholds_load_per_generator(
         assert t.model == model and 0 < t.claim_support < 1 and 0 < t.answer_min < 1
         assert Thresholds.load(folder / calibration_name(model)) == t
     assert calibration_name("/models/My Model.Q4.gguf") == "my_model.q4.json"
-    # An uncalibrated model falls back to the default generator's file, and says so.
-    assert Thresholds.load(model="/somewhere/else.gguf").model == "qwen2.5-1.5b"
+    # An uncalibrated model is not judged by another model's cuts: defaults, marked so.
+    other = Thresholds.load(model="/somewhere/else.gguf")
+    assert other == Thresholds() and not other.covers("/somewhere/else.gguf", "same", "llama.cpp")
     assert "no calibration shipped" in caplog.text
+    # A calibration belongs to its (generator, judge, backend).
+    shipped = Thresholds.load(model="qwen2.5-1.5b")
+    assert shipped.covers("qwen2.5-1.5b", "same", "llama.cpp")
+    assert shipped.covers("qwen2.5-1.5b", "qwen2.5-1.5b", "llama.cpp")
+    assert not shipped.covers("qwen2.5-0.5b", "same", "llama.cpp")
+    assert not shipped.covers("qwen2.5-1.5b", "qwen2.5-0.5b", "llama.cpp")
+    assert not shipped.covers("qwen2.5-1.5b", "same", "transformers")
     bad = tmp_path / "old.json"
     bad.write_text('{"grounding_min": 1.0}')
     with pytest.raises(ValueError, match="not a verirag calibration file"):

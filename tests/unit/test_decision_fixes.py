@@ -94,3 +94,15 @@ def test_an_undecided_claim_is_not_vouched_for_by_a_decided_one() -> None:
     assert v.judge == 0.5  # not 0.95, as if the undecided claim were not there
     (none_decided,) = verifier.verify_many(evidence, ["It has bridges."], given=True)
     assert none_decided.judge is None
+
+
+def test_an_answer_says_whether_its_cuts_were_fitted_for_its_generator(tmp_path: Path) -> None:
+    gen = ScriptedGenerator({}, reply="I don't know based on the provided sources.")
+    assert _rag(tmp_path, gen).ask("Who founded Rome?", "c").calibrated  # the default model
+    for other in (
+        {"generator": "smollm2-135m"},
+        {"judge": "qwen2.5-0.5b"},
+        {"generator_backend": "transformers"},
+    ):
+        settings = Settings(data_dir=tmp_path / "data", embedder="hash-test", **other)
+        assert not RagPipeline(settings).calibrated, other

@@ -236,6 +236,9 @@ class Answer:
     # The fewest words that answer the question, taken from `text`; "" when it declines or
     # when the model could name none.
     short_answer: str = ""
+    # The decision's cuts were fitted for this (generator, judge, backend); False: they were
+    # not, and `confidence` and the verdicts are not calibrated probabilities.
+    calibrated: bool = False
 
     @property
     def flagged(self) -> list[ClaimResult]:
