@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from verirag.evaluators.confidence import ConfidenceWeights
 from verirag.evaluators.grounding import lift_score
@@ -28,6 +29,35 @@ def calibration_name(model: str) -> str:
     stem = Path(model).name if ("/" in model or model.endswith(".gguf")) else model
     stem = stem.removesuffix(".gguf")
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).lower() + ".json"
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """P(the answer is right) from its signals: a logistic model fitted by `verirag
+    calibrate` on labelled answers. `logprob` is 0 in the model for text the generator did
+    not write (its logprobs measure fluency there, not doubt)."""
+
+    bias: float
+    support: float  # the weakest claim's score
+    lift: float  # the source lift mapped to [0, 1] (`lift_score`)
+    logprob: float = 0.0  # the logprob confidence
+
+    def probability(self, support: float, lift: float, logprob: float) -> float:
+        z = self.bias + self.support * support + self.lift * lift + self.logprob * logprob
+        return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+
+@dataclass(frozen=True)
+class ClaimModel:
+    """P(a claim is supported) from its raw score (the judge's P(yes) after the lexical
+    penalties): a logistic model fitted by `verirag calibrate` on labelled answers."""
+
+    bias: float
+    slope: float
+
+    def probability(self, raw: float) -> float:
+        z = self.bias + self.slope * raw
+        return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
 
 
 @dataclass(frozen=True)
@@ -56,6 +86,15 @@ class Thresholds:
     # that produced the signals (logprobs differ between backends).
     judge: str = "same"
     backend: str = "llama.cpp"
+    # Calibrated answer scores (version 3 files): P(right) for the generator's own answers and
+    # for given answers. Without them the score is the fixed-weight blend above.
+    own_model: AnswerModel | None = None
+    given_model: AnswerModel | None = None
+    # With it, a claim's score is its calibrated P(supported) and `claim_support` is 0.5.
+    claim_model: ClaimModel | None = None
+    # What the fit was measured on: sample sizes, folds, out-of-fold figures, the target
+    # precision and the file of the item ids it used (excluded from every evaluation).
+    report: dict[str, Any] = field(default_factory=dict)
 
     def covers(self, generator: str, judge: str, backend: str) -> bool:
         """Fitted for this (generator, judge, backend), so its cuts mean what they say."""
@@ -89,9 +128,17 @@ class Thresholds:
     @classmethod
     def parse(cls, text: str, origin: str) -> Thresholds:
         try:
-            raw = json.loads(text)
+            raw: dict[str, Any] = json.loads(text)
             weights = ConfidenceWeights(**raw.pop("weights", {}))
-            return cls(weights=weights, **raw)
+            own, given = (raw.pop(key, None) for key in ("own_model", "given_model"))
+            claim = raw.pop("claim_model", None)
+            return cls(
+                weights=weights,
+                own_model=AnswerModel(**own) if own else None,
+                given_model=AnswerModel(**given) if given else None,
+                claim_model=ClaimModel(**claim) if claim else None,
+                **raw,
+            )
         except (json.JSONDecodeError, TypeError, AttributeError) as exc:
             raise ValueError(
                 f"{origin}: not a verirag calibration file ({exc}); "
@@ -117,16 +164,18 @@ def answer_score(
     HaluEval's hallucinations above the right answers here), so the other two weights are
     renormalised instead.
     """
+    lift_s = lift_score(lift, t.grounding_scale)
+    known_support = 0.5 if support is None else support
+    if confidence is not None and t.own_model is not None:
+        return t.own_model.probability(known_support, lift_s, confidence)
+    if confidence is None and t.given_model is not None:
+        return t.given_model.probability(known_support, lift_s, 0.0)
     ws, wg = t.support_weight, t.grounding_weight
     rest = max(0.0, 1.0 - ws - wg)
     if confidence is None:
         total = ws + wg or 1.0
         ws, wg, rest = ws / total, wg / total, 0.0
-    return (
-        ws * (0.5 if support is None else support)
-        + wg * lift_score(lift, t.grounding_scale)
-        + rest * (confidence or 0.0)
-    )
+    return ws * known_support + wg * lift_s + rest * (confidence or 0.0)
 
 
 @dataclass(frozen=True)
@@ -152,7 +201,11 @@ def claim_verdict(judge: JudgeResult, lexical: LexicalEvidence, t: Thresholds) -
         score *= t.missing_penalty
     if lexical.bad_citations:
         score *= t.citation_penalty
-    reasons.insert(0, f"judge P(supported) {judge.p_supported:.2f}")
+    if t.claim_model is not None:
+        score = t.claim_model.probability(score)
+    reasons.insert(0, f"judge P(yes) {judge.p_supported:.2f}")
+    if t.claim_model is not None:
+        reasons.insert(1, f"calibrated P(supported) {score:.2f}")
     verdict = "supported" if score >= t.claim_support else "unsupported"
     return ClaimVerdict(verdict, score, "; ".join(reasons))
 

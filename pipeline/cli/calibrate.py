@@ -33,7 +33,9 @@ def calibrate(
     import tempfile
 
     from verirag.evaluators.decision import Thresholds
-    from verirag.pipeline.evaluation.calibrate import CalibrationData, fit
+    from verirag.generators import backend_for
+    from verirag.pipeline.evaluation.calibrate import CalibrationData
+    from verirag.pipeline.evaluation.calibration_fit import fit, write_calibration
     from verirag.pipeline.evaluation.calibration_run import (
         measure_signals,
         packaged_calibration_path,
@@ -76,8 +78,16 @@ def calibrate(
         measured.dump(signals_path)
         out.print(f"signals written to {signals_path}")
     fitted = guard(
-        lambda: fit(measured, base, settings.generator, log=lambda line: out.print(line))
+        lambda: fit(
+            measured,
+            base,
+            settings.generator,
+            target_precision=settings.target_precision,
+            judge=settings.judge,
+            backend=backend_for(settings.generator, settings),
+            log=lambda line: out.print(line),
+        )
     )
     target = output or packaged_calibration_path(settings.generator)
-    target.write_text(fitted.dump())
-    out.print(f"wrote {target} (version {fitted.version})")
+    excluded = write_calibration(fitted, measured, target)
+    out.print(f"wrote {target} (version {fitted.version}) and {excluded.name}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +24,16 @@ from sklearn.metrics import roc_curve
 from sklearn.preprocessing import StandardScaler
 
 from verirag.core.records import Answer
-from verirag.evaluators.confidence import ConfidenceFeatures, ConfidenceWeights, LogprobConfidence
-from verirag.evaluators.decision import Thresholds, answer_score, claim_floor
-from verirag.pipeline.evaluation.datasets import Passage
-from verirag.pipeline.evaluation.hallucination import SignalScorer, load_halueval, score_pairs
-from verirag.pipeline.evaluation.metrics import answer_contains, auroc
+from verirag.evaluators.confidence import ConfidenceFeatures
+from verirag.evaluators.decision import claim_floor
+from verirag.pipeline.evaluation.datasets import Passage, Question
+from verirag.pipeline.evaluation.hallucination import (
+    HaluPair,
+    SignalScorer,
+    load_halueval,
+    score_pairs,
+)
+from verirag.pipeline.evaluation.metrics import answer_contains
 from verirag.pipeline.evaluation.qa import squad_qa_sample
 
 
@@ -77,9 +82,12 @@ class OwnAnswer:
     lift: float | None
     claim_scores: tuple[float, ...]  # undecided claims at their floor
     correct: bool
+    item_id: str = ""  # the SQuAD question id
 
 
-def own_answer(answer: Answer, gold: Sequence[str], gold_indexed: bool) -> OwnAnswer | None:
+def own_answer(
+    answer: Answer, gold: Sequence[str], gold_indexed: bool, item_id: str = ""
+) -> OwnAnswer | None:
     """Label an answer: right = its source was indexed and it contains a gold answer; wrong =
     it misses every gold answer, or was given although its source was left out. None for
     abstentions, and for answers without their source that still contain a gold answer
@@ -97,6 +105,7 @@ def own_answer(answer: Answer, gold: Sequence[str], gold_indexed: bool) -> OwnAn
             for c in answer.claims
         ),
         gold_indexed and hit,
+        item_id,
     )
 
 
@@ -119,6 +128,7 @@ class HaluRow:
     judge: float | None
     lexical: float
     right: bool
+    item_id: str = ""  # the HaluEval pair id (both answers of a pair share it)
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,8 @@ class CalibrationData:
     halueval: list[HaluRow]
     abstained_without_source: int
     described: str  # the generator, samples and seed
+    # Every item sampled, whether or not it was labelled: evaluations leave these ids out.
+    excluded: dict[str, list[str]] = field(default_factory=dict)
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)) + "\n")
@@ -142,12 +154,19 @@ class CalibrationData:
 
         return cls(
             own=[
-                OwnAnswer(feats(o["features"]), o["lift"], tuple(o["claim_scores"]), o["correct"])
+                OwnAnswer(
+                    feats(o["features"]),
+                    o["lift"],
+                    tuple(o["claim_scores"]),
+                    o["correct"],
+                    o.get("item_id", ""),
+                )
                 for o in raw["own"]
             ],
             halueval=[HaluRow(**{**h, "features": feats(h["features"])}) for h in raw["halueval"]],
             abstained_without_source=raw["abstained_without_source"],
             described=raw["described"],
+            excluded=raw.get("excluded", {}),
         )
 
 
@@ -172,11 +191,13 @@ def collect(
         row
         for answers, indexed in ((with_gold, True), (without_gold, False))
         for answer, q in zip(answers, sample.questions, strict=True)
-        if (row := own_answer(answer, q.answers, indexed)) is not None
+        if (row := own_answer(answer, q.answers, indexed, q.qid)) is not None
     ]
+    halu_pairs = load_halueval(halueval_path, pairs, seed)
+    scored = score_pairs(scorer, halu_pairs)
     halueval = [
-        HaluRow(s.features, s.support, s.lift, s.judge, s.lexical, right)
-        for s, right in score_pairs(scorer, load_halueval(halueval_path, pairs, seed))
+        HaluRow(s.features, s.support, s.lift, s.judge, s.lexical, right, pair.pair_id)
+        for (s, right), pair in zip(scored, (p for p in halu_pairs for _ in (0, 1)), strict=True)
     ]
     return CalibrationData(
         own,
@@ -184,108 +205,13 @@ def collect(
         sum(a.decision == "abstain" for a in without_gold),
         f"{generator_name}; SQuAD v1.1 dev {questions} questions with and without their "
         f"paragraph among {distractors} others, HaluEval QA {pairs} pairs; seed {seed}",
+        excluded=excluded_ids(sample.questions, halu_pairs),
     )
 
 
-def fit(
-    data: CalibrationData, base: Thresholds, model: str, log: Callable[[str], None] = print
-) -> Thresholds:
-    own, halu = data.own, data.halueval
-    right = [o.correct for o in own]
-    log(
-        f"own answers: {len(own)} labelled ({sum(right)} right), "
-        f"{data.abstained_without_source} abstentions without the source"
-    )
-    # 1. Logprob confidence weights: logistic regression on the own answers.
-    weights = base.weights
-    if sum(right) >= 3 and len(right) - sum(right) >= 3:
-        bias, w = fit_logistic(
-            np.asarray([_feature_row(o.features) for o in own]), np.asarray(right, dtype=float)
-        )
-        weights = ConfidenceWeights(bias, *map(float, w))
-    else:
-        log("confidence: too few right or wrong answers; weights left as they were")
-    fitted = replace(base, weights=weights)
-    confidence = LogprobConfidence(weights)
-    own_conf = [confidence.score(o.features) for o in own]
-    h_conf = [confidence.score(h.features) for h in halu]
-
-    # 2. Claim threshold on HaluEval's right vs hallucinated answers (others' text).
-    h_right = [h.right for h in halu]
-    claim_cut = youden_threshold([h.support for h in halu], h_right)
-
-    # 3. Blend weights: the best mean AUROC over both kinds of answers. Others' answers
-    # are blended without the logprob term (see `answer_score`).
-    own_support = [min(o.claim_scores) for o in own]
-    own_lift = [o.lift for o in own]
-    both_own = 0 < sum(right) < len(right)
-    best, best_auc = (base.support_weight, base.grounding_weight), -1.0
-    grid = [
-        (ws, wg)
-        for ws in (0.0, 0.25, 0.5, 0.75, 1.0)
-        for wg in (0.0, 0.25, 0.5, 0.75, 1.0)
-        if 0 < ws + wg <= 1.0
-    ]
-    for ws, wg in grid:
-        trial = replace(fitted, support_weight=ws, grounding_weight=wg)
-        aucs = [auroc([answer_score(trial, h.support, h.lift, None) for h in halu], h_right)]
-        if both_own:
-            mixed = [
-                answer_score(trial, *row)
-                for row in zip(own_support, own_lift, own_conf, strict=True)
-            ]
-            aucs.append(auroc(mixed, right))
-        auc = sum(aucs) / len(aucs)
-        if auc > best_auc + 1e-9:
-            best, best_auc = (ws, wg), auc
-    fitted = replace(
-        fitted, claim_support=claim_cut, support_weight=best[0], grounding_weight=best[1]
-    )
-
-    # 4. The answer cut, on own answers that no claim flag already sends to review.
-    own_score = [
-        answer_score(fitted, *r) for r in zip(own_support, own_lift, own_conf, strict=True)
-    ]
-    unflagged = [i for i, o in enumerate(own) if min(o.claim_scores) >= claim_cut]
-    pool = unflagged if len({right[i] for i in unflagged}) == 2 else list(range(len(own)))
-    answer_min = _youden_or([own_score[i] for i in pool], [right[i] for i in pool], base.answer_min)
-
-    def report(name: str, values: Sequence[float | None], labels: Sequence[bool]) -> str:
-        known = [(v, y) for v, y in zip(values, labels, strict=True) if v is not None]
-        if len({y for _, y in known}) < 2:
-            return f"{name} n/a"
-        return f"{name} {auroc([v for v, _ in known], [y for _, y in known]):.3f}"
-
-    h_combined = [answer_score(fitted, h.support, h.lift, None) for h in halu]
-    log(
-        f"HaluEval AUROC ({len(halu)} answers): "
-        + ", ".join(
-            (
-                report("logprob", h_conf, h_right),
-                report("judge", [h.judge for h in halu], h_right),
-                report("lexical", [h.lexical for h in halu], h_right),
-                report("support", [h.support for h in halu], h_right),
-                report("lift", [h.lift for h in halu], h_right),
-                report("combined", h_combined, h_right),
-            )
-        )
-    )
-    log(
-        f"own answers AUROC ({len(own)}): "
-        + ", ".join(
-            (
-                report("logprob", own_conf, right),
-                report("support", own_support, right),
-                report("lift", own_lift, right),
-                report("combined", own_score, right),
-            )
-        )
-    )
-    log(
-        f"claim threshold {claim_cut:.3f}; blend support {best[0]} lift {best[1]}; "
-        f"answer threshold {answer_min:.3f}"
-    )
-    version = str(int(base.version) + 1) if base.version.isdigit() else "1"
-    return replace(
-        fitted, version=version, model=model, answer_min=answer_min, fitted_on=data.described
-    )
+def excluded_ids(questions: Sequence[Question], pairs: Sequence[HaluPair]) -> dict[str, list[str]]:
+    """The ids a calibration sampled, shipped beside it so that no evaluation reuses them."""
+    return {
+        "squad": sorted(q.qid for q in questions),
+        "halueval": sorted(p.pair_id for p in pairs),
+    }

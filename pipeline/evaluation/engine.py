@@ -98,6 +98,27 @@ class EvalPlan:
         )
 
 
+@dataclass(frozen=True)
+class Exclusions:
+    squad: frozenset[str] = frozenset()
+    halueval: frozenset[str] = frozenset()
+
+
+def calibration_exclusions() -> Exclusions:
+    """The ids every shipped calibration sampled (`<generator>.exclude.json` beside it)."""
+    from importlib import resources
+
+    folder = resources.files("verirag.evaluators").joinpath("calibration")
+    squad: set[str] = set()
+    halueval: set[str] = set()
+    for entry in folder.iterdir():
+        if entry.name.endswith(".exclude.json"):
+            ids = json.loads(entry.read_text())
+            squad.update(ids.get("squad", ()))
+            halueval.update(ids.get("halueval", ()))
+    return Exclusions(frozenset(squad), frozenset(halueval))
+
+
 def plan(config: EvalConfig) -> EvalPlan:
     """Load, validate and sample the data for `config.suite`; imports no model code."""
     if config.suite not in SUITES:
@@ -107,6 +128,8 @@ def plan(config: EvalConfig) -> EvalPlan:
     if not 0.0 <= config.unanswerable < 1.0:
         raise EvalConfigError("--unanswerable must be in [0, 1)")
     dataset = load_eval_dataset(config.data, config.fmt)
+    # Items a shipped calibration was fitted on are never reported on.
+    excluded = calibration_exclusions()
     suite = config.suite
     if suite == "hallucination":
         if not dataset.halu:
@@ -114,13 +137,16 @@ def plan(config: EvalConfig) -> EvalPlan:
                 f"{config.data}: the hallucination suite needs labelled answers "
                 f"(HaluEval-style JSONL); this is {dataset.format} data"
             )
-        halu = sample_halu(dataset.halu, config.limit, config.seed)
+        kept = [h for h in dataset.halu if h.pair_id not in excluded.halueval]
+        halu = sample_halu(kept, config.limit, config.seed)
         return EvalPlan(config, dataset, [], [], halu)
     if not dataset.items:
         raise EvalConfigError(
             f"{config.data}: the {suite} suite needs questions; {dataset.format} data has none"
         )
-    items = sample_items(dataset.items, config.limit, config.seed)
+    items = sample_items(
+        [i for i in dataset.items if i.item_id not in excluded.squad], config.limit, config.seed
+    )
     if suite in NEEDS_ANSWERS and not any(i.answers for i in items):
         raise EvalConfigError(
             f"{config.data}: the {suite} suite needs gold answers; "

@@ -25,6 +25,7 @@ class HaluPair:
     question: str
     right: str
     hallucinated: str
+    pair_id: str = ""
 
 
 def load_halueval(path: Path, n: int, seed: int) -> list[HaluPair]:
@@ -35,8 +36,14 @@ def load_halueval(path: Path, n: int, seed: int) -> list[HaluPair]:
     for item in items:
         by_pair.setdefault(item.pair_id, {})[item.hallucinated] = item
     return [
-        HaluPair(pair[False].knowledge, pair[False].question, pair[False].answer, pair[True].answer)
-        for pair in by_pair.values()
+        HaluPair(
+            pair[False].knowledge,
+            pair[False].question,
+            pair[False].answer,
+            pair[True].answer,
+            pair_id,
+        )
+        for pair_id, pair in by_pair.items()
     ]
 
 

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import math
+import random
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from verirag.core.records import Answer, ClaimResult, Timings
-from verirag.pipeline.evaluation.calibrate import fit_logistic, own_answer, youden_threshold
+from verirag.pipeline.evaluation.calibrate import (
+    CalibrationData,
+    HaluRow,
+    OwnAnswer,
+    fit_logistic,
+    own_answer,
+    youden_threshold,
+)
 from verirag.pipeline.evaluation.metrics import auroc
 
 FEATURES = {
@@ -138,25 +148,130 @@ def right_claim() -> ClaimResult:
     return _answer("In 1889.").claims[0]
 
 
-def test_calibration_data_round_trips_and_fits(tmp_path: Path) -> None:
+def _synthetic(n: int = 60, seed: int = 1) -> CalibrationData:
+    """Own answers and HaluEval pairs whose signals separate right from wrong, with noise."""
     from verirag.evaluators.confidence import ConfidenceFeatures
-    from verirag.evaluators.decision import Thresholds
-    from verirag.pipeline.evaluation.calibrate import CalibrationData, HaluRow, OwnAnswer, fit
 
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     own, halu = [], []
-    for i in range(40):
-        good = i % 2 == 0
+    for i in range(n):
+        good = bool(rng.random() < 0.6)
         lp = -0.2 if good else -1.0
-        feats = ConfidenceFeatures(10, lp + rng.normal(0, 0.2), lp * 4, 1 - lp, 0.1)
-        own.append(OwnAnswer(feats, 1.0 if good else 0.2, (0.9 if good else 0.4,), good))
-        halu.append(HaluRow(feats, 0.8 if good else 0.3, 1.5 if good else -0.5, 0.8, 1.0, good))
-    data = CalibrationData(own, halu, 3, "synthetic")
+        noise = rng.normal(0, 0.5, 3)
+        feats = ConfidenceFeatures(10, lp + noise[0], lp * 4 + noise[1], 1 - lp + noise[2], 0.1)
+        claim = float(np.clip((0.8 if good else 0.35) + rng.normal(0, 0.2), 0, 1))
+        lift = (1.0 if good else 0.0) + float(rng.normal(0, 0.6))
+        own.append(OwnAnswer(feats, lift, (claim,), good, f"q{i}"))
+    for i in range(n):
+        for right in (True, False):
+            support = float(np.clip((0.7 if right else 0.3) + rng.normal(0, 0.25), 0, 1))
+            lift = (1.2 if right else -0.2) + float(rng.normal(0, 0.6))
+            halu.append(HaluRow(own[0].features, support, lift, support, 1.0, right, f"p{i}"))
+    return CalibrationData(own, halu, 3, "synthetic", {"squad": ["q1"], "halueval": ["p1"]})
+
+
+def test_calibration_data_round_trips(tmp_path: Path) -> None:
+    data = _synthetic()
     path = tmp_path / "signals.json"
     data.dump(path)
     assert CalibrationData.load(path) == data
+
+
+def test_fit_reports_out_of_fold_figures_and_calibrated_cuts(tmp_path: Path) -> None:
+    from verirag.evaluators.decision import Thresholds, answer_score
+    from verirag.pipeline.evaluation.calibration_fit import fit, write_calibration
+
+    data = _synthetic(120)
     logged: list[str] = []
-    t = fit(data, Thresholds(version="4"), "m", log=logged.append)
+    t = fit(data, Thresholds(version="4"), "m", target_precision=0.9, log=logged.append)
     assert t.version == "5" and t.model == "m" and t.fitted_on == "synthetic"
-    assert 0.3 < t.claim_support <= 0.8 and 0 < t.answer_min < 1
-    assert any("combined 1.000" in line for line in logged)
+    report = t.report
+    assert report["folds"] == 5 and report["samples"] == {
+        "own": 120,
+        "own_right": sum(o.correct for o in data.own),
+        "halueval": 240,
+    }
+    oof = report["out_of_fold"]
+    assert 0.75 < oof["own_auroc"] <= 1.0 and 0.75 < oof["halueval_auroc"] <= 1.0
+    assert oof["delivered_precision"] >= 0.9 and oof["right_answers_delivered"] > 0.3
+    assert any(line.startswith("out of fold:") for line in logged)
+    # A claim is supported where its calibrated P(supported) reaches 0.5.
+    assert t.claim_support == 0.5 and t.claim_model is not None and t.claim_model.slope > 0
+    raw_cut = -t.claim_model.bias / t.claim_model.slope
+    assert t.claim_model.probability(raw_cut) == pytest.approx(0.5)
+    # The answer score is a probability, from the own-answer or the given-answer model.
+    assert t.own_model is not None and t.given_model is not None
+    sure, unsure = answer_score(t, 1.0, 2.0, 0.9), answer_score(t, 0.0, -1.0, 0.1)
+    assert 0 < unsure < 0.5 < sure < 1
+    assert answer_score(t, 1.0, 2.0, None) == t.given_model.probability(1.0, 0.98201379, 0.0) or (
+        answer_score(t, 1.0, 2.0, None)
+        == pytest.approx(t.given_model.probability(1.0, 0.982, 0.0), abs=1e-3)
+    )
+    # The file round-trips and names the ids it must never be evaluated on.
+    target = tmp_path / "m.json"
+    excluded = write_calibration(t, data, target)
+    assert Thresholds.load(target) == replace_report(t, excluded.name)
+    assert json.loads(excluded.read_text()) == {"halueval": ["p1"], "squad": ["q1"]}
+
+
+def replace_report(t: Any, name: str) -> Any:
+    from dataclasses import replace
+
+    return replace(t, report={**t.report, "excluded": name})
+
+
+def test_fit_never_reports_in_sample_figures() -> None:
+    """Labels shuffled: nothing to learn. In-sample AUROC of a fit is optimistic; out of fold
+    it stays near chance."""
+    from verirag.evaluators.decision import Thresholds
+    from verirag.pipeline.evaluation.calibration_fit import fit
+
+    data = _synthetic(80, seed=3)
+    rng = random.Random(0)
+    labels = [o.correct for o in data.own]
+    rng.shuffle(labels)
+    own = [
+        OwnAnswer(o.features, o.lift, o.claim_scores, y, o.item_id)
+        for o, y in zip(data.own, labels, strict=True)
+    ]
+    shuffled = CalibrationData(own, data.halueval, 0, "shuffled", {})
+    t = fit(shuffled, Thresholds(), "m", log=lambda _: None)
+    assert 0.3 < t.report["out_of_fold"]["own_auroc"] < 0.7
+
+
+def test_precision_cut_picks_the_lowest_cut_that_meets_the_target() -> None:
+    from verirag.pipeline.evaluation.calibration_fit import precision_cut
+
+    p = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    right = [True, True, True, False, True, False]
+    # >= 0.7: 3/3; >= 0.5: 4/5 = 0.8; >= 0.4: 4/6.
+    assert precision_cut(p, right, 0.8) == (0.5, 0.8, 1.0)
+    assert precision_cut(p, right, 0.9) == (0.7, 1.0, 0.75)
+    cut, precision, _ = precision_cut([0.5, 0.4], [False, True], 0.9)  # never reached
+    assert (cut, precision) == (0.4, 0.5)
+
+
+def test_halueval_pairs_stay_in_one_fold() -> None:
+    from verirag.evaluators.decision import Thresholds
+    from verirag.pipeline.evaluation.calibration_fit import out_of_fold
+
+    data = _synthetic(40)
+    # Both answers of a pair get their probability from the same fold's model: if a pair were
+    # split, its right answer would be predicted by a model that saw its hallucinated twin.
+    import sklearn.model_selection as ms
+
+    seen: list[set[str]] = []
+    real = ms.StratifiedGroupKFold.split
+
+    def spy(self: Any, x: Any, y: Any, groups: Any = None) -> Any:
+        for train, test in real(self, x, y, groups):
+            seen.append({str(groups[i]) for i in test})
+            assert not seen[-1] & {str(groups[i]) for i in train}
+            yield train, test
+
+    ms.StratifiedGroupKFold.split = spy  # type: ignore[method-assign]
+    try:
+        out_of_fold(data, Thresholds(), 5, 0)
+    finally:
+        ms.StratifiedGroupKFold.split = real  # type: ignore[method-assign]
+    assert len(seen) == 5 and set().union(*seen) == {f"p{i}" for i in range(40)}

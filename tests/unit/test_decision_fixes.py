@@ -106,3 +106,35 @@ def test_an_answer_says_whether_its_cuts_were_fitted_for_its_generator(tmp_path:
     ):
         settings = Settings(data_dir=tmp_path / "data", embedder="hash-test", **other)
         assert not RagPipeline(settings).calibrated, other
+
+
+def test_a_claim_is_supported_only_at_a_calibrated_half() -> None:
+    from verirag.evaluators.decision import ClaimModel, claim_verdict
+    from verirag.evaluators.judge import JudgeResult
+    from verirag.evaluators.lexical import LexicalEvidence
+
+    t = Thresholds(claim_support=0.5, claim_model=ClaimModel(-2.0, 10.0))  # P = 0.5 at 0.2
+    clean = LexicalEvidence((), ())
+    weak = claim_verdict(JudgeResult(0.19, 1.0), clean, t)
+    strong = claim_verdict(JudgeResult(0.25, 1.0), clean, t)
+    assert weak.verdict == "unsupported" and weak.score is not None and weak.score < 0.5
+    assert strong.verdict == "supported" and strong.score == pytest.approx(
+        1 / (1 + 2.718281828**-0.5)
+    )
+    assert "calibrated P(supported) 0.62" in strong.reason and "judge P(yes) 0.25" in strong.reason
+
+
+def test_evaluations_leave_out_what_a_calibration_was_fitted_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verirag.pipeline.evaluation import engine
+
+    squad = Path(__file__).parents[1] / "fixtures" / "eval" / "squad_tiny.json"
+    cfg = engine.EvalConfig(suite="qa", data=squad, out=tmp_path / "run", limit=None, seed=0)
+    everything = {i.item_id for i in engine.plan(cfg).items}
+    dropped = sorted(everything)[:2]
+    monkeypatch.setattr(
+        engine, "calibration_exclusions", lambda: engine.Exclusions(squad=frozenset(dropped))
+    )
+    kept = {i.item_id for i in engine.plan(cfg).items}
+    assert kept == everything - set(dropped)

@@ -104,6 +104,13 @@ class Settings(BaseSettings):
         default=0.15, ge=-1.0, le=1.0, description="minimum dense cosine for a chunk to count"
     )
     max_question_chars: int = Field(default=2000, ge=1)
+    target_precision: float = Field(
+        default=0.9,
+        gt=0.0,
+        lt=1.0,
+        description="`verirag calibrate` picks the answer cut so that delivered answers are at "
+        "least this often right",
+    )
     thresholds_file: Path | None = Field(
         default=None, description="decision thresholds; default: the file shipped in the package"
     )
