@@ -1,33 +1,33 @@
 """Request and response bodies of the HTTP API.
 
 Kept apart from `verirag.core.records`: the wire format is a contract with clients and changes
-by versioned path, the internal dataclasses change with the code. Conversions are explicit.
+by versioned path, the internal dataclasses change with the code. The response models are
+validated from the records' attributes by field name (`from_attributes`): a field renamed on
+one side fails at run time, not in mypy.
 """
 
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from verirag.core.records import (
-    Answer,
-    Citation,
-    ClaimResult,
-    DocumentInfo,
-    FileOutcome,
-    SearchHit,
-    Timings,
-)
 from verirag.generators.params import GenerationParams
-from verirag.pipeline.review import ReviewItem
 
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    @classmethod
+    def of(cls, record: object) -> Self:
+        return cls.model_validate(record)
+
+
+# An empty page span has always gone out as null, never as [].
+_Pages = Annotated[list[int] | None, BeforeValidator(lambda pages: pages or None)]
 
 
 class Problem(_Out):
@@ -75,20 +75,6 @@ class ClaimOut(_Out):
     judge_p: float | None
     missing_terms: list[str]
 
-    @classmethod
-    def of(cls, claim: ClaimResult) -> ClaimOut:
-        return cls(
-            text=claim.text,
-            start=claim.start,
-            end=claim.end,
-            citations=list(claim.citations),
-            verdict=claim.verdict,
-            score=claim.score,
-            reason=claim.reason,
-            judge_p=claim.judge_p,
-            missing_terms=list(claim.missing_terms),
-        )
-
 
 class CitationOut(_Out):
     number: int
@@ -99,23 +85,8 @@ class CitationOut(_Out):
     start: int
     end: int
     snippet: str
-    pages: list[int] | None
+    pages: _Pages
     headings: list[str]
-
-    @classmethod
-    def of(cls, c: Citation) -> CitationOut:
-        return cls(
-            number=c.number,
-            chunk_id=c.chunk_id,
-            doc_id=c.doc_id,
-            source=c.source,
-            title=c.title,
-            start=c.start,
-            end=c.end,
-            snippet=c.snippet,
-            pages=list(c.pages) if c.pages else None,
-            headings=list(c.headings),
-        )
 
 
 class HitOut(_Out):
@@ -129,27 +100,9 @@ class HitOut(_Out):
     start: int
     end: int
     headings: list[str]
-    pages: list[int] | None
+    pages: _Pages
     dense_score: float | None
     bm25_score: float | None
-
-    @classmethod
-    def of(cls, h: SearchHit) -> HitOut:
-        return cls(
-            rank=h.rank,
-            score=h.score,
-            chunk_id=h.chunk_id,
-            doc_id=h.doc_id,
-            source=h.source,
-            title=h.title,
-            text=h.text,
-            start=h.start,
-            end=h.end,
-            headings=list(h.headings),
-            pages=list(h.pages) if h.pages else None,
-            dense_score=h.dense_score,
-            bm25_score=h.bm25_score,
-        )
 
 
 class TimingsOut(_Out):
@@ -159,17 +112,6 @@ class TimingsOut(_Out):
     total: float
     first_token: float
     decode_tokens_per_second: float
-
-    @classmethod
-    def of(cls, t: Timings) -> TimingsOut:
-        return cls(
-            retrieve=t.retrieve,
-            generate=t.generate,
-            verify=t.verify,
-            total=t.total,
-            first_token=t.first_token,
-            decode_tokens_per_second=t.decode_tokens_per_second,
-        )
 
 
 class AnswerOut(_Out):
@@ -201,31 +143,13 @@ class AnswerOut(_Out):
     finish_reason: str
     review_id: int | None
 
+    @field_validator("params", mode="before")
     @classmethod
-    def of(cls, a: Answer) -> AnswerOut:
-        return cls(
-            question=a.question,
-            collection=a.collection,
-            short_answer=a.short_answer,
-            text=a.text,
-            decision=a.decision,  # type: ignore[arg-type]
-            decision_reason=a.decision_reason,
-            confidence=a.confidence,
-            calibrated=a.calibrated,
-            logprob_confidence=a.logprob_confidence,
-            source_lift=a.source_lift,
-            claims=[ClaimOut.of(c) for c in a.claims],
-            citations=[CitationOut.of(c) for c in a.citations],
-            retrieved=[HitOut.of(h) for h in a.retrieved],
-            generator=a.generator,
-            prompt_version=a.prompt_version,
-            params={k: list(v) if isinstance(v, tuple) else v for k, v in a.params.items()},
-            timings=TimingsOut.of(a.timings),
-            prompt_tokens=a.prompt_tokens,
-            completion_tokens=a.completion_tokens,
-            finish_reason=a.finish_reason,
-            review_id=a.review_id,
-        )
+    def _tuples_as_lists(cls, params: Any) -> Any:
+        # `GenerationParams` holds `stop` as a tuple; as a list the model equals its JSON.
+        if isinstance(params, dict):
+            return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+        return params
 
 
 # -- collections, documents, jobs ------------------------------------------------------------
@@ -238,19 +162,9 @@ class DocumentOut(_Out):
     source: str
     title: str
     content_hash: str
-    chunks: int
+    # `n_chunks` on `DocumentInfo`; `chunks` too, as FastAPI re-validates the dumped body.
+    chunks: int = Field(validation_alias=AliasChoices("chunks", "n_chunks"))
     indexed_at: float
-
-    @classmethod
-    def of(cls, d: DocumentInfo) -> DocumentOut:
-        return cls(
-            doc_id=d.doc_id,
-            source=d.source,
-            title=d.title,
-            content_hash=d.content_hash,
-            chunks=d.n_chunks,
-            indexed_at=d.indexed_at,
-        )
 
 
 class DocumentPage(_Out):
@@ -277,12 +191,6 @@ class FileOutcomeOut(_Out):
     outcome: str
     chunks: int
     reason: str
-
-    @classmethod
-    def of(cls, o: FileOutcome) -> FileOutcomeOut:
-        return cls(
-            source=o.source, doc_id=o.doc_id, outcome=o.outcome, chunks=o.chunks, reason=o.reason
-        )
 
 
 class UploadedFile(_Out):
@@ -329,22 +237,6 @@ class ReviewItemOut(_Out):
     status: str
     resolution: str | None
     note: str
-
-    @classmethod
-    def of(cls, item: ReviewItem) -> ReviewItemOut:
-        return cls(
-            id=item.id,
-            created_at=item.created_at,
-            collection=item.collection,
-            question=item.question,
-            answer_text=item.answer_text,
-            decision_reason=item.decision_reason,
-            confidence=item.confidence,
-            flagged_claims=item.flagged_claims,
-            status=item.status,
-            resolution=item.resolution,
-            note=item.note,
-        )
 
 
 class ReviewResolveRequest(BaseModel):
