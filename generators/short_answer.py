@@ -40,15 +40,42 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", folded)
 
 
-def clean_short_answer(raw: str) -> str:
-    """The reply's first line without a label, citations, quotes or a final full stop; "" for
-    a reply that declines or is not short."""
+def clean_short_answer(raw: str, question: str = "") -> str:
+    """The reply's first line without a label, citations, quotes or a final full stop, and
+    without the question's own words at either end (small models answer "The tower was
+    completed in 1889" for "When was the tower completed?"); "" for a reply that declines or
+    is not short."""
     line = raw.strip().splitlines()[0].strip() if raw.strip() else ""
     line = _CITATION.sub("", _LEAD.sub("", line)).strip().strip("\"'`*").strip()
     line = line.rstrip(".").strip()
-    if not line or " ".join(words(line)) in _NONE or len(line.split()) > MAX_WORDS:
+    if not line or " ".join(words(line)) in _NONE:
         return ""
-    return line
+    line = _trim_question_words(line, question) if question else line
+    return line if 0 < len(line.split()) <= MAX_WORDS else ""
+
+
+def _stem(word: str) -> str:
+    """Enough of a stemmer to match "opened" with "open" and "towers" with "tower"."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def _trim_question_words(line: str, question: str) -> str:
+    asked = {_stem(w) for w in words(question)} | _STOP
+    tokens = line.split()
+
+    def asked_word(token: str) -> bool:
+        found = words(token)
+        return bool(found) and all(w in _STOP or _stem(w) in asked for w in found)
+
+    while tokens and asked_word(tokens[0]):
+        tokens.pop(0)
+    while tokens and asked_word(tokens[-1]):
+        tokens.pop()
+    # All of it was the question's: keep the reply, which `answers_question` then rejects.
+    return " ".join(tokens).strip(" ,;:") if tokens else line
 
 
 def grounded_in(short: str, answer: str) -> bool:
@@ -61,14 +88,22 @@ def grounded_in(short: str, answer: str) -> bool:
     return sum(w in answer_words for w in content) * 2 >= len(content)
 
 
-def answers_question(short: str, question: str) -> bool:
-    """A short answer that only repeats the question's words (or the titles the question
-    names) does not answer it; yes and no do."""
-    content = [w for w in words(short) if w not in _STOP]
-    if any(w in _YES_NO for w in content):
-        return True
+def _says_more(text: str, known: set[str]) -> bool:
+    content = [w for w in words(text) if w not in _STOP]
+    return any(w in _YES_NO or w not in known for w in content)
+
+
+def answers_question(
+    short: str, question: str, answer: str = "", titles: tuple[str, ...] = ()
+) -> bool:
+    """False when the answer plainly answers nothing: its text (citations aside) is only the
+    question's words and the sources' titles, or its short answer only repeats the question.
+    An empty short answer (the model named none) decides nothing by itself: small models say
+    "none" to answers that do answer, and the claim checks still apply."""
     asked = set(words(question))
-    return any(w not in asked for w in content)
+    if answer and not _says_more(_CITATION.sub(" ", answer), asked | set(words(" ".join(titles)))):
+        return False
+    return not short or _says_more(short, asked)
 
 
 def short_answer(
@@ -82,5 +117,5 @@ def short_answer(
     """The short answer to `question` taken from `answer`, or "" when there is none."""
     prompt = generator.render(prompts.short_answer_messages(context_block, question, idk, answer))
     reply = generator.generate(prompt, GenerationParams(max_tokens=MAX_TOKENS, stop=("\n",)))
-    short = clean_short_answer(reply.text)
+    short = clean_short_answer(reply.text, question)
     return short if short and grounded_in(short, answer) else ""

@@ -306,7 +306,13 @@ class RagPipeline:
             verdicts=[ClaimVerdict(c.verdict, c.score, c.reason) for c in claims],  # type: ignore[arg-type]
             score=confidence,
             t=self.thresholds,
-            answered=bool(short) and answers_question(short, prepared.question),
+            answered=abstained
+            or answers_question(
+                short,
+                prepared.question,
+                answer_text,
+                tuple(f"{c.title} {' '.join(c.headings)}" for c in prepared.citations),
+            ),
         )
         answer = Answer(
             question=prepared.question,

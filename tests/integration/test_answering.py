@@ -157,3 +157,18 @@ def test_concurrent_asks_match_sequential_ones_and_share_one_model_thread(
     # the same prompts gives the same answers; and llama.cpp only ever ran on one thread.
     assert concurrent == sequential
     assert len(callers) == 1 and threading.get_ident() not in callers
+
+
+def test_short_answers_with_qwen(tiny: Settings, minilm: SentenceTransformerEncoder) -> None:
+    """The short answer names the fact and comes from the cited answer; a refusal has none."""
+    rag = RagPipeline(tiny.with_overrides(generator="qwen2.5-0.5b"), encoder=minilm)
+    for question, fact in (
+        ("When was the Eiffel Tower completed?", "1889"),
+        ("When did the Louvre open?", "1793"),
+    ):
+        answer = rag.ask(question, "tiny", 3)
+        assert fact in answer.text, answer.text
+        assert fact in answer.short_answer and len(answer.short_answer.split()) <= 4, answer
+        assert answer.short_answer.lower() in answer.text.lower()
+    off_topic = rag.ask("zxqv blorft quantum cryptography keys?", "tiny")
+    assert off_topic.short_answer == "" and off_topic.confidence == 0.0

@@ -74,7 +74,8 @@ def test_retrieval_suite(tmp_path: Path) -> None:
     )
     assert s.dataset.items == 20 and s.result.counts["questions"] == 20
     for mode in ("dense", "bm25", "hybrid"):
-        assert 0.5 < m[f"{mode}/ndcg@10"] <= 1.0
+        # Measured 0.972 / 1.000 / 0.982 on the sample: room for two or three questions lost.
+        assert 0.85 < m[f"{mode}/ndcg@10"] <= 1.0
         assert m[f"{mode}/recall@1"] <= m[f"{mode}/recall@5"] <= m[f"{mode}/recall@10"]
 
 
@@ -93,6 +94,8 @@ def test_hallucination_suite(tmp_path: Path) -> None:
         )
     )
     assert s.result.counts["answers"] == 80 and not s.result.failed
+    # Measured on the sample: combined 0.853, logprob 0.401 (judge 0.710, lexical 0.713); on
+    # 80 answers one AUROC has a standard error near 0.04, hence the margin.
     assert m["combined/auroc"] >= 0.75
     assert m["combined/auroc"] > m["logprob/auroc"]
     assert "judge/precision_at_shipped" in m and 0.0 <= m["combined/ece"] <= 1.0

@@ -44,11 +44,25 @@ def test_grounded_in_the_answer() -> None:
     assert not grounded_in("in London", answer)
 
 
-def test_a_short_answer_must_say_more_than_the_question() -> None:
+def test_the_question_s_own_words_are_trimmed_from_a_sentence_reply() -> None:
+    assert clean_short_answer("The Louvre opened in 1793.", "When did the Louvre open?") == "1793"
+    got = clean_short_answer("The tower is 330 metres tall [1].", "How tall is the tower?")
+    assert got == "330 metres"
+    # Nothing but the question's words: kept whole, for `answers_question` to reject.
+    assert clean_short_answer("Eiffel Tower", "When was the Eiffel Tower built?") == "Eiffel Tower"
+
+
+def test_an_answer_must_say_more_than_the_question_and_the_titles() -> None:
     question = "What does the pass statement do?"
     assert answers_question("nothing", question)
     assert not answers_question("the pass statement", question)
     assert answers_question("yes", "Is the pass statement a no-op?")
+    # Titles and citation marks only: no answer, whatever the short answer.
+    titles = ("Simple statements > pass",)
+    assert not answers_question("", question, "[1] Simple statements > pass [2]", titles)
+    assert answers_question("", question, "It does nothing [1].", titles)
+    # A model that names no short answer decides nothing by itself.
+    assert answers_question("", question, "It is a null operation [1].")
 
 
 def test_short_answer_continues_the_answer_conversation() -> None:
@@ -90,5 +104,5 @@ def test_the_short_answer_is_carried_by_a_delivered_answer(tmp_path: Path) -> No
         short="a null operation",
     )
     answer = _rag(tmp_path, gen).ask("What does the pass statement do?", "c")
-    assert answer.short_answer == "a null operation"
+    assert answer.short_answer == "null operation"  # articles go, as in SQuAD scoring
     assert answer.decision_reason != "the answer does not answer the question"
