@@ -74,7 +74,8 @@ def test_retrieval_suite(tmp_path: Path) -> None:
     )
     assert s.dataset.items == 20 and s.result.counts["questions"] == 20
     for mode in ("dense", "bm25", "hybrid"):
-        # Measured 0.972 / 1.000 / 0.982 on the sample: room for two or three questions lost.
+        # Measured 0.935 to 1.000 on the sample (dense 0.982, BM25 0.935, hybrid 1.000): room
+        # for a question or two more lost at the top, not for a broken retriever.
         assert 0.85 < m[f"{mode}/ndcg@10"] <= 1.0
         assert m[f"{mode}/recall@1"] <= m[f"{mode}/recall@5"] <= m[f"{mode}/recall@10"]
 
@@ -143,6 +144,18 @@ def test_abstention_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert m["answerable/f1"] > m["unanswerable/f1"]  # the answers come from the sources
     assert m["answerable/contains_gold"] > m["unanswerable/contains_gold"]
     assert m["withheld/recall"] > 0.5  # without the gold paragraph, most are held back
+    # The decision means something: delivered answers are right more often than withheld ones.
+    rows = [json.loads(line)["record"] for line in (tmp_path / "ab" / "items.jsonl").open()]
+    right = {
+        delivered: [
+            r["answerable"] and r["contains"]
+            for r in rows
+            if (r["decision"] == "answer") == delivered
+        ]
+        for delivered in (True, False)
+    }
+    assert right[True] and right[False], right
+    assert sum(right[True]) / len(right[True]) > sum(right[False]) / len(right[False]), right
 
 
 def test_ragas_suite_counts_failures(tmp_path: Path) -> None:

@@ -104,7 +104,8 @@ def test_an_answer_says_whether_its_cuts_were_fitted_for_its_generator(tmp_path:
         {"judge": "qwen2.5-0.5b"},
         {"generator_backend": "transformers"},
     ):
-        settings = Settings(data_dir=tmp_path / "data", embedder="hash-test", **other)
+        base = Settings(data_dir=tmp_path / "data", embedder="hash-test")
+        settings = base.with_overrides(**other)
         assert not RagPipeline(settings).calibrated, other
 
 
