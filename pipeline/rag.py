@@ -291,15 +291,16 @@ class RagPipeline:
             t_generate += time.perf_counter() - t0
         t0 = time.perf_counter()
         verification = None
+        verifier = self.verifier()
         if not abstained:
             evidence = Evidence(
                 prepared.question, prepared.context_block, prepared.prompt, prepared.texts
             )
-            verification = self.verifier().verify(evidence, answer_text)
+            verification = verifier.verify(evidence, answer_text)
         t_verify = time.perf_counter() - t0
         claims = verification.claims if verification else ()
         # Withheld (the model declined): no delivered answer whose correctness to report.
-        confidence = self.verifier().score(verification, logprob_conf) if verification else 0.0
+        confidence = verifier.score(verification, logprob_conf) if verification else 0.0
         decision, reason = decide(
             relevant_sources=len(prepared.relevant),
             abstained=abstained,

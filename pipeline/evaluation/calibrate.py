@@ -109,15 +109,6 @@ def own_answer(
     )
 
 
-def _youden_or(
-    scores: Sequence[float], positive: Sequence[bool], fallback: float, least: int = 3
-) -> float:
-    pos = sum(positive)
-    if pos < least or len(positive) - pos < least:
-        return fallback
-    return youden_threshold(scores, positive)
-
-
 @dataclass(frozen=True)
 class HaluRow:
     """One HaluEval answer's signals, as stored for refitting."""
