@@ -9,7 +9,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from verirag.evaluators.confidence import ConfidenceWeights
 from verirag.evaluators.grounding import lift_score
@@ -20,6 +20,7 @@ Verdict = Literal["supported", "unsupported", "unverified"]
 Decision = Literal["answer", "review", "abstain"]
 CALIBRATION_DIR = "calibration"
 DEFAULT_MODEL = "qwen2.5-1.5b"  # the default generator; its file serves uncalibrated models
+UNKNOWN = 0.5  # a probability-like signal that could not be measured
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,32 @@ class AnswerModel:
     calibrate` on labelled answers. `logprob` is 0 in the model for text the generator did
     not write (its logprobs measure fluency there, not doubt)."""
 
+    SIGNALS: ClassVar[tuple[str, ...]] = ("support", "lift", "logprob", "check", "alignment")
+
     bias: float
     support: float  # the weakest claim's score
     lift: float  # the source lift mapped to [0, 1] (`lift_score`)
     logprob: float = 0.0  # the logprob confidence
+    # Added 2026-12; 0 in files fitted before, which did not measure them.
+    check: float = 0.0  # the judge's P(the sources give this answer to this question)
+    alignment: float = 0.0  # the question's words around the sentences the claims rest on
 
-    def probability(self, support: float, lift: float, logprob: float) -> float:
-        z = self.bias + self.support * support + self.lift * lift + self.logprob * logprob
+    def probability(
+        self,
+        support: float,
+        lift: float,
+        logprob: float,
+        check: float = UNKNOWN,
+        alignment: float = UNKNOWN,
+    ) -> float:
+        z = (
+            self.bias
+            + self.support * support
+            + self.lift * lift
+            + self.logprob * logprob
+            + self.check * check
+            + self.alignment * alignment
+        )
         return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
 
 
@@ -155,7 +175,13 @@ def claim_floor(missing: bool) -> float:
 
 
 def answer_score(
-    t: Thresholds, support: float | None, lift: float | None, confidence: float | None
+    t: Thresholds,
+    support: float | None,
+    lift: float | None,
+    confidence: float | None,
+    *,
+    check: float | None = None,
+    alignment: float | None = None,
 ) -> float:
     """The blended score of an answer; `support` is its weakest claim's score.
 
@@ -165,11 +191,15 @@ def answer_score(
     renormalised instead.
     """
     lift_s = lift_score(lift, t.grounding_scale)
-    known_support = 0.5 if support is None else support
+    known_support = UNKNOWN if support is None else support
+    extra = (
+        UNKNOWN if check is None else check,
+        UNKNOWN if alignment is None else alignment,
+    )
     if confidence is not None and t.own_model is not None:
-        return t.own_model.probability(known_support, lift_s, confidence)
+        return t.own_model.probability(known_support, lift_s, confidence, *extra)
     if confidence is None and t.given_model is not None:
-        return t.given_model.probability(known_support, lift_s, 0.0)
+        return t.given_model.probability(known_support, lift_s, 0.0, *extra)
     ws, wg = t.support_weight, t.grounding_weight
     rest = max(0.0, 1.0 - ws - wg)
     if confidence is None:

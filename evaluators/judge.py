@@ -50,6 +50,17 @@ class LlmJudgeVerifier:
 
     def judge(self, context_block: str, question: str, claim: str) -> JudgeResult:
         prompt = self.generator.render(self.prompts.judge_messages(context_block, question, claim))
+        return self._yes_no(prompt)
+
+    def check_answer(self, context_block: str, question: str, answer: str) -> JudgeResult:
+        """P(the sources give `answer` as the answer to `question`): whether the answer is
+        about what was asked, which a claim's support does not say."""
+        prompt = self.generator.render(
+            self.prompts.answer_check_messages(context_block, question, answer)
+        )
+        return self._yes_no(prompt)
+
+    def _yes_no(self, prompt: str) -> JudgeResult:
         try:
             top = self.generator.next_token_logprobs(prompt, self.k)
         except Exception as exc:  # a judge failure must never read as "supported"

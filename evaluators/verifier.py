@@ -8,10 +8,12 @@ answers). Both get the same claims, verdicts and scores for the same text and so
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from verirag.core.records import ClaimResult
+from verirag.evaluators.alignment import question_alignment
 from verirag.evaluators.claims import split_claims
 from verirag.evaluators.decision import Thresholds, answer_score, claim_floor, claim_verdict
 from verirag.evaluators.grounding import source_lift
@@ -21,6 +23,7 @@ from verirag.generators.base import Generator, TokenLogprob
 from verirag.generators.prompts import PromptSet
 
 UNDECIDED_P = 0.5  # an undecided claim's P(supported) in the answer's judge signal
+_CITATION = re.compile(r"\s*\[\d+\]")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,21 @@ class Verification:
     lexical_clean: bool  # every number and name of every claim is in some source
     lift: float | None  # source lift, nats/token
     with_sources: tuple[TokenLogprob, ...]  # the answer's teacher-forced tokens on the prompt
+    # P(the sources give the (short) answer as the answer to the question); None: undecided.
+    answer_check: float | None = None
+    # Share of the question's content words around the source sentences the claims rest on.
+    alignment: float | None = None
+
+
+@dataclass(frozen=True)
+class Grounded:
+    """What is read from the sources, before the closed-book prompt evicts them."""
+
+    with_sources: tuple[TokenLogprob, ...]
+    claims: list[ClaimResult]
+    judge: float | None
+    answer_check: float | None
+    alignment: float | None
 
 
 class Verifier:
@@ -64,30 +82,50 @@ class Verifier:
         prompt = self.generator.render(self.prompts.answer_messages(block, question, idk))
         return Evidence(question, block, prompt, tuple(sources))
 
-    def verify(self, evidence: Evidence, answer: str, *, given: bool = False) -> Verification:
-        return self.verify_many(evidence, [answer], given=given)[0]
+    def verify(
+        self, evidence: Evidence, answer: str, *, given: bool = False, short: str = ""
+    ) -> Verification:
+        return self.verify_many(evidence, [answer], given=given, shorts=[short])[0]
 
     def verify_many(
-        self, evidence: Evidence, answers: Sequence[str], *, given: bool = False
+        self,
+        evidence: Evidence,
+        answers: Sequence[str],
+        *,
+        given: bool = False,
+        shorts: Sequence[str] | None = None,
     ) -> list[Verification]:
         """Verify several answers over the same sources.
 
         `given`: the answers were not written by this generator, so an answer without a
         sentence of its own is checked as one claim (the generator's own such answer has no
-        checkable claim and goes to review). Every step that reads the sources runs first for
-        all answers, so their KV cache is computed once; the closed-book prompts come last
-        because they share no sources and would evict them.
+        checkable claim and goes to review). `shorts`: each answer's short answer, which the
+        answer check asks about (the answer itself where it is empty). Every step that reads
+        the sources runs first for all answers, so their KV cache is computed once; the
+        closed-book prompts come last because they share no sources and would evict them.
         """
-        grounded: list[tuple[tuple[TokenLogprob, ...], list[ClaimResult], float | None]] = []
-        for answer in answers:
+        shorts = list(shorts) if shorts is not None else [""] * len(answers)
+        grounded: list[Grounded] = []
+        for answer, short in zip(answers, shorts, strict=True):
             # Scored first, while the KV cache still holds the prompt (and for the generator's
             # own answer, the answer itself).
             with_sources = tuple(self.generator.score(evidence.prompt, answer))
             claims = self._claims(evidence, answer, given)
-            grounded.append((with_sources, claims, _weakest_judged(claims)))
+            checked = self.judge.check_answer(
+                evidence.block, evidence.question, short or _CITATION.sub("", answer).strip()
+            )
+            aligned = question_alignment(
+                evidence.question, [(c.text, c.citations) for c in claims], evidence.texts
+            )
+            grounded.append(
+                Grounded(
+                    with_sources, claims, _weakest_judged(claims), checked.p_supported, aligned
+                )
+            )
         closed = self.generator.render(self.prompts.closed_book_messages(evidence.question))
         out = []
-        for answer, (with_sources, claims, judge) in zip(answers, grounded, strict=True):
+        for answer, g in zip(answers, grounded, strict=True):
+            with_sources, claims, judge = g.with_sources, g.claims, g.judge
             lift = source_lift(list(with_sources), self.generator.score(closed, answer))
             scores = [
                 c.score if c.score is not None else claim_floor(bool(c.missing_terms))
@@ -101,6 +139,8 @@ class Verifier:
                     lexical_clean=not any(c.missing_terms for c in claims),
                     lift=lift,
                     with_sources=with_sources,
+                    answer_check=g.answer_check,
+                    alignment=g.alignment,
                 )
             )
         return out
@@ -108,7 +148,12 @@ class Verifier:
     def score(self, verification: Verification, logprob_confidence: float | None) -> float:
         """The answer score; `logprob_confidence` None for text the generator did not write."""
         return answer_score(
-            self.thresholds, verification.support, verification.lift, logprob_confidence
+            self.thresholds,
+            verification.support,
+            verification.lift,
+            logprob_confidence,
+            check=verification.answer_check,
+            alignment=verification.alignment,
         )
 
     def _claims(self, evidence: Evidence, answer: str, given: bool) -> list[ClaimResult]:

@@ -22,7 +22,7 @@ _CITATION = re.compile(r"\s*\[\d+\]")
 _LEAD = re.compile(r"^(?:short answer|answer)\s*:\s*", re.IGNORECASE)
 # Words that carry no content: a short answer made only of them (and of the question's own
 # words) answers nothing.
-_STOP = frozenset(
+STOP_WORDS = frozenset(
     {
         *("a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "by", "with"),
         *("and", "or", "is", "are", "was", "were", "be", "been", "it", "its"),
@@ -54,7 +54,7 @@ def clean_short_answer(raw: str, question: str = "") -> str:
     return line if 0 < len(line.split()) <= MAX_WORDS else ""
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     """Enough of a stemmer to match "opened" with "open" and "towers" with "tower"."""
     for suffix in ("ing", "ed", "es", "s"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
@@ -63,12 +63,12 @@ def _stem(word: str) -> str:
 
 
 def _trim_question_words(line: str, question: str) -> str:
-    asked = {_stem(w) for w in words(question)} | _STOP
+    asked = {stem(w) for w in words(question)} | STOP_WORDS
     tokens = line.split()
 
     def asked_word(token: str) -> bool:
         found = words(token)
-        return bool(found) and all(w in _STOP or _stem(w) in asked for w in found)
+        return bool(found) and all(w in STOP_WORDS or stem(w) in asked for w in found)
 
     while tokens and asked_word(tokens[0]):
         tokens.pop(0)
@@ -81,7 +81,7 @@ def _trim_question_words(line: str, question: str) -> str:
 def grounded_in(short: str, answer: str) -> bool:
     """At least half of the short answer's content words stand in the cited answer."""
     every = words(short)
-    content = [w for w in every if w not in _STOP] or every
+    content = [w for w in every if w not in STOP_WORDS] or every
     if not content:
         return False
     answer_words = set(words(answer))
@@ -89,7 +89,7 @@ def grounded_in(short: str, answer: str) -> bool:
 
 
 def _says_more(text: str, known: set[str]) -> bool:
-    content = [w for w in words(text) if w not in _STOP]
+    content = [w for w in words(text) if w not in STOP_WORDS]
     return any(w in _YES_NO or w not in known for w in content)
 
 

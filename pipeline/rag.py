@@ -296,7 +296,7 @@ class RagPipeline:
             evidence = Evidence(
                 prepared.question, prepared.context_block, prepared.prompt, prepared.texts
             )
-            verification = verifier.verify(evidence, answer_text)
+            verification = verifier.verify(evidence, answer_text, short=short)
         t_verify = time.perf_counter() - t0
         claims = verification.claims if verification else ()
         # Withheld (the model declined): no delivered answer whose correctness to report.
@@ -343,6 +343,8 @@ class RagPipeline:
             logprob_confidence=logprob_conf,
             confidence_features={k: float(v) for k, v in asdict(conf_features).items()},
             short_answer=short,
+            answer_check=verification.answer_check if verification else None,
+            question_alignment=verification.alignment if verification else None,
             calibrated=self.calibrated,
         )
         return self._finish(answer)

@@ -24,11 +24,14 @@ class ScriptedGenerator(Generator):
         reply: str = "",
         reply_p: float = 0.9,
         short: str = "",
+        check: dict[str, float] | None = None,
     ) -> None:
         self.p_yes = p_yes
         self.reply = reply  # what `stream` generates for the answer prompt
         self.short = short  # ... and for the short-answer prompt that follows it
         self.reply_p = reply_p
+        # The answer check's P(yes) by the answer it asks about; one not listed: undecided.
+        self.check = check or {}
         self.calls: list[str] = []
 
     def warm_up(self) -> None:
@@ -56,6 +59,13 @@ class ScriptedGenerator(Generator):
         return [TokenLogprob(w, math.log(p)) for w in continuation.split()]
 
     def next_token_logprobs(self, prompt: str, k: int = 20) -> dict[str, float]:
+        task = prompt.rsplit("SOURCES", 1)[-1]
+        if "Proposed answer:" in task:
+            self.calls.append("check")
+            asked = task.split("Proposed answer:", 1)[1].split("\n", 1)[0].strip()
+            if asked not in self.check:
+                return {"maybe": math.log(0.9)}
+            return {"yes": math.log(self.check[asked]), "no": math.log(1 - self.check[asked])}
         self.calls.append("judge")
         claim = next(c for c in self.p_yes if c in prompt.rsplit("SOURCES", 1)[-1])
         p = self.p_yes[claim]

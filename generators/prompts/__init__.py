@@ -26,6 +26,7 @@ class PromptSet:
     judge: Template
     closed_book: Template
     short_answer: str
+    answer_check: Template
 
     def context_block(self, sources: list[tuple[int, str, str]]) -> str:
         """Numbered sources; a source can never close the fence early."""
@@ -57,6 +58,14 @@ class PromptSet:
             Message("user", self.short_answer),
         ]
 
+    def answer_check_messages(
+        self, context_block: str, question: str, answer: str
+    ) -> list[Message]:
+        """Do the sources give `answer` as the answer to `question`? The same prefix as the
+        answer's and the judge's prompts, so only the question and answer are new tokens."""
+        task = self.answer_check.substitute(question=question, answer=answer)
+        return [Message("system", self.system), Message("user", context_block + task)]
+
     def judge_messages(self, context_block: str, question: str, claim: str) -> list[Message]:
         task = self.judge.substitute(question=question, claim=claim)
         return [Message("system", self.system), Message("user", context_block + task)]
@@ -80,4 +89,5 @@ def load_prompts(version: str = "v2") -> PromptSet:
         judge=Template(read("judge").strip()),
         closed_book=Template(read("closed_book").strip()),
         short_answer=read("short_answer").strip(),
+        answer_check=Template(read("answer_check").strip()),
     )

@@ -131,6 +131,16 @@ class AnswerOut(_Out):
     )
     logprob_confidence: float
     source_lift: float | None
+    answer_check: float | None = Field(
+        default=None,
+        description="the judge's P(the sources give this answer to this question); null when "
+        "undecided or not measured",
+    )
+    question_alignment: float | None = Field(
+        default=None,
+        description="share of the question's content words around the source sentences the "
+        "claims rest on",
+    )
     claims: list[ClaimOut]
     citations: list[CitationOut]
     retrieved: list[HitOut]

@@ -27,6 +27,13 @@ def calibrate(
     from_signals: Annotated[
         Path | None, typer.Option(help="refit from signals saved earlier; loads no model")
     ] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="scratch collections and the measured items; the same directory again "
+            "resumes a stopped run (default: a new temporary directory)"
+        ),
+    ] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Fit the decision thresholds on SQuAD and HaluEval QA; write the calibration file."""
@@ -55,10 +62,12 @@ def calibrate(
         for path in public_data_files(root):
             if not path.is_file():
                 fail(f"public data file not found: {path} (pass --data)")
-        work = Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
+        work = work_dir or Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
+        work.mkdir(parents=True, exist_ok=True)
+        err.print(f"work directory (pass it as --work-dir to resume): {work}")
 
-        def asked(collection: str, done: int, total: int) -> None:
-            err.print(f"  {collection}: asked {done}/{total}", end="\r")
+        def asked(part: str, done: int, total: int) -> None:
+            err.print(f"  {part}: {done}/{total}", end="\r")
 
         measured = guard(
             lambda: measure_signals(

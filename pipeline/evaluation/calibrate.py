@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +76,20 @@ def _feature_row(f: ConfidenceFeatures) -> list[float]:
 
 
 @dataclass(frozen=True)
+class Sources:
+    """What an answer was read from, kept so that a new text signal can be measured on the
+    stored answers without the models: the question, the answer, its short answer, and the
+    numbered sources with their retrieval scores."""
+
+    question: str = ""
+    answer: str = ""
+    short: str = ""
+    texts: tuple[str, ...] = ()
+    titles: tuple[str, ...] = ()
+    dense: tuple[float | None, ...] = ()  # each source's cosine to the question
+
+
+@dataclass(frozen=True)
 class OwnAnswer:
     """One of the generator's own answers, reduced to what the decision sees."""
 
@@ -83,6 +98,33 @@ class OwnAnswer:
     claim_scores: tuple[float, ...]  # undecided claims at their floor
     correct: bool
     item_id: str = ""  # the SQuAD question id
+    check: float | None = None  # the judge's P(the sources give this answer to the question)
+    alignment: float | None = None  # question words around the sentences claims rest on
+    indexed: bool = True  # the question's paragraph was indexed
+    sources: Sources = field(default_factory=Sources)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The outcome of one question asked while calibrating, labelled or not: what the
+    unanswerable-question figures (withheld when the paragraph was left out) count."""
+
+    item_id: str
+    indexed: bool
+    decision: str
+    contains_gold: bool
+
+
+def _sources(answer: Answer) -> Sources:
+    dense = {h.chunk_id: h.dense_score for h in answer.retrieved}
+    return Sources(
+        answer.question,
+        answer.text,
+        answer.short_answer,
+        tuple(c.snippet for c in answer.citations),
+        tuple(c.title for c in answer.citations),
+        tuple(dense.get(c.chunk_id) for c in answer.citations),
+    )
 
 
 def own_answer(
@@ -106,6 +148,10 @@ def own_answer(
         ),
         gold_indexed and hit,
         item_id,
+        answer.answer_check,
+        answer.question_alignment,
+        gold_indexed,
+        _sources(answer),
     )
 
 
@@ -120,6 +166,8 @@ class HaluRow:
     lexical: float
     right: bool
     item_id: str = ""  # the HaluEval pair id (both answers of a pair share it)
+    check: float | None = None
+    alignment: float | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +180,7 @@ class CalibrationData:
     described: str  # the generator, samples and seed
     # Every item sampled, whether or not it was labelled: evaluations leave these ids out.
     excluded: dict[str, list[str]] = field(default_factory=dict)
+    asked: list[Asked] = field(default_factory=list)  # every question's outcome
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)) + "\n")
@@ -144,27 +193,77 @@ class CalibrationData:
             return ConfidenceFeatures.from_dict(d)
 
         return cls(
-            own=[
-                OwnAnswer(
-                    feats(o["features"]),
-                    o["lift"],
-                    tuple(o["claim_scores"]),
-                    o["correct"],
-                    o.get("item_id", ""),
-                )
-                for o in raw["own"]
-            ],
+            own=[own_from_dict(o) for o in raw["own"]],
             halueval=[HaluRow(**{**h, "features": feats(h["features"])}) for h in raw["halueval"]],
             abstained_without_source=raw["abstained_without_source"],
             described=raw["described"],
             excluded=raw.get("excluded", {}),
+            asked=[Asked(**a) for a in raw.get("asked", [])],
         )
+
+
+def own_from_dict(o: dict[str, Any]) -> OwnAnswer:
+    """An `OwnAnswer` from its JSON form (files written before a field existed lack it)."""
+    src = o.get("sources") or {}
+    return OwnAnswer(
+        ConfidenceFeatures.from_dict(o["features"]),
+        o["lift"],
+        tuple(o["claim_scores"]),
+        o["correct"],
+        o.get("item_id", ""),
+        o.get("check"),
+        o.get("alignment"),
+        o.get("indexed", True),
+        Sources(
+            question=src.get("question", ""),
+            answer=src.get("answer", ""),
+            short=src.get("short", ""),
+            texts=tuple(src.get("texts", ())),
+            titles=tuple(src.get("titles", ())),
+            dense=tuple(src.get("dense", ())),
+        ),
+    )
+
+
+# Indexes a corpus as a collection and returns a function that asks it one question.
+Asker = Callable[[str, list[Passage]], Callable[[str], Answer]]
+# (part, items done, items in all)
+Progress = Callable[[str, int, int], None]
+
+
+class Checkpoint:
+    """Measured items, one JSON line each as soon as measured: a calibration run takes hours,
+    and one stopped half-way resumes where it stopped instead of from the start."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.done: dict[tuple[str, str], dict[str, Any]] = {}
+        if path is not None and path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    entry = json.loads(line)
+                    self.done[(entry["part"], entry["id"])] = entry
+
+    def get(self, part: str, item_id: str) -> dict[str, Any] | None:
+        return self.done.get((part, item_id))
+
+    def put(self, part: str, item_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        entry = {"part": part, "id": item_id, **body}
+        self.done[(part, item_id)] = entry
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(entry) + "\n")
+        return entry
+
+
+def _halu_row(raw: dict[str, Any]) -> HaluRow:
+    return HaluRow(**{**raw, "features": ConfidenceFeatures.from_dict(raw["features"])})
 
 
 def collect(
     *,
     scorer: SignalScorer,
-    ask: Callable[[str, list[Passage], list[str]], list[Answer]],
+    ask: Asker,
     squad_path: Path,
     halueval_path: Path,
     pairs: int,
@@ -172,31 +271,71 @@ def collect(
     distractors: int,
     seed: int,
     generator_name: str,
+    checkpoint: Path | None = None,
+    progress: Progress | None = None,
 ) -> CalibrationData:
-    """`ask(collection, corpus, questions)` indexes `corpus` and asks each question."""
+    """Ask each SQuAD question with its paragraph indexed and without it, and score each
+    HaluEval pair. Items already in `checkpoint` (same samples) are not measured again."""
     sample = squad_qa_sample(squad_path, questions, distractors, seed)
-    texts = [q.question for q in sample.questions]
-    with_gold = ask("with-gold", sample.corpus, texts)
-    without_gold = ask("without-gold", sample.distractors, texts)
-    own = [
-        row
-        for answers, indexed in ((with_gold, True), (without_gold, False))
-        for answer, q in zip(answers, sample.questions, strict=True)
-        if (row := own_answer(answer, q.answers, indexed, q.qid)) is not None
-    ]
+    saved = Checkpoint(checkpoint)
+    own: list[OwnAnswer] = []
+    asked: list[Asked] = []
+    for part, corpus, indexed in (
+        ("with-gold", sample.corpus, True),
+        ("without-gold", sample.distractors, False),
+    ):
+        ask_one: Callable[[str], Answer] | None = None
+        for n, q in enumerate(sample.questions, 1):
+            entry = saved.get(part, q.qid)
+            if entry is None:
+                ask_one = ask_one or ask(part, corpus)
+                answer = ask_one(q.question)
+                row = own_answer(answer, q.answers, indexed, q.qid)
+                outcome = Asked(
+                    q.qid, indexed, answer.decision, answer_contains(answer.text, q.answers)
+                )
+                entry = saved.put(
+                    part,
+                    q.qid,
+                    {"asked": asdict(outcome), "own": asdict(row) if row else None},
+                )
+            asked.append(Asked(**entry["asked"]))
+            if entry["own"] is not None:
+                own.append(own_from_dict(entry["own"]))
+            if progress is not None:
+                progress(part, n, len(sample.questions))
     halu_pairs = load_halueval(halueval_path, pairs, seed)
-    scored = score_pairs(scorer, halu_pairs)
-    halueval = [
-        HaluRow(s.features, s.support, s.lift, s.judge, s.lexical, right, pair.pair_id)
-        for (s, right), pair in zip(scored, (p for p in halu_pairs for _ in (0, 1)), strict=True)
-    ]
+    halueval: list[HaluRow] = []
+    for n, pair in enumerate(halu_pairs, 1):
+        entry = saved.get("halueval", pair.pair_id)
+        if entry is None:
+            scored = score_pairs(scorer, [pair])
+            rows = [
+                HaluRow(
+                    s.features,
+                    s.support,
+                    s.lift,
+                    s.judge,
+                    s.lexical,
+                    right,
+                    pair.pair_id,
+                    s.check,
+                    s.alignment,
+                )
+                for s, right in scored
+            ]
+            entry = saved.put("halueval", pair.pair_id, {"rows": [asdict(r) for r in rows]})
+        halueval += [_halu_row(r) for r in entry["rows"]]
+        if progress is not None:
+            progress("halueval", n, len(halu_pairs))
     return CalibrationData(
         own,
         halueval,
-        sum(a.decision == "abstain" for a in without_gold),
+        sum(not a.indexed and a.decision == "abstain" for a in asked),
         f"{generator_name}; SQuAD v1.1 dev {questions} questions with and without their "
         f"paragraph among {distractors} others, HaluEval QA {pairs} pairs; seed {seed}",
         excluded=excluded_ids(sample.questions, halu_pairs),
+        asked=asked,
     )
 
 

@@ -37,13 +37,25 @@ from verirag.pipeline.evaluation.calibrate import (
     _feature_row,
     fit_logistic,
 )
-from verirag.pipeline.evaluation.metrics import auroc, expected_calibration_error
+from verirag.pipeline.evaluation.calibration_figures import oof_figures
+from verirag.pipeline.evaluation.metrics import auroc
+from verirag.pipeline.evaluation.runs import CI_RESAMPLES
 
 FORMAT_VERSION = "3"
 MIN_CLASS = 3  # fewer right (or wrong) items than this: keep what was there
 
 
 CLAIM_CUT = 0.5  # a claim is "supported" when its calibrated P(supported) reaches this
+
+
+# The answer models' inputs. The base signals are always in; a newer one joins only when it
+# raises the out-of-fold AUROC by MIN_GAIN (own answers for the own model, HaluEval for the
+# given one), so a signal that does not earn its place adds no weight to overfit with.
+OWN_BASE = ("support", "lift", "logprob")
+GIVEN_BASE = ("support", "lift")
+CANDIDATES = ("check", "alignment")
+MIN_GAIN = 0.01
+UNKNOWN = 0.5  # a signal that was not measured (files from before it existed, no claim)
 
 
 @dataclass(frozen=True)
@@ -65,28 +77,55 @@ def _both_classes(labels: Sequence[bool]) -> bool:
     return sum(labels) >= MIN_CLASS and len(labels) - sum(labels) >= MIN_CLASS
 
 
-def _own_rows(
+def _known(value: float | None) -> float:
+    return UNKNOWN if value is None else value
+
+
+def _own_columns(
     own: Sequence[OwnAnswer],
     weights: ConfidenceWeights,
     claim: Callable[[float], float],
     scale: float,
-) -> np.ndarray:
+) -> dict[str, np.ndarray]:
     conf = LogprobConfidence(weights)
-    return np.asarray(
-        [
-            [claim(min(o.claim_scores)), lift_score(o.lift, scale), conf.score(o.features)]
-            for o in own
-        ],
-        dtype=np.float64,
-    )
+    return {
+        "support": np.asarray([claim(min(o.claim_scores)) for o in own], dtype=np.float64),
+        "lift": np.asarray([lift_score(o.lift, scale) for o in own], dtype=np.float64),
+        "logprob": np.asarray([conf.score(o.features) for o in own], dtype=np.float64),
+        "check": np.asarray([_known(o.check) for o in own], dtype=np.float64),
+        "alignment": np.asarray([_known(o.alignment) for o in own], dtype=np.float64),
+    }
 
 
-def _given_rows(
+def _given_columns(
     halu: Sequence[HaluRow], claim: Callable[[float], float], scale: float
-) -> np.ndarray:
-    return np.asarray(
-        [[claim(h.support), lift_score(h.lift, scale)] for h in halu], dtype=np.float64
+) -> dict[str, np.ndarray]:
+    return {
+        "support": np.asarray([claim(h.support) for h in halu], dtype=np.float64),
+        "lift": np.asarray([lift_score(h.lift, scale) for h in halu], dtype=np.float64),
+        "logprob": np.zeros(len(halu)),  # not the generator's text: no doubt to read
+        "check": np.asarray([_known(h.check) for h in halu], dtype=np.float64),
+        "alignment": np.asarray([_known(h.alignment) for h in halu], dtype=np.float64),
+    }
+
+
+def _answer_model(
+    columns: dict[str, np.ndarray], names: Sequence[str], right: Sequence[bool]
+) -> AnswerModel:
+    bias, w = fit_logistic(
+        np.column_stack([columns[n] for n in names]), np.asarray(right, dtype=float)
     )
+    weights = {"support": 0.0, "lift": 0.0, **{n: float(v) for n, v in zip(names, w, strict=True)}}
+    return AnswerModel(bias=bias, **weights)
+
+
+def _probabilities(model: AnswerModel | None, columns: dict[str, np.ndarray]) -> list[float]:
+    n = len(columns["support"])
+    if model is None:
+        return [0.5] * n
+    return [
+        model.probability(*(float(columns[c][i]) for c in AnswerModel.SIGNALS)) for i in range(n)
+    ]
 
 
 def _claim_model(halu: Sequence[HaluRow]) -> ClaimModel | None:
@@ -100,7 +139,20 @@ def _claim_model(halu: Sequence[HaluRow]) -> ClaimModel | None:
     return ClaimModel(bias, float(slope)) if slope > 1e-9 else None
 
 
-def fit_parts(own: Sequence[OwnAnswer], halu: Sequence[HaluRow], base: Thresholds) -> FittedParts:
+@dataclass(frozen=True)
+class Signals:
+    """Which signals each answer model reads."""
+
+    own: tuple[str, ...] = OWN_BASE
+    given: tuple[str, ...] = GIVEN_BASE
+
+
+def fit_parts(
+    own: Sequence[OwnAnswer],
+    halu: Sequence[HaluRow],
+    base: Thresholds,
+    signals: Signals = Signals(),
+) -> FittedParts:
     right = [o.correct for o in own]
     weights = base.weights
     if _both_classes(right):
@@ -113,45 +165,46 @@ def fit_parts(own: Sequence[OwnAnswer], halu: Sequence[HaluRow], base: Threshold
     scale = base.grounding_scale
     own_model = None
     if _both_classes(right):
-        bias, (ws, wl, wc) = fit_logistic(
-            _own_rows(own, weights, parts.claim, scale), np.asarray(right, dtype=float)
+        own_model = _answer_model(
+            _own_columns(own, weights, parts.claim, scale), signals.own, right
         )
-        own_model = AnswerModel(bias, float(ws), float(wl), float(wc))
     given_model = None
     h_right = [h.right for h in halu]
     if _both_classes(h_right):
-        bias, (ws, wl) = fit_logistic(
-            _given_rows(halu, parts.claim, scale), np.asarray(h_right, dtype=float)
+        given_model = _answer_model(
+            _given_columns(halu, parts.claim, scale), signals.given, h_right
         )
-        given_model = AnswerModel(bias, float(ws), float(wl))
     return FittedParts(weights, claim_model, own_model, given_model)
 
 
-def _own_probability(parts: FittedParts, own: Sequence[OwnAnswer], scale: float) -> list[float]:
-    model = parts.own_model
-    if model is None:
-        return [0.5] * len(own)
-    return [model.probability(*row) for row in _own_rows(own, parts.weights, parts.claim, scale)]
-
-
-def _given_probability(parts: FittedParts, halu: Sequence[HaluRow], scale: float) -> list[float]:
-    model = parts.given_model
-    if model is None:
-        return [0.5] * len(halu)
-    return [model.probability(s, lift, 0.0) for s, lift in _given_rows(halu, parts.claim, scale)]
+@dataclass(frozen=True)
+class OutOfFold:
+    own_p: list[float]  # P(right) of each own answer, from a fit that did not see it
+    halu_p: list[float]
+    own_flagged: list[bool]  # a claim under its fold's claim cut
+    halu_flagged: list[bool]
+    # Delivered under its fold's model and answer cut, the cut chosen by an inner
+    # cross-validation of the training folds alone (None: not computed).
+    own_delivered: list[bool] | None = None
 
 
 def out_of_fold(
-    data: CalibrationData, base: Thresholds, folds: int, seed: int
-) -> tuple[list[float], list[float], list[bool]]:
-    """Out-of-fold P(right) of every own and HaluEval answer, and whether each own answer had
-    a claim flagged (under its fold's claim model): each fold is predicted by a fit on the
-    others."""
+    data: CalibrationData,
+    base: Thresholds,
+    folds: int,
+    seed: int,
+    signals: Signals = Signals(),
+    *,
+    target_precision: float | None = None,
+) -> OutOfFold:
+    """Out-of-fold P(right) of every own and HaluEval answer: each fold is predicted by a fit
+    on the others. With `target_precision`, each fold's answer cut is chosen the way the
+    shipped one is, on the other folds only, so the delivered figures are out of sample too."""
     own, halu = data.own, data.halueval
     scale = base.grounding_scale
-    own_p = [0.5] * len(own)
-    own_flag = [False] * len(own)
-    halu_p = [0.5] * len(halu)
+    own_p, halu_p = [0.5] * len(own), [0.5] * len(halu)
+    own_flag, halu_flag = [False] * len(own), [False] * len(halu)
+    delivered: list[bool] | None = [False] * len(own) if target_precision is not None else None
     right = np.asarray([o.correct for o in own])
     h_right = np.asarray([h.right for h in halu])
     # Both halves of a HaluEval pair fall in the same fold (they share a question).
@@ -161,17 +214,48 @@ def out_of_fold(
         StratifiedGroupKFold(folds, shuffle=True, random_state=seed), h_right, groups
     )
     for (own_train, own_test), (halu_train, halu_test) in zip(own_splits, halu_splits, strict=True):
-        parts = fit_parts([own[i] for i in own_train], [halu[i] for i in halu_train], base)
-        for i, p in zip(
-            own_test, _own_probability(parts, [own[i] for i in own_test], scale), strict=True
+        train_own, train_halu = [own[i] for i in own_train], [halu[i] for i in halu_train]
+        parts = fit_parts(train_own, train_halu, base, signals)
+        test_own = [own[i] for i in own_test]
+        own_cols = _own_columns(test_own, parts.weights, parts.claim, scale)
+        for i, p, support in zip(
+            own_test, _probabilities(parts.own_model, own_cols), own_cols["support"], strict=True
         ):
             own_p[i] = p
-            own_flag[i] = parts.claim(min(own[i].claim_scores)) < parts.claim_cut
-        for i, p in zip(
-            halu_test, _given_probability(parts, [halu[i] for i in halu_test], scale), strict=True
+            own_flag[i] = bool(support < parts.claim_cut)
+        test_halu = [halu[i] for i in halu_test]
+        halu_cols = _given_columns(test_halu, parts.claim, scale)
+        for i, p, support in zip(
+            halu_test,
+            _probabilities(parts.given_model, halu_cols),
+            halu_cols["support"],
+            strict=True,
         ):
             halu_p[i] = p
-    return own_p, halu_p, own_flag
+            halu_flag[i] = bool(support < parts.claim_cut)
+        if delivered is not None and target_precision is not None:
+            inner = CalibrationData(train_own, train_halu, 0, "", {})
+            inner_folds = max(2, min(folds, _fold_limit(inner)))
+            cut = answer_cut(
+                out_of_fold(inner, base, inner_folds, seed, signals), inner, target_precision
+            )[0]
+            for i in own_test:
+                delivered[i] = not own_flag[i] and own_p[i] >= cut
+    return OutOfFold(own_p, halu_p, own_flag, halu_flag, delivered)
+
+
+def _fold_limit(data: CalibrationData) -> int:
+    right = sum(o.correct for o in data.own)
+    return min(right, len(data.own) - right, len(data.halueval) // 2)
+
+
+def answer_cut(oof: OutOfFold, data: CalibrationData, target: float) -> tuple[float, float, float]:
+    """(cut, precision, share of right answers delivered) for the answers no claim flags."""
+    right = [o.correct for o in data.own]
+    pool = [i for i, flagged in enumerate(oof.own_flagged) if not flagged]
+    if not pool:
+        return 1.0, 0.0, 0.0
+    return precision_cut([oof.own_p[i] for i in pool], [right[i] for i in pool], target, sum(right))
 
 
 def _splits(
@@ -206,6 +290,44 @@ def precision_cut(
     return best if best is not None else top
 
 
+def choose_signals(
+    data: CalibrationData, base: Thresholds, folds: int, seed: int
+) -> tuple[Signals, dict[str, dict[str, float | None]]]:
+    """The base signals, plus each candidate that raises the out-of-fold AUROC of its model
+    by MIN_GAIN, tried in a fixed order; and the AUROC of every set tried."""
+    right = [o.correct for o in data.own]
+    h_right = [h.right for h in data.halueval]
+
+    def scores(signals: Signals) -> tuple[float | None, float | None]:
+        oof = out_of_fold(data, base, folds, seed, signals)
+        return _oof_auroc(oof.own_p, right), _oof_auroc(oof.halu_p, h_right)
+
+    chosen = Signals()
+    own_best, given_best = scores(chosen)
+    tried: dict[str, dict[str, float | None]] = {
+        "own": {"+".join(chosen.own): own_best},
+        "given": {"+".join(chosen.given): given_best},
+    }
+    for name in CANDIDATES:
+        if any(getattr(o, name) is not None for o in data.own) and own_best is not None:
+            trial = replace(chosen, own=(*chosen.own, name))
+            got = scores(trial)[0]
+            tried["own"]["+".join(trial.own)] = got
+            if got is not None and got >= own_best + MIN_GAIN:
+                chosen, own_best = trial, got
+        if any(getattr(h, name) is not None for h in data.halueval) and given_best is not None:
+            trial = replace(chosen, given=(*chosen.given, name))
+            got = scores(trial)[1]
+            tried["given"]["+".join(trial.given)] = got
+            if got is not None and got >= given_best + MIN_GAIN:
+                chosen, given_best = trial, got
+    return chosen, tried
+
+
+def _oof_auroc(values: Sequence[float], labels: Sequence[bool]) -> float | None:
+    return auroc(values, labels) if 0 < sum(labels) < len(labels) else None
+
+
 def fit(
     data: CalibrationData,
     base: Thresholds,
@@ -217,55 +339,63 @@ def fit(
     judge: str = "same",
     backend: str = "llama.cpp",
     log: Callable[[str], None] = print,
+    resamples: int = CI_RESAMPLES,
 ) -> Thresholds:
     own, halu = data.own, data.halueval
     right = [o.correct for o in own]
     h_right = [h.right for h in halu]
     if not _both_classes(h_right):
         raise ValueError("HaluEval answers must hold at least 3 right and 3 hallucinated ones")
-    folds = max(2, min(folds, sum(right), len(right) - sum(right), len(halu) // 2))
+    folds = max(2, min(folds, _fold_limit(data)))
     log(
         f"own answers: {len(own)} labelled ({sum(right)} right), "
         f"{data.abstained_without_source} abstentions without the source; "
         f"HaluEval: {len(halu)} answers; {folds}-fold, seed {seed}"
     )
-    own_p, halu_p, own_flag = out_of_fold(data, base, folds, seed)
-    # Delivered: no claim flagged by the claim model of the fold that judged it.
-    pool = [i for i, flagged in enumerate(own_flag) if not flagged]
-    cut, precision, coverage = (
-        precision_cut(
-            [own_p[i] for i in pool], [right[i] for i in pool], target_precision, sum(right)
+    signals, tried = choose_signals(data, base, folds, seed)
+    log(
+        "signals (out-of-fold AUROC of each set tried): "
+        + "; ".join(
+            f"{who} {name} {v:.3f}" if v is not None else f"{who} {name} n/a"
+            for who, sets in tried.items()
+            for name, v in sets.items()
         )
-        if pool
-        else (1.0, 0.0, 0.0)
     )
-
-    def oof_auroc(values: Sequence[float], labels: Sequence[bool]) -> float | None:
-        return auroc(values, labels) if 0 < sum(labels) < len(labels) else None
-
-    oof: dict[str, float | None] = {
-        "own_auroc": oof_auroc(own_p, right),
-        "own_ece": expected_calibration_error(own_p, right, bins=5) if own else None,
-        "halueval_auroc": oof_auroc(halu_p, h_right),
-        "halueval_ece": expected_calibration_error(halu_p, h_right, bins=5),
-        "delivered_precision": precision,
-        "right_answers_delivered": coverage,
-    }
+    oof = out_of_fold(data, base, folds, seed, signals, target_precision=target_precision)
+    figures, intervals = oof_figures(
+        data, oof.own_p, oof.halu_p, oof.halu_flagged, oof.own_delivered, resamples
+    )
+    # The shipped cut: chosen on every item's out-of-fold probability. The delivered figures
+    # above come from cuts each chosen without the fold they were measured on.
+    cut, _, _ = answer_cut(oof, data, target_precision)
     report: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "folds": folds,
         "seed": seed,
         "target_precision": target_precision,
-        "samples": {"own": len(own), "own_right": sum(right), "halueval": len(halu)},
-        "out_of_fold": oof,
+        "samples": {
+            "own": len(own),
+            "own_right": sum(right),
+            "halueval": len(halu),
+            "asked": len(data.asked),
+        },
+        "signals": {"own": list(signals.own), "given": list(signals.given), "tried": tried},
+        "out_of_fold": figures,
+        "intervals_95": intervals,
     }
     log(
         "out of fold: "
-        + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} n/a" for k, v in oof.items())
+        + ", ".join(
+            f"{k} {v:.3f}" + (" [{:.3f}, {:.3f}]".format(*intervals[k]) if k in intervals else "")
+            if isinstance(v, float)
+            else f"{k} n/a"
+            for k, v in figures.items()
+        )
     )
-    if precision < target_precision:
-        log(f"target precision {target_precision} not reached out of fold (best {precision:.3f})")
-    parts = fit_parts(own, halu, base)
+    precision = figures.get("delivered_precision")
+    if precision is None or precision < target_precision:
+        log(f"target precision {target_precision} not reached out of sample ({precision})")
+    parts = fit_parts(own, halu, base, signals)
     version = str(int(base.version) + 1) if base.version.isdigit() else "1"
     return replace(
         base,

@@ -16,13 +16,11 @@ from pathlib import Path
 from verirag.core.records import Answer
 from verirag.core.settings import Settings
 from verirag.evaluators.decision import CALIBRATION_DIR, Thresholds, calibration_name
-from verirag.pipeline.evaluation.calibrate import CalibrationData, collect
+from verirag.pipeline.evaluation.calibrate import CalibrationData, Progress, collect
 from verirag.pipeline.evaluation.datasets import Passage, write_jsonl
 
 __all__ = ["Progress", "measure_signals", "packaged_calibration_path", "public_data_files"]
 
-# (collection, questions asked so far, questions in all)
-Progress = Callable[[str, int, int], None]
 
 SQUAD_FILE = Path("squad_v1.1_dev") / "dev-v1.1.json"
 HALUEVAL_FILE = Path("halueval_qa") / "qa.jsonl"
@@ -55,8 +53,9 @@ def measure_signals(
     """Load `settings.generator` once, answer and score the samples, return the signals.
 
     `thresholds` are the ones the answers are decided with while measuring (default: the
-    generator's current file). Scratch collections go to `work_dir` (default: a new temporary
-    directory), never to the user's data directory. Raises `FileNotFoundError` for a missing
+    generator's current file). Scratch collections and the checkpoint of measured items go
+    to `work_dir` (default: a new temporary directory; the same one again resumes a stopped
+    run), never to the user's data directory. Raises `FileNotFoundError` for a missing
     data file, before any model is loaded, and `ModelError` when the generator cannot be.
     """
     from verirag.generators import make_generator
@@ -74,17 +73,13 @@ def measure_signals(
     # Model files still come from the user's cache, so nothing is downloaded twice.
     scratch = settings.with_overrides(data_dir=work, model_cache=settings.models_dir)
 
-    def ask(collection: str, corpus: list[Passage], texts: list[str]) -> list[Answer]:
+    def ask(collection: str, corpus: list[Passage]) -> Callable[[str], Answer]:
         source = write_jsonl(corpus, work / collection / "passages.jsonl")
         IndexingPipeline(scratch).run([source], collection)
         rag = RagPipeline(scratch, generator=generator, thresholds=base)
-        answers = []
-        for text in texts:
-            answers.append(rag.ask(text, collection, k))
-            if progress is not None:
-                progress(collection, len(answers), len(texts))
-        return answers
+        return lambda text: rag.ask(text, collection, k)
 
+    stem = calibration_name(generator.name).removesuffix(".json")
     scorer = SignalScorer(generator, RagPipeline(scratch).prompts, base, settings.idk_sentence)
     return collect(
         scorer=scorer,
@@ -96,4 +91,7 @@ def measure_signals(
         distractors=distractors,
         seed=seed,
         generator_name=generator.name,
+        # In the work directory: a run started again with the same one resumes.
+        checkpoint=work / f"signals-{stem}-q{questions}-p{pairs}-s{seed}-k{k}.jsonl",
+        progress=progress,
     )

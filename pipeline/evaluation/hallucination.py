@@ -56,6 +56,8 @@ class Signals:
     support: float  # the weakest claim's score, as the decision sees it
     lift: float | None  # source lift, nats/token
     combined: float  # `answer_score` of someone else's answer: support and lift
+    check: float | None = None  # the judge's P(the sources give this answer to the question)
+    alignment: float | None = None  # question words around the sentences claims rest on
 
 
 class SignalScorer:
@@ -92,6 +94,8 @@ class SignalScorer:
                     v.lift,
                     # Not the generator's own text: its logprobs measure fluency, not doubt.
                     self.verifier.score(v, None),
+                    v.answer_check,
+                    v.alignment,
                 )
             )
         return out

@@ -148,12 +148,15 @@ def right_claim() -> ClaimResult:
     return _answer("In 1889.").claims[0]
 
 
-def _synthetic(n: int = 60, seed: int = 1) -> CalibrationData:
-    """Own answers and HaluEval pairs whose signals separate right from wrong, with noise."""
+def _synthetic(n: int = 60, seed: int = 1, extra: bool = False) -> CalibrationData:
+    """Own answers and HaluEval pairs whose signals separate right from wrong, with noise.
+    `extra`: own answers also carry an informative answer check and a pure-noise alignment,
+    and every question's outcome is recorded (half of them asked without their paragraph)."""
     from verirag.evaluators.confidence import ConfidenceFeatures
+    from verirag.pipeline.evaluation.calibrate import Asked
 
     rng = np.random.default_rng(seed)
-    own, halu = [], []
+    own, halu, asked = [], [], []
     for i in range(n):
         good = bool(rng.random() < 0.6)
         lp = -0.2 if good else -1.0
@@ -161,20 +164,89 @@ def _synthetic(n: int = 60, seed: int = 1) -> CalibrationData:
         feats = ConfidenceFeatures(10, lp + noise[0], lp * 4 + noise[1], 1 - lp + noise[2], 0.1)
         claim = float(np.clip((0.8 if good else 0.35) + rng.normal(0, 0.2), 0, 1))
         lift = (1.0 if good else 0.0) + float(rng.normal(0, 0.6))
-        own.append(OwnAnswer(feats, lift, (claim,), good, f"q{i}"))
+        if not extra:
+            own.append(OwnAnswer(feats, lift, (claim,), good, f"q{i}"))
+            continue
+        # Here the base signals say little (the answer rests on a source about something
+        # else), and the check says more.
+        claim, lift = float(rng.random()), float(rng.normal(0, 1))
+        a, b, c = (float(x) for x in rng.normal(-1, 0.5, 3))
+        feats = ConfidenceFeatures(10, a, b, c, 0.1)
+        check = float(np.clip((0.75 if good else 0.35) + rng.normal(0, 0.2), 0, 1))
+        indexed = good or bool(rng.random() < 0.3)
+        own.append(
+            OwnAnswer(feats, lift, (claim,), good, f"q{i}", check, float(rng.random()), indexed)
+        )
+        asked.append(Asked(f"q{i}", indexed, "answer", good))
+        # The same question asked the other way round, withheld.
+        asked.append(Asked(f"q{i}", not indexed, "abstain", False))
     for i in range(n):
         for right in (True, False):
             support = float(np.clip((0.7 if right else 0.3) + rng.normal(0, 0.25), 0, 1))
             lift = (1.2 if right else -0.2) + float(rng.normal(0, 0.6))
             halu.append(HaluRow(own[0].features, support, lift, support, 1.0, right, f"p{i}"))
-    return CalibrationData(own, halu, 3, "synthetic", {"squad": ["q1"], "halueval": ["p1"]})
+    return CalibrationData(
+        own, halu, 3, "synthetic", {"squad": ["q1"], "halueval": ["p1"]}, asked=asked
+    )
 
 
 def test_calibration_data_round_trips(tmp_path: Path) -> None:
-    data = _synthetic()
-    path = tmp_path / "signals.json"
-    data.dump(path)
-    assert CalibrationData.load(path) == data
+    from verirag.pipeline.evaluation.calibrate import Sources
+
+    for data in (_synthetic(), _synthetic(extra=True)):
+        first = data.own[0]
+        with_text = replace(
+            first, sources=Sources("When?", "In 1889 [1].", "1889", ("It opened in 1889.",))
+        )
+        data = replace(data, own=[with_text, *data.own[1:]])
+        path = tmp_path / "signals.json"
+        data.dump(path)
+        assert CalibrationData.load(path) == data
+
+
+def test_a_new_signal_joins_the_model_only_when_it_helps_out_of_fold() -> None:
+    """The answer check separates right from wrong in this data; alignment is noise. The fit
+    keeps the first, leaves the second out, and reports every set it tried."""
+    from verirag.evaluators.decision import Thresholds
+    from verirag.pipeline.evaluation.calibration_fit import fit
+
+    data = _synthetic(160, seed=4, extra=True)
+    logged: list[str] = []
+    t = fit(data, Thresholds(), "m", log=logged.append, resamples=50)
+    signals = t.report["signals"]
+    assert signals["own"] == ["support", "lift", "logprob", "check"]
+    tried = signals["tried"]["own"]
+    assert tried["support+lift+logprob+check"] >= tried["support+lift+logprob"] + 0.01
+    assert "support+lift+logprob+check+alignment" in tried
+    assert t.own_model is not None and t.own_model.check > 0 and t.own_model.alignment == 0
+    # Given answers carry neither signal here: their model stays on the base signals.
+    assert signals["given"] == ["support", "lift"]
+    assert any(line.startswith("signals") for line in logged)
+
+
+def test_fit_reports_selective_and_unanswerable_figures_with_intervals() -> None:
+    from verirag.evaluators.decision import Thresholds
+    from verirag.pipeline.evaluation.calibration_fit import fit
+
+    data = _synthetic(160, seed=4, extra=True)
+    t = fit(data, Thresholds(), "m", log=lambda _: None, resamples=100)
+    oof, ci = t.report["out_of_fold"], t.report["intervals_95"]
+    for key in (
+        "own_auroc",
+        "delivered_precision",
+        "answerable_coverage",
+        "answerable_precision",
+        "unanswerable_withheld_precision",
+        "unanswerable_withheld_recall",
+        "halueval_auroc",
+        "halueval_balanced_accuracy",
+    ):
+        low, high = ci[key]
+        assert 0.0 <= low <= oof[key] <= high <= 1.0, key
+    # Every withheld question is either answerable (a false alarm) or not: the unanswerable
+    # ones were all asked with "abstain", so recall counts them all.
+    assert oof["unanswerable_withheld_recall"] == pytest.approx(1.0, abs=0.2)
+    assert t.report["samples"]["asked"] == len(data.asked)
 
 
 def test_fit_reports_out_of_fold_figures_and_calibrated_cuts(tmp_path: Path) -> None:
@@ -190,6 +262,7 @@ def test_fit_reports_out_of_fold_figures_and_calibrated_cuts(tmp_path: Path) -> 
         "own": 120,
         "own_right": sum(o.correct for o in data.own),
         "halueval": 240,
+        "asked": 0,
     }
     oof = report["out_of_fold"]
     assert 0.75 < oof["own_auroc"] <= 1.0 and 0.75 < oof["halueval_auroc"] <= 1.0
@@ -230,10 +303,7 @@ def test_fit_never_reports_in_sample_figures() -> None:
     rng = random.Random(0)
     labels = [o.correct for o in data.own]
     rng.shuffle(labels)
-    own = [
-        OwnAnswer(o.features, o.lift, o.claim_scores, y, o.item_id)
-        for o, y in zip(data.own, labels, strict=True)
-    ]
+    own = [replace(o, correct=y) for o, y in zip(data.own, labels, strict=True)]
     shuffled = CalibrationData(own, data.halueval, 0, "shuffled", {})
     t = fit(shuffled, Thresholds(), "m", log=lambda _: None)
     assert 0.3 < t.report["out_of_fold"]["own_auroc"] < 0.7

@@ -71,11 +71,13 @@ def _verifier(gen: ScriptedGenerator) -> Verifier:
 
 
 def test_verifier_checks_each_claim_then_scores_closed_book_last() -> None:
-    gen = ScriptedGenerator({"Paris is the capital": 0.95, "It has 99 bridges": 0.9})
+    gen = ScriptedGenerator(
+        {"Paris is the capital": 0.95, "It has 99 bridges": 0.9}, check={"Paris": 0.8}
+    )
     verifier = _verifier(gen)
     evidence = verifier.evidence("What is the capital?", ["Paris is the capital of France."], "")
     answer = "Paris is the capital [1]. It has 99 bridges [1]."
-    v = verifier.verify(evidence, answer)
+    v = verifier.verify(evidence, answer, short="Paris")
     assert [c.text for c in v.claims] == ["Paris is the capital.", "It has 99 bridges."]
     for claim in v.claims:  # spans index the text the caller passed
         assert answer[claim.start : claim.end].startswith(claim.text[:-1])
@@ -87,11 +89,14 @@ def test_verifier_checks_each_claim_then_scores_closed_book_last() -> None:
     assert v.judge == pytest.approx(0.9)
     assert not v.lexical_clean
     assert v.lift is not None and v.lift > 0
-    assert gen.calls == ["score-sources", "judge", "judge", "score-closed"]
+    # The answer check asks about the short answer; alignment reads the claims' sentence.
+    assert v.answer_check == pytest.approx(0.8)
+    assert v.alignment == pytest.approx(1.0)  # "capital" stands in the cited sentence
+    assert gen.calls == ["score-sources", "judge", "judge", "check", "score-closed"]
 
 
 def test_verifier_on_given_answers_never_calls_undecided_supported() -> None:
-    gen = ScriptedGenerator({"Rome": None, "Paris": 0.8})
+    gen = ScriptedGenerator({"Rome": None, "Paris": 0.8}, check={"Paris": 0.9})
     verifier = _verifier(gen)
     evidence = verifier.evidence("Capital?", ["Paris is the capital of France."], "")
     undecided, right = verifier.verify_many(evidence, ["Rome", "Paris"], given=True)
@@ -100,7 +105,9 @@ def test_verifier_on_given_answers_never_calls_undecided_supported() -> None:
     assert undecided.claims[0].verdict != "supported"
     assert undecided.judge is None and undecided.support == 0.0  # "Rome" is in no source
     assert right.claims[0].verdict == "supported" and right.judge == pytest.approx(0.8)
-    assert gen.calls == ["score-sources", "judge", "score-sources", "judge"] + ["score-closed"] * 2
+    assert gen.calls == ["score-sources", "judge", "check"] * 2 + ["score-closed"] * 2
+    # Given answers are checked as they are; an undecided check is None, never a yes.
+    assert undecided.answer_check is None and right.answer_check == pytest.approx(0.9)
     # Someone else's text: the blend leaves the logprob term out.
     assert verifier.score(right, None) != verifier.score(right, 0.0)
 

@@ -236,6 +236,12 @@ class Answer:
     # The fewest words that answer the question, taken from `text`; "" when it declines or
     # when the model could name none.
     short_answer: str = ""
+    # The judge's P(the sources give this answer to this question), and the share of the
+    # question's content words around the source sentences the claims rest on: whether the
+    # sources are about what was asked, which a claim's support does not say. None: not
+    # measured (withheld answers).
+    answer_check: float | None = None
+    question_alignment: float | None = None
     # The decision's cuts were fitted for this (generator, judge, backend); False: they were
     # not, and `confidence` and the verdicts are not calibrated probabilities.
     calibrated: bool = False

@@ -1,0 +1,123 @@
+"""Collecting calibration signals: every item is saved as it is measured, and a stopped run
+resumes without asking anything twice. No model: answers and HaluEval signals are scripted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import HALUEVAL_SAMPLE, SQUAD_SAMPLE
+from verirag.core.records import Answer, Citation, ClaimResult, Timings
+from verirag.evaluators.confidence import ConfidenceFeatures
+from verirag.pipeline.evaluation.calibrate import CalibrationData, collect
+from verirag.pipeline.evaluation.datasets import Passage
+from verirag.pipeline.evaluation.hallucination import Signals, SignalScorer
+
+FEATURES = ConfidenceFeatures(5, -0.4, -2.0, 0.8, 0.2)
+
+
+class _Scorer(SignalScorer):
+    """HaluEval signals without a model: the right answer checks out, the other does not."""
+
+    def __init__(self) -> None:
+        self.scored = 0
+
+    def signals_many(self, sources: list[str], question: str, answers: list[str]) -> list[Signals]:
+        self.scored += 1
+        return [
+            Signals(0.5, FEATURES, p, 1.0, p, 0.3, p, check=p, alignment=0.8)
+            for p in (0.9, 0.2)[: len(answers)]
+        ]
+
+
+class _Asker:
+    """Answers a question with its first word; stops (raises) after `stop_after` questions."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.asked: list[str] = []
+        self.stop_after = stop_after
+
+    def __call__(self, collection: str, corpus: list[Passage]) -> Callable[[str], Answer]:
+        def ask(text: str) -> Answer:
+            if self.stop_after is not None and len(self.asked) >= self.stop_after:
+                raise KeyboardInterrupt
+            self.asked.append(f"{collection}:{text}")
+            body = f"The answer is {text.split()[0]} [1]."
+            claim = ClaimResult(body, 0, len(body), (1,), "supported", 0.8, "", judge_p=0.8)
+            cite = Citation(1, 7, "d", "s", "Title", 0, 10, corpus[0].text)
+            return Answer(
+                question=text,
+                collection=collection,
+                text=body,
+                decision="answer",
+                decision_reason="",
+                confidence=0.6,
+                claims=(claim,),
+                citations=(cite,),
+                retrieved=(),
+                generator="g",
+                prompt_version="v2",
+                params={},
+                timings=Timings(),
+                source_lift=0.4,
+                confidence_features=asdict(FEATURES),
+                short_answer=text.split()[0],
+                answer_check=0.7,
+                question_alignment=0.6,
+            )
+
+        return ask
+
+
+def _collect(asker: _Asker, scorer: _Scorer, checkpoint: Path) -> CalibrationData:
+    return collect(
+        scorer=scorer,
+        ask=asker,
+        squad_path=SQUAD_SAMPLE,
+        halueval_path=HALUEVAL_SAMPLE,
+        pairs=4,
+        questions=5,
+        distractors=10,
+        seed=3,
+        generator_name="g",
+        checkpoint=checkpoint,
+    )
+
+
+def test_a_stopped_calibration_run_resumes_where_it_stopped(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "signals.jsonl"
+    stopped = _Asker(stop_after=7)  # all 5 with the paragraph, 2 without
+    with pytest.raises(KeyboardInterrupt):
+        _collect(stopped, _Scorer(), checkpoint)
+    assert len(checkpoint.read_text().splitlines()) == 7
+    resumed, scorer = _Asker(), _Scorer()
+    data = _collect(resumed, scorer, checkpoint)
+    # Only the 3 questions not yet asked are asked; every HaluEval pair is scored once.
+    assert len(resumed.asked) == 3 and all(a.startswith("without-gold") for a in resumed.asked)
+    assert scorer.scored == 4
+    assert len(data.asked) == 10 and len(data.halueval) == 8
+    # A finished run measures nothing again and gives the same data.
+    again, scorer_again = _Asker(), _Scorer()
+    assert _collect(again, scorer_again, checkpoint) == data
+    assert again.asked == [] and scorer_again.scored == 0
+
+
+def test_collected_answers_keep_their_signals_and_texts(tmp_path: Path) -> None:
+    data = _collect(_Asker(), _Scorer(), tmp_path / "c.jsonl")
+    labelled = {(o.item_id, o.indexed) for o in data.own}
+    assert {(a.item_id, a.indexed) for a in data.asked} >= labelled
+    first = data.own[0]
+    assert first.check == 0.7 and first.alignment == 0.6
+    assert first.sources.answer.startswith("The answer is") and first.sources.texts
+    assert first.sources.short == first.sources.question.split()[0]
+    assert [h.right for h in data.halueval[:2]] == [True, False]
+    assert data.halueval[0].check == 0.9 and data.halueval[1].check == 0.2
+    # Round trip through the shipped signals file.
+    path = tmp_path / "signals.json"
+    data.dump(path)
+    assert CalibrationData.load(path) == data
+    # The exclusion list names every HaluEval pair measured.
+    assert data.excluded["halueval"] == sorted({h.item_id for h in data.halueval})
