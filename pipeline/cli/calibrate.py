@@ -34,6 +34,13 @@ def calibrate(
             "resumes a stopped run (default: a new temporary directory)"
         ),
     ] = None,
+    avoid: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="a data file (SQuAD JSON, HaluEval JSONL) whose items are never sampled, "
+            "e.g. your test set; repeatable"
+        ),
+    ] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Fit the decision thresholds on SQuAD and HaluEval QA; write the calibration file."""
@@ -81,6 +88,7 @@ def calibrate(
                 thresholds=base,
                 work_dir=work,
                 progress=asked,
+                avoid=avoid or (),
             )
         )
         signals_path = save_signals or work / "signals.json"

@@ -273,10 +273,15 @@ def collect(
     generator_name: str,
     checkpoint: Path | None = None,
     progress: Progress | None = None,
+    avoid: dict[str, frozenset[str]] | None = None,
 ) -> CalibrationData:
     """Ask each SQuAD question with its paragraph indexed and without it, and score each
-    HaluEval pair. Items already in `checkpoint` (same samples) are not measured again."""
-    sample = squad_qa_sample(squad_path, questions, distractors, seed)
+    HaluEval pair. Items already in `checkpoint` (same samples) are not measured again.
+    `avoid`: ids ("squad", "halueval") never to sample, e.g. a test set's."""
+    avoid = avoid or {}
+    sample = squad_qa_sample(
+        squad_path, questions, distractors, seed, avoid.get("squad", frozenset())
+    )
     saved = Checkpoint(checkpoint)
     own: list[OwnAnswer] = []
     asked: list[Asked] = []
@@ -304,7 +309,7 @@ def collect(
                 own.append(own_from_dict(entry["own"]))
             if progress is not None:
                 progress(part, n, len(sample.questions))
-    halu_pairs = load_halueval(halueval_path, pairs, seed)
+    halu_pairs = load_halueval(halueval_path, pairs, seed, avoid.get("halueval", frozenset()))
     halueval: list[HaluRow] = []
     for n, pair in enumerate(halu_pairs, 1):
         entry = saved.get("halueval", pair.pair_id)

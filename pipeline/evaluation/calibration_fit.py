@@ -419,9 +419,15 @@ def exclusion_path(calibration: Path) -> Path:
 
 
 def write_calibration(fitted: Thresholds, data: CalibrationData, target: Path) -> Path:
-    """The calibration file and, beside it, the ids of every item it sampled."""
+    """The calibration file and, beside it, the ids of every item it sampled. Ids an earlier
+    calibration there sampled stay listed: an item once fitted on is never reported on."""
     excluded = exclusion_path(target)
+    ids: dict[str, set[str]] = {k: set(v) for k, v in data.excluded.items()}
+    if excluded.is_file():
+        for kind, earlier in json.loads(excluded.read_text()).items():
+            ids.setdefault(kind, set()).update(earlier)
     fitted = replace(fitted, report={**fitted.report, "excluded": excluded.name})
     target.write_text(fitted.dump())
-    excluded.write_text(json.dumps(data.excluded, indent=1, sort_keys=True) + "\n")
+    listed = {kind: sorted(v) for kind, v in ids.items()}
+    excluded.write_text(json.dumps(listed, indent=1, sort_keys=True) + "\n")
     return excluded

@@ -9,7 +9,7 @@ generator's checks. The `verirag calibrate` command only parses options, calls
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -49,6 +49,7 @@ def measure_signals(
     thresholds: Thresholds | None = None,
     work_dir: Path | None = None,
     progress: Progress | None = None,
+    avoid: Sequence[Path] = (),
 ) -> CalibrationData:
     """Load `settings.generator` once, answer and score the samples, return the signals.
 
@@ -67,6 +68,7 @@ def measure_signals(
     for path in (squad, halueval):
         if not path.is_file():
             raise FileNotFoundError(f"public data file not found: {path}")
+    avoided = avoided_ids(avoid)
     base = thresholds or Thresholds.load(model=settings.generator)
     generator = make_generator(settings.generator, settings)
     work = work_dir or Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
@@ -94,4 +96,20 @@ def measure_signals(
         # In the work directory: a run started again with the same one resumes.
         checkpoint=work / f"signals-{stem}-q{questions}-p{pairs}-s{seed}-k{k}.jsonl",
         progress=progress,
+        avoid=avoided,
     )
+
+
+def avoided_ids(paths: Sequence[Path]) -> dict[str, frozenset[str]]:
+    """The question ids and HaluEval pair ids in the data files `paths` (format detected)."""
+    from verirag.pipeline.evaluation.datasets import load_eval_dataset
+
+    squad: set[str] = set()
+    halueval: set[str] = set()
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"file to avoid not found: {path}")
+        data = load_eval_dataset(path)
+        halueval.update(h.pair_id for h in data.halu)
+        squad.update(item.item_id for item in data.items)
+    return {"squad": frozenset(squad), "halueval": frozenset(halueval)}

@@ -28,10 +28,15 @@ class HaluPair:
     pair_id: str = ""
 
 
-def load_halueval(path: Path, n: int, seed: int) -> list[HaluPair]:
-    """A seeded sample of `n` HaluEval QA records as pairs (the eval loader reads and checks
-    the file; the same seed picks the same records)."""
-    items = sample_halu(load_eval_dataset(path, "halueval").halu, n, seed)
+def load_halueval(
+    path: Path, n: int, seed: int, avoid: frozenset[str] = frozenset()
+) -> list[HaluPair]:
+    """A seeded sample of `n` HaluEval QA records as pairs, none of the pair ids in `avoid`
+    (the eval loader reads and checks the file; the same seed picks the same records)."""
+    records = load_eval_dataset(path, "halueval").halu
+    if avoid:
+        records = [h for h in records if h.pair_id not in avoid]
+    items = sample_halu(records, n, seed)
     by_pair: dict[str, dict[bool, HaluItem]] = {}
     for item in items:
         by_pair.setdefault(item.pair_id, {})[item.hallucinated] = item

@@ -22,9 +22,14 @@ class QaSample:
         return self.gold + self.distractors
 
 
-def squad_qa_sample(path: Path, questions: int, distractors: int, seed: int) -> QaSample:
-    """Seeded questions, their paragraphs, and other paragraphs as distractors."""
+def squad_qa_sample(
+    path: Path, questions: int, distractors: int, seed: int, avoid: frozenset[str] = frozenset()
+) -> QaSample:
+    """Seeded questions (none of the ids in `avoid`), their paragraphs, and other paragraphs
+    as distractors."""
     passages, qs = load_squad(path)
+    if avoid:
+        qs = [q for q in qs if q.qid not in avoid]
     rng = random.Random(seed)
     chosen = rng.sample(qs, questions)
     gold_ids = {next(iter(q.relevant)) for q in chosen}

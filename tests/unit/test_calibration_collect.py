@@ -3,6 +3,7 @@ resumes without asking anything twice. No model: answers and HaluEval signals ar
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -121,3 +122,39 @@ def test_collected_answers_keep_their_signals_and_texts(tmp_path: Path) -> None:
     assert CalibrationData.load(path) == data
     # The exclusion list names every HaluEval pair measured.
     assert data.excluded["halueval"] == sorted({h.item_id for h in data.halueval})
+
+
+def test_avoided_items_are_never_sampled_and_exclusions_accumulate(tmp_path: Path) -> None:
+    from verirag.evaluators.decision import Thresholds
+    from verirag.pipeline.evaluation.calibration_fit import exclusion_path, write_calibration
+    from verirag.pipeline.evaluation.calibration_run import avoided_ids
+
+    first = _collect(_Asker(), _Scorer(), tmp_path / "a.jsonl")
+    avoid = {k: frozenset(v) for k, v in first.excluded.items()}
+    second = collect(
+        scorer=_Scorer(),
+        ask=_Asker(),
+        squad_path=SQUAD_SAMPLE,
+        halueval_path=HALUEVAL_SAMPLE,
+        pairs=4,
+        questions=5,
+        distractors=10,
+        seed=3,  # the same seed: without `avoid`, the same items
+        generator_name="g",
+        avoid=avoid,
+    )
+    for kind in ("squad", "halueval"):
+        assert second.excluded[kind] and not set(second.excluded[kind]) & avoid[kind]
+    # A data file's ids, by its detected format.
+    from_files = avoided_ids([SQUAD_SAMPLE, HALUEVAL_SAMPLE])
+    assert set(first.excluded["squad"]) <= from_files["squad"]
+    assert set(first.excluded["halueval"]) <= from_files["halueval"]
+    with pytest.raises(FileNotFoundError, match="to avoid"):
+        avoided_ids([tmp_path / "missing.json"])
+    # Writing a second calibration keeps the first one's ids excluded.
+    target = tmp_path / "m.json"
+    write_calibration(Thresholds(model="m"), first, target)
+    write_calibration(Thresholds(model="m"), second, target)
+    listed = json.loads(exclusion_path(target).read_text())
+    for kind in ("squad", "halueval"):
+        assert set(listed[kind]) == set(first.excluded[kind]) | set(second.excluded[kind])

@@ -25,6 +25,7 @@ from verirag.pipeline.evaluation.datasets import (
     shared_data_dir,
     shared_data_file,
 )
+from verirag.pipeline.evaluation.datasets.halueval import pair_id
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eval"
 
@@ -80,21 +81,34 @@ def test_beir_fixture() -> None:
     ]
 
 
+def test_halueval_pair_ids_come_from_the_record_not_its_line(tmp_path: Path) -> None:
+    """The same record has the same id in the full file and in a sample of it (a calibration's
+    exclusion list names records, not lines); a repeated record is read once."""
+    lines = (FIXTURES / "halueval_tiny.jsonl").read_text().splitlines()
+    full = tmp_path / "full.jsonl"
+    full.write_text("\n".join(lines) + "\n")
+    sample = tmp_path / "sample.jsonl"
+    sample.write_text("\n".join([lines[2], lines[1], lines[2]]) + "\n")
+    whole = {h.question: h.pair_id for h in load_eval_dataset(full).halu}
+    part = load_eval_dataset(sample).halu
+    assert len(part) == 4  # the repeated record once, as a right and a hallucinated item
+    assert all(whole[h.question] == h.pair_id for h in part)
+
+
 def test_halueval_fixture() -> None:
     data = load_eval_dataset(FIXTURES / "halueval_tiny.jsonl")
     assert data.format == "halueval"
     assert data.passages == [] and data.items == []
+    ids = [pair_id(h.question, h.knowledge) for h in data.halu[::2]]
+    assert len(set(ids)) == 3 and all(i.startswith("h") and len(i) == 13 for i in ids)
     assert [(h.item_id, h.pair_id, h.hallucinated) for h in data.halu] == [
-        ("0-right", "0", False),
-        ("0-hallucinated", "0", True),
-        ("1-right", "1", False),
-        ("1-hallucinated", "1", True),
-        ("2-right", "2", False),
-        ("2-hallucinated", "2", True),
+        (f"{i}-{kind}", i, kind == "hallucinated")
+        for i in ids
+        for kind in ("right", "hallucinated")
     ]
     assert data.halu[3] == HaluItem(
-        "1-hallucinated",
-        "1",
+        f"{ids[1]}-hallucinated",
+        ids[1],
         "Juna Arvet wrote the novel Salt Orchard. She was born in the fishing village of Kesk.",
         "Where was the author of Salt Orchard born?",
         "She was born in the capital city, Arvet.",
