@@ -41,6 +41,14 @@ def calibrate(
             "e.g. your test set; repeatable"
         ),
     ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="minutes: start no new item after this and fit on what was measured "
+            "(HaluEval pairs first, then SQuAD questions)",
+        ),
+    ] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Fit the decision thresholds on SQuAD and HaluEval QA; write the calibration file."""
@@ -89,6 +97,7 @@ def calibrate(
                 work_dir=work,
                 progress=asked,
                 avoid=avoid or (),
+                budget_minutes=budget,
             )
         )
         signals_path = save_signals or work / "signals.json"

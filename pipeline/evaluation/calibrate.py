@@ -13,6 +13,7 @@ Seeds here are disjoint from the ones the tests and benchmarks report on.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from verirag.evaluators.decision import claim_floor
 from verirag.pipeline.evaluation.datasets import Passage, Question
 from verirag.pipeline.evaluation.hallucination import (
     HaluPair,
+    Signals,
     SignalScorer,
     load_halueval,
     score_pairs,
@@ -274,73 +276,82 @@ def collect(
     checkpoint: Path | None = None,
     progress: Progress | None = None,
     avoid: dict[str, frozenset[str]] | None = None,
+    deadline: float | None = None,
 ) -> CalibrationData:
-    """Ask each SQuAD question with its paragraph indexed and without it, and score each
-    HaluEval pair. Items already in `checkpoint` (same samples) are not measured again.
-    `avoid`: ids ("squad", "halueval") never to sample, e.g. a test set's."""
+    """Score each HaluEval pair, then ask each SQuAD question with its paragraph indexed and
+    without it. Items already in `checkpoint` (same samples) are not measured again.
+    `avoid`: ids ("squad", "halueval") never to sample, e.g. a test set's. `deadline` (a
+    `time.monotonic()` value): no new item is started after it, and the data holds the items
+    measured by then (a question with and without its paragraph, or not at all)."""
     avoid = avoid or {}
+    saved = Checkpoint(checkpoint)
+
+    def in_time() -> bool:
+        return deadline is None or time.monotonic() < deadline
+
+    halu_pairs = load_halueval(halueval_path, pairs, seed, avoid.get("halueval", frozenset()))
+    halueval: list[HaluRow] = []
+    measured_pairs: list[HaluPair] = []
+    for n, pair in enumerate(halu_pairs, 1):
+        entry = saved.get("halueval", pair.pair_id)
+        if entry is None:
+            if not in_time():
+                break
+            rows = [
+                _halu_from_signals(s, right, pair.pair_id)
+                for s, right in score_pairs(scorer, [pair])
+            ]
+            entry = saved.put("halueval", pair.pair_id, {"rows": [asdict(r) for r in rows]})
+        halueval += [_halu_row(r) for r in entry["rows"]]
+        measured_pairs.append(pair)
+        if progress is not None:
+            progress("halueval", n, len(halu_pairs))
     sample = squad_qa_sample(
         squad_path, questions, distractors, seed, avoid.get("squad", frozenset())
     )
-    saved = Checkpoint(checkpoint)
     own: list[OwnAnswer] = []
     asked: list[Asked] = []
-    for part, corpus, indexed in (
-        ("with-gold", sample.corpus, True),
-        ("without-gold", sample.distractors, False),
-    ):
-        ask_one: Callable[[str], Answer] | None = None
-        for n, q in enumerate(sample.questions, 1):
-            entry = saved.get(part, q.qid)
+    askers: dict[str, Callable[[str], Answer]] = {}
+    corpora = {"with-gold": sample.corpus, "without-gold": sample.distractors}
+    measured: list[Question] = []
+    for n, q in enumerate(sample.questions, 1):
+        entries = [saved.get(part, q.qid) for part in corpora]
+        if None in entries and not in_time():
+            break
+        for part, entry in zip(corpora, entries, strict=True):
+            indexed = part == "with-gold"
             if entry is None:
-                ask_one = ask_one or ask(part, corpus)
-                answer = ask_one(q.question)
+                if part not in askers:
+                    askers[part] = ask(part, corpora[part])
+                answer = askers[part](q.question)
                 row = own_answer(answer, q.answers, indexed, q.qid)
                 outcome = Asked(
                     q.qid, indexed, answer.decision, answer_contains(answer.text, q.answers)
                 )
                 entry = saved.put(
-                    part,
-                    q.qid,
-                    {"asked": asdict(outcome), "own": asdict(row) if row else None},
+                    part, q.qid, {"asked": asdict(outcome), "own": asdict(row) if row else None}
                 )
             asked.append(Asked(**entry["asked"]))
             if entry["own"] is not None:
                 own.append(own_from_dict(entry["own"]))
-            if progress is not None:
-                progress(part, n, len(sample.questions))
-    halu_pairs = load_halueval(halueval_path, pairs, seed, avoid.get("halueval", frozenset()))
-    halueval: list[HaluRow] = []
-    for n, pair in enumerate(halu_pairs, 1):
-        entry = saved.get("halueval", pair.pair_id)
-        if entry is None:
-            scored = score_pairs(scorer, [pair])
-            rows = [
-                HaluRow(
-                    s.features,
-                    s.support,
-                    s.lift,
-                    s.judge,
-                    s.lexical,
-                    right,
-                    pair.pair_id,
-                    s.check,
-                    s.alignment,
-                )
-                for s, right in scored
-            ]
-            entry = saved.put("halueval", pair.pair_id, {"rows": [asdict(r) for r in rows]})
-        halueval += [_halu_row(r) for r in entry["rows"]]
+        measured.append(q)
         if progress is not None:
-            progress("halueval", n, len(halu_pairs))
+            progress("squad", n, len(sample.questions))
     return CalibrationData(
         own,
         halueval,
         sum(not a.indexed and a.decision == "abstain" for a in asked),
-        f"{generator_name}; SQuAD v1.1 dev {questions} questions with and without their "
-        f"paragraph among {distractors} others, HaluEval QA {pairs} pairs; seed {seed}",
-        excluded=excluded_ids(sample.questions, halu_pairs),
+        f"{generator_name}; SQuAD v1.1 dev {len(measured)} questions with and without their "
+        f"paragraph among {distractors} others, HaluEval QA {len(measured_pairs)} pairs; "
+        f"seed {seed}",
+        excluded=excluded_ids(measured, measured_pairs),
         asked=asked,
+    )
+
+
+def _halu_from_signals(s: Signals, right: bool, pair_id: str) -> HaluRow:
+    return HaluRow(
+        s.features, s.support, s.lift, s.judge, s.lexical, right, pair_id, s.check, s.alignment
     )
 
 

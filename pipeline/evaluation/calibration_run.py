@@ -9,6 +9,7 @@ generator's checks. The `verirag calibrate` command only parses options, calls
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -50,6 +51,7 @@ def measure_signals(
     work_dir: Path | None = None,
     progress: Progress | None = None,
     avoid: Sequence[Path] = (),
+    budget_minutes: float | None = None,
 ) -> CalibrationData:
     """Load `settings.generator` once, answer and score the samples, return the signals.
 
@@ -97,6 +99,7 @@ def measure_signals(
         checkpoint=work / f"signals-{stem}-q{questions}-p{pairs}-s{seed}-k{k}.jsonl",
         progress=progress,
         avoid=avoided,
+        deadline=time.monotonic() + budget_minutes * 60 if budget_minutes else None,
     )
 
 

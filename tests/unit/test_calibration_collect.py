@@ -90,20 +90,51 @@ def _collect(asker: _Asker, scorer: _Scorer, checkpoint: Path) -> CalibrationDat
 
 def test_a_stopped_calibration_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     checkpoint = tmp_path / "signals.jsonl"
-    stopped = _Asker(stop_after=7)  # all 5 with the paragraph, 2 without
+    # 4 HaluEval pairs first, then each question with and without its paragraph: stopped
+    # after 3 questions and the 4th one's first half.
+    stopped = _Asker(stop_after=7)
     with pytest.raises(KeyboardInterrupt):
         _collect(stopped, _Scorer(), checkpoint)
-    assert len(checkpoint.read_text().splitlines()) == 7
+    assert len(checkpoint.read_text().splitlines()) == 4 + 7
     resumed, scorer = _Asker(), _Scorer()
     data = _collect(resumed, scorer, checkpoint)
-    # Only the 3 questions not yet asked are asked; every HaluEval pair is scored once.
-    assert len(resumed.asked) == 3 and all(a.startswith("without-gold") for a in resumed.asked)
-    assert scorer.scored == 4
+    # Only the 3 answers not yet given are asked; no HaluEval pair is scored twice.
+    assert [a.split(":")[0] for a in resumed.asked] == ["without-gold", "with-gold", "without-gold"]
+    assert scorer.scored == 0
     assert len(data.asked) == 10 and len(data.halueval) == 8
     # A finished run measures nothing again and gives the same data.
     again, scorer_again = _Asker(), _Scorer()
     assert _collect(again, scorer_again, checkpoint) == data
     assert again.asked == [] and scorer_again.scored == 0
+
+
+def test_a_deadline_keeps_whole_questions_and_excludes_only_what_was_measured(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    data = collect(
+        scorer=_Scorer(),
+        ask=_Asker(),
+        squad_path=SQUAD_SAMPLE,
+        halueval_path=HALUEVAL_SAMPLE,
+        pairs=4,
+        questions=5,
+        distractors=10,
+        seed=3,
+        generator_name="g",
+        deadline=time.monotonic() - 1,  # already past: nothing new starts
+    )
+    assert (
+        data.asked == []
+        and data.halueval == []
+        and data.excluded
+        == {
+            "squad": [],
+            "halueval": [],
+        }
+    )
+    assert "0 questions" in data.described and "0 pairs" in data.described
 
 
 def test_collected_answers_keep_their_signals_and_texts(tmp_path: Path) -> None:
