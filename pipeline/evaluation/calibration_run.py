@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -71,7 +72,9 @@ def measure_signals(
         if not path.is_file():
             raise FileNotFoundError(f"public data file not found: {path}")
     avoided = avoided_ids(avoid)
-    base = thresholds or Thresholds.load(model=settings.generator)
+    # Claims are scored raw (the judge's P(yes) after the lexical penalties): the fit learns
+    # the claim model on raw scores, and a claim model already applied would be applied twice.
+    base = replace(thresholds or Thresholds.load(model=settings.generator), claim_model=None)
     generator = make_generator(settings.generator, settings)
     work = work_dir or Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
     # Model files still come from the user's cache, so nothing is downloaded twice.
