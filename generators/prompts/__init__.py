@@ -6,6 +6,7 @@ share a prefix with the answer's and llama.cpp reuses the sources' KV cache acro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -15,6 +16,19 @@ from verirag.core.records import Message
 
 PROMPTS_DIR = Path(__file__).resolve().parent
 FENCE_END = "SOURCES>>>"
+
+
+def _defuse(text: str) -> str:
+    """`text` with every fence marker replaced, however it is spaced or cased, so that no
+    source can open or close the fence."""
+    return _FENCE_MARK.sub(FENCE_REMOVED, text)
+
+
+FENCE_REMOVED = "(fence marker removed)"
+_FENCE_MARK = re.compile(
+    r"s\s*o\s*u\s*r\s*c\s*e\s*s\s*>\s*>\s*>|<\s*<\s*<\s*s\s*o\s*u\s*r\s*c\s*e\s*s",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -32,8 +46,12 @@ class PromptSet:
         """Numbered sources; a source can never close the fence early."""
         parts = []
         for number, heading, text in sources:
-            body = text.replace(FENCE_END, "SOURCES> >>").replace("<<<SOURCES", "<< <SOURCES")
-            parts.append(f"[{number}] {heading}\n{body}" if heading else f"[{number}] {body}")
+            # Every field that enters the prompt is escaped, the title and headings too (a
+            # document titled "SOURCES>>> ..." would close the fence); a heading is one line,
+            # so it cannot start a fake numbered source either.
+            head = _defuse(" ".join(heading.split()))
+            body = _defuse(text)
+            parts.append(f"[{number}] {head}\n{body}" if head else f"[{number}] {body}")
         return self.context.substitute(sources="\n\n".join(parts))
 
     def answer_messages(self, context_block: str, question: str, idk: str) -> list[Message]:
