@@ -16,6 +16,11 @@ from typing import Any
 
 from verirag.core.records import Document, LoadFailure, Section
 
+# Caps on what one file may expand to, so that one hostile file cannot exhaust memory.
+ZIP_EXPANSION = 20  # a DOCX may inflate to this many times max_file_bytes
+MAX_PDF_PAGES = 5_000
+MAX_TEXT_CHARS = 20_000_000  # characters taken from one PDF
+
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".rst"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx", ".jsonl"}
@@ -162,7 +167,14 @@ def _pdf(path: Path) -> tuple[str, str, tuple[int, ...], dict[str, Any]]:
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError("encrypted PDF (needs a password)")
-        pages: list[str] = [page.extract_text() or "" for page in reader.pages]
+        pages: list[str] = []
+        taken = 0
+        for page in reader.pages[:MAX_PDF_PAGES]:
+            pages.append((page.extract_text() or "")[: MAX_TEXT_CHARS - taken])
+            taken += len(pages[-1])
+            if taken >= MAX_TEXT_CHARS:
+                break
+        truncated = len(pages) < len(reader.pages) or taken >= MAX_TEXT_CHARS
         info = reader.metadata
         title = str(info.title) if info is not None and info.title else ""
     except LoadError:
@@ -178,17 +190,36 @@ def _pdf(path: Path) -> tuple[str, str, tuple[int, ...], dict[str, Any]]:
         parts.append(clean)
         pos += len(clean) + 2
     text = "\n\n".join(parts)
-    return title, text, tuple(starts), {"pages": len(pages)}
+    extra: dict[str, Any] = {"pages": len(pages)}
+    if truncated:
+        extra["truncated"] = True
+    return title, text, tuple(starts), extra
 
 
-def _docx(path: Path) -> str:
+def _docx(path: Path, max_bytes: int) -> str:
     import docx2txt
 
+    _check_unzipped_size(path, max_bytes * ZIP_EXPANSION)
     try:
         text: str = docx2txt.process(str(path))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise LoadError(f"unreadable DOCX (not a valid Word document): {exc}") from exc
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _check_unzipped_size(path: Path, limit: int) -> None:
+    """Refuse a zip container whose members would expand past `limit` bytes (a zip bomb).
+    The declared sizes bound what zipfile will inflate: it stops a member at its size."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise LoadError(f"unreadable DOCX (not a valid Word document): {exc}") from exc
+    if total > limit:
+        raise LoadError(
+            f"DOCX would expand to {total} bytes, over the limit of {limit} "
+            f"({ZIP_EXPANSION} x max_file_bytes): refused as a possible zip bomb"
+        )
 
 
 def _first_heading(sections: tuple[Section, ...]) -> str:
@@ -219,6 +250,22 @@ def load_file(path: Path, max_bytes: int) -> tuple[list[Document], list[LoadFail
     if suffix == ".jsonl":
         return _jsonl(path, stat.st_mtime)
 
+    try:
+        return _load_one(path, suffix, stat.st_mtime, max_bytes)
+    except LoadError:
+        raise
+    except Exception as exc:
+        # Parsers raise whatever their input provokes (ElementTree.ParseError in a DOCX,
+        # IndexError in pypdf, RecursionError on deeply nested HTML): one bad file fails that
+        # file, never the run. MemoryError included: a bomb that got past the caps.
+        raise LoadError(
+            f"unreadable {suffix.lstrip('.').upper()} file ({type(exc).__name__}: {exc})"[:500]
+        ) from exc
+
+
+def _load_one(
+    path: Path, suffix: str, mtime: float, max_bytes: int
+) -> tuple[list[Document], list[LoadFailure]]:
     source = str(path.resolve())
     title = ""
     sections: tuple[Section, ...] = ()
@@ -228,7 +275,7 @@ def load_file(path: Path, max_bytes: int) -> tuple[list[Document], list[LoadFail
         title, text, page_starts, extra = _pdf(path)
         metadata.update(extra)
     elif suffix == ".docx":
-        text = _docx(path)
+        text = _docx(path, max_bytes)
     else:
         try:
             raw = path.read_bytes()
@@ -251,7 +298,7 @@ def load_file(path: Path, max_bytes: int) -> tuple[list[Document], list[LoadFail
         title=title,
         text=text,
         content_hash=content_hash(text, title, metadata),
-        mtime=stat.st_mtime,
+        mtime=mtime,
         metadata=metadata,
         sections=sections,
         page_starts=page_starts,

@@ -152,3 +152,70 @@ def test_iter_files_recursive_globs_and_hidden(tmp_path: Path) -> None:
     assert nested == {"z.md", "draft.md"}
     with pytest.raises(FileNotFoundError, match="no such file"):
         list(iter_files([tmp_path / "missing"]))
+
+
+def test_a_docx_with_malformed_xml_fails_that_file_only(tmp_path: Path) -> None:
+    import zipfile
+
+    good = make_docx(tmp_path / "good.docx", ["Fine text."])
+    bad = tmp_path / "bad.docx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "word/document.xml":
+                data = data[: len(data) // 2]  # cut mid-element: ElementTree.ParseError
+            dst.writestr(info, data)
+    with pytest.raises(LoadError, match="unreadable DOCX"):
+        load_file(bad, 10_000_000)
+    assert load_file(good, 10_000_000)[0][0].text == "Fine text."
+
+
+def test_a_zip_bomb_docx_is_refused_before_it_is_inflated(tmp_path: Path) -> None:
+    import zipfile
+
+    bomb = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", b"\0" * 30_000_000)  # 30 MB of zeros, ~30 KB packed
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(LoadError, match="zip bomb"):
+        load_file(bomb, 1_000_000)
+
+
+def test_any_parser_exception_is_a_per_file_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pypdf
+
+    path = make_pdf(tmp_path / "r.pdf", ["Page one."], title="T")
+
+    class Exploding:
+        def __init__(self, *_: object) -> None:
+            raise IndexError("list index out of range")
+
+    monkeypatch.setattr(pypdf, "PdfReader", Exploding)
+    with pytest.raises(LoadError, match=r"unreadable PDF file \(IndexError"):
+        load_file(path, 10_000_000)
+
+
+def test_deeply_nested_html_fails_or_loads_but_never_raises_anything_else(tmp_path: Path) -> None:
+    page = tmp_path / "deep.html"
+    page.write_text("<div>" * 20_000 + "deep text" + "</div>" * 20_000)
+    try:
+        docs, _ = load_file(page, 10_000_000)
+    except LoadError as exc:
+        assert "unreadable HTML" in str(exc)
+    else:
+        assert "deep text" in docs[0].text
+
+
+def test_pdf_pages_and_characters_are_capped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import verirag.retrievers.loaders as loaders
+
+    path = make_pdf(tmp_path / "r.pdf", ["One.", "Two.", "Three."], title="T")
+    monkeypatch.setattr(loaders, "MAX_PDF_PAGES", 2)
+    (doc,), _ = load_file(path, 10_000_000)
+    assert "Three" not in doc.text and doc.metadata["truncated"] is True
+    assert doc.metadata["pages"] == 2
