@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,26 +90,58 @@ class Bm25Index:
         return cls(retriever, ids)
 
 
+# A reader whose BM25 index is older than the committed generation serves it (consistent, if
+# stale: rows deleted since are dropped when hits are read) until this many times its build
+# time has passed, so that a writer committing batch after batch does not make every
+# question rebuild BM25. Small collections build in milliseconds and are always fresh.
+STALE_FACTOR = 10.0
+
+
+@dataclass
+class _Cached:
+    generation: int
+    index: Bm25Index
+    built_at: float
+    build_seconds: float
+
+
 def bm25_for(store: FaissStore) -> Bm25Index:
-    """The BM25 index of the store's committed generation: loaded, or rebuilt and saved."""
-    gen = store.generation
-    cached: tuple[int, Bm25Index] | None = getattr(store, "_bm25", None)
-    if cached is not None and cached[0] == gen:
-        return cached[1]
-    directory = store.path / f"bm25-g{gen}"
-    index: Bm25Index | None = None
-    if (directory / "chunk_ids.npy").is_file():
-        index = Bm25Index.load(directory)
-        if len(index._ids) != store.count("chunks"):
-            index = None
-    if index is None:
-        index = Bm25Index.build(store)
+    """The BM25 index of the store's committed generation, read in one snapshot: from
+    memory, from disk, or rebuilt. Only a writer saves it and deletes older ones: a reader
+    never writes or removes index files (it could remove what a writer just saved)."""
+    cached: _Cached | None = getattr(store, "_bm25", None)
+    with store.snapshot():
+        gen = store.generation
+        if cached is not None and cached.generation == gen:
+            return cached.index
+        if (
+            cached is not None
+            and not store.writable
+            and time.monotonic() - cached.built_at < STALE_FACTOR * cached.build_seconds
+        ):
+            return cached.index
+        directory = store.path / f"bm25-g{gen}"
+        started = time.monotonic()
+        index: Bm25Index | None = None
+        if (directory / "chunk_ids.npy").is_file():
+            try:
+                index = Bm25Index.load(directory)
+            except (OSError, ValueError):
+                index = None  # being replaced by a writer: build it instead
+            if index is not None and len(index._ids) != store.count("chunks"):
+                index = None
+        built = index is None
+        if index is None:
+            index = Bm25Index.build(store)
+    if built and store.writable:
         try:
             index.save(directory)
             for old in store.path.glob("bm25-g*"):
                 if old != directory:
                     shutil.rmtree(old, ignore_errors=True)
+            for tmp in store.path.glob(".bm25.*"):
+                shutil.rmtree(tmp, ignore_errors=True)
         except OSError:
             pass  # a read-only collection still searches, from memory
-    store._bm25 = (gen, index)  # type: ignore[attr-defined]
+    store._bm25 = _Cached(gen, index, time.monotonic(), time.monotonic() - started)  # type: ignore[attr-defined]
     return index

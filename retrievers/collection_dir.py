@@ -36,7 +36,12 @@ def validate_name(name: str) -> str:
 def list_collections(root: Path) -> list[str]:
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / "meta.sqlite").is_file())
+    # A name starting with "." is a collection being dropped (see `drop_collection`).
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if not p.name.startswith(".") and (p / "meta.sqlite").is_file()
+    )
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -80,6 +82,9 @@ class FaissStore:
         self.path = path
         self.name = path.name
         self._lock: WriterLock | None = None
+        # One connection serves every thread of the process: reads that must see one
+        # committed state (a snapshot) take turns on it.
+        self._reading = threading.RLock()
         db_path = path / "meta.sqlite"
         if not db_path.is_file():
             if create is None:
@@ -116,13 +121,33 @@ class FaissStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self._reading:  # not inside another thread's snapshot on this connection
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every read inside sees the same committed state, whatever a
+        writer commits meanwhile (WAL). Inside a write transaction, that transaction."""
+        with self._reading:
+            if self.db.in_transaction:
+                yield self.db
+                return
+            self.db.execute("BEGIN")  # deferred: the snapshot is taken at the first read
+            try:
+                yield self.db
+            finally:
+                self.db.execute("COMMIT")
+
+    @property
+    def writable(self) -> bool:
+        """This store holds the collection's writer lock (only a writer writes index files)."""
+        return self._lock is not None
 
     @property
     def generation(self) -> int:
@@ -280,29 +305,44 @@ class FaissStore:
 
     # -- FAISS ---------------------------------------------------------------------------
     def index(self) -> Any:
-        """The FAISS index for the committed generation: loaded if on disk, else rebuilt."""
-        gen = self.generation
-        index = self._faiss.cached(gen)
-        if index is not None:
+        """The FAISS index for the committed generation, read in one snapshot (generation,
+        count and vectors agree): the one in memory, caught up with what was committed since
+        where the index type allows, else loaded from disk, else rebuilt from SQLite. Only
+        `save` writes files, and only a writer calls it."""
+        with self.snapshot():
+            gen = self.generation
+            index = self._faiss.cached(gen)
+            if index is not None:
+                return index
+            n = self.count("chunks")
+            index = self._faiss.catch_up(gen, self._chunk_ids, self._vectors_of)
+            if index is None:
+                index = self._faiss.read(gen)
+                if index is not None and index.ntotal != n:
+                    index = None  # never trust a file that disagrees with SQLite
+            if index is None:
+                index = self._faiss.build(*self._stored_vectors())
+            self._faiss.adopt(gen, index)
             return index
-        index = self._faiss.read(gen)
-        if index is not None and index.ntotal != self.count("chunks"):
-            index = None  # never trust a file that disagrees with SQLite
-        if index is None:
-            index = self._faiss.build(*self._stored_vectors())
-        self._faiss.adopt(gen, index)
-        return index
+
+    def _chunk_ids(self) -> npt.NDArray[np.int64]:
+        rows = self.db.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id").fetchall()
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+    def _vectors_of(self, chunk_ids: Sequence[int]) -> npt.NDArray[np.float32]:
+        found = self.vectors_for(chunk_ids)
+        return np.stack([found[int(c)] for c in chunk_ids]).astype(np.float32, copy=False)
 
     def _stored_vectors(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        n = self.count("chunks")
-        ids = np.empty(n, dtype=np.int64)
-        vecs = np.empty((n, self.config.dim), dtype=np.float32)
-        for i, (cid, blob) in enumerate(
-            self.db.execute("SELECT chunk_id, vector FROM chunks ORDER BY chunk_id")
-        ):
-            ids[i] = cid
-            vecs[i] = np.frombuffer(blob, dtype=np.float32)
-        return ids, vecs
+        """Every stored (chunk id, vector); call inside a snapshot. Sized by the rows read,
+        never by a count taken apart from them."""
+        ids: list[int] = []
+        vecs: list[npt.NDArray[np.float32]] = []
+        for cid, blob in self.db.execute("SELECT chunk_id, vector FROM chunks ORDER BY chunk_id"):
+            ids.append(int(cid))
+            vecs.append(np.frombuffer(blob, dtype=np.float32))
+        matrix = np.stack(vecs) if vecs else np.zeros((0, self.config.dim), np.float32)
+        return np.asarray(ids, dtype=np.int64), matrix
 
     def set_save_interval(self, seconds: float) -> None:
         self._faiss.set_save_interval(seconds)
@@ -313,18 +353,22 @@ class FaissStore:
         self._faiss.save()
 
     def search(self, query: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
-        return search_index(self.index(), query, k)
+        # Under the read lock: a reader catching the index up changes it in place.
+        with self._reading:
+            return search_index(self.index(), query, k)
 
     def vectors_for(self, chunk_ids: Sequence[int]) -> dict[int, npt.NDArray[np.float32]]:
-        if not chunk_ids:
-            return {}
-        marks = ",".join("?" * len(chunk_ids))
-        return {
-            int(cid): np.frombuffer(blob, dtype=np.float32)
+        found: dict[int, npt.NDArray[np.float32]] = {}
+        ids = [int(c) for c in chunk_ids]
+        # In slices: SQLite caps the number of bound parameters.
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
             for cid, blob in self.db.execute(
-                f"SELECT chunk_id, vector FROM chunks WHERE chunk_id IN ({marks})", list(chunk_ids)
-            )
-        }
+                f"SELECT chunk_id, vector FROM chunks WHERE chunk_id IN ({marks})", part
+            ):
+                found[int(cid)] = np.frombuffer(blob, dtype=np.float32)
+        return found
 
     def hits(self, ranked: Sequence[tuple[int, float]]) -> list[SearchHit]:
         if not ranked:
@@ -371,6 +415,10 @@ def drop_collection(root: Path, name: str) -> None:
     path = root / validate_name(name)
     if not (path / "meta.sqlite").is_file():
         raise CollectionError(f"unknown collection '{name}'")
+    # Moved aside while the writer lock is held: no writer can start in between, and a writer
+    # that creates the collection anew right after gets a fresh directory that this removal
+    # never touches.
+    tomb = path.with_name(f".{path.name}.deleted-{os.getpid()}-{time.monotonic_ns()}")
     with FaissStore(path, writable=True):
-        pass  # taking the lock proves no writer is active
-    shutil.rmtree(path)
+        path.rename(tomb)
+    shutil.rmtree(tomb, ignore_errors=True)

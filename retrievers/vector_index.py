@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,35 @@ class VectorIndex:
             index.add_with_ids(vectors, ids)
         return index
 
+    def catch_up(
+        self,
+        generation: int,
+        current_ids: Callable[[], npt.NDArray[np.int64]],
+        vectors: Callable[[Sequence[int]], npt.NDArray[np.float32]],
+    ) -> Any:
+        """The index in memory moved on to `generation` in place, from what was committed
+        since (chunks added and removed), so that a reader does not rebuild the whole index
+        for every batch a writer commits. None where it cannot: no index in memory, a type
+        that cannot drop rows, or so many changes that a rebuild costs the same. The caller
+        reads `current_ids` and `vectors` in one snapshot."""
+        index = self._index
+        if index is None or self.config.index_type == "ivfpq" or not hasattr(index, "id_map"):
+            return None
+        known = faiss.vector_to_array(index.id_map).astype(np.int64)
+        current = current_ids()
+        gone = np.setdiff1d(known, current, assume_unique=True)
+        new = np.setdiff1d(current, known, assume_unique=True)
+        if len(gone) and not _supports_incremental(self.config, removing=True):
+            return None
+        if len(gone) + len(new) > max(1000, len(current) // 2):
+            return None
+        if len(gone):
+            index.remove_ids(gone)
+        if len(new):
+            index.add_with_ids(vectors(new.tolist()), new)
+        self._generation = generation
+        return index
+
     def adopt(self, generation: int, index: Any) -> None:
         self._index = index
         self._generation = generation
@@ -142,7 +171,9 @@ class VectorIndex:
                 os.fsync(handle.fileno())
             tmp.replace(target)
             fsync_dir(self.directory)
-        for old in self.directory.glob("faiss-g*.index*"):
+        # Other generations' files and the temporary files of saves that died half-way
+        # (`faiss-gN.tmp`): only the writer gets here, so none of them is being written.
+        for old in self.directory.glob("faiss-g*"):
             if old != target:
                 old.unlink(missing_ok=True)
         self._last_save = time.monotonic()

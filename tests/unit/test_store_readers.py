@@ -1,0 +1,134 @@
+"""Readers beside a writer: every read sees one committed state, readers never write or
+delete index files, and a reader catches its index up instead of rebuilding it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import HashEncoder
+from verirag.core.settings import Settings
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.retrievers import vector_index
+from verirag.retrievers.bm25 import bm25_for
+from verirag.retrievers.collection_dir import list_collections
+from verirag.retrievers.store import CollectionBusyError, FaissStore, drop_collection
+
+
+def _write(folder: Path, n: int, start: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [
+        json.dumps({"id": f"d{i}", "text": f"Document {i} talks about topic{i} and more."})
+        for i in range(start, start + n)
+    ]
+    path = folder / "docs.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _index(settings: Settings, encoder: HashEncoder, folder: Path) -> None:
+    IndexingPipeline(settings, encoder=encoder).run([folder], "c")  # type: ignore[arg-type]
+
+
+def _reader(settings: Settings) -> FaissStore:
+    return FaissStore(settings.data_dir / "collections" / "c")
+
+
+@pytest.fixture
+def indexed(tmp_path: Path, hash_settings: Settings, hash_encoder: HashEncoder) -> Path:
+    folder = tmp_path / "docs"
+    _write(folder, 6)
+    _index(hash_settings, hash_encoder, folder)
+    return folder
+
+
+def test_a_snapshot_does_not_see_a_commit_made_during_it(
+    indexed: Path, hash_settings: Settings, hash_encoder: HashEncoder
+) -> None:
+    reader = _reader(hash_settings)
+    with reader.snapshot():
+        before = (reader.generation, reader.count("chunks"))
+        _write(indexed, 3, start=6)  # the writer replaces the 6 documents by 3, and commits
+        _index(hash_settings, hash_encoder, indexed)
+        # Generation, count and rows all still from the moment the snapshot began.
+        assert (reader.generation, reader.count("chunks")) == before
+        ids, vecs = reader._stored_vectors()
+        assert len(ids) == before[1] == len(vecs)
+    assert reader.generation > before[0] and reader.count("chunks") == 3
+
+
+def test_a_reader_catches_its_index_up_in_place_without_rebuilding(
+    indexed: Path,
+    hash_settings: Settings,
+    hash_encoder: HashEncoder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reader = _reader(hash_settings)
+    first = reader.index()
+    assert first.ntotal == 6
+    builds: list[int] = []
+    real_build = vector_index.VectorIndex.build
+
+    def counting(self: vector_index.VectorIndex, ids: np.ndarray, vecs: np.ndarray) -> object:
+        builds.append(len(ids))
+        return real_build(self, ids, vecs)
+
+    monkeypatch.setattr(vector_index.VectorIndex, "build", counting)
+    # The writer replaces the file's documents: d0..d5 become d3..d8 (3 gone, 3 new).
+    _write(indexed, 6, start=3)
+    _index(hash_settings, hash_encoder, indexed)
+    for name in list((reader.path).glob("faiss-g*")):
+        name.unlink()  # nothing on disk to load: only a catch-up or a rebuild can serve
+    caught = reader.index()
+    assert caught is first and builds == []  # the same index, moved on in place
+    stored = {int(r[0]) for r in reader.db.execute("SELECT chunk_id FROM chunks")}
+    import faiss
+
+    assert set(faiss.vector_to_array(caught.id_map).tolist()) == stored
+    hits = reader.hits(reader.search(hash_encoder.encode_query("topic8")[0], 3))
+    assert hits and hits[0].doc_id.endswith("d8")
+
+
+def test_readers_never_write_or_delete_bm25_files(
+    indexed: Path, hash_settings: Settings, hash_encoder: HashEncoder
+) -> None:
+    reader = _reader(hash_settings)
+    saved = sorted(p.name for p in reader.path.glob("bm25-g*"))
+    assert len(saved) == 1  # the writer saved its generation at the end of the run
+    bm25_for(reader).search("topic1", 3)
+    _write(indexed, 2, start=6)
+    writer_store = FaissStore(reader.path, writable=True)
+    try:
+        # A commit with no BM25 saved for it (the writer is still running).
+        writer_store.db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+    finally:
+        writer_store.close()
+    found = bm25_for(reader).search("topic1", 3)
+    assert found  # served, from memory
+    assert sorted(p.name for p in reader.path.glob("bm25-g*")) == saved
+    assert not list(reader.path.glob(".bm25.*"))
+
+
+def test_a_writer_save_removes_temporary_files_of_a_save_that_died(
+    indexed: Path, hash_settings: Settings
+) -> None:
+    path = hash_settings.data_dir / "collections" / "c"
+    (path / "faiss-g1.tmp").write_bytes(b"half a file")
+    with FaissStore(path, writable=True) as store:
+        store.save()
+    assert not list(path.glob("faiss-g*.tmp"))
+    assert len(list(path.glob("faiss-g*.index"))) == 1
+
+
+def test_dropping_holds_the_lock_until_the_collection_is_gone(
+    indexed: Path, hash_settings: Settings
+) -> None:
+    root = hash_settings.data_dir / "collections"
+    with FaissStore(root / "c", writable=True), pytest.raises(CollectionBusyError):
+        drop_collection(root, "c")  # a writer is active: nothing is removed
+    assert list_collections(root) == ["c"]
+    drop_collection(root, "c")
+    assert list_collections(root) == [] and not any(root.iterdir())
