@@ -12,20 +12,19 @@ import asyncio
 import logging
 import math
 import os
+import shutil
 import threading
 import time
-import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-from verirag.core.records import Answer, FileOutcome, IndexReport
+from verirag.core.records import Answer
 from verirag.core.settings import Settings
 from verirag.generators.params import GenerationParams
 from verirag.pipeline.api.errors import ProblemError
+from verirag.pipeline.api.jobs import Job, JobRegistry, run_job
 from verirag.pipeline.api.keys import KeyStore
 from verirag.pipeline.api.metrics import Metrics
 from verirag.pipeline.indexing import IndexingPipeline
@@ -141,58 +140,6 @@ class RateLimiter:
             return (1.0 - tokens) / rate
 
 
-JobStatus = Literal["queued", "running", "done", "failed"]
-
-
-@dataclass
-class Job:
-    id: str
-    collection: str
-    files: list[str]  # the sanitised names the files were saved under
-    paths: list[Path]
-    status: JobStatus = "queued"
-    created_at: float = field(default_factory=time.time)
-    started_at: float | None = None
-    finished_at: float | None = None
-    report: IndexReport | None = None
-    error: str = ""
-
-    def outcomes(self) -> list[FileOutcome]:
-        return list(self.report.outcomes) if self.report else []
-
-
-class JobRegistry:
-    """In memory: a restart forgets jobs, never documents (they are in the collection)."""
-
-    def __init__(self, keep: int = 1000) -> None:
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._lock = threading.Lock()
-        self.keep = keep
-
-    def add(self, collection: str, files: list[str], paths: list[Path]) -> Job:
-        job = Job(id=uuid.uuid4().hex, collection=collection, files=files, paths=paths)
-        with self._lock:
-            self._jobs[job.id] = job
-            while len(self._jobs) > self.keep:
-                oldest = next(iter(self._jobs.values()))
-                if oldest.status in ("queued", "running"):
-                    break
-                self._jobs.popitem(last=False)
-        return job
-
-    def get(self, job_id: str) -> Job | None:
-        with self._lock:
-            return self._jobs.get(job_id)
-
-    def remove(self, job_id: str) -> None:
-        with self._lock:
-            self._jobs.pop(job_id, None)
-
-    def in_flight(self) -> int:
-        with self._lock:
-            return sum(1 for j in self._jobs.values() if j.status in ("queued", "running"))
-
-
 class Services:
     """Everything the routers need, built once per app and injected into every request."""
 
@@ -212,11 +159,14 @@ class Services:
         # One encoder for both pipelines: the model is loaded once per process.
         self.rag: AnswerPipeline = rag or RagPipeline(settings, encoder=self.indexer.encoder)
         self.keys = keys or KeyStore.for_data_dir(settings.data_dir)
-        self.jobs = JobRegistry()
+        self.jobs = JobRegistry(settings.data_dir / "jobs.sqlite")
         self.metrics = Metrics()
         self.rate_limiter = RateLimiter(settings.api_rate_limit_per_minute)
         n = workers or settings.api_worker_threads or default_worker_threads()
         self.pool = WorkerPool(n, settings.api_queue_limit)
+        # Indexing jobs have their own worker and queue: an upload waiting for a collection's
+        # writer lock never holds a worker that questions need.
+        self.index_pool = WorkerPool(1, settings.api_index_queue_limit)
         # One writer per collection directory at a time (the store's flock would refuse a
         # second one); jobs wait for each other instead of failing as busy.
         self._index_lock = threading.Lock()
@@ -261,8 +211,10 @@ class Services:
 
     def close(self) -> None:
         self.pool.shutdown()
+        self.index_pool.shutdown()
         self.rag.close()
         self.keys.close()
+        self.jobs.close()
 
     # -- collections ---------------------------------------------------------------------
     def collections(self) -> list[str]:
@@ -306,28 +258,31 @@ class Services:
     def upload_dir(self, collection: str) -> Path:
         return self.settings.data_dir / "uploads" / collection
 
-    def start_job(self, collection: str, files: list[str], paths: list[Path]) -> Job:
-        job = self.jobs.add(collection, files, paths)
+    def start_job(self, collection: str, files: list[str], staging: Path) -> Job:
+        """Queue a job for files staged in `staging`; they replace earlier uploads only when
+        it starts. 503 when the indexing queue is full, and then the staged files are gone and
+        nothing else changed."""
+        job = self.jobs.add(collection, files, staging)
         try:
-            self.submit(lambda: self._run_job(job))
-        except ProblemError:
+            self.index_pool.submit(lambda: self._run_job(job))
+        except QueueFullError as exc:
             self.jobs.remove(job.id)
-            raise
+            shutil.rmtree(staging, ignore_errors=True)
+            raise ProblemError(
+                503,
+                f"the indexing queue is full ({self.index_pool.running} running, "
+                f"{self.index_pool.queued} waiting); retry later",
+                kind="indexing-busy",
+                headers={"Retry-After": "30"},
+            ) from exc
         return job
 
     def _run_job(self, job: Job) -> None:
         with self._index_lock:
-            job.status = "running"
-            job.started_at = time.time()
             try:
-                job.report = self.indexer.run(job.paths, job.collection)
-                job.status = "done"
-            except Exception as exc:
+                run_job(job, self.jobs, self.upload_dir(job.collection), self.indexer.run)
+            except Exception:
                 log.exception("indexing job %s failed", job.id)
-                job.error = str(exc) or type(exc).__name__
-                job.status = "failed"
-            finally:
-                job.finished_at = time.time()
 
     def delete_document(self, collection: str, doc_id: str) -> list[tuple[str, str]]:
         with self._index_lock:

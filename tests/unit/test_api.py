@@ -127,7 +127,9 @@ def test_key_of_collection_a_never_sees_collection_b(bed: Bed) -> None:
     review_a = bed.rag.ask("review cats purr", "a")
     bed.rag.asked.clear()
     assert review_a.review_id is not None and review_b.review_id is not None
-    job_b = bed.services.start_job("b", [], [])
+    staged = bed.services.settings.data_dir / "uploads" / ".staging" / "empty"
+    staged.mkdir(parents=True)
+    job_b = bed.services.start_job("b", [], staged)
 
     responses = [
         bed.client.post(
@@ -464,6 +466,75 @@ def test_oversize_body_is_413(tmp_path: Path) -> None:
 
 
 # -- uploads and jobs ------------------------------------------------------------------------------
+def _upload(bed: Bed, content: bytes, name: str = "notes.txt") -> Any:
+    return bed.client.post(
+        "/v1/collections/a/documents",
+        files={"files": (name, content, "text/plain")},
+        headers=bed.headers("a_write"),
+    )
+
+
+def test_questions_keep_their_workers_while_indexing_jobs_wait(tmp_path: Path) -> None:
+    """Jobs run on their own worker: with every job stuck behind a collection's writer lock,
+    questions on any collection are still answered by the request workers."""
+    with api_bed(tmp_path, api_worker_threads=1, api_queue_limit=0) as bed:
+        with bed.services._index_lock:  # a long job holds the writer lock
+            accepted = [_upload(bed, f"Llamas hum {i}.".encode(), f"l{i}.txt") for i in range(2)]
+            assert [r.status_code for r in accepted] == [202, 202]
+            for _ in range(3):
+                asked = bed.client.post(
+                    "/v1/ask",
+                    json={"question": "cats purr", "collection": "a"},
+                    headers=bed.headers("a_write"),
+                )
+                assert asked.status_code == 200, asked.text
+        for r in accepted:
+            assert _wait_job(bed, r.json()["job_id"])["status"] == "done"
+
+
+def test_a_refused_upload_replaces_nothing(tmp_path: Path) -> None:
+    with api_bed(tmp_path, api_index_queue_limit=0) as bed:
+        first = _upload(bed, b"Version one of the notes.")
+        assert _wait_job(bed, first.json()["job_id"])["status"] == "done"
+        saved = bed.services.upload_dir("a") / "notes.txt"
+        with bed.services._index_lock:
+            waiting = _upload(bed, b"Version two of the notes.")  # takes the one worker
+            assert waiting.status_code == 202
+            refused = _upload(bed, b"Version three of the notes.")
+            problem = _problem(refused, 503)
+            assert "indexing queue is full" in problem["detail"]
+            assert refused.headers["Retry-After"]
+            # Accepted but not started: nothing replaced yet. Refused: nothing at all.
+            assert saved.read_bytes() == b"Version one of the notes."
+        assert _wait_job(bed, waiting.json()["job_id"])["status"] == "done"
+        assert saved.read_bytes() == b"Version two of the notes."
+        staging = bed.services.settings.data_dir / "uploads" / ".staging"
+        assert not [p for p in staging.rglob("*") if p.is_file()]
+
+
+def test_jobs_survive_a_restart_and_interrupted_ones_say_so(tmp_path: Path) -> None:
+    from verirag.pipeline.api.jobs import INTERRUPTED, JobRegistry
+
+    with api_bed(tmp_path) as bed:
+        done = _upload(bed, b"Kept across restarts.")
+        done_id = done.json()["job_id"]
+        assert _wait_job(bed, done_id)["status"] == "done"
+        # A job the server was running when it stopped.
+        stuck = bed.services.jobs.add("a", ["x.txt"])
+        stuck.status = "running"
+        bed.services.jobs.save(stuck)
+    registry = JobRegistry(tmp_path / "data" / "jobs.sqlite")
+    try:
+        again = registry.get(done_id)
+        assert again is not None and again.status == "done" and again.report is not None
+        assert again.report.added == 1 and again.outcomes()[0].outcome == "added"
+        interrupted = registry.get(stuck.id)
+        assert interrupted is not None and interrupted.status == "failed"
+        assert interrupted.error == INTERRUPTED and interrupted.finished_at is not None
+    finally:
+        registry.close()
+
+
 @pytest.mark.parametrize(
     ("name", "needle"),
     [

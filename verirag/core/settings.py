@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     api_queue_limit: int = Field(
         default=8, ge=0, description="requests waiting for a worker beyond which 503 is returned"
     )
+    api_index_queue_limit: int = Field(
+        default=8,
+        ge=0,
+        description="indexing jobs waiting beyond the running one, after which uploads get 503 "
+        "(jobs run on their own worker, never on the request workers)",
+    )
     api_max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     api_max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="per file")
     api_max_upload_files: int = Field(default=20, ge=1, le=1000)

@@ -115,7 +115,6 @@ async def upload_documents(
             f"several files would be saved as {', '.join(duplicates)}; rename them",
             kind="duplicate-filename",
         )
-    target = services.upload_dir(collection)
     # Staged first, so that a request refused half-way (a file over the limit) leaves no
     # file behind and replaces no earlier upload.
     staging = services.settings.data_dir / "uploads" / ".staging" / uuid.uuid4().hex
@@ -124,14 +123,12 @@ async def upload_documents(
             await save_upload(f, staging / n, s.api_max_upload_bytes)
             for f, n in zip(files, names, strict=True)
         ]
-        target.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for n in names:
-            (staging / n).replace(target / n)
-            paths.append(target / n)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-    job = services.start_job(collection, names, paths)
+        raise
+    # The job owns the staged files now: they replace earlier uploads when it starts, and a
+    # refused job (503) removes them and changes nothing.
+    job = services.start_job(collection, names, staging)
     return JobAccepted(
         job_id=job.id,
         status=job.status,
