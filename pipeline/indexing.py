@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from verirag.core.db import purge_wal
 from verirag.core.records import Chunk, Document, FileOutcome, IndexReport
 from verirag.core.settings import Settings
+from verirag.pipeline.review import ReviewQueue
 from verirag.retrievers.bm25 import bm25_for
 from verirag.retrievers.chunking import Chunker
 from verirag.retrievers.encoders import SentenceTransformerEncoder
@@ -308,6 +310,16 @@ class IndexingPipeline:
                 )
             store.delete_documents(list(found))
             store.save()
+            # Deleted means deleted: BM25 rebuilt without the text (its older files and
+            # vocabulary removed), the WAL emptied, and the review items that drew on the
+            # documents redacted.
+            bm25_for(store)
+            purge_wal(store.db)
+            review = ReviewQueue(self.settings.data_dir / "review.sqlite")
+            try:
+                review.redact_documents(collection, set(found))
+            finally:
+                review.close()
             return sorted(found.items(), key=lambda kv: kv[1])
         finally:
             store.close()

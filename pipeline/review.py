@@ -10,11 +10,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from verirag.core.db import connect
+from verirag.core.db import connect, purge_wal
 from verirag.core.records import Answer
 
 Resolution = Literal["correct", "incorrect", "partially-correct"]
 RESOLUTIONS: tuple[str, ...] = ("correct", "incorrect", "partially-correct")
+REDACTED = "[removed: a document this answer drew on was deleted]"
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,37 @@ class ReviewQueue:
                 (resolution, note, time.time(), item_id),
             )
         return self.get(item_id)
+
+    def redact_documents(self, collection: str, doc_ids: set[str]) -> int:
+        """Remove deleted documents' text from the items of `collection`: their retrieved
+        passages and citations go, and an answer that cited one is itself removed (with its
+        claims), the item kept and marked, with its status and resolution. Returns the items
+        changed."""
+        changed = 0
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT id, answer_text, answer_json FROM reviews WHERE collection=?",
+                (collection,),
+            ).fetchall()
+            for item_id, text, raw in rows:
+                answer = json.loads(raw)
+                cited = [c for c in answer.get("citations", ()) if c.get("doc_id") in doc_ids]
+                hits = [h for h in answer.get("retrieved", ()) if h.get("doc_id") in doc_ids]
+                if not cited and not hits:
+                    continue
+                answer["retrieved"] = [h for h in answer.get("retrieved", ()) if h not in hits]
+                answer["citations"] = [c for c in answer.get("citations", ()) if c not in cited]
+                if cited:
+                    text = REDACTED
+                    answer.update(text=REDACTED, claims=[], short_answer="", source_deleted=True)
+                self.db.execute(
+                    "UPDATE reviews SET answer_text=?, answer_json=? WHERE id=?",
+                    (text, json.dumps(answer), item_id),
+                )
+                changed += 1
+            if changed:
+                purge_wal(self.db)
+        return changed
 
     def close(self) -> None:
         self.db.close()

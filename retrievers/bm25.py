@@ -37,7 +37,8 @@ class Bm25Index:
     def __init__(self, retriever: Any, chunk_ids: np.ndarray) -> None:
         self._retriever = retriever
         self._ids = chunk_ids
-        self._vocab: dict[str, int] = retriever.vocab_dict
+        # An empty collection has an unindexed retriever, without a vocabulary.
+        self._vocab: dict[str, int] = getattr(retriever, "vocab_dict", None) or {}
 
     @classmethod
     def build(cls, store: FaissStore) -> Bm25Index:

@@ -285,5 +285,18 @@ class Services:
                 log.exception("indexing job %s failed", job.id)
 
     def delete_document(self, collection: str, doc_id: str) -> list[tuple[str, str]]:
+        """Delete the document, and the uploaded file it came from (deleted means deleted)."""
         with self._index_lock:
-            return self.indexer.delete(collection, [doc_id])
+            deleted = self.indexer.delete(collection, [doc_id])
+            uploads = self.upload_dir(collection).resolve()
+            store = self.indexer.open_store(collection)
+            try:
+                for _, source in deleted:
+                    # A JSONL record's source is "<file>#<line>"; the file goes only when no
+                    # document of the collection still comes from it.
+                    path = Path(source.split("#", 1)[0]).resolve()
+                    if path.parent == uploads and not store.docs_of_file(str(path)):
+                        path.unlink(missing_ok=True)
+            finally:
+                store.close()
+            return deleted

@@ -664,6 +664,36 @@ def test_upload_creates_a_new_collection_and_delete_removes_a_document(bed: Bed)
     assert bed.client.get("/v1/collections/a/documents", headers=h).json()["total"] == 2
 
 
+def test_a_deleted_document_leaves_no_trace_in_the_data_directory(bed: Bed) -> None:
+    """Its text is gone from every file: the collection's SQLite and BM25 files, the review
+    queue (items that drew on it are redacted, not dropped) and the uploads directory."""
+    marker = "Zanzibarquux"
+    h = bed.headers("a_write")
+    body = f"The okapi {marker} eats leaves in the forest.".encode()
+    accepted = bed.client.post(
+        "/v1/collections/a/documents", files={"files": ("okapi.txt", body, "text/plain")}, headers=h
+    ).json()
+    assert _wait_job(bed, accepted["job_id"])["added"] == 1
+    item = bed.rag.ask("review: what does the okapi eat in the forest?", "a")
+    assert item.review_id is not None
+    other = bed.rag.ask("review: do cats purr?", "a")  # draws on another document only
+    docs = bed.client.get("/v1/collections/a/documents", headers=h).json()["items"]
+    doc_id = next(d["doc_id"] for d in docs if d["source"].endswith("okapi.txt"))
+    assert bed.client.delete(f"/v1/collections/a/documents/{doc_id}", headers=h).status_code == 200
+    bed.services.rag.close()  # readers' connections closed, as at shutdown
+    data_dir = bed.services.settings.data_dir
+    holding = [
+        str(p.relative_to(data_dir))
+        for p in data_dir.rglob("*")
+        if p.is_file() and marker.encode() in p.read_bytes()
+    ]
+    assert holding == []
+    review = bed.client.get("/v1/review?status=all", headers=h).json()
+    by_id = {i["id"]: i for i in review}
+    assert by_id[item.review_id]["answer_text"].startswith("[removed")
+    assert not by_id[other.review_id]["answer_text"].startswith("[removed")
+
+
 # -- review --------------------------------------------------------------------------------------
 def test_review_list_and_resolve(bed: Bed) -> None:
     item = bed.rag.ask("review: do cats purr?", "a")
