@@ -600,6 +600,9 @@ def test_upload_strips_directories_and_indexes_good_files_despite_a_bad_one(bed:
         "report.pdf",
     ]
     assert accepted["location"] == f"/v1/jobs/{accepted['job_id']}"
+    job = _wait_job(bed, accepted["job_id"])
+    assert job["status"] == "done", job
+    # The job moved the staged files into the upload directory when it started.
     upload_dir = bed.services.upload_dir("a")
     assert sorted(p.name for p in upload_dir.iterdir()) == [
         "birds.txt",
@@ -607,8 +610,6 @@ def test_upload_strips_directories_and_indexes_good_files_despite_a_bad_one(bed:
         "notes.md",
         "report.pdf",
     ]
-    job = _wait_job(bed, accepted["job_id"])
-    assert job["status"] == "done", job
     assert (job["added"], job["failed"]) == (3, 1)
     failed = [o for o in job["outcomes"] if o["outcome"] == "failed"]
     assert len(failed) == 1 and failed[0]["source"].endswith("broken.pdf") and failed[0]["reason"]
