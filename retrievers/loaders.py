@@ -151,12 +151,35 @@ def html_to_text(raw: bytes) -> tuple[str, str]:
             tag.replace_with(f"\n\n{'#' * level} {heading}\n\n")
             if not title and level == 1:
                 title = heading
-    for tag in soup.find_all(_BLOCK_TAGS):
-        tag.insert_after("\n")
-    text = soup.get_text()
+    text = _block_text(soup)
     lines = [" ".join(line.split()) for line in text.splitlines()]
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     return title, text
+
+
+_END_OF_BLOCK = object()
+
+
+def _block_text(root: Any) -> str:
+    """The text of the tree with a line break after every block element, in one iterative
+    pass (inserting the breaks into the tree is quadratic in its depth: 50,000 nested divs
+    took minutes; recursion would overflow)."""
+    from bs4 import CData, NavigableString
+
+    out: list[str] = []
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        if node is _END_OF_BLOCK:
+            out.append("\n")
+        elif isinstance(node, NavigableString):
+            if type(node) in (NavigableString, CData):  # not comments, doctypes ...
+                out.append(str(node))
+        else:
+            if node.name in _BLOCK_TAGS:
+                stack.append(_END_OF_BLOCK)
+            stack.extend(reversed(node.contents))
+    return "".join(out)
 
 
 def _pdf(path: Path) -> tuple[str, str, tuple[int, ...], dict[str, Any]]:
