@@ -164,7 +164,7 @@ def _block_text(root: Any) -> str:
     """The text of the tree with a line break after every block element, in one iterative
     pass (inserting the breaks into the tree is quadratic in its depth: 50,000 nested divs
     took minutes; recursion would overflow)."""
-    from bs4 import CData, NavigableString
+    from bs4.element import CData, NavigableString
 
     out: list[str] = []
     stack: list[Any] = [root]
