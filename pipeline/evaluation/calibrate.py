@@ -1,13 +1,10 @@
-"""`verirag calibrate`: fit the decision thresholds on public data and write them to the
-versioned calibration file shipped with the package.
+"""`verirag calibrate`: the labelled signals a calibration is fitted on.
 
-- Logprob confidence weights: L2-regularised logistic regression on the generator's own
-  answers to SQuAD questions, asked once with the question's paragraph indexed and once
-  without it (right = the source was there and the answer contains a gold answer).
-- Claim support threshold: HaluEval QA right vs hallucinated answers (Youden's J).
-- Blend weights of the answer score: the best mean AUROC over HaluEval and own answers.
-- Answer threshold: Youden's J of the answer score on own answers.
-Seeds here are disjoint from the ones the tests and benchmarks report on.
+The generator answers SQuAD questions twice, once with the question's paragraph indexed and
+once without it (right = the source was there and the answer contains a gold answer), and
+its checks score HaluEval QA's right and hallucinated answers. The data collection lives here; the fit is `calibration_fit` (format 3: calibrated
+probabilities, a cut for a target precision, out-of-fold figures only). Every sampled item is
+listed in the calibration's exclusion file, and `--avoid` keeps a test set out of the sample.
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_curve
 from sklearn.preprocessing import StandardScaler
 
 from verirag.core.records import Answer
@@ -38,22 +34,6 @@ from verirag.pipeline.evaluation.hallucination import (
 )
 from verirag.pipeline.evaluation.metrics import answer_contains
 from verirag.pipeline.evaluation.qa import squad_qa_sample
-
-
-def youden_threshold(scores: Sequence[float], positive: Sequence[bool]) -> float:
-    """The cut maximising TPR - FPR (Youden's J) when `score >= cut` predicts positive; on a
-    tie the lowest cut wins."""
-    if all(positive) or not any(positive):
-        raise ValueError("need both classes to pick a threshold")
-    fpr, tpr, cuts = roc_curve(
-        np.asarray(positive, dtype=bool),
-        np.asarray(scores, dtype=np.float64),
-        drop_intermediate=False,
-    )
-    j = tpr - fpr
-    # Cuts descend (the first is +inf, J 0, never last among the maxima: the lowest score also
-    # has J 0), so the last maximum is the lowest cut.
-    return float(cuts[len(j) - 1 - int(np.argmax(j[::-1]))])
 
 
 def fit_logistic(

@@ -160,7 +160,7 @@ def test_abstention_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_ragas_suite_counts_failures(tmp_path: Path) -> None:
     s = run_eval(
-        "ragas", tmp_path / "rg", "--data", str(SQUAD), "--limit", "2", "--seed", "24",
+        "ragas", tmp_path / "rg", "--data", str(SQUAD), "--limit", "1", "--seed", "24",
         "--distractors", "20", "--generator", SMALL, "-k", "2", "--max-tokens", "48",
     )  # fmt: skip
     table = s.result.tables[0]
@@ -169,7 +169,7 @@ def test_ragas_suite_counts_failures(tmp_path: Path) -> None:
     ]  # fmt: skip
     for _name, mean, scored, failed, seconds in table.rows:
         assert isinstance(scored, int) and isinstance(failed, int)
-        assert scored + failed == 2  # every sample is either scored or listed as failed
+        assert scored + failed == 1  # every sample is either scored or listed as failed
         assert (mean is None) == (scored == 0)
         if mean is not None:
             assert 0.0 <= float(mean) <= 1.0

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import math
 import random
 from dataclasses import replace
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,6 @@ from verirag.pipeline.evaluation.calibrate import (
     OwnAnswer,
     fit_logistic,
     own_answer,
-    youden_threshold,
 )
 from verirag.pipeline.evaluation.metrics import auroc
 
@@ -53,42 +50,6 @@ def _answer(text: str, decision: str = "answer", score: float | None = 0.9) -> A
         source_lift=0.7,
         confidence_features=FEATURES,
     )
-
-
-def _youden_by_counting(scores: list[float], positive: list[bool]) -> float:
-    """Every distinct score tried as the cut, lowest first; the first best J wins."""
-    pos, neg = sum(positive), len(positive) - sum(positive)
-    best, best_j = math.nan, Fraction(-(10**9))
-    for cut in sorted(set(scores)):
-        tp = sum(s >= cut and y for s, y in zip(scores, positive, strict=True))
-        fp = sum(s >= cut and not y for s, y in zip(scores, positive, strict=True))
-        if (j := Fraction(tp, pos) - Fraction(fp, neg)) > best_j:
-            best, best_j = cut, j
-    return best
-
-
-def test_youden_threshold_separates_classes() -> None:
-    scores = [0.1, 0.2, 0.3, 0.6, 0.7, 0.9]
-    labels = [False, False, False, True, True, True]
-    assert youden_threshold(scores, labels) == 0.6
-    # Cut 0.5 keeps both positives and the tied negative: J = 1 - 1/2. Cut 0.8: J = 1/2 - 0.
-    # Equal J: the lower cut wins.
-    assert youden_threshold([0.8, 0.5, 0.5, 0.1], [True, True, False, False]) == 0.5
-    assert youden_threshold([0.4, 0.4], [True, False]) == 0.4  # one tie group: J 0
-    # Inverted scores: every J < 0 but the lowest cut's 0, so the lowest score.
-    assert youden_threshold([0.9, 0.1], [False, True]) == 0.1
-    for scores, labels in [([0.1, 0.2], [True, True]), ([0.1], [False]), ([], [])]:
-        with pytest.raises(ValueError, match="both classes"):
-            youden_threshold(scores, labels)
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_youden_threshold_matches_counting(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    labels = [bool(v) for v in rng.random(200) < 0.5]
-    raw = rng.normal(0.4 + 0.2 * np.asarray(labels), 0.25)
-    scores = [float(s) for s in np.round(raw, 1 if seed % 2 else 3)]  # many ties, or few
-    assert youden_threshold(scores, labels) == _youden_by_counting(scores, labels)
 
 
 def _case(seed: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
