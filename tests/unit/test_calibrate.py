@@ -216,7 +216,7 @@ def test_fit_reports_out_of_fold_figures_and_calibrated_cuts(tmp_path: Path) -> 
 
     data = _synthetic(120)
     logged: list[str] = []
-    t = fit(data, Thresholds(version="4"), "m", target_precision=0.9, log=logged.append)
+    t = fit(data, Thresholds(version="4"), "m", target_precision=0.9, log=logged.append, resamples=50)
     assert t.version == "5" and t.model == "m" and t.fitted_on == "synthetic"
     report = t.report
     assert report["folds"] == 5 and report["samples"] == {
@@ -266,7 +266,7 @@ def test_fit_never_reports_in_sample_figures() -> None:
     rng.shuffle(labels)
     own = [replace(o, correct=y) for o, y in zip(data.own, labels, strict=True)]
     shuffled = CalibrationData(own, data.halueval, 0, "shuffled", {})
-    t = fit(shuffled, Thresholds(), "m", log=lambda _: None)
+    t = fit(shuffled, Thresholds(), "m", log=lambda _: None, resamples=20)
     assert 0.3 < t.report["out_of_fold"]["own_auroc"] < 0.7
 
 
