@@ -134,7 +134,14 @@ class RagPipeline:
     def retriever(self, collection: str) -> HybridRetriever:
         store = self.store(collection)
         s = self.settings
-        fusion = FusionConfig(s.retrieval_k, s.rrf_k, s.dense_weight, s.bm25_weight)
+        fusion = FusionConfig(
+            s.retrieval_k,
+            s.rrf_k,
+            s.dense_weight,
+            s.bm25_weight,
+            s.fusion_method,
+            s.fusion_alpha,
+        )
         return HybridRetriever(store, self.encoder_for(store.config.embedder), fusion)
 
     def search(

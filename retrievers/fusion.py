@@ -28,3 +28,77 @@ def reciprocal_rank_fusion(
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     order = {item: i for i, item in enumerate(scores)}
     return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
+Scored = Sequence[tuple[K, float]]
+
+
+def _min_max(scored: Scored[K]) -> dict[K, float]:
+    """Scores mapped to [0, 1] within the list (all equal: all 1)."""
+    if not scored:
+        return {}
+    values = [s for _, s in scored]
+    low, high = min(values), max(values)
+    span = high - low
+    return {item: (s - low) / span if span > 0 else 1.0 for item, s in scored}
+
+
+def convex_fusion(dense: Scored[K], sparse: Scored[K], alpha: float) -> list[tuple[K, float]]:
+    """alpha * dense + (1 - alpha) * BM25, each min-max normalised over its own candidates;
+    an item missing from one list gets 0 there (it scored under that list's last candidate).
+    Ties keep the order of first appearance (dense first)."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError("alpha must be in [0, 1]")
+    d, b = _min_max(dense), _min_max(sparse)
+    order: dict[K, int] = {}
+    for item, _ in [*dense, *sparse]:
+        order.setdefault(item, len(order))
+    fused = {item: alpha * d.get(item, 0.0) + (1 - alpha) * b.get(item, 0.0) for item in order}
+    return sorted(fused.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
+def peakedness(scored: Scored[K], top: int = 10) -> float:
+    """How far the best score stands above the rest of the top `top`, in their standard
+    deviations (0 for fewer than 3 candidates or no spread): a retriever that is sure of its
+    first hit puts it well above the others, one that is guessing does not."""
+    values = [s for _, s in scored[:top]]
+    if len(values) < 3:
+        return 0.0
+    rest = values[1:]
+    mean = sum(rest) / len(rest)
+    var = sum((v - mean) ** 2 for v in rest) / len(rest)
+    return 0.0 if var <= 0 else (values[0] - mean) / var**0.5
+
+
+def adaptive_fusion(
+    dense: Scored[K], sparse: Scored[K], k: int = 60, floor: float = 0.1
+) -> list[tuple[K, float]]:
+    """Weighted RRF with per-query weights from each side's peakedness: the side that is
+    surer of its first hit on this query counts more. Each weight is at least `floor` of the
+    total, so neither side is ever ignored."""
+    pd, ps = max(peakedness(dense), 0.0), max(peakedness(sparse), 0.0)
+    total = pd + ps
+    wd = 0.5 if total == 0 else pd / total
+    wd = min(max(wd, floor), 1 - floor)
+    return reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in sparse]], [wd, 1 - wd], k)
+
+
+def fuse(
+    method: str,
+    dense: Scored[K],
+    sparse: Scored[K],
+    rrf_k: int = 60,
+    dense_weight: float = 1.0,
+    bm25_weight: float = 1.0,
+    alpha: float = 0.5,
+) -> list[tuple[K, float]]:
+    """One fused ranking of the two candidate lists by `method` (rrf | convex | adaptive)."""
+    if method == "rrf":
+        return reciprocal_rank_fusion(
+            [[i for i, _ in dense], [i for i, _ in sparse]], [dense_weight, bm25_weight], rrf_k
+        )
+    if method == "convex":
+        return convex_fusion(dense, sparse, alpha)
+    if method == "adaptive":
+        return adaptive_fusion(dense, sparse, rrf_k)
+    raise ValueError(f"unknown fusion method {method!r}; choose rrf, convex or adaptive")

@@ -1,18 +1,22 @@
-"""`HybridRetriever`: dense (FAISS) and BM25 candidates of one collection, fused by weighted
-reciprocal rank fusion; BM25 alone and dense alone stay selectable."""
+"""`HybridRetriever`: dense (FAISS) and BM25 candidates of one collection, fused (weighted
+reciprocal rank fusion, a convex combination of normalised scores, or RRF weighted per query
+by how sure each side is); BM25 alone and dense alone stay selectable."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from verirag.core.records import SearchHit
 from verirag.retrievers.bm25 import bm25_for
 from verirag.retrievers.encoders import SentenceTransformerEncoder
-from verirag.retrievers.fusion import reciprocal_rank_fusion
+from verirag.retrievers.fusion import fuse
 from verirag.retrievers.store import FaissStore
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
+
+
+FusionMethod = Literal["rrf", "convex", "adaptive"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,8 @@ class FusionConfig:
     rrf_k: int = 60
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
+    method: FusionMethod = "rrf"
+    alpha: float = 0.5  # convex: the dense share
 
 
 class HybridRetriever:
@@ -41,20 +47,15 @@ class HybridRetriever:
         found it.
         """
         f = self.fusion
-        depth = max(k, f.depth)
         vector = self.encoder.encode_query(query)[0]
-        dense = self.store.search(vector, depth) if mode != "bm25" else []
-        sparse = bm25_for(self.store).search(query, depth) if mode != "dense" else []
+        dense, sparse = self.candidates(query, max(k, f.depth), mode, vector)
         if mode == "dense":
             ranked = dense[:k]
         elif mode == "bm25":
             ranked = sparse[:k]
         else:
-            ranked = reciprocal_rank_fusion(
-                [[cid for cid, _ in dense], [cid for cid, _ in sparse]],
-                [f.dense_weight, f.bm25_weight],
-                f.rrf_k,
-            )[:k]
+            fused = fuse(f.method, dense, sparse, f.rrf_k, f.dense_weight, f.bm25_weight, f.alpha)
+            ranked = fused[:k]
         cosine = dict(dense)
         missing = [cid for cid, _ in ranked if cid not in cosine]
         for cid, vec in self.store.vectors_for(missing).items():
@@ -64,3 +65,18 @@ class HybridRetriever:
             replace(hit, dense_score=cosine.get(hit.chunk_id), bm25_score=bm25.get(hit.chunk_id))
             for hit in self.store.hits(ranked)
         ]
+
+    def candidates(
+        self,
+        query: str,
+        depth: int,
+        mode: SearchMode = "hybrid",
+        vector: Any = None,
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """(dense, BM25) candidates, best first, with their scores (chunk id, score); the
+        side `mode` does not use is empty."""
+        if vector is None:
+            vector = self.encoder.encode_query(query)[0]
+        dense = self.store.search(vector, depth) if mode != "bm25" else []
+        sparse = bm25_for(self.store).search(query, depth) if mode != "dense" else []
+        return dense, sparse

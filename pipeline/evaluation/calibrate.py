@@ -2,9 +2,10 @@
 
 The generator answers SQuAD questions twice, once with the question's paragraph indexed and
 once without it (right = the source was there and the answer contains a gold answer), and
-its checks score HaluEval QA's right and hallucinated answers. The data collection lives here; the fit is `calibration_fit` (format 3: calibrated
-probabilities, a cut for a target precision, out-of-fold figures only). Every sampled item is
-listed in the calibration's exclusion file, and `--avoid` keeps a test set out of the sample.
+its checks score HaluEval QA's right and hallucinated answers. The data collection lives
+here; the fit is `calibration_fit` (format 3: calibrated probabilities, a cut for a target
+precision, out-of-fold figures only). Every sampled item is listed in the calibration's
+exclusion file, and `--avoid` keeps a test set out of the sample.
 """
 
 from __future__ import annotations

@@ -216,7 +216,9 @@ def test_fit_reports_out_of_fold_figures_and_calibrated_cuts(tmp_path: Path) -> 
 
     data = _synthetic(120)
     logged: list[str] = []
-    t = fit(data, Thresholds(version="4"), "m", target_precision=0.9, log=logged.append, resamples=50)
+    t = fit(
+        data, Thresholds(version="4"), "m", target_precision=0.9, log=logged.append, resamples=50
+    )
     assert t.version == "5" and t.model == "m" and t.fitted_on == "synthetic"
     report = t.report
     assert report["folds"] == 5 and report["samples"] == {
