@@ -32,7 +32,7 @@ def sanitize_filename(raw: str) -> str:
     if ".." in raw:
         raise ProblemError(
             422,
-            f"uploaded file name {raw!r} contains '..'; send plain file names",
+            "an uploaded file name contains '..'; send plain file names",
             kind="invalid-filename",
         )
     base = unicodedata.normalize("NFKC", raw).replace("\\", "/").rsplit("/", 1)[-1]
@@ -41,7 +41,7 @@ def sanitize_filename(raw: str) -> str:
     if suffix not in SUPPORTED_SUFFIXES:
         raise ProblemError(
             422,
-            f"uploaded file {raw!r} has unsupported type '{suffix or base}'; supported: "
+            "an uploaded file has an unsupported type; supported: "
             + " ".join(sorted(SUPPORTED_SUFFIXES)),
             kind="unsupported-file-type",
         )
@@ -49,8 +49,9 @@ def sanitize_filename(raw: str) -> str:
     return clean + suffix
 
 
-async def save_upload(upload: UploadFile, target: Path, max_bytes: int) -> int:
-    """Copy the upload to `target` atomically (tmp + rename), refusing more than `max_bytes`."""
+async def save_upload(upload: UploadFile, target: Path, max_bytes: int, which: str = "") -> int:
+    """Copy the upload to `target` atomically (tmp + rename), refusing more than `max_bytes`.
+    `which` names the file in an error ("2 of 3"): errors never echo request data."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.part")
     size = 0
@@ -61,8 +62,8 @@ async def save_upload(upload: UploadFile, target: Path, max_bytes: int) -> int:
                 if size > max_bytes:
                     raise ProblemError(
                         413,
-                        f"uploaded file {upload.filename!r} is over the limit of "
-                        f"{max_bytes} bytes per file",
+                        " ".join(["uploaded file", *([which] if which else []), "is over"])
+                        + f" the limit of {max_bytes} bytes per file",
                         kind="file-too-large",
                     )
                 out.write(chunk)

@@ -71,7 +71,7 @@ async def delete_document(
     if await run_in_threadpool(store.doc_state, doc_id) is None:
         raise ProblemError(
             404,
-            f"no document with id {doc_id!r} in collection '{collection}'",
+            f"no document with that id in collection '{collection}'",
             kind="unknown-document",
         )
     deleted = await services.run(lambda: services.delete_document(collection, doc_id))
@@ -120,8 +120,8 @@ async def upload_documents(
     staging = services.settings.data_dir / "uploads" / ".staging" / uuid.uuid4().hex
     try:
         sizes = [
-            await save_upload(f, staging / n, s.api_max_upload_bytes)
-            for f, n in zip(files, names, strict=True)
+            await save_upload(f, staging / n, s.api_max_upload_bytes, f"{i} of {len(files)}")
+            for i, (f, n) in enumerate(zip(files, names, strict=True), start=1)
         ]
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

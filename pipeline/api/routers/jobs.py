@@ -22,7 +22,7 @@ def get_job(job_id: str, key: ReadKey, services: ServicesDep) -> JobOut:
     """A job of another key's collection is reported as unknown (404), not forbidden."""
     job = services.jobs.get(job_id)
     if job is None or not key.covers(job.collection):
-        raise ProblemError(404, f"no job {job_id!r}", kind="unknown-job")
+        raise ProblemError(404, "no job with that id", kind="unknown-job")
     report = job.report
     return JobOut(
         job_id=job.id,
