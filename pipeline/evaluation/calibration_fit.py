@@ -5,13 +5,16 @@ and only out-of-fold figures.
 - Claim cut: a logistic model of P(right) on HaluEval's weakest-claim scores; a claim is
   "supported" where that probability reaches 0.5 (the score at which it does is the cut).
 - Answer probability: logistic models of P(right) over (weakest claim, source lift, logprob
-  confidence) for own answers, and over (weakest claim, source lift) for given answers.
-  `Answer.confidence` is that probability.
+  confidence) for own answers, and over (weakest claim, source lift) for given answers, plus
+  each newer signal (the answer check, question alignment) that raises the out-of-fold AUROC
+  by at least 0.01. `Answer.confidence` is that probability.
 - Answer cut: the lowest out-of-fold probability at which the delivered answers (no claim
   flagged) reach the target precision, so as many right answers as possible are delivered.
 
-Every figure it reports is out of fold (k-fold, stratified; HaluEval pairs stay together);
-the shipped models are then refitted on all items. The signals are kept in a file, so the fit
+Every figure it reports is out of fold (k-fold, stratified; HaluEval pairs stay together),
+the delivered figures with each fold's cut chosen on the other folds, with 95% bootstrap
+intervals; the shipped models are then refitted on all items. (Choosing signals on the same
+out-of-fold AUROC is a small selection step: four candidate sets at most.) The signals are kept in a file, so the fit
 can be reproduced without models.
 """
 
@@ -19,275 +22,37 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
-from verirag.evaluators.confidence import ConfidenceWeights, LogprobConfidence
-from verirag.evaluators.decision import AnswerModel, ClaimModel, Thresholds
-from verirag.evaluators.grounding import lift_score
-from verirag.pipeline.evaluation.calibrate import (
-    CalibrationData,
-    HaluRow,
-    OwnAnswer,
-    _feature_row,
-    fit_logistic,
-)
+from verirag.evaluators.decision import Thresholds
+from verirag.pipeline.evaluation.calibrate import CalibrationData
 from verirag.pipeline.evaluation.calibration_figures import oof_figures
+from verirag.pipeline.evaluation.calibration_models import (
+    CANDIDATES,
+    FORMAT_VERSION,
+    MIN_GAIN,
+    Signals,
+    _both_classes,
+    _fold_limit,
+    answer_cut,
+    fit_parts,
+    out_of_fold,
+    precision_cut,
+)
 from verirag.pipeline.evaluation.metrics import auroc
 from verirag.pipeline.evaluation.runs import CI_RESAMPLES
 
-FORMAT_VERSION = "3"
-MIN_CLASS = 3  # fewer right (or wrong) items than this: keep what was there
-
-
-CLAIM_CUT = 0.5  # a claim is "supported" when its calibrated P(supported) reaches this
-
-
-# The answer models' inputs. The base signals are always in; a newer one joins only when it
-# raises the out-of-fold AUROC by MIN_GAIN (own answers for the own model, HaluEval for the
-# given one), so a signal that does not earn its place adds no weight to overfit with.
-OWN_BASE = ("support", "lift", "logprob")
-GIVEN_BASE = ("support", "lift")
-CANDIDATES = ("check", "alignment")
-MIN_GAIN = 0.01
-UNKNOWN = 0.5  # a signal that was not measured (files from before it existed, no claim)
-
-
-@dataclass(frozen=True)
-class FittedParts:
-    weights: ConfidenceWeights
-    claim_model: ClaimModel | None
-    own_model: AnswerModel | None
-    given_model: AnswerModel | None
-
-    def claim(self, raw: float) -> float:
-        return self.claim_model.probability(raw) if self.claim_model else raw
-
-    @property
-    def claim_cut(self) -> float:
-        return CLAIM_CUT if self.claim_model else 0.5
-
-
-def _both_classes(labels: Sequence[bool]) -> bool:
-    return sum(labels) >= MIN_CLASS and len(labels) - sum(labels) >= MIN_CLASS
-
-
-def _known(value: float | None) -> float:
-    return UNKNOWN if value is None else value
-
-
-def _own_columns(
-    own: Sequence[OwnAnswer],
-    weights: ConfidenceWeights,
-    claim: Callable[[float], float],
-    scale: float,
-) -> dict[str, np.ndarray]:
-    conf = LogprobConfidence(weights)
-    return {
-        "support": np.asarray([claim(min(o.claim_scores)) for o in own], dtype=np.float64),
-        "lift": np.asarray([lift_score(o.lift, scale) for o in own], dtype=np.float64),
-        "logprob": np.asarray([conf.score(o.features) for o in own], dtype=np.float64),
-        "check": np.asarray([_known(o.check) for o in own], dtype=np.float64),
-        "alignment": np.asarray([_known(o.alignment) for o in own], dtype=np.float64),
-    }
-
-
-def _given_columns(
-    halu: Sequence[HaluRow], claim: Callable[[float], float], scale: float
-) -> dict[str, np.ndarray]:
-    return {
-        "support": np.asarray([claim(h.support) for h in halu], dtype=np.float64),
-        "lift": np.asarray([lift_score(h.lift, scale) for h in halu], dtype=np.float64),
-        "logprob": np.zeros(len(halu)),  # not the generator's text: no doubt to read
-        "check": np.asarray([_known(h.check) for h in halu], dtype=np.float64),
-        "alignment": np.asarray([_known(h.alignment) for h in halu], dtype=np.float64),
-    }
-
-
-def _answer_model(
-    columns: dict[str, np.ndarray], names: Sequence[str], right: Sequence[bool]
-) -> AnswerModel:
-    bias, w = fit_logistic(
-        np.column_stack([columns[n] for n in names]), np.asarray(right, dtype=float)
-    )
-    weights = {"support": 0.0, "lift": 0.0, **{n: float(v) for n, v in zip(names, w, strict=True)}}
-    return AnswerModel(bias=bias, **weights)
-
-
-def _probabilities(model: AnswerModel | None, columns: dict[str, np.ndarray]) -> list[float]:
-    n = len(columns["support"])
-    if model is None:
-        return [0.5] * n
-    return [
-        model.probability(*(float(columns[c][i]) for c in AnswerModel.SIGNALS)) for i in range(n)
-    ]
-
-
-def _claim_model(halu: Sequence[HaluRow]) -> ClaimModel | None:
-    """P(right) of a given answer from its weakest claim's raw score, which is what a claim's
-    calibrated P(supported) is read from; None when the score does not rise with it."""
-    right = [h.right for h in halu]
-    if not _both_classes(right):
-        return None
-    support = np.asarray([[h.support] for h in halu], dtype=np.float64)
-    bias, (slope,) = fit_logistic(support, np.asarray(right, dtype=float))
-    return ClaimModel(bias, float(slope)) if slope > 1e-9 else None
-
-
-@dataclass(frozen=True)
-class Signals:
-    """Which signals each answer model reads."""
-
-    own: tuple[str, ...] = OWN_BASE
-    given: tuple[str, ...] = GIVEN_BASE
-
-
-def fit_parts(
-    own: Sequence[OwnAnswer],
-    halu: Sequence[HaluRow],
-    base: Thresholds,
-    signals: Signals = Signals(),
-) -> FittedParts:
-    right = [o.correct for o in own]
-    weights = base.weights
-    if _both_classes(right):
-        bias, w = fit_logistic(
-            np.asarray([_feature_row(o.features) for o in own]), np.asarray(right, dtype=float)
-        )
-        weights = ConfidenceWeights(bias, *map(float, w))
-    claim_model = _claim_model(halu)
-    parts = FittedParts(weights, claim_model, None, None)
-    scale = base.grounding_scale
-    own_model = None
-    if _both_classes(right):
-        own_model = _answer_model(
-            _own_columns(own, weights, parts.claim, scale), signals.own, right
-        )
-    given_model = None
-    h_right = [h.right for h in halu]
-    if _both_classes(h_right):
-        given_model = _answer_model(
-            _given_columns(halu, parts.claim, scale), signals.given, h_right
-        )
-    return FittedParts(weights, claim_model, own_model, given_model)
-
-
-@dataclass(frozen=True)
-class OutOfFold:
-    own_p: list[float]  # P(right) of each own answer, from a fit that did not see it
-    halu_p: list[float]
-    own_flagged: list[bool]  # a claim under its fold's claim cut
-    halu_flagged: list[bool]
-    # Delivered under its fold's model and answer cut, the cut chosen by an inner
-    # cross-validation of the training folds alone (None: not computed).
-    own_delivered: list[bool] | None = None
-
-
-def out_of_fold(
-    data: CalibrationData,
-    base: Thresholds,
-    folds: int,
-    seed: int,
-    signals: Signals = Signals(),
-    *,
-    target_precision: float | None = None,
-) -> OutOfFold:
-    """Out-of-fold P(right) of every own and HaluEval answer: each fold is predicted by a fit
-    on the others. With `target_precision`, each fold's answer cut is chosen the way the
-    shipped one is, on the other folds only, so the delivered figures are out of sample too."""
-    own, halu = data.own, data.halueval
-    scale = base.grounding_scale
-    own_p, halu_p = [0.5] * len(own), [0.5] * len(halu)
-    own_flag, halu_flag = [False] * len(own), [False] * len(halu)
-    delivered: list[bool] | None = [False] * len(own) if target_precision is not None else None
-    right = np.asarray([o.correct for o in own])
-    h_right = np.asarray([h.right for h in halu])
-    # Both halves of a HaluEval pair fall in the same fold (they share a question).
-    groups = np.asarray([h.item_id or str(i // 2) for i, h in enumerate(halu)])
-    own_splits = _splits(StratifiedKFold(folds, shuffle=True, random_state=seed), right, None)
-    halu_splits = _splits(
-        StratifiedGroupKFold(folds, shuffle=True, random_state=seed), h_right, groups
-    )
-    for (own_train, own_test), (halu_train, halu_test) in zip(own_splits, halu_splits, strict=True):
-        train_own, train_halu = [own[i] for i in own_train], [halu[i] for i in halu_train]
-        parts = fit_parts(train_own, train_halu, base, signals)
-        test_own = [own[i] for i in own_test]
-        own_cols = _own_columns(test_own, parts.weights, parts.claim, scale)
-        for i, p, support in zip(
-            own_test, _probabilities(parts.own_model, own_cols), own_cols["support"], strict=True
-        ):
-            own_p[i] = p
-            own_flag[i] = bool(support < parts.claim_cut)
-        test_halu = [halu[i] for i in halu_test]
-        halu_cols = _given_columns(test_halu, parts.claim, scale)
-        for i, p, support in zip(
-            halu_test,
-            _probabilities(parts.given_model, halu_cols),
-            halu_cols["support"],
-            strict=True,
-        ):
-            halu_p[i] = p
-            halu_flag[i] = bool(support < parts.claim_cut)
-        if delivered is not None and target_precision is not None:
-            inner = CalibrationData(train_own, train_halu, 0, "", {})
-            inner_folds = max(2, min(folds, _fold_limit(inner)))
-            cut = answer_cut(
-                out_of_fold(inner, base, inner_folds, seed, signals), inner, target_precision
-            )[0]
-            for i in own_test:
-                delivered[i] = not own_flag[i] and own_p[i] >= cut
-    return OutOfFold(own_p, halu_p, own_flag, halu_flag, delivered)
-
-
-def _fold_limit(data: CalibrationData) -> int:
-    right = sum(o.correct for o in data.own)
-    return min(right, len(data.own) - right, len(data.halueval) // 2)
-
-
-def answer_cut(oof: OutOfFold, data: CalibrationData, target: float) -> tuple[float, float, float]:
-    """(cut, precision, share of right answers delivered) for the answers no claim flags."""
-    right = [o.correct for o in data.own]
-    pool = [i for i, flagged in enumerate(oof.own_flagged) if not flagged]
-    if not pool:
-        return 1.0, 0.0, 0.0
-    return precision_cut([oof.own_p[i] for i in pool], [right[i] for i in pool], target, sum(right))
-
-
-def _splits(
-    splitter: StratifiedKFold | StratifiedGroupKFold,
-    labels: npt.NDArray[np.bool_],
-    groups: npt.NDArray[np.str_] | None,
-) -> list[tuple[list[int], list[int]]]:
-    index = np.zeros(len(labels))
-    return [
-        (train.tolist(), test.tolist()) for train, test in splitter.split(index, labels, groups)
-    ]
-
-
-def precision_cut(
-    probability: Sequence[float], right: Sequence[bool], target: float, n_right: int = 0
-) -> tuple[float, float, float]:
-    """(cut, precision, share of the `n_right` right answers delivered) for the lowest cut
-    whose delivered answers (probability >= cut) are at least `target` precise; the most
-    precise cut when none is."""
-    order = sorted(set(probability), reverse=True)
-    best: tuple[float, float, float] | None = None
-    top: tuple[float, float, float] = (1.0 + 1e-9, 0.0, 0.0)
-    n_right = max(1, n_right or sum(right))
-    for cut in order:
-        delivered = [y for p, y in zip(probability, right, strict=True) if p >= cut]
-        precision = sum(delivered) / len(delivered)
-        found = (cut, precision, sum(delivered) / n_right)
-        if precision >= target:
-            best = found
-        if precision > top[1]:
-            top = found
-    return best if best is not None else top
+__all__ = [
+    "choose_signals",
+    "exclusion_path",
+    "fit",
+    "out_of_fold",
+    "precision_cut",
+    "single_signal_auroc",
+    "write_calibration",
+]
 
 
 def choose_signals(
@@ -324,6 +89,33 @@ def choose_signals(
     return chosen, tried
 
 
+def single_signal_auroc(data: CalibrationData) -> dict[str, dict[str, float | None]]:
+    """Each signal's AUROC on its own, as measured (nothing fitted, so nothing in sample):
+    how well it alone ranks right answers above wrong ones. None where it was not measured."""
+
+    def measured(values: Sequence[float | None], labels: Sequence[bool]) -> float | None:
+        kept = [(v, y) for v, y in zip(values, labels, strict=True) if v is not None]
+        return _oof_auroc([v for v, _ in kept], [y for _, y in kept]) if kept else None
+
+    right = [o.correct for o in data.own]
+    h_right = [h.right for h in data.halueval]
+    return {
+        "own": {
+            "support": measured([min(o.claim_scores) for o in data.own], right),
+            "lift": measured([o.lift for o in data.own], right),
+            "mean_logprob": measured([o.features.mean_logprob for o in data.own], right),
+            "check": measured([o.check for o in data.own], right),
+            "alignment": measured([o.alignment for o in data.own], right),
+        },
+        "halueval": {
+            "support": measured([h.support for h in data.halueval], h_right),
+            "lift": measured([h.lift for h in data.halueval], h_right),
+            "check": measured([h.check for h in data.halueval], h_right),
+            "alignment": measured([h.alignment for h in data.halueval], h_right),
+        },
+    }
+
+
 def _oof_auroc(values: Sequence[float], labels: Sequence[bool]) -> float | None:
     return auroc(values, labels) if 0 < sum(labels) < len(labels) else None
 
@@ -352,6 +144,15 @@ def fit(
         f"{data.abstained_without_source} abstentions without the source; "
         f"HaluEval: {len(halu)} answers; {folds}-fold, seed {seed}"
     )
+    log(
+        "each signal alone (AUROC, nothing fitted): "
+        + "; ".join(
+            f"{who} {name} {v:.3f}"
+            for who, by in single_signal_auroc(data).items()
+            for name, v in by.items()
+            if v is not None
+        )
+    )
     signals, tried = choose_signals(data, base, folds, seed)
     log(
         "signals (out-of-fold AUROC of each set tried): "
@@ -370,6 +171,7 @@ def fit(
     cut, _, _ = answer_cut(oof, data, target_precision)
     report: dict[str, Any] = {
         "format": FORMAT_VERSION,
+        "single_signal_auroc": single_signal_auroc(data),
         "folds": folds,
         "seed": seed,
         "target_precision": target_precision,
