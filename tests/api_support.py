@@ -21,7 +21,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import HashEncoder
-from verirag.core.records import Answer, Citation, ClaimResult, Timings
+from verirag.core.records import Answer, Citation, ClaimResult, SearchHit, Timings
 from verirag.core.settings import Settings
 from verirag.generators.params import GenerationParams
 from verirag.pipeline.api import Services, create_app
@@ -94,6 +94,21 @@ class FakeRag:
                 path = self.settings.collections_dir / validate_name(collection)
                 self._stores[collection] = FaissStore(path)
             return self._stores[collection]
+
+    def search(
+        self,
+        query: str | Question,
+        collection: str = "default",
+        k: int | None = None,
+        mode: str = "hybrid",
+        allowed: AccessCheck | None = None,
+    ) -> list[SearchHit]:
+        """Dense retrieval over the real store, whatever `mode` (the fake has no BM25)."""
+        check_access(collection, allowed)
+        self.asked.append(collection)
+        text = validate_query(query, self.settings.max_question_chars)
+        store = self.store(collection)
+        return store.hits(store.search(self.encoder.encode_query(text)[0], k or 3))
 
     def review_queue(self) -> ReviewQueue:
         with self._lock:

@@ -12,7 +12,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from verirag.core.settings import Settings
 from verirag.pipeline.api.docs import install_docs
 from verirag.pipeline.api.errors import install_handlers
-from verirag.pipeline.api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from verirag.pipeline.api.middleware import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+)
 from verirag.pipeline.api.routers import ask, documents, health, jobs, review
 from verirag.pipeline.api.services import Services
 
@@ -68,4 +72,5 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         )
     app.add_middleware(BodyLimitMiddleware, limit=settings.api_max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=svc.metrics)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every response gets its id
     return app

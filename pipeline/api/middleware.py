@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
+import uuid
 from typing import Any
 
 from fastapi import HTTPException
@@ -118,4 +121,52 @@ class MetricsMiddleware:
                 endpoint = f"{mount}/{{path}}" if mount else "unmatched"
             self.metrics.observe_request(
                 scope.get("method", ""), endpoint, status, time.perf_counter() - started
+            )
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+access_log = logging.getLogger("verirag.access")
+
+
+class RequestIdMiddleware:
+    """Every response carries `X-Request-ID` (the client's, when it is a safe token, else a
+    new one), and every request is logged as one JSON line with that id: method, route
+    template (never the raw path, which is request data), status and milliseconds."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers", ())).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers", ()))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, with_id)
+        finally:
+            route: Any = scope.get("route")
+            access_log.info(
+                json.dumps(
+                    {
+                        "request_id": request_id,
+                        "method": scope.get("method", ""),
+                        "route": getattr(route, "path", "unmatched"),
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                    }
+                )
             )

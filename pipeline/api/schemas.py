@@ -64,6 +64,15 @@ class AskRequest(BaseModel):
         return self.model_dump(include={f.name for f in fields(GenerationParams)})
 
 
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(description="not empty, at most `max_question_chars` characters")
+    collection: str = Field(default="default", pattern=COLLECTION_PATTERN)
+    k: int | None = Field(default=None, ge=1, description="chunks to return (≤ api_max_k)")
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+
+
 class ClaimOut(_Out):
     text: str
     start: int

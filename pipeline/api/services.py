@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from verirag.core.records import Answer
+from verirag.core.records import Answer, SearchHit
 from verirag.core.settings import Settings
 from verirag.generators.params import GenerationParams
 from verirag.pipeline.api.errors import ProblemError
@@ -30,6 +30,7 @@ from verirag.pipeline.api.metrics import Metrics
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import AccessCheck, Question
 from verirag.pipeline.review import ReviewQueue
+from verirag.retrievers.hybrid import SearchMode
 from verirag.retrievers.store import FaissStore, list_collections
 
 log = logging.getLogger("verirag.api")
@@ -53,6 +54,15 @@ class AnswerPipeline(Protocol):
         on_token: Callable[[str], None] | None = None,
         allowed: AccessCheck | None = None,
     ) -> Answer: ...
+
+    def search(
+        self,
+        query: str | Question,
+        collection: str = "default",
+        k: int | None = None,
+        mode: SearchMode = "hybrid",
+        allowed: AccessCheck | None = None,
+    ) -> list[SearchHit]: ...
 
     def store(self, collection: str) -> FaissStore: ...
 

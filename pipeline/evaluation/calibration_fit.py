@@ -14,8 +14,8 @@ and only out-of-fold figures.
 Every figure it reports is out of fold (k-fold, stratified; HaluEval pairs stay together),
 the delivered figures with each fold's cut chosen on the other folds, with 95% bootstrap
 intervals; the shipped models are then refitted on all items. (Choosing signals on the same
-out-of-fold AUROC is a small selection step: four candidate sets at most.) The signals are kept in a file, so the fit
-can be reproduced without models.
+out-of-fold AUROC is a small selection step: four candidate sets at most.) The signals are
+kept in a file, so the fit can be reproduced without models.
 """
 
 from __future__ import annotations

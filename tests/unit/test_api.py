@@ -852,3 +852,59 @@ def test_answer_schema_conversion_keeps_every_field() -> None:
     out = AnswerOut.of(answer).model_dump(mode="json")
     assert out["params"]["stop"] == ["a", "b"] and out["timings"]["total"] == 1.5
     assert out["review_id"] is None and out["decision"] == "abstain"
+
+
+# -- search, review items, request ids -------------------------------------------------------------
+def test_search_returns_hits_of_covered_collections_only(bed: Bed) -> None:
+    a = bed.headers("a_read")
+    found = bed.client.post(
+        "/v1/search", json={"query": "cats purr", "collection": "a", "k": 2}, headers=a
+    )
+    assert found.status_code == 200, found.text
+    hits = found.json()
+    assert 1 <= len(hits) <= 2 and hits[0]["rank"] == 1 and "text" in hits[0]
+    other = bed.client.post(
+        "/v1/search", json={"query": "launch code", "collection": "b"}, headers=a
+    )
+    _problem(other, 403)
+    assert CANARY not in other.text
+    too_many = bed.client.post(
+        "/v1/search", json={"query": "cats", "collection": "a", "k": 10_000}, headers=a
+    )
+    _problem(too_many, 422)
+    _problem(bed.client.post("/v1/search", json={"query": "  ", "collection": "a"}, headers=a), 422)
+
+
+def test_a_review_item_is_read_by_id_within_the_keys_collections(bed: Bed) -> None:
+    mine = bed.rag.ask("review: do cats purr?", "a")
+    theirs = bed.rag.ask(f"review {CANARY} cats purr", "b")
+    got = bed.client.get(f"/v1/review/{mine.review_id}", headers=bed.headers("a_read"))
+    assert got.status_code == 200 and got.json()["id"] == mine.review_id
+    hidden = bed.client.get(f"/v1/review/{theirs.review_id}", headers=bed.headers("a_read"))
+    assert _problem(hidden, 404)["detail"] == "no review item with that id"
+    assert CANARY not in hidden.text
+
+
+def test_every_response_carries_a_request_id_and_is_logged_once(
+    bed: Bed, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="verirag.access")
+    given = bed.client.get("/healthz", headers={"X-Request-ID": "trace-42"})
+    assert given.headers["x-request-id"] == "trace-42"
+    made = bed.client.get("/healthz", headers={"X-Request-ID": "bad id <script>"})
+    assert made.headers["x-request-id"] != "bad id <script>"
+    assert len(made.headers["x-request-id"]) == 32
+    upload = bed.client.post(
+        "/v1/collections/a/documents",
+        files={"files": ("n.txt", b"Notes.", "text/plain")},
+        headers=bed.headers("a_write"),
+    )
+    assert upload.status_code == 202
+    assert upload.headers["location"] == f"/v1/jobs/{upload.json()['job_id']}"
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "verirag.access"]
+    ids = [line["request_id"] for line in lines]
+    assert ids.count("trace-42") == 1 and made.headers["x-request-id"] in ids
+    assert {"method", "route", "status", "ms"} <= set(lines[0])
+    assert all("<script>" not in json.dumps(line) for line in lines)

@@ -18,7 +18,7 @@ from verirag.generators.params import GenerationParams, generation_params
 from verirag.pipeline.api.deps import ReadKey, ServicesDep, existing_collection
 from verirag.pipeline.api.errors import ProblemError, classify
 from verirag.pipeline.api.keys import ApiKey
-from verirag.pipeline.api.schemas import AnswerOut, AskRequest, Problem
+from verirag.pipeline.api.schemas import AnswerOut, AskRequest, HitOut, Problem, SearchRequest
 from verirag.pipeline.api.services import Cancelled, Services
 from verirag.pipeline.rag import Question
 
@@ -92,6 +92,20 @@ async def ask(body: AskRequest, key: ReadKey, services: ServicesDep) -> AnswerOu
     finally:
         abandoned.set()
     return AnswerOut.of(answer)
+
+
+@router.post("/search", response_model=list[HitOut], responses=_ERRORS)
+async def search(body: SearchRequest, key: ReadKey, services: ServicesDep) -> list[HitOut]:
+    """The collection's top-k chunks for a query (the CLI's `search`): no generation."""
+    k = body.k or services.settings.top_k
+    if k > services.settings.api_max_k:
+        raise ProblemError(
+            422, f"k is at most {services.settings.api_max_k}", kind="invalid-parameter"
+        )
+    hits = await services.run(
+        lambda: services.rag.search(body.query, body.collection, k, body.mode, key.covers)
+    )
+    return [HitOut.of(h) for h in hits]
 
 
 def _sse(event: str, data: dict[str, Any]) -> ServerSentEvent:

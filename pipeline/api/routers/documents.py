@@ -6,7 +6,7 @@ import shutil
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, File, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from verirag.pipeline.api.deps import ReadKey, ServicesDep, WriteKey, authorize_collection
@@ -91,6 +91,7 @@ async def upload_documents(
     name: str,
     key: WriteKey,
     services: ServicesDep,
+    response: Response,
     files: Annotated[list[UploadFile], File(description="one or more documents")],
 ) -> JobAccepted:
     """Save the files (sanitised names) and index them in the background: 202 and a job.
@@ -129,6 +130,7 @@ async def upload_documents(
     # The job owns the staged files now: they replace earlier uploads when it starts, and a
     # refused job (503) removes them and changes nothing.
     job = services.start_job(collection, names, staging)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobAccepted(
         job_id=job.id,
         status=job.status,

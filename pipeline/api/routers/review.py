@@ -34,6 +34,24 @@ def list_review(
     return [ReviewItemOut.of(i) for i in items]
 
 
+@router.get("/review/{item_id}", response_model=ReviewItemOut, responses=_ERRORS)
+def get_review(
+    item_id: Annotated[int, Path(ge=1, le=SQLITE_MAX_INT)], key: ReadKey, services: ServicesDep
+) -> ReviewItemOut:
+    """One review item with its recorded answer. An item of another collection is unknown."""
+    return ReviewItemOut.of(_covered_item(services, key.covers, item_id))
+
+
+def _covered_item(services: Any, covers: Any, item_id: int) -> Any:
+    try:
+        item = services.rag.review_queue().get(item_id)
+    except KeyError:
+        item = None
+    if item is None or not covers(item.collection):
+        raise ProblemError(404, "no review item with that id", kind="unknown-review-item")
+    return item
+
+
 @router.post("/review/{item_id}", response_model=ReviewItemOut, responses=_ERRORS)
 def resolve_review(
     item_id: Annotated[int, Path(ge=1, le=SQLITE_MAX_INT)],
@@ -42,11 +60,7 @@ def resolve_review(
     services: ServicesDep,
 ) -> ReviewItemOut:
     """Record a reviewer's verdict. An item of another collection is unknown (404)."""
-    queue = services.rag.review_queue()
-    try:
-        item = queue.get(item_id)
-    except KeyError:
-        item = None
-    if item is None or not key.covers(item.collection):
-        raise ProblemError(404, f"no review item {item_id}", kind="unknown-review-item")
-    return ReviewItemOut.of(queue.resolve(item_id, body.resolution, body.note))
+    _covered_item(services, key.covers, item_id)
+    return ReviewItemOut.of(
+        services.rag.review_queue().resolve(item_id, body.resolution, body.note)
+    )
