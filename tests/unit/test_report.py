@@ -564,3 +564,16 @@ def test_write_report_writes_three_files(tmp_path: Path) -> None:
     assert paths[1].read_text(encoding="utf-8") == render_html(summary)
     assert paths[2].read_text(encoding="utf-8") == render_markdown(summary)
     assert sorted(p.name for p in run_dir.iterdir()) == sorted(p.name for p in paths)
+
+
+def test_the_reliability_table_shows_each_bins_count() -> None:
+    from verirag.pipeline.evaluation.suites.shared import reliability_table
+
+    probs = [0.05, 0.15, 0.15, 0.95, 0.95, 0.95, 0.95]
+    right = [False, False, True, True, True, True, False]
+    table = reliability_table("Confidence", probs, right)
+    assert [row[1] for row in table.rows] == [1, 2, 4]  # empty bins left out
+    assert sum(row[1] for row in table.rows if isinstance(row[1], int)) == len(probs)
+    assert table.rows[1][3] == 0.5 and table.rows[2][3] == 0.75
+    # ECE = (1*0.05 + 2*|0.5-0.15| + 4*|0.75-0.95|) / 7
+    assert "ECE 0.221" in table.title and "7 answers" in table.title

@@ -24,6 +24,7 @@ from verirag.pipeline.evaluation.suites.shared import (
     examples,
     latency_plot,
     mean_intervals,
+    reliability_table,
 )
 
 # (row label, metric group, the decisions that count as withholding)
@@ -105,6 +106,12 @@ def summarise_abstention(
                 rows,
             ),
             examples(records),
+            reliability_table(
+                "Reliability of the confidence (answers given; right = the gold paragraph was "
+                "indexed and the answer contains a gold answer)",
+                [r.confidence for r in records if r.decision != "abstain"],
+                [r.answerable and r.contains for r in records if r.decision != "abstain"],
+            ),
         ],
         plots=[decision_plot(mixes), latency_plot({"verirag": [r.seconds for r in records]})],
         failed=failed,

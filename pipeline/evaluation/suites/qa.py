@@ -30,6 +30,7 @@ from verirag.pipeline.evaluation.suites.shared import (
     latency_plot,
     mean_intervals,
     percentile,
+    reliability_table,
 )
 
 
@@ -126,10 +127,17 @@ def summarise_qa(
     ]
     if rc_plot:
         plots.append(rc_plot)
+    delivered = [r for r in answerable if r.decision != "abstain"]
+    reliability = reliability_table(
+        "Reliability of the confidence (answers given, right = contains gold)",
+        [r.confidence for r in delivered],
+        [r.contains for r in delivered],
+    )
     return SuiteResult(
         "qa",
         metrics,
         tables=[
+            reliability,
             Table(
                 "Answer quality by decision",
                 ["decision", "questions", "contains gold", "token F1"],

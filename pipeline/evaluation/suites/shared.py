@@ -23,6 +23,7 @@ from verirag.pipeline.evaluation.metrics import answer_contains, exact_match, to
 from verirag.pipeline.evaluation.runs import (
     CI_LEVEL,
     CI_RESAMPLES,
+    Cell,
     FailedItem,
     Interval,
     Plot,
@@ -254,4 +255,26 @@ def latency_intervals(prefix: str, seconds: Sequence[float]) -> dict[str, Interv
             f"{prefix}latency_p50": percentile([seconds[i] for i in rows], 0.5),
             f"{prefix}latency_p95": percentile([seconds[i] for i in rows], 0.95),
         },
+    )
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def reliability_table(title: str, probs: Sequence[float], right: Sequence[bool]) -> Table:
+    """The reliability diagram as numbers: each confidence bin's count, mean confidence and
+    share right, so a reader sees how many answers each point rests on; ECE in the title."""
+    from verirag.pipeline.evaluation.metrics import expected_calibration_error, reliability_bins
+
+    bins = reliability_bins(probs, right, 10)
+    ece = expected_calibration_error(probs, right, 10) if probs else float("nan")
+    rows: list[list[Cell]] = [
+        [f"{i / 10:.1f}-{(i + 1) / 10:.1f}", b.count, b.mean_confidence, b.accuracy]
+        for i, b in enumerate(bins)
+        if b.count
+    ]
+    return Table(
+        f"{title} (ECE {ece:.3f}, {len(probs)} answers, 10 equal-width bins)",
+        ["confidence bin", "answers", "mean confidence", "share right"],
+        rows,
     )
