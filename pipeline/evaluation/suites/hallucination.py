@@ -32,7 +32,7 @@ from verirag.pipeline.evaluation.runs import (
     SuiteResult,
     Table,
 )
-from verirag.pipeline.evaluation.suites.shared import bootstrap_intervals
+from verirag.pipeline.evaluation.suites.shared import bootstrap_intervals, reliability_table
 
 SIGNALS = ("logprob", "judge", "lexical", "combined")
 CALIBRATED = ("judge", "combined")  # the signals read as P(supported): calibration is theirs
@@ -240,7 +240,12 @@ def summarise_hallucination(
                 note="Scores are support scores (high = supported); an answer is flagged when "
                 "its score is under the cut. The logprob signal has no cut of its own in the "
                 "decision rule. An undecided judge counts as 0.5.",
-            )
+            ),
+            reliability_table(
+                "Reliability of the combined score as P(right)",
+                [r.combined for r in records],
+                [not r.hallucinated for r in records],
+            ),
         ],
         plots=[
             Plot(
