@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from verirag.evaluators.decision import Thresholds
-from verirag.pipeline.evaluation.calibrate import CalibrationData
+from verirag.pipeline.evaluation.calibrate import CalibrationData, OwnAnswer
 from verirag.pipeline.evaluation.calibration_figures import oof_figures
 from verirag.pipeline.evaluation.calibration_models import (
     CANDIDATES,
@@ -106,6 +106,9 @@ def single_signal_auroc(data: CalibrationData) -> dict[str, dict[str, float | No
             "mean_logprob": measured([o.features.mean_logprob for o in data.own], right),
             "check": measured([o.check for o in data.own], right),
             "alignment": measured([o.alignment for o in data.own], right),
+            # Not a model input (its scale belongs to the embedder, which a calibration does
+            # not fix): the best dense cosine among the cited sources, for comparison.
+            "cited_dense_cosine": measured([_cited_dense(o) for o in data.own], right),
         },
         "halueval": {
             "support": measured([h.support for h in data.halueval], h_right),
@@ -114,6 +117,11 @@ def single_signal_auroc(data: CalibrationData) -> dict[str, dict[str, float | No
             "alignment": measured([h.alignment for h in data.halueval], h_right),
         },
     }
+
+
+def _cited_dense(o: OwnAnswer) -> float | None:
+    found = [d for d in o.sources.dense if d is not None]
+    return max(found) if found else None
 
 
 def _oof_auroc(values: Sequence[float], labels: Sequence[bool]) -> float | None:
