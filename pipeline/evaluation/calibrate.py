@@ -172,12 +172,9 @@ class CalibrationData:
     def load(cls, path: Path) -> CalibrationData:
         raw = json.loads(path.read_text())
 
-        def feats(d: dict[str, float]) -> ConfidenceFeatures:
-            return ConfidenceFeatures.from_dict(d)
-
         return cls(
             own=[own_from_dict(o) for o in raw["own"]],
-            halueval=[HaluRow(**{**h, "features": feats(h["features"])}) for h in raw["halueval"]],
+            halueval=[_halu_row(h) for h in raw["halueval"]],
             abstained_without_source=raw["abstained_without_source"],
             described=raw["described"],
             excluded=raw.get("excluded", {}),

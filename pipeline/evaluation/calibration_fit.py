@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from verirag.evaluators.decision import Thresholds
-from verirag.pipeline.evaluation.calibrate import CalibrationData, OwnAnswer
+from verirag.pipeline.evaluation.calibrate import CalibrationData, HaluRow, OwnAnswer
 from verirag.pipeline.evaluation.calibration_figures import oof_figures
 from verirag.pipeline.evaluation.calibration_models import (
     CANDIDATES,
@@ -68,24 +68,22 @@ def choose_signals(
         return _oof_auroc(oof.own_p, right), _oof_auroc(oof.halu_p, h_right)
 
     chosen = Signals()
-    own_best, given_best = scores(chosen)
+    best = dict(zip(("own", "given"), scores(chosen), strict=True))
     tried: dict[str, dict[str, float | None]] = {
-        "own": {"+".join(chosen.own): own_best},
-        "given": {"+".join(chosen.given): given_best},
+        "own": {"+".join(chosen.own): best["own"]},
+        "given": {"+".join(chosen.given): best["given"]},
     }
+    rows: dict[str, Sequence[OwnAnswer | HaluRow]] = {"own": data.own, "given": data.halueval}
     for name in CANDIDATES:
-        if any(getattr(o, name) is not None for o in data.own) and own_best is not None:
-            trial = replace(chosen, own=(*chosen.own, name))
-            got = scores(trial)[0]
-            tried["own"]["+".join(trial.own)] = got
-            if got is not None and got >= own_best + MIN_GAIN:
-                chosen, own_best = trial, got
-        if any(getattr(h, name) is not None for h in data.halueval) and given_best is not None:
-            trial = replace(chosen, given=(*chosen.given, name))
-            got = scores(trial)[1]
-            tried["given"]["+".join(trial.given)] = got
-            if got is not None and got >= given_best + MIN_GAIN:
-                chosen, given_best = trial, got
+        for side, index in (("own", 0), ("given", 1)):
+            before = best[side]
+            if before is None or all(getattr(r, name) is None for r in rows[side]):
+                continue
+            trial = replace(chosen, **{side: (*getattr(chosen, side), name)})
+            got = scores(trial)[index]
+            tried[side]["+".join(getattr(trial, side))] = got
+            if got is not None and got >= before + MIN_GAIN:
+                chosen, best[side] = trial, got
     return chosen, tried
 
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,7 +74,9 @@ class _Asker:
         return ask
 
 
-def _collect(asker: _Asker, scorer: _Scorer, checkpoint: Path) -> CalibrationData:
+def _collect(
+    asker: _Asker, scorer: _Scorer, checkpoint: Path | None = None, **options: Any
+) -> CalibrationData:
     return collect(
         scorer=scorer,
         ask=asker,
@@ -85,6 +88,7 @@ def _collect(asker: _Asker, scorer: _Scorer, checkpoint: Path) -> CalibrationDat
         seed=3,
         generator_name="g",
         checkpoint=checkpoint,
+        **options,
     )
 
 
@@ -113,18 +117,8 @@ def test_a_deadline_keeps_whole_questions_and_excludes_only_what_was_measured(
 ) -> None:
     import time
 
-    data = collect(
-        scorer=_Scorer(),
-        ask=_Asker(),
-        squad_path=SQUAD_SAMPLE,
-        halueval_path=HALUEVAL_SAMPLE,
-        pairs=4,
-        questions=5,
-        distractors=10,
-        seed=3,
-        generator_name="g",
-        deadline=time.monotonic() - 1,  # already past: nothing new starts
-    )
+    # A deadline already past: nothing new starts.
+    data = _collect(_Asker(), _Scorer(), deadline=time.monotonic() - 1)
     assert (
         data.asked == []
         and data.halueval == []
@@ -162,18 +156,8 @@ def test_avoided_items_are_never_sampled_and_exclusions_accumulate(tmp_path: Pat
 
     first = _collect(_Asker(), _Scorer(), tmp_path / "a.jsonl")
     avoid = {k: frozenset(v) for k, v in first.excluded.items()}
-    second = collect(
-        scorer=_Scorer(),
-        ask=_Asker(),
-        squad_path=SQUAD_SAMPLE,
-        halueval_path=HALUEVAL_SAMPLE,
-        pairs=4,
-        questions=5,
-        distractors=10,
-        seed=3,  # the same seed: without `avoid`, the same items
-        generator_name="g",
-        avoid=avoid,
-    )
+    # The same seed as the first: without `avoid`, the same items.
+    second = _collect(_Asker(), _Scorer(), avoid=avoid)
     for kind in ("squad", "halueval"):
         assert second.excluded[kind] and not set(second.excluded[kind]) & avoid[kind]
     # A data file's ids, by its detected format.
