@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from verirag.pipeline.evaluation.datasets.reading import (
     identifier_field,
@@ -25,6 +26,15 @@ def _qrels_file(root: Path) -> Path:
     )
 
 
+def _new_id(record: dict[str, Any], path: Path, line: int, seen: dict[str, int]) -> str:
+    """The record's "_id", refused when an earlier line of the file had it."""
+    ident = identifier_field(record, "_id", path, line)
+    if ident in seen:
+        raise DatasetError(path, f'duplicate "_id" "{ident}" (first on line {seen[ident]})', line)
+    seen[ident] = line
+    return ident
+
+
 def read_beir(root: Path) -> tuple[list[Passage], list[EvalItem]]:
     if not root.is_dir():
         raise DatasetError(root, "expected a BEIR directory (corpus.jsonl, queries.jsonl, qrels)")
@@ -32,12 +42,7 @@ def read_beir(root: Path) -> tuple[list[Passage], list[EvalItem]]:
     passages: list[Passage] = []
     corpus_lines: dict[str, int] = {}
     for line, record in jsonl_records(corpus_path):
-        pid = identifier_field(record, "_id", corpus_path, line)
-        if pid in corpus_lines:
-            raise DatasetError(
-                corpus_path, f'duplicate "_id" "{pid}" (first on line {corpus_lines[pid]})', line
-            )
-        corpus_lines[pid] = line
+        pid = _new_id(record, corpus_path, line, corpus_lines)
         title = record.get("title", "")
         if not isinstance(title, str):
             raise DatasetError(corpus_path, '"title" must be a string', line)
@@ -46,13 +51,8 @@ def read_beir(root: Path) -> tuple[list[Passage], list[EvalItem]]:
     queries: dict[str, str] = {}
     query_lines: dict[str, int] = {}
     for line, record in jsonl_records(queries_path):
-        qid = identifier_field(record, "_id", queries_path, line)
-        if qid in queries:
-            raise DatasetError(
-                queries_path, f'duplicate "_id" "{qid}" (first on line {query_lines[qid]})', line
-            )
+        qid = _new_id(record, queries_path, line, query_lines)
         queries[qid] = string_field(record, "text", queries_path, line, empty=False)
-        query_lines[qid] = line
 
     qrels_path = _qrels_file(root)
     relevant: dict[str, set[str]] = {}
