@@ -116,6 +116,12 @@ class Thresholds:
     # precision and the file of the item ids it used (excluded from every evaluation).
     report: dict[str, Any] = field(default_factory=dict)
 
+    def weighs_check(self, given: bool) -> bool:
+        """Whether the answer score reads the answer check (one judge call per answer): only
+        a fitted model that kept it does, so an answer pays for it only where it counts."""
+        model = self.given_model if given else self.own_model
+        return model is not None and model.check != 0.0
+
     def covers(self, generator: str, judge: str, backend: str) -> bool:
         """Fitted for this (generator, judge, backend), so its cuts mean what they say."""
         same_judge = {self.judge, self.model} if self.judge == "same" else {self.judge}

@@ -44,7 +44,8 @@ class Verification:
     lexical_clean: bool  # every number and name of every claim is in some source
     lift: float | None  # source lift, nats/token
     with_sources: tuple[TokenLogprob, ...]  # the answer's teacher-forced tokens on the prompt
-    # P(the sources give the (short) answer as the answer to the question); None: undecided.
+    # P(the sources give the (short) answer as the answer to the question); None: undecided,
+    # or not measured (the score gives it no weight and `measure_all` is off).
     answer_check: float | None = None
     # Share of the question's content words around the source sentences the claims rest on.
     alignment: float | None = None
@@ -62,7 +63,12 @@ class Grounded:
 
 
 class Verifier:
-    """Cheap to build; the models it calls are the generator's and the judge's, loaded lazily."""
+    """Cheap to build; the models it calls are the generator's and the judge's, loaded lazily.
+
+    `measure_all`: measure every signal, also those the score gives no weight (calibration
+    and the evaluation suites, which compare them); otherwise the answer check, the one
+    signal that costs a model call of its own, runs only where the fitted model weighs it.
+    """
 
     def __init__(
         self,
@@ -70,11 +76,14 @@ class Verifier:
         judge: LlmJudgeVerifier,
         prompts: PromptSet,
         thresholds: Thresholds,
+        *,
+        measure_all: bool = False,
     ) -> None:
         self.generator = generator
         self.judge = judge
         self.prompts = prompts
         self.thresholds = thresholds
+        self.measure_all = measure_all
 
     def evidence(self, question: str, sources: Sequence[str], idk: str) -> Evidence:
         """Evidence for untitled sources numbered from 1 (text that was not retrieved here)."""
@@ -105,22 +114,25 @@ class Verifier:
         closed-book prompts come last because they share no sources and would evict them.
         """
         shorts = list(shorts) if shorts is not None else [""] * len(answers)
+        check = self.measure_all or self.thresholds.weighs_check(given)
         grounded: list[Grounded] = []
         for answer, short in zip(answers, shorts, strict=True):
             # Scored first, while the KV cache still holds the prompt (and for the generator's
             # own answer, the answer itself).
             with_sources = tuple(self.generator.score(evidence.prompt, answer))
             claims = self._claims(evidence, answer, given)
-            checked = self.judge.check_answer(
-                evidence.block, evidence.question, short or _CITATION.sub("", answer).strip()
+            checked = (
+                self.judge.check_answer(
+                    evidence.block, evidence.question, short or _CITATION.sub("", answer).strip()
+                ).p_supported
+                if check
+                else None
             )
             aligned = question_alignment(
                 evidence.question, [(c.text, c.citations) for c in claims], evidence.texts
             )
             grounded.append(
-                Grounded(
-                    with_sources, claims, _weakest_judged(claims), checked.p_supported, aligned
-                )
+                Grounded(with_sources, claims, _weakest_judged(claims), checked, aligned)
             )
         closed = self.generator.render(self.prompts.closed_book_messages(evidence.question))
         out = []

@@ -83,7 +83,10 @@ class PreparedPrompt:
 
 
 class RagPipeline:
-    """Cheap to construct; encoders load on first use, one per embedder, shared by threads."""
+    """Cheap to construct; encoders load on first use, one per embedder, shared by threads.
+
+    `measure_all`: every answer carries every signal, also those its score gives no weight
+    (calibration measures them all; see `Verifier`)."""
 
     def __init__(
         self,
@@ -91,8 +94,11 @@ class RagPipeline:
         encoder: SentenceTransformerEncoder | None = None,
         generator: Generator | None = None,
         thresholds: Thresholds | None = None,
+        *,
+        measure_all: bool = False,
     ) -> None:
         self.settings = settings or Settings()
+        self.measure_all = measure_all
         self._encoders: dict[str, SentenceTransformerEncoder] = {}
         if encoder is not None:
             self._encoders[encoder.model_spec] = encoder
@@ -197,7 +203,13 @@ class RagPipeline:
             return self._review
 
     def verifier(self) -> Verifier:
-        return Verifier(self.generator(), self.judge(), self.prompts, self.thresholds)
+        return Verifier(
+            self.generator(),
+            self.judge(),
+            self.prompts,
+            self.thresholds,
+            measure_all=self.measure_all,
+        )
 
     def prepare(
         self,

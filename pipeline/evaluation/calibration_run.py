@@ -83,7 +83,7 @@ def measure_signals(
     def ask(collection: str, corpus: list[Passage]) -> Callable[[str], Answer]:
         source = write_jsonl(corpus, work / collection / "passages.jsonl")
         IndexingPipeline(scratch).run([source], collection)
-        rag = RagPipeline(scratch, generator=generator, thresholds=base)
+        rag = RagPipeline(scratch, generator=generator, thresholds=base, measure_all=True)
         return lambda text: rag.ask(text, collection, k)
 
     stem = calibration_name(generator.name).removesuffix(".json")

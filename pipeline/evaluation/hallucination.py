@@ -77,8 +77,13 @@ class SignalScorer:
         judge: LlmJudgeVerifier | None = None,
     ) -> None:
         self.idk = idk
+        # Every signal, weighted or not: the suite reports each one's AUROC.
         self.verifier = Verifier(
-            generator, judge or LlmJudgeVerifier(generator, prompts), prompts, thresholds
+            generator,
+            judge or LlmJudgeVerifier(generator, prompts),
+            prompts,
+            thresholds,
+            measure_all=True,
         )
         self.confidence = LogprobConfidence(thresholds.weights)
 

@@ -12,7 +12,7 @@ import pytest
 from tests.scripted import ScriptedGenerator
 from verirag.core.registry import ModelError
 from verirag.core.settings import Settings
-from verirag.evaluators.decision import Thresholds
+from verirag.evaluators.decision import AnswerModel, Thresholds
 from verirag.evaluators.judge import LlmJudgeVerifier
 from verirag.evaluators.verifier import Verifier
 from verirag.generators.params import (
@@ -65,9 +65,11 @@ def test_generation_params_defaults_come_from_one_place(settings: Settings) -> N
         assert name in str(bad.value)
 
 
-def _verifier(gen: ScriptedGenerator) -> Verifier:
+def _verifier(gen: ScriptedGenerator, thresholds: Thresholds | None = None) -> Verifier:
     prompts = load_prompts("v2")
-    return Verifier(gen, LlmJudgeVerifier(gen, prompts), prompts, Thresholds())
+    return Verifier(
+        gen, LlmJudgeVerifier(gen, prompts), prompts, thresholds or Thresholds(), measure_all=True
+    )
 
 
 def test_verifier_checks_each_claim_then_scores_closed_book_last() -> None:
@@ -110,6 +112,29 @@ def test_verifier_on_given_answers_never_calls_undecided_supported() -> None:
     assert undecided.answer_check is None and right.answer_check == pytest.approx(0.9)
     # Someone else's text: the blend leaves the logprob term out.
     assert verifier.score(right, None) != verifier.score(right, 0.0)
+
+
+def test_the_answer_check_runs_only_where_the_score_weighs_it() -> None:
+    """The check is a judge call of its own: an answer pays for it only where the fitted
+    model gives it weight, or where every signal is measured (calibration, evaluation)."""
+    prompts = load_prompts("v2")
+    weighs = Thresholds(
+        own_model=AnswerModel(bias=0.0, support=1.0, lift=1.0, check=0.0),
+        given_model=AnswerModel(bias=0.0, support=1.0, lift=1.0, check=2.0),
+    )
+    for thresholds, given, expect_check in [
+        (Thresholds(), False, False),  # the fixed blend reads no check
+        (weighs, False, False),  # the own-answer model gave it no weight
+        (weighs, True, True),  # the given-answer model weighs it
+    ]:
+        gen = ScriptedGenerator({"Paris": 0.9}, check={"Paris": 0.8})
+        verifier = Verifier(gen, LlmJudgeVerifier(gen, prompts), prompts, thresholds)
+        evidence = verifier.evidence("Capital?", ["Paris is the capital of France."], "")
+        v = verifier.verify(evidence, "Paris is the capital [1].", given=given, short="Paris")
+        assert ("check" in gen.calls) is expect_check, (thresholds, given)
+        assert (v.answer_check is not None) is expect_check
+        assert v.alignment is not None  # pure and cheap: always measured
+    assert Thresholds().weighs_check(True) is False and weighs.weighs_check(True) is True
 
 
 def test_a_missing_llama_cpp_is_a_model_error_naming_the_install(
