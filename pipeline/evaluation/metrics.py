@@ -1,6 +1,6 @@
 """Evaluation metrics: retrieval over ranked id lists, answer matching, and threshold, calibration
-and selective-prediction metrics over scores. No model needed; the threshold metrics are
-scikit-learn's, the rest is written here where no library computes the same thing."""
+and selective-prediction metrics over scores. No model needed; the curves are scikit-learn's,
+the rest is written here where no library computes the same thing, or not fast enough."""
 
 from __future__ import annotations
 
@@ -10,12 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import (
-    average_precision_score,
-    precision_recall_curve,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
+from sklearn.metrics import precision_recall_curve
 from sklearn.metrics import roc_curve as sk_roc_curve
 
 # Retrieval metrics stay here: scikit-learn's ndcg_score and top-k scores take score matrices
@@ -107,10 +102,13 @@ def normalize_answer(text: str) -> str:
 
 # --- Threshold curves, F1, calibration and selective prediction ---------------------------------
 #
-# Conventions: labels/correct True = positive class; higher scores = more positive. Curves, AUROC,
-# AP and P/R/F1 come from scikit-learn, so reports match any standard tool. The checks before each
-# call keep this module's errors for empty, one-class and NaN input, where scikit-learn would
-# only warn and return NaN, or differ between functions.
+# Conventions: labels/correct True = positive class; higher scores = more positive. The curves
+# come from scikit-learn. AUROC, AP, P/R/F1 and the best F1 are counted here from the same
+# cumulative counts scikit-learn uses, because its input validation costs 1-5 ms a call and
+# the 1,000-resample bootstrap makes ~10^4 calls per report (a minute of a 100 s suite);
+# tests/unit/test_metrics.py holds them equal to scikit-learn's on random input with ties.
+# The checks before each call keep this module's errors for empty, one-class and NaN input,
+# where scikit-learn would only warn and return NaN, or differ between functions.
 
 
 def _check_pairs(scores: Sequence[float], labels: Sequence[bool], what: str) -> None:
@@ -137,8 +135,24 @@ def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
         raise ValueError(f"AUROC: {len(scores)} scores but {len(labels)} labels")
     if all(labels) or not any(labels):
         raise ValueError("AUROC needs both positive and negative examples")
-    y_score, y_true = _arrays(scores, labels)
-    return float(roc_auc_score(y_true, y_score))
+    _check_pairs(scores, labels, "AUROC")
+    _, tp, fp = _ranked_counts(*_arrays(scores, labels))
+    tpr = np.concatenate(([0.0], tp / tp[-1]))
+    fpr = np.concatenate(([0.0], fp / fp[-1]))
+    return float(np.trapezoid(tpr, fpr))
+
+
+def _ranked_counts(
+    y_score: npt.NDArray[np.float64], y_true: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(threshold, true positives, false positives) at each distinct score, highest first:
+    every item scoring >= the threshold is predicted positive (scikit-learn's
+    `_binary_clf_curve`, without its per-call validation)."""
+    order = np.argsort(-y_score, kind="mergesort")
+    ranked, hits = y_score[order], y_true[order]
+    last = np.concatenate((np.flatnonzero(np.diff(ranked)), [len(ranked) - 1]))
+    tp = np.cumsum(hits, dtype=np.int64)[last]
+    return ranked[last], tp, last + 1 - tp
 
 
 def roc_curve(
@@ -176,8 +190,9 @@ def average_precision(scores: Sequence[float], labels: Sequence[bool]) -> float:
     _check_pairs(scores, labels, "average precision")
     if not any(labels):
         raise ValueError("average precision needs at least one positive example")
-    y_score, y_true = _arrays(scores, labels)
-    return float(average_precision_score(y_true, y_score, pos_label=True))
+    _, tp, fp = _ranked_counts(*_arrays(scores, labels))
+    recall_gained = np.diff(tp, prepend=0) / tp[-1]
+    return float(np.sum(recall_gained * tp / (tp + fp)))
 
 
 @dataclass(frozen=True)
@@ -198,14 +213,18 @@ def binary_prf(predicted: Sequence[bool], labels: Sequence[bool]) -> PRF:
     if not predicted:
         raise ValueError("P/R/F1: no predictions given")
     y_pred, y_true = np.asarray(predicted, dtype=bool), np.asarray(labels, dtype=bool)
-    # zero_division=0: nothing predicted (or no positives) scores 0, not NaN.
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, average="binary", pos_label=True, zero_division=0
-    )
     tp = int(np.sum(y_pred & y_true))
     fp = int(np.sum(y_pred & ~y_true))
     fn = int(np.sum(~y_pred & y_true))
-    return PRF(float(precision), float(recall), float(f1), tp, fp, fn, len(y_true) - tp - fp - fn)
+    return _prf(tp, fp, fn, len(y_true) - tp - fp - fn)
+
+
+def _prf(tp: int, fp: int, fn: int, tn: int) -> PRF:
+    # As scikit-learn's zero_division=0: nothing predicted (or no positives) scores 0, not NaN.
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return PRF(precision, recall, f1, tp, fp, fn, tn)
 
 
 def prf_at(scores: Sequence[float], labels: Sequence[bool], threshold: float) -> PRF:
@@ -221,13 +240,13 @@ def best_f1(scores: Sequence[float], labels: Sequence[bool]) -> tuple[PRF, float
     _check_pairs(scores, labels, "best F1")
     if not any(labels):
         raise ValueError("best F1 needs at least one positive example")
-    precision, recall, thresholds = pr_curve(scores, labels)
-    # The last point (precision 1, recall 0) has no threshold.
-    p, r = np.asarray(precision[:-1]), np.asarray(recall[:-1])
-    f1 = np.divide(2 * p * r, p + r, out=np.zeros_like(p), where=p + r > 0)
-    # Thresholds ascend, so the last maximum is the highest threshold among equal F1s.
-    threshold = thresholds[len(f1) - 1 - int(np.argmax(f1[::-1]))]
-    return prf_at(scores, labels, threshold), threshold
+    thresholds, tp, fp = _ranked_counts(*_arrays(scores, labels))
+    positives, negatives = int(tp[-1]), int(fp[-1])
+    f1 = 2 * tp / (tp + fp + positives)  # 2tp / (2tp + fp + fn)
+    # Thresholds descend, so the first maximum is the highest threshold among equal F1s.
+    i = int(np.argmax(f1))
+    hit, false = int(tp[i]), int(fp[i])
+    return _prf(hit, false, positives - hit, negatives - false), float(thresholds[i])
 
 
 @dataclass(frozen=True)

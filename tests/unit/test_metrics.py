@@ -335,6 +335,32 @@ def test_prf_and_best_f1_match_counting(seed: int) -> None:
     assert prf == prf_at(scores, labels, threshold)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_counted_metrics_equal_scikit_learn(seed: int) -> None:
+    """AUROC, AP and P/R/F1 are counted here for speed; they must stay scikit-learn's."""
+    from sklearn.metrics import (
+        average_precision_score,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
+
+    rng = random.Random(seed)
+    for n in (2, 3, 7, 40):
+        labels = [rng.random() < 0.3 + 0.1 * seed for _ in range(n)]
+        labels[0], labels[-1] = True, False
+        scores = [round(rng.random(), rng.choice([1, 2, 6])) for _ in range(n)]  # ties
+        assert auroc(scores, labels) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+        assert average_precision(scores, labels) == pytest.approx(
+            average_precision_score(labels, scores), abs=1e-12
+        )
+        predicted = [s >= 0.5 for s in scores]
+        p, r, f, _ = precision_recall_fscore_support(
+            labels, predicted, average="binary", zero_division=0
+        )
+        prf = binary_prf(predicted, labels)
+        assert (prf.precision, prf.recall, prf.f1) == pytest.approx((p, r, f), abs=1e-12)
+
+
 @pytest.mark.parametrize(("seed", "decimals", "bins"), [(0, 1, 10), (1, 2, 10), (2, None, 7)])
 def test_reliability_bins_match_scikit_learn_calibration_curve(
     seed: int, decimals: int | None, bins: int
