@@ -7,6 +7,7 @@ batches (see `verirag.retrievers.store` for why a kill at any moment is safe).
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from verirag.retrievers.store import (
     BatchWrite,
     CollectionConfig,
     FaissStore,
+    drop_collection,
     list_collections,
     validate_name,
 )
@@ -106,6 +108,24 @@ class IndexingPipeline:
 
     def collections(self) -> list[str]:
         return list_collections(self.settings.collections_dir)
+
+    def create(self, name: str) -> bool:
+        """An empty collection with this pipeline's embedder; False if it already exists."""
+        if (self.collection_path(name) / "meta.sqlite").is_file():
+            return False
+        self.open_store(name, create=True).close()
+        return True
+
+    def drop(self, name: str) -> int:
+        """Remove a collection from disk with everything that holds its text: its uploaded
+        files and the review items that quote it. Returns the review items removed."""
+        drop_collection(self.settings.collections_dir, name)
+        shutil.rmtree(self.settings.uploads_dir / validate_name(name), ignore_errors=True)
+        review = ReviewQueue(self.settings.data_dir / "review.sqlite")
+        try:
+            return review.remove_collection(name)
+        finally:
+            review.close()
 
     def open_store(self, name: str, *, create: bool = False) -> FaissStore:
         path = self.collection_path(name)

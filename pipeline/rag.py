@@ -126,11 +126,23 @@ class RagPipeline:
     def store(self, collection: str) -> FaissStore:
         with self._lock:
             store = self._stores.get(collection)
+            if store is not None and not store.is_current():
+                # Dropped (and maybe created anew) since it was opened: read the new one.
+                del self._stores[collection]
+                store.close()
+                store = None
             if store is None:
                 path = self.settings.collections_dir / validate_name(collection)
                 store = FaissStore(path)
                 self._stores[collection] = store
             return store
+
+    def forget(self, collection: str) -> None:
+        """Close this pipeline's reader of a collection (before it is dropped)."""
+        with self._lock:
+            store = self._stores.pop(collection, None)
+        if store is not None:
+            store.close()
 
     def question(self, text: str) -> Question:
         """Validate a question once (empty, too long); faces that refuse bad input before

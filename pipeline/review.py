@@ -156,5 +156,16 @@ class ReviewQueue:
                 purge_wal(self.db)
         return changed
 
+    def remove_collection(self, collection: str) -> int:
+        """Remove every item of a dropped collection (their answers quote its text); returns
+        how many went."""
+        with self._lock:
+            removed = self.db.execute(
+                "DELETE FROM reviews WHERE collection=?", (collection,)
+            ).rowcount
+            if removed:
+                purge_wal(self.db)
+        return int(removed)
+
     def close(self) -> None:
         self.db.close()

@@ -98,6 +98,7 @@ class FaissStore:
         if writable:
             self._lock = WriterLock(path)
         self.db = connect(db_path, synchronous_full=True)
+        self._identity = _file_identity(db_path)
         if writable or create is not None:
             with self.transaction():
                 create_tables(self.db)
@@ -107,8 +108,14 @@ class FaissStore:
         self._faiss = VectorIndex(path, self.config)
 
     # -- bookkeeping ---------------------------------------------------------------------
+    def is_current(self) -> bool:
+        """False once the collection was dropped (or dropped and created anew) under this
+        open store, e.g. by `verirag drop` while a server holds it: a reader must reopen."""
+        return _file_identity(self.path / "meta.sqlite") == self._identity
+
     def close(self) -> None:
-        self.db.close()
+        with self._reading:  # not under another thread's snapshot
+            self.db.close()
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -404,6 +411,14 @@ class FaissStore:
                 )
             )
         return out
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _like_prefix(path: str) -> str:

@@ -90,10 +90,20 @@ class FakeRag:
 
     def store(self, collection: str) -> FaissStore:
         with self._lock:
+            cached = self._stores.get(collection)
+            if cached is not None and not cached.is_current():
+                del self._stores[collection]
+                cached.close()
             if collection not in self._stores:
                 path = self.settings.collections_dir / validate_name(collection)
                 self._stores[collection] = FaissStore(path)
             return self._stores[collection]
+
+    def forget(self, collection: str) -> None:
+        with self._lock:
+            store = self._stores.pop(collection, None)
+        if store is not None:
+            store.close()
 
     def search(
         self,

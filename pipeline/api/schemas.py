@@ -176,6 +176,13 @@ class CollectionOut(_Out):
     name: str
 
 
+class CollectionDropped(_Out):
+    collection: str
+    review_items_removed: int = Field(
+        description="review items that quoted the collection, removed with it"
+    )
+
+
 class DocumentOut(_Out):
     doc_id: str
     source: str

@@ -66,6 +66,8 @@ class AnswerPipeline(Protocol):
 
     def store(self, collection: str) -> FaissStore: ...
 
+    def forget(self, collection: str) -> None: ...
+
     def review_queue(self) -> ReviewQueue: ...
 
     def warm_up(self) -> None: ...
@@ -248,6 +250,20 @@ class Services:
                 kind="timeout",
             ) from exc
 
+    async def run_indexing(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the indexing worker, after the jobs queued before it; 503 when its
+        queue is full. No timeout: a drop waits for the job that is writing."""
+        try:
+            future = self.index_pool.submit(fn)
+        except QueueFullError as exc:
+            raise ProblemError(
+                503,
+                "the indexing queue is full; retry later",
+                kind="indexing-busy",
+                headers={"Retry-After": "30"},
+            ) from exc
+        return await asyncio.wrap_future(future)
+
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         try:
             return self.pool.submit(fn)
@@ -266,7 +282,21 @@ class Services:
 
     # -- indexing jobs ---------------------------------------------------------------------
     def upload_dir(self, collection: str) -> Path:
-        return self.settings.data_dir / "uploads" / collection
+        return self.settings.uploads_dir / collection
+
+    def create_collection(self, collection: str) -> bool:
+        with self._index_lock:
+            return self.indexer.create(collection)
+
+    def drop_collection(self, collection: str) -> int:
+        """Drop it after the indexing job that holds it, if any; returns the review items
+        removed with it."""
+        with self._index_lock:
+            self.rag.forget(collection)
+            try:
+                return self.indexer.drop(collection)
+            finally:
+                self.rag.forget(collection)  # a reader opened in between
 
     def start_job(self, collection: str, files: list[str], staging: Path) -> Job:
         """Queue a job for files staged in `staging`; they replace earlier uploads only when

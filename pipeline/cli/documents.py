@@ -229,10 +229,10 @@ def drop(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Remove a whole collection from disk."""
-    from verirag.retrievers.store import drop_collection
+    from verirag.pipeline.indexing import IndexingPipeline
 
     settings = load_settings(data_dir=data_dir)
     if not yes and not typer.confirm(f"remove collection '{collection}' and all its data?"):
         raise typer.Exit(1)
-    guard(lambda: drop_collection(settings.collections_dir, collection))
-    out.print(f"dropped '{collection}'")
+    reviews = guard(lambda: IndexingPipeline(settings).drop(collection))
+    out.print(f"dropped '{collection}'" + (f" and {reviews} review item(s)" if reviews else ""))

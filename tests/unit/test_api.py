@@ -696,6 +696,46 @@ def test_a_deleted_document_leaves_no_trace_in_the_data_directory(bed: Bed) -> N
     assert not by_id[other.review_id]["answer_text"].startswith("[removed")
 
 
+def test_an_admin_creates_and_drops_collections(bed: Bed) -> None:
+    """PUT creates (201, then 200), DELETE drops with the uploads and the review items that
+    quote the collection; neither is open to a write key, and nothing else is touched."""
+    admin, writer = bed.headers("admin"), bed.headers("a_write")
+    _problem(bed.client.put("/v1/collections/a", headers=writer), 403)
+    _problem(bed.client.delete("/v1/collections/a", headers=writer), 403)
+    _problem(bed.client.put("/v1/collections/-x", headers=admin), 422)
+    created = bed.client.put("/v1/collections/fresh", headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.headers["Location"] == "/v1/collections/fresh/documents"
+    assert bed.client.put("/v1/collections/fresh", headers=admin).status_code == 200
+    assert bed.client.get("/v1/collections/fresh/documents", headers=admin).json()["total"] == 0
+
+    marker = "Quetzalwobble"
+    body = f"The {marker} lives in cloud forests.".encode()
+    accepted = bed.client.post(
+        "/v1/collections/fresh/documents",
+        files={"files": ("bird.txt", body, "text/plain")},
+        headers=admin,
+    ).json()
+    assert _wait_job(bed, accepted["job_id"], "admin")["added"] == 1
+    item = bed.rag.ask("review: where does it live?", "fresh")
+    kept = bed.rag.ask("review: do cats purr?", "a")
+    dropped = bed.client.delete("/v1/collections/fresh", headers=admin)
+    assert dropped.status_code == 200, dropped.text
+    assert dropped.json() == {"collection": "fresh", "review_items_removed": 1}
+    assert {"name": "fresh"} not in bed.client.get("/v1/collections", headers=admin).json()
+    _problem(bed.client.get("/v1/collections/fresh/documents", headers=admin), 404)
+    _problem(bed.client.delete("/v1/collections/fresh", headers=admin), 404)
+    _problem(bed.client.get(f"/v1/review/{item.review_id}", headers=admin), 404)
+    assert bed.client.get(f"/v1/review/{kept.review_id}", headers=admin).status_code == 200
+    assert bed.client.get("/v1/collections/a/documents", headers=admin).json()["total"] == 2
+    bed.services.rag.close()
+    data_dir = bed.services.settings.data_dir
+    assert not [p for p in data_dir.rglob("*") if p.is_file() and marker.encode() in p.read_bytes()]
+    # The name is free again: a new collection under it starts empty.
+    assert bed.client.put("/v1/collections/fresh", headers=admin).status_code == 201
+    assert bed.client.get("/v1/collections/fresh/documents", headers=admin).json()["total"] == 0
+
+
 # -- review --------------------------------------------------------------------------------------
 def test_review_list_and_resolve(bed: Bed) -> None:
     item = bed.rag.ask("review: do cats purr?", "a")

@@ -277,3 +277,40 @@ def test_index_type_changes_only_when_asked(
     with FaissStore(hash_settings.collections_dir / "c") as store:
         assert store.config.index_type == "flat"
         _consistent(store)
+
+
+def test_drop_removes_the_collection_its_uploads_and_its_review_items(
+    tmp_path: Path, hash_settings: Settings, hash_encoder: HashEncoder
+) -> None:
+    """`verirag drop` and the API's DELETE share `IndexingPipeline.drop`: deleted means
+    deleted, and other collections keep everything."""
+    from typer.testing import CliRunner
+
+    from tests.unit.test_review import _answer
+    from verirag.pipeline.cli import app
+    from verirag.pipeline.review import ReviewQueue
+
+    indexer = IndexingPipeline(hash_settings, encoder=hash_encoder)  # type: ignore[arg-type]
+    corpus = _corpus(tmp_path / "docs")
+    indexer.run([corpus], "gone")
+    indexer.run([corpus], "kept")
+    uploads = hash_settings.uploads_dir / "gone"
+    uploads.mkdir(parents=True)
+    (uploads / "note.txt").write_text("uploaded")
+    queue = ReviewQueue(hash_settings.data_dir / "review.sqlite")
+    for collection in ("gone", "gone", "kept"):
+        queue.add(_answer(collection))
+    queue.close()
+    runner = CliRunner()
+    args = ["drop", "gone", "--yes", "--data-dir", str(hash_settings.data_dir)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "dropped 'gone' and 2 review item(s)" in result.output
+    assert indexer.collections() == ["kept"] and not uploads.exists()
+    queue = ReviewQueue(hash_settings.data_dir / "review.sqlite")
+    assert [i.collection for i in queue.list(status=None)] == ["kept"]
+    queue.close()
+    again = runner.invoke(app, args)
+    assert again.exit_code != 0 and "unknown collection 'gone'" in again.output
+    assert indexer.create("gone") and not indexer.create("gone")
+    assert indexer.collections() == ["gone", "kept"]

@@ -45,6 +45,25 @@ def indexed(tmp_path: Path, hash_settings: Settings, hash_encoder: HashEncoder) 
     return folder
 
 
+def test_a_reader_cached_across_a_drop_reads_the_new_collection(
+    indexed: Path, tmp_path: Path, hash_settings: Settings, hash_encoder: HashEncoder
+) -> None:
+    """`verirag drop` while a server holds a reader: the pipeline reopens instead of serving
+    (or writing beside) the removed collection."""
+    from verirag.pipeline.rag import RagPipeline
+
+    rag = RagPipeline(hash_settings, encoder=hash_encoder)  # type: ignore[arg-type]
+    old = rag.store("c")
+    assert old.is_current() and old.count("documents") == 6
+    IndexingPipeline(hash_settings, encoder=hash_encoder).drop("c")  # type: ignore[arg-type]
+    assert not old.is_current()
+    with pytest.raises(Exception, match="unknown collection 'c'"):
+        rag.store("c")
+    _index(hash_settings, hash_encoder, _write(tmp_path / "new", 2).parent)
+    assert rag.store("c").count("documents") == 2
+    rag.close()
+
+
 def test_a_snapshot_does_not_see_a_commit_made_during_it(
     indexed: Path, hash_settings: Settings, hash_encoder: HashEncoder
 ) -> None:

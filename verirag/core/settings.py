@@ -183,6 +183,11 @@ class Settings(BaseSettings):
         return self.data_dir / "collections"
 
     @property
+    def uploads_dir(self) -> Path:
+        """Files uploaded over HTTP, one folder per collection."""
+        return self.data_dir / "uploads"
+
+    @property
     def models_dir(self) -> Path:
         return self.model_cache.expanduser() if self.model_cache else self.data_dir / "models"
 

@@ -9,10 +9,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from verirag.pipeline.api.deps import ReadKey, ServicesDep, WriteKey, authorize_collection
+from verirag.pipeline.api.deps import (
+    AdminKey,
+    ReadKey,
+    ServicesDep,
+    WriteKey,
+    authorize_collection,
+)
 from verirag.pipeline.api.deps import existing_collection as _existing
 from verirag.pipeline.api.errors import ProblemError
 from verirag.pipeline.api.schemas import (
+    CollectionDropped,
     CollectionOut,
     DeletedDocument,
     DeleteResult,
@@ -35,6 +42,29 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 def list_collections(key: ReadKey, services: ServicesDep) -> list[CollectionOut]:
     """The collections this key may see (others are not even named)."""
     return [CollectionOut(name=n) for n in services.collections() if key.covers(n)]
+
+
+@router.put("/collections/{name}", status_code=201, response_model=CollectionOut, responses=_ERRORS)
+async def create_collection(
+    name: str, key: AdminKey, services: ServicesDep, response: Response
+) -> CollectionOut:
+    """Create an empty collection with the server's embedder (admin): 201, or 200 when it
+    exists already. Uploading to a new name also creates one."""
+    collection = authorize_collection(key, name)
+    created = await services.run_indexing(lambda: services.create_collection(collection))
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/v1/collections/{collection}/documents"
+    return CollectionOut(name=collection)
+
+
+@router.delete("/collections/{name}", response_model=CollectionDropped, responses=_ERRORS)
+async def drop_collection(name: str, key: AdminKey, services: ServicesDep) -> CollectionDropped:
+    """Remove a collection with its documents, uploaded files and the review items that quote
+    it (admin). Waits for an indexing job that is writing to it."""
+    collection = _existing(services, key, name)
+    removed = await services.run_indexing(lambda: services.drop_collection(collection))
+    return CollectionDropped(collection=collection, review_items_removed=removed)
 
 
 @router.get("/collections/{name}/documents", response_model=DocumentPage, responses=_ERRORS)
