@@ -100,6 +100,10 @@ class LangChainRag:
             n_ctx=settings.n_ctx,
             n_threads=cpu_threads(settings.threads),
             n_gpu_layers=0,
+            # llama.cpp's own batch, as verirag's generator uses: ChatLlamaCpp's default (8)
+            # reads a prompt 8 tokens at a time, and would make the latency comparison one of
+            # defaults, not of the two systems.
+            n_batch=512,
             temperature=0.0,
             max_tokens=self.max_tokens,
             seed=0,
