@@ -468,3 +468,20 @@ def test_qa_suite_asks_through_rag_with_the_runs_params(
 )
 def test_baseline_decline_detection(text: str, declines: bool) -> None:
     assert says_dont_know(text) is declines
+
+
+def test_fusions_see_the_live_depth_of_candidates() -> None:
+    """The fusion table fuses the first `depth` recorded candidates, as the live retriever
+    fuses its `retrieval_k`: a relevant chunk only BM25 found at rank 3 is out of reach at
+    depth 2, and min-max normalisation changes with the list's length."""
+    dense = [[i, f"d{i}", 1.0 - i / 10] for i in range(1, 6)]
+    bm25 = [[10, "x", 9.0], [11, "y", 8.0], [12, "rel", 7.0]]
+    record = RetrievalRecord(
+        {m: ["d1"] for m in ("dense", "bm25", "hybrid")},
+        ["rel"],
+        candidates={"dense": dense, "bm25": bm25},
+    )
+    deep = summarise_retrieval([record, record], [], depth=3).metrics
+    shallow = summarise_retrieval([record, record], [], depth=2).metrics
+    assert deep["fusion/rrf 1:1/ndcg@10"] > 0.0
+    assert shallow["fusion/rrf 1:1/ndcg@10"] == 0.0

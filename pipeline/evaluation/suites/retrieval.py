@@ -83,10 +83,16 @@ def retrieval_suite(plan: EvalPlan, settings: Settings, progress: bool) -> Suite
         pass
     rag.close()
     records = [log.done[i.item_id] for i in items if i.item_id in log.done]
-    return summarise_retrieval(records, failed_list(log, [i.item_id for i in items]))
+    return summarise_retrieval(
+        records, failed_list(log, [i.item_id for i in items]), settings.retrieval_k
+    )
 
 
-def summarise_retrieval(records: list[RetrievalRecord], failed: list[FailedItem]) -> SuiteResult:
+def summarise_retrieval(
+    records: list[RetrievalRecord], failed: list[FailedItem], depth: int = DEPTH
+) -> SuiteResult:
+    """`depth`: the candidates per retriever that the fusions see, as the live retriever's
+    `retrieval_k` (min-max normalisation depends on how deep the list goes)."""
     metrics: dict[str, float] = {}
     samples: dict[str, list[float]] = {}
     rows: list[list[Cell]] = []
@@ -123,7 +129,7 @@ def summarise_retrieval(records: list[RetrievalRecord], failed: list[FailedItem]
     if diffs:
         metrics["hybrid_minus_bm25/ndcg@10"] = mean(diffs)
         samples["hybrid_minus_bm25/ndcg@10"] = diffs
-    fusion_rows = _fusion_rows(records, metrics, samples)
+    fusion_rows = _fusion_rows(records, metrics, samples, depth)
     columns = [
         "retriever", "recall@1", "recall@5", "recall@10", "MRR@10", "nDCG@10",
         "p50 ms", "p95 ms",
@@ -163,8 +169,10 @@ def _fusion_rows(
     records: list[RetrievalRecord],
     metrics: dict[str, float],
     samples: dict[str, list[float]],
+    depth: int,
 ) -> list[list[Cell]]:
-    """Each fusion of `FUSIONS` applied to the recorded candidates of every question."""
+    """Each fusion of `FUSIONS` applied to the top `depth` recorded candidates of every
+    question, as the live retriever fuses them."""
     from verirag.retrievers.fusion import fuse
 
     scored = [r for r in records if r.candidates.get("dense") or r.candidates.get("bm25")]
@@ -177,8 +185,8 @@ def _fusion_rows(
         for r in scored:
             both = [*r.candidates["dense"], *r.candidates["bm25"]]
             doc = {int(c): str(d) for c, d, _ in both}
-            dense = [(int(c), float(s)) for c, _, s in r.candidates["dense"]]
-            sparse = [(int(c), float(s)) for c, _, s in r.candidates["bm25"]]
+            dense = [(int(c), float(s)) for c, _, s in r.candidates["dense"][:depth]]
+            sparse = [(int(c), float(s)) for c, _, s in r.candidates["bm25"][:depth]]
             fused = fuse(method, dense, sparse, 60, wd, wb, alpha)
             ranked = dedupe([doc[c] for c, _ in fused])[:10]
             ndcg.append(ndcg_at_k(ranked, r.relevant, 10))
