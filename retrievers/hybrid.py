@@ -25,7 +25,7 @@ class FusionConfig:
     rrf_k: int = 60
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
-    method: FusionMethod = "rrf"
+    method: FusionMethod = "convex"
     alpha: float = 0.5  # convex: the dense share
 
 

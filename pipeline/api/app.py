@@ -17,7 +17,7 @@ from verirag.pipeline.api.middleware import (
     MetricsMiddleware,
     RequestIdMiddleware,
 )
-from verirag.pipeline.api.routers import ask, documents, health, jobs, review
+from verirag.pipeline.api.routers import ask, documents, health, jobs, openai_compat, review
 from verirag.pipeline.api.services import Services
 
 API_VERSION = "1"
@@ -59,7 +59,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.services = svc
     install_handlers(app)
     install_docs(app)
-    for module in (ask, documents, jobs, review, health):
+    for module in (ask, documents, jobs, review, health, openai_compat):
         app.include_router(module.router)
     # Added innermost first: CORS (only when origins are configured), then the body limit,
     # then metrics outermost so that a 413 is counted too.

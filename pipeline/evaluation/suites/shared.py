@@ -226,9 +226,8 @@ def bootstrap_intervals(
     metric values. A resample it is undefined on (ValueError, e.g. one class only) is skipped,
     and a metric defined on too few resamples gets no interval.
 
-    Each resample calls `statistics` once: the cost is the metrics' cost times `resamples`. For
-    threshold metrics (scikit-learn, about a millisecond a call) that is up to a minute at the
-    end of a run that took hours; tests pass fewer resamples."""
+    Each resample calls `statistics` once: the cost is the metrics' cost times `resamples`
+    (hence the counted threshold metrics in `metrics.py`); tests pass fewer resamples."""
     if n < 2:
         return {}
     replicates: dict[str, list[float]] = {}
