@@ -57,9 +57,7 @@ def test_default_hybrid_is_never_below_bm25(
     print(
         f"\nSQuAD {N_PASSAGES} passages / {N_QUESTIONS} questions (seed {SEED}), "
         f"fusion {real_settings.fusion_method}: "
-        + "; ".join(
-            f"{m} R@5 {recall[m][5]:.4f} nDCG@10 {mean(ndcg[m]):.4f}" for m in ndcg
-        )
+        + "; ".join(f"{m} R@5 {recall[m][5]:.4f} nDCG@10 {mean(ndcg[m]):.4f}" for m in ndcg)
         + f"; hybrid minus BM25 {mean(diff):+.4f} [{interval.low:+.4f}, {interval.high:+.4f}]"
         + f"; dense R@10 {recall['dense'][10]:.4f}"
     )

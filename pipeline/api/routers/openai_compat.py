@@ -152,9 +152,7 @@ async def chat_completions(
     completion_id, created = _completion_id(), int(time.time())
     if not body.stream:
         try:
-            answer = await services.run(
-                lambda: _answer(services, key, request, accepted, on_token)
-            )
+            answer = await services.run(lambda: _answer(services, key, request, accepted, on_token))
         finally:
             abandoned.set()
         return {
