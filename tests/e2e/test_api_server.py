@@ -372,6 +372,35 @@ def test_ask_stream_sends_tokens_then_one_answer(server: Server) -> None:
     assert any("1889" in c["snippet"] for c in answer["citations"])
 
 
+def test_openai_client_gets_the_verified_answer(server: Server) -> None:
+    """The official openai client against the real server and models: the message is the
+    verified answer when verirag delivers it, and says it was withheld otherwise."""
+    import openai
+
+    client = openai.OpenAI(
+        base_url=f"{server.base_url}/v1",
+        api_key=server.keys["a_read"],
+        max_retries=0,
+        timeout=ASK_TIMEOUT,
+    )
+    assert [m.id for m in client.models.list()] == ["a"]
+    done = client.chat.completions.create(
+        model="a",
+        messages=[{"role": "user", "content": TOWER_QUESTION}],
+        max_tokens=MAX_TOKENS,
+    )
+    answer = done.model_extra["verirag"]
+    _check_answer(answer, "a")
+    content = done.choices[0].message.content
+    if answer["decision"] == "answer":
+        assert content == answer["text"]
+    else:
+        assert content.startswith("verirag ")
+        assert not answer["text"] or answer["text"] not in content
+    assert done.usage.completion_tokens == answer["completion_tokens"]
+    server.seen.append(done.model_dump_json())
+
+
 # -- uploads -------------------------------------------------------------------------------------
 def test_upload_job_then_list_ask_and_delete(server: Server) -> None:
     write, read = server.headers("a_write"), server.headers("a_read")
