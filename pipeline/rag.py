@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
-from verirag.core.records import Answer, Citation, SearchHit, Timings
+from verirag.core.records import Answer, Citation, Message, SearchHit, Timings
 from verirag.core.settings import Settings
 from verirag.evaluators.confidence import LogprobConfidence, features
 from verirag.evaluators.decision import ClaimVerdict, Thresholds, decide, is_abstention
@@ -20,6 +20,7 @@ from verirag.generators.base import Generator
 from verirag.generators.context import pack_context
 from verirag.generators.params import GenerationParams, generation_params
 from verirag.generators.prompts import load_prompts
+from verirag.generators.rewrite import standalone_question
 from verirag.generators.short_answer import answers_question, short_answer
 from verirag.pipeline.review import ReviewQueue
 from verirag.retrievers.encoders import SentenceTransformerEncoder
@@ -71,6 +72,24 @@ def validate_query(query: str | Question, limit: int) -> str:
     return cleaned
 
 
+ROLES = ("user", "assistant")
+
+
+def validate_history(history: Sequence[Message], limit: int) -> list[Message]:
+    """Earlier turns of a conversation: user and assistant messages, not empty, at most
+    `limit` characters in all."""
+    turns = list(history)
+    for i, turn in enumerate(turns):
+        if turn.role not in ROLES:
+            raise QueryError(f"history turn {i}: role must be user or assistant, got {turn.role!r}")
+        if not turn.content.strip():
+            raise QueryError(f"history turn {i} is empty")
+    total = sum(len(t.content) for t in turns)
+    if total > limit:
+        raise QueryError(f"the history is {total} characters, over the limit of {limit}")
+    return turns
+
+
 @dataclass(frozen=True)
 class PreparedPrompt:
     question: str
@@ -80,6 +99,7 @@ class PreparedPrompt:
     context_block: str
     prompt: str  # empty when nothing relevant was retrieved
     texts: tuple[str, ...]  # the packed sources as lexical evidence reads them
+    follow_up: str = ""  # the question as asked, when a conversation made `question` of it
 
 
 class RagPipeline:
@@ -229,19 +249,33 @@ class RagPipeline:
         collection: str = "default",
         k: int | None = None,
         allowed: AccessCheck | None = None,
+        history: Sequence[Message] = (),
     ) -> PreparedPrompt:
-        """Retrieval and prompt building: everything `ask` does before generating."""
+        """Retrieval and prompt building: everything `ask` does before generating.
+
+        With `history` (earlier turns of a conversation), the question is first rewritten as
+        a standalone one; retrieval, the answer prompt and every check use that."""
         check_access(collection, allowed)
-        text = Question(validate_query(question, self.settings.max_question_chars))
+        s = self.settings
+        text = Question(validate_query(question, s.max_question_chars))
+        turns = validate_history(history, s.max_history_chars)
         if self.store(collection).count("chunks") == 0:
             raise CollectionError(
                 f"collection '{collection}' is empty: index documents into it first"
+            )
+        follow_up = ""
+        if turns:
+            follow_up = text.text
+            text = Question(
+                standalone_question(
+                    self.generator(), self.prompts, turns, text.text, s.max_question_chars
+                )
             )
         hits = self.search(text, collection, k, allowed=allowed)
         floor = self.settings.relevance_floor
         relevant = [h for h in hits if h.dense_score is not None and h.dense_score >= floor]
         if not relevant:
-            return PreparedPrompt(text.text, hits, [], [], "", "", ())
+            return PreparedPrompt(text.text, hits, [], [], "", "", (), follow_up)
         gen = self.generator()
         packed = pack_context(
             relevant, gen.count_tokens, self.settings.context_tokens, self.prompts
@@ -250,7 +284,14 @@ class RagPipeline:
             self.prompts.answer_messages(packed.block, text.text, self.settings.idk_sentence)
         )
         return PreparedPrompt(
-            text.text, hits, relevant, list(packed.citations), packed.block, prompt, packed.texts
+            text.text,
+            hits,
+            relevant,
+            list(packed.citations),
+            packed.block,
+            prompt,
+            packed.texts,
+            follow_up,
         )
 
     def ask(
@@ -261,15 +302,17 @@ class RagPipeline:
         params: GenerationParams | None = None,
         on_token: Callable[[str], None] | None = None,
         allowed: AccessCheck | None = None,
+        history: Sequence[Message] = (),
     ) -> Answer:
         """Retrieve, answer from the sources, check every claim, decide.
 
         `on_token` receives the answer text as it is generated (streaming); the returned
         `Answer` is the verified result. `allowed` guards the collection (see `search`).
+        `history`: earlier turns of a conversation (see `prepare`).
         """
         started = time.perf_counter()
         params = params or generation_params(self.settings)
-        prepared = self.prepare(question, collection, k, allowed)
+        prepared = self.prepare(question, collection, k, allowed, history)
         t_retrieve = time.perf_counter() - started
         # One answer at a time from here on. Its calls (generate, score, judge) reuse the KV
         # cache of its own prompt; interleaved call by call with another request's, each
@@ -348,6 +391,7 @@ class RagPipeline:
         )
         answer = Answer(
             question=prepared.question,
+            follow_up=prepared.follow_up,
             collection=collection,
             text=answer_text,
             decision=decision,
@@ -391,6 +435,7 @@ class RagPipeline:
     ) -> Answer:
         return Answer(
             question=prepared.question,
+            follow_up=prepared.follow_up,
             collection=collection,
             text=self.settings.idk_sentence,
             decision="abstain",

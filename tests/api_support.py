@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +21,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import HashEncoder
-from verirag.core.records import Answer, Citation, ClaimResult, SearchHit, Timings
+from verirag.core.records import Answer, Citation, ClaimResult, Message, SearchHit, Timings
 from verirag.core.settings import Settings
 from verirag.generators.params import GenerationParams
 from verirag.pipeline.api import Services, create_app
@@ -80,6 +80,7 @@ class FakeRag:
         self._review: ReviewQueue | None = None
         self._lock = threading.Lock()
         self.asked: list[str] = []  # every collection `ask` touched
+        self.histories: list[list[Message]] = []  # the history each `ask` was given
         self.pieces = ["Cats ", "purr ", "and ", "sleep [1]."]
         self.token_delay = 0.0
         self.gate: threading.Event | None = None
@@ -137,8 +138,10 @@ class FakeRag:
         params: GenerationParams | None = None,
         on_token: Callable[[str], None] | None = None,
         allowed: AccessCheck | None = None,
+        history: Sequence[Message] = (),
     ) -> Answer:
         check_access(collection, allowed)
+        self.histories.append(list(history))
         self.asked.append(collection)
         text = validate_query(question, self.settings.max_question_chars)
         store = self.store(collection)

@@ -25,6 +25,7 @@ class ScriptedGenerator(Generator):
         reply_p: float = 0.9,
         short: str = "",
         check: dict[str, float] | None = None,
+        rewrite: str = "",
     ) -> None:
         self.p_yes = p_yes
         self.reply = reply  # what `stream` generates for the answer prompt
@@ -32,6 +33,7 @@ class ScriptedGenerator(Generator):
         self.reply_p = reply_p
         # The answer check's P(yes) by the answer it asks about; one not listed: undecided.
         self.check = check or {}
+        self.rewrite = rewrite  # what `stream` generates for the follow-up rewrite prompt
         self.calls: list[str] = []
 
     def warm_up(self) -> None:
@@ -45,8 +47,13 @@ class ScriptedGenerator(Generator):
 
     def stream(self, prompt: str, params: GenerationParams) -> Iterator[StreamEvent]:
         started = time.perf_counter()
-        text = self.short if "shortest words" in prompt.rsplit("<user>", 1)[-1] else self.reply
-        self.calls.append("generate")
+        task = prompt.rsplit("<user>", 1)[-1]
+        if "standalone question" in task:
+            self.calls.append("rewrite")
+            text = self.rewrite
+        else:
+            text = self.short if "shortest words" in task else self.reply
+            self.calls.append("generate")
         pieces = [p for p in re.split(r"(\s+)", text) if p]
         tokens = [TokenLogprob(p, math.log(self.reply_p)) for p in pieces]
         for piece in pieces:

@@ -41,6 +41,7 @@ class PromptSet:
     closed_book: Template
     short_answer: str
     answer_check: Template
+    rewrite: Template
 
     def context_block(self, sources: list[tuple[int, str, str]]) -> str:
         """Numbered sources; a source can never close the fence early."""
@@ -84,6 +85,13 @@ class PromptSet:
         task = self.answer_check.substitute(question=question, answer=answer)
         return [Message("system", self.system), Message("user", context_block + task)]
 
+    def rewrite_messages(self, history: list[Message], question: str) -> list[Message]:
+        """A follow-up `question` rewritten as a standalone one from the conversation so far
+        (no sources: retrieval has not happened yet)."""
+        who = {"user": "User", "assistant": "Assistant"}
+        lines = "\n".join(f"{who[m.role]}: {' '.join(m.content.split())}" for m in history)
+        return [Message("user", self.rewrite.substitute(history=lines, question=question))]
+
     def judge_messages(self, context_block: str, question: str, claim: str) -> list[Message]:
         task = self.judge.substitute(question=question, claim=claim)
         return [Message("system", self.system), Message("user", context_block + task)]
@@ -108,4 +116,5 @@ def load_prompts(version: str = "v2") -> PromptSet:
         closed_book=Template(read("closed_book").strip()),
         short_answer=read("short_answer").strip(),
         answer_check=Template(read("answer_check").strip()),
+        rewrite=Template(read("rewrite").strip()),
     )

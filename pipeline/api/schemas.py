@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from verirag.core.records import Message
 from verirag.generators.params import GenerationParams
 
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -40,11 +41,24 @@ class Problem(_Out):
 
 
 # -- ask -------------------------------------------------------------------------------------
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(description="not empty, at most `max_question_chars` characters")
     collection: str = Field(default="default", pattern=COLLECTION_PATTERN)
+    history: list[Turn] = Field(
+        default_factory=list,
+        description="earlier turns of the conversation, oldest first (at most "
+        "`max_history_chars` in all); a follow-up question is rewritten as a standalone one "
+        "before retrieval, and the answer is checked against the sources as always",
+    )
     k: int | None = Field(default=None, ge=1, description="sources to retrieve (≤ api_max_k)")
     # Generation parameters: null or absent = the default. Defaults and ranges are
     # `GenerationParams`', checked by the builder the CLI uses too; a violation is a 422
@@ -59,6 +73,9 @@ class AskRequest(BaseModel):
     presence_penalty: float | None = None
     stop: list[str] | None = None
     seed: int | None = None
+
+    def turns(self) -> list[Message]:
+        return [Message(t.role, t.content) for t in self.history]
 
     def generation_fields(self) -> dict[str, Any]:
         return self.model_dump(include={f.name for f in fields(GenerationParams)})
@@ -124,7 +141,13 @@ class TimingsOut(_Out):
 
 
 class AnswerOut(_Out):
-    question: str
+    question: str = Field(
+        description="what was retrieved for, answered and checked: with `history`, the "
+        "follow-up rewritten as a standalone question"
+    )
+    follow_up: str = Field(
+        default="", description="the question as asked, when `history` rewrote it; else empty"
+    )
     collection: str
     short_answer: str = Field(
         description="the fewest words that answer the question, taken from `text`; empty when "

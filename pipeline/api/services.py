@@ -15,12 +15,12 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from verirag.core.records import Answer, SearchHit
+from verirag.core.records import Answer, Message, SearchHit
 from verirag.core.settings import Settings
 from verirag.generators.params import GenerationParams
 from verirag.pipeline.api.errors import ProblemError
@@ -53,6 +53,7 @@ class AnswerPipeline(Protocol):
         params: GenerationParams | None = None,
         on_token: Callable[[str], None] | None = None,
         allowed: AccessCheck | None = None,
+        history: Sequence[Message] = (),
     ) -> Answer: ...
 
     def search(

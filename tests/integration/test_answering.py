@@ -172,3 +172,22 @@ def test_short_answers_with_qwen(tiny: Settings, minilm: SentenceTransformerEnco
         assert answer.short_answer.lower() in answer.text.lower()
     off_topic = rag.ask("zxqv blorft quantum cryptography keys?", "tiny")
     assert off_topic.short_answer == "" and off_topic.confidence == 0.0
+
+
+def test_a_follow_up_with_qwen_is_rewritten_and_answered_from_the_sources(
+    tiny: Settings, minilm: SentenceTransformerEncoder
+) -> None:
+    """ "And when did it open?" after a question about the Louvre: alone it names nothing to
+    retrieve; rewritten from the conversation it finds the Louvre's source and its year."""
+    from verirag.core.records import Message
+
+    rag = RagPipeline(tiny.with_overrides(generator="qwen2.5-0.5b"), encoder=minilm)
+    history = [
+        Message("user", "What is the Louvre?"),
+        Message("assistant", "The Louvre is a museum in Paris [1]."),
+    ]
+    answer = rag.ask("And when did it open?", "tiny", 3, history=history)
+    assert answer.follow_up == "And when did it open?"
+    assert "louvre" in answer.question.lower(), answer.question
+    assert "1793" in answer.text, answer.text
+    assert any("Louvre" in c.snippet for c in answer.citations)

@@ -245,6 +245,9 @@ class Answer:
     # The decision's cuts were fitted for this (generator, judge, backend); False: they were
     # not, and `confidence` and the verdicts are not calibrated probabilities.
     calibrated: bool = False
+    # The question as the user asked it, when earlier turns of a conversation made `question`
+    # (what was retrieved for, answered and checked) a standalone rewrite of it; "" otherwise.
+    follow_up: str = ""
 
     @property
     def flagged(self) -> list[ClaimResult]:

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
         default=0.15, ge=-1.0, le=1.0, description="minimum dense cosine for a chunk to count"
     )
     max_question_chars: int = Field(default=2000, ge=1)
+    max_history_chars: int = Field(
+        default=8000, ge=0, description="earlier turns of a conversation, in all"
+    )
     target_precision: float = Field(
         default=0.9,
         gt=0.0,

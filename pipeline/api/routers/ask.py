@@ -71,6 +71,7 @@ def _answer(
         accepted.params,
         on_token,
         allowed=key.covers,
+        history=body.turns(),
     )
     services.metrics.count_answer(answer.decision)
     return answer

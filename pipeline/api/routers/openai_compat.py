@@ -68,13 +68,16 @@ class ChatRequest(BaseModel):
     seed: int | None = None
 
     def ask_request(self) -> AskRequest:
-        users = [m.text() for m in self.messages if m.role == "user"]
-        if not users:
+        turns = [m for m in self.messages if m.role in ("user", "assistant")]
+        last = max((i for i, m in enumerate(turns) if m.role == "user"), default=None)
+        if last is None:
             raise ProblemError(422, "messages hold no user message to answer", kind="invalid")
         stop = [self.stop] if isinstance(self.stop, str) else self.stop
         try:
             return AskRequest(
-                question=users[-1],
+                question=turns[last].text(),
+                # Earlier turns make it a follow-up; system messages are not passed on.
+                history=[{"role": m.role, "content": m.text()} for m in turns[:last] if m.text()],
                 collection=self.model,
                 max_tokens=self.max_completion_tokens or self.max_tokens,
                 temperature=self.temperature,
