@@ -389,14 +389,15 @@ def test_openai_client_gets_the_verified_answer(server: Server) -> None:
         messages=[{"role": "user", "content": TOWER_QUESTION}],
         max_tokens=MAX_TOKENS,
     )
-    answer = done.model_extra["verirag"]
+    answer = (done.model_extra or {})["verirag"]
     _check_answer(answer, "a")
-    content = done.choices[0].message.content
+    content = done.choices[0].message.content or ""
     if answer["decision"] == "answer":
         assert content == answer["text"]
     else:
         assert content.startswith("verirag ")
         assert not answer["text"] or answer["text"] not in content
+    assert done.usage is not None
     assert done.usage.completion_tokens == answer["completion_tokens"]
     server.seen.append(done.model_dump_json())
 

@@ -27,7 +27,7 @@ from verirag.core.records import Answer
 from verirag.pipeline.api.deps import ReadKey, ServicesDep
 from verirag.pipeline.api.errors import ProblemError, classify
 from verirag.pipeline.api.routers.ask import PING_SECONDS, _answer, _prepare
-from verirag.pipeline.api.schemas import AnswerOut, AskRequest, Problem
+from verirag.pipeline.api.schemas import AnswerOut, AskRequest, Problem, Turn
 from verirag.pipeline.api.services import Cancelled
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -77,7 +77,11 @@ class ChatRequest(BaseModel):
             return AskRequest(
                 question=turns[last].text(),
                 # Earlier turns make it a follow-up; system messages are not passed on.
-                history=[{"role": m.role, "content": m.text()} for m in turns[:last] if m.text()],
+                history=[
+                    Turn(role=m.role, content=m.text())  # type: ignore[arg-type]
+                    for m in turns[:last]
+                    if m.text()
+                ],
                 collection=self.model,
                 max_tokens=self.max_completion_tokens or self.max_tokens,
                 temperature=self.temperature,
