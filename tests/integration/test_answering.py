@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MODEL_CACHE
+from verirag.core.records import Message
 from verirag.core.settings import Settings
 from verirag.generators.params import GenerationError, GenerationParams
 from verirag.pipeline.indexing import IndexingPipeline
@@ -159,8 +160,11 @@ def test_concurrent_asks_match_sequential_ones_and_share_one_model_thread(
     assert len(callers) == 1 and threading.get_ident() not in callers
 
 
-def test_short_answers_with_qwen(tiny: Settings, minilm: SentenceTransformerEncoder) -> None:
-    """The short answer names the fact and comes from the cited answer; a refusal has none."""
+def test_short_answers_and_follow_ups_with_qwen(
+    tiny: Settings, minilm: SentenceTransformerEncoder
+) -> None:
+    """The short answer names the fact and comes from the cited answer; a refusal has none;
+    a follow-up is answered as its standalone rewrite."""
     rag = RagPipeline(tiny.with_overrides(generator="qwen2.5-0.5b"), encoder=minilm)
     for question, fact in (
         ("When was the Eiffel Tower completed?", "1889"),
@@ -172,22 +176,14 @@ def test_short_answers_with_qwen(tiny: Settings, minilm: SentenceTransformerEnco
         assert answer.short_answer.lower() in answer.text.lower()
     off_topic = rag.ask("zxqv blorft quantum cryptography keys?", "tiny")
     assert off_topic.short_answer == "" and off_topic.confidence == 0.0
-
-
-def test_a_follow_up_with_qwen_is_rewritten_and_answered_from_the_sources(
-    tiny: Settings, minilm: SentenceTransformerEncoder
-) -> None:
-    """ "And when did it open?" after a question about the Louvre: alone it names nothing to
-    retrieve; rewritten from the conversation it finds the Louvre's source and its year."""
-    from verirag.core.records import Message
-
-    rag = RagPipeline(tiny.with_overrides(generator="qwen2.5-0.5b"), encoder=minilm)
+    # A follow-up: "And when did it open?" alone names nothing to retrieve; rewritten from
+    # the conversation it finds the Louvre's source and its year.
     history = [
         Message("user", "What is the Louvre?"),
         Message("assistant", "The Louvre is a museum in Paris [1]."),
     ]
-    answer = rag.ask("And when did it open?", "tiny", 3, history=history)
-    assert answer.follow_up == "And when did it open?"
-    assert "louvre" in answer.question.lower(), answer.question
-    assert "1793" in answer.text, answer.text
-    assert any("Louvre" in c.snippet for c in answer.citations)
+    follow_up = rag.ask("And when did it open?", "tiny", 3, history=history)
+    assert follow_up.follow_up == "And when did it open?"
+    assert "louvre" in follow_up.question.lower(), follow_up.question
+    assert "1793" in follow_up.text, follow_up.text
+    assert any("Louvre" in c.snippet for c in follow_up.citations)
