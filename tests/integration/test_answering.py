@@ -187,3 +187,14 @@ def test_short_answers_and_follow_ups_with_qwen(
     assert "louvre" in follow_up.question.lower(), follow_up.question
     assert "1793" in follow_up.text, follow_up.text
     assert any("Louvre" in c.snippet for c in follow_up.citations)
+    # The same pipeline behind the LangChain adapters, with the real encoder and model.
+    from verirag.pipeline.adapters.langchain import VerifiedAnswer, VerIRagRetriever
+
+    docs = VerIRagRetriever(pipeline=rag, collection="tiny", k=2).invoke(
+        "When did the Louvre open?"
+    )
+    assert len(docs) == 2 and "Louvre" in docs[0].page_content
+    chained = VerifiedAnswer(pipeline=rag, collection="tiny", k=3).invoke(
+        {"question": "And when did it open?", "history": [(t.role, t.content) for t in history]}
+    )
+    assert "1793" in chained.text and chained.follow_up == "And when did it open?"
