@@ -22,6 +22,15 @@ from verirag.generators.params import GenerationParams, generation_params
 from verirag.generators.prompts import load_prompts
 from verirag.generators.rewrite import standalone_question
 from verirag.generators.short_answer import answers_question, short_answer
+from verirag.pipeline.requests import (
+    AccessCheck,
+    CollectionAccessError,
+    QueryError,
+    Question,
+    check_access,
+    validate_history,
+    validate_query,
+)
 from verirag.pipeline.review import ReviewQueue
 from verirag.retrievers.encoders import SentenceTransformerEncoder
 from verirag.retrievers.hybrid import FusionConfig, HybridRetriever, SearchMode
@@ -34,60 +43,10 @@ __all__ = [
     "Question",
     "RagPipeline",
     "SearchMode",
+    "check_access",
+    "validate_history",
+    "validate_query",
 ]
-
-
-class QueryError(ValueError):
-    """The question itself is unusable (empty, too long)."""
-
-
-class CollectionAccessError(PermissionError):
-    """The caller may not read this collection (checked before the store is opened)."""
-
-
-AccessCheck = Callable[[str], bool]
-
-
-def check_access(collection: str, allowed: AccessCheck | None) -> None:
-    if allowed is not None and not allowed(collection):
-        raise CollectionAccessError(f"no access to collection '{collection}'")
-
-
-@dataclass(frozen=True)
-class Question:
-    """A question that passed validation once (`RagPipeline.question`); passing it on to
-    `search` or `ask` does not check it again."""
-
-    text: str
-
-
-def validate_query(query: str | Question, limit: int) -> str:
-    if isinstance(query, Question):
-        return query.text
-    cleaned = query.strip()
-    if not cleaned:
-        raise QueryError("the query is empty")
-    if len(cleaned) > limit:
-        raise QueryError(f"the query is {len(cleaned)} characters, over the limit of {limit}")
-    return cleaned
-
-
-ROLES = ("user", "assistant")
-
-
-def validate_history(history: Sequence[Message], limit: int) -> list[Message]:
-    """Earlier turns of a conversation: user and assistant messages, not empty, at most
-    `limit` characters in all."""
-    turns = list(history)
-    for i, turn in enumerate(turns):
-        if turn.role not in ROLES:
-            raise QueryError(f"history turn {i}: role must be user or assistant, got {turn.role!r}")
-        if not turn.content.strip():
-            raise QueryError(f"history turn {i} is empty")
-    total = sum(len(t.content) for t in turns)
-    if total > limit:
-        raise QueryError(f"the history is {total} characters, over the limit of {limit}")
-    return turns
 
 
 @dataclass(frozen=True)
