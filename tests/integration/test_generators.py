@@ -139,7 +139,7 @@ def test_llamacpp_saved_prompt_states_give_the_same_results() -> None:
         items: list[str]
 
     template = "You extract facts. " + " ".join(
-        f"Rule {i}: keep every fact short, plain and in the text's own words." for i in range(40)
+        f"Rule {i}: keep every fact short, plain and in the text's own words." for i in range(24)
     )
     prompts = [
         f"{template}\nText: Paris is the capital of France.",
