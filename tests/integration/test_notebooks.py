@@ -15,9 +15,12 @@ from tests.conftest import MODEL_CACHE
 pytestmark = pytest.mark.integration
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+# The quickstart asserts on its answer, so it gets a model that answers well enough; the
+# evaluation notebook only has to run, so its many answers come from the smallest model.
+GENERATORS = {"01_quickstart.ipynb": "qwen2.5-0.5b", "02_evaluation.ipynb": "smollm2-135m"}
 
 
-@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_evaluation.ipynb"])
+@pytest.mark.parametrize("name", sorted(GENERATORS))
 def test_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)  # type: ignore[no-untyped-call]
     # The kernel is a child process: it inherits this environment (offline, the test
@@ -26,7 +29,7 @@ def test_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("VERIRAG_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("VERIRAG_MODEL_CACHE", str(MODEL_CACHE))
-    monkeypatch.setenv("VERIRAG_GENERATOR", "qwen2.5-0.5b")
+    monkeypatch.setenv("VERIRAG_GENERATOR", GENERATORS[name])
     monkeypatch.setenv("PYTHONPATH", str(NOTEBOOKS.parent))
     client = NotebookClient(
         nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
