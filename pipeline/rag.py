@@ -107,8 +107,7 @@ class RagPipeline:
             store = self._stores.get(collection)
             if store is not None and not store.is_current():
                 # Dropped (and maybe created anew) since it was opened: read the new one.
-                del self._stores[collection]
-                store.close()
+                self.forget(collection)
                 store = None
             if store is None:
                 path = self.settings.collections_dir / validate_name(collection)

@@ -6,11 +6,17 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
+from tests.conftest import HashEncoder
 from verirag.core.records import Message
+from verirag.core.settings import Settings
 from verirag.generators.base import Generator, StreamEvent, TokenLogprob
 from verirag.generators.params import GenerationParams
+from verirag.pipeline.indexing import IndexingPipeline
+from verirag.pipeline.rag import RagPipeline
 
 
 class ScriptedGenerator(Generator):
@@ -79,3 +85,30 @@ class ScriptedGenerator(Generator):
         if p is None:
             return {"maybe": math.log(0.9)}
         return {"yes": math.log(p), "no": math.log(1 - p)}
+
+
+def scripted_pipeline(
+    root: Path,
+    gen: ScriptedGenerator | None,
+    files: Mapping[str, str],
+    collection: str = "c",
+    **overrides: Any,
+) -> RagPipeline:
+    """A `RagPipeline` over `files` (name -> text) indexed with the hashing encoder into
+    `collection`, answering with `gen`; every retrieved source counts (no relevance floor)."""
+    settings = Settings(
+        **{
+            "data_dir": root / "data",
+            "embedder": "hash-test",
+            "relevance_floor": -1.0,
+            "top_k": 2,
+            **overrides,
+        }
+    )
+    docs = root / "docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (docs / name).write_text(text + "\n")
+    encoder = HashEncoder()
+    IndexingPipeline(settings, encoder=encoder).run([docs], collection)  # type: ignore[arg-type]
+    return RagPipeline(settings, encoder=encoder, generator=gen)  # type: ignore[arg-type]

@@ -252,18 +252,22 @@ class Services:
             ) from exc
 
     async def run_indexing(self, fn: Callable[[], T]) -> T:
-        """Run `fn` on the indexing worker, after the jobs queued before it; 503 when its
-        queue is full. No timeout: a drop waits for the job that is writing."""
+        """Run `fn` on the indexing worker, after the jobs queued before it. No timeout: a
+        drop waits for the job that is writing."""
+        return await asyncio.wrap_future(self.submit_indexing(fn))
+
+    def submit_indexing(self, fn: Callable[[], T]) -> Future[T]:
+        """`fn` on the indexing worker; 503 when its queue is full."""
         try:
-            future = self.index_pool.submit(fn)
+            return self.index_pool.submit(fn)
         except QueueFullError as exc:
             raise ProblemError(
                 503,
-                "the indexing queue is full; retry later",
+                f"the indexing queue is full ({self.index_pool.running} running, "
+                f"{self.index_pool.queued} waiting); retry later",
                 kind="indexing-busy",
                 headers={"Retry-After": "30"},
             ) from exc
-        return await asyncio.wrap_future(future)
 
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         try:
@@ -305,17 +309,11 @@ class Services:
         nothing else changed."""
         job = self.jobs.add(collection, files, staging)
         try:
-            self.index_pool.submit(lambda: self._run_job(job))
-        except QueueFullError as exc:
+            self.submit_indexing(lambda: self._run_job(job))
+        except ProblemError:
             self.jobs.remove(job.id)
             shutil.rmtree(staging, ignore_errors=True)
-            raise ProblemError(
-                503,
-                f"the indexing queue is full ({self.index_pool.running} running, "
-                f"{self.index_pool.queued} waiting); retry later",
-                kind="indexing-busy",
-                headers={"Retry-After": "30"},
-            ) from exc
+            raise
         return job
 
     def _run_job(self, job: Job) -> None:

@@ -6,17 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HashEncoder
-from tests.scripted import ScriptedGenerator
+from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.core.settings import Settings
 from verirag.evaluators.decision import Thresholds, is_abstention
 from verirag.evaluators.judge import LlmJudgeVerifier
 from verirag.evaluators.verifier import Verifier
 from verirag.generators.prompts import load_prompts
-from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import RagPipeline
 
 IDK = "I don't know based on the provided sources."
+PARIS = {"paris.txt": "Paris is the capital of France. It lies on the Seine."}
 
 
 @pytest.mark.parametrize(
@@ -51,15 +50,7 @@ def test_answers_that_mention_refusal_words_are_not_abstentions(text: str) -> No
 
 
 def _rag(tmp_path: Path, gen: ScriptedGenerator) -> RagPipeline:
-    settings = Settings(
-        data_dir=tmp_path / "data", embedder="hash-test", relevance_floor=-1.0, top_k=2
-    )
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "paris.txt").write_text("Paris is the capital of France. It lies on the Seine.\n")
-    encoder = HashEncoder()
-    IndexingPipeline(settings, encoder=encoder).run([docs], "c")  # type: ignore[arg-type]
-    return RagPipeline(settings, encoder=encoder, generator=gen)  # type: ignore[arg-type]
+    return scripted_pipeline(tmp_path, gen, PARIS)
 
 
 def test_claim_spans_index_the_answer_text_when_the_model_starts_with_whitespace(

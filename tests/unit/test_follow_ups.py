@@ -4,38 +4,25 @@ turns, and retrieval, the answer and every check use the rewrite."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import HashEncoder
-from tests.scripted import ScriptedGenerator
+from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.core.records import Message
-from verirag.core.settings import Settings
 from verirag.generators.prompts import load_prompts
 from verirag.generators.rewrite import clean_rewrite, standalone_question
-from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import QueryError, RagPipeline
 
+PARIS = {"paris.txt": "Paris is the capital of France. It lies on the Seine."}
 HISTORY = [
     Message("user", "What is the capital of France?"),
     Message("assistant", "Paris is the capital of France [1]."),
 ]
 
 
-def _rag(tmp_path: Path, gen: ScriptedGenerator, **overrides: object) -> RagPipeline:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        embedder="hash-test",
-        relevance_floor=-1.0,
-        top_k=2,
-        **overrides,  # type: ignore[arg-type]
-    )
-    docs = tmp_path / "docs"
-    docs.mkdir(parents=True, exist_ok=True)
-    (docs / "paris.txt").write_text("Paris is the capital of France. It lies on the Seine.\n")
-    encoder = HashEncoder()
-    IndexingPipeline(settings, encoder=encoder).run([docs], "c")  # type: ignore[arg-type]
-    return RagPipeline(settings, encoder=encoder, generator=gen)  # type: ignore[arg-type]
+def _rag(tmp_path: Path, gen: ScriptedGenerator, **overrides: Any) -> RagPipeline:
+    return scripted_pipeline(tmp_path, gen, PARIS, **overrides)
 
 
 @pytest.mark.parametrize(

@@ -14,12 +14,9 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from tests.conftest import HashEncoder
-from tests.scripted import ScriptedGenerator
+from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.core.records import Answer
-from verirag.core.settings import Settings
 from verirag.pipeline.adapters.langchain import VerifiedAnswer, VerIRagRetriever
-from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import QueryError, RagPipeline
 
 FACTS = {
@@ -31,14 +28,7 @@ FACTS = {
 
 
 def _pipeline(root: Path, gen: ScriptedGenerator | None = None) -> RagPipeline:
-    settings = Settings(data_dir=root / "data", embedder="hash-test", relevance_floor=-1.0, top_k=2)
-    docs = root / "docs"
-    docs.mkdir(parents=True)
-    for name, text in FACTS.items():
-        (docs / name).write_text(text + "\n")
-    encoder = HashEncoder()
-    IndexingPipeline(settings, encoder=encoder).run([docs], "capitals")  # type: ignore[arg-type]
-    return RagPipeline(settings, encoder=encoder, generator=gen)  # type: ignore[arg-type]
+    return scripted_pipeline(root, gen, FACTS, "capitals")
 
 
 _SHARED: dict[str, RagPipeline] = {}

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HashEncoder
-from tests.scripted import ScriptedGenerator
+from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.core.settings import Settings
 from verirag.generators.prompts import load_prompts
 from verirag.generators.short_answer import (
@@ -16,7 +15,6 @@ from verirag.generators.short_answer import (
     grounded_in,
     short_answer,
 )
-from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import RagPipeline
 
 
@@ -76,13 +74,9 @@ def test_short_answer_continues_the_answer_conversation() -> None:
 
 
 def _rag(tmp_path: Path, gen: ScriptedGenerator) -> RagPipeline:
-    settings = Settings(data_dir=tmp_path / "data", embedder="hash-test", relevance_floor=-1.0)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "pass.txt").write_text("The pass statement is a null operation: nothing happens.\n")
-    encoder = HashEncoder()
-    IndexingPipeline(settings, encoder=encoder).run([docs], "c")  # type: ignore[arg-type]
-    return RagPipeline(settings, encoder=encoder, generator=gen)  # type: ignore[arg-type]
+    # One source, so top_k does not matter; the settings' default is kept as before.
+    files = {"pass.txt": "The pass statement is a null operation: nothing happens."}
+    return scripted_pipeline(tmp_path, gen, files, top_k=Settings.model_fields["top_k"].default)
 
 
 def test_an_answer_that_answers_nothing_is_not_delivered(tmp_path: Path) -> None:
