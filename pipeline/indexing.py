@@ -25,6 +25,7 @@ from verirag.retrievers.store import (
     BatchWrite,
     CollectionConfig,
     FaissStore,
+    collection_exists,
     drop_collection,
     list_collections,
     validate_name,
@@ -111,7 +112,7 @@ class IndexingPipeline:
 
     def create(self, name: str) -> bool:
         """An empty collection with this pipeline's embedder; False if it already exists."""
-        if (self.collection_path(name) / "meta.sqlite").is_file():
+        if collection_exists(self.settings.collections_dir, validate_name(name)):
             return False
         self.open_store(name, create=True).close()
         return True

@@ -33,6 +33,11 @@ def validate_name(name: str) -> str:
     return name
 
 
+def collection_exists(root: Path, name: str) -> bool:
+    """A collection of that name has its database under `root` (one being dropped does not)."""
+    return (root / name / "meta.sqlite").is_file()
+
+
 def list_collections(root: Path) -> list[str]:
     if not root.is_dir():
         return []
@@ -40,7 +45,7 @@ def list_collections(root: Path) -> list[str]:
     return sorted(
         p.name
         for p in root.iterdir()
-        if not p.name.startswith(".") and (p / "meta.sqlite").is_file()
+        if not p.name.startswith(".") and collection_exists(root, p.name)
     )
 
 

@@ -46,6 +46,7 @@ from verirag.retrievers.collection_dir import (
     CollectionConfig,
     CollectionError,
     WriterLock,
+    collection_exists,
     list_collections,
     validate_name,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "CollectionConfig",
     "CollectionError",
     "FaissStore",
+    "collection_exists",
     "drop_collection",
     "list_collections",
     "validate_name",
@@ -428,7 +430,7 @@ def _like_prefix(path: str) -> str:
 
 def drop_collection(root: Path, name: str) -> None:
     path = root / validate_name(name)
-    if not (path / "meta.sqlite").is_file():
+    if not collection_exists(root, name):
         raise CollectionError(f"unknown collection '{name}'")
     # Moved aside while the writer lock is held: no writer can start in between, and a writer
     # that creates the collection anew right after gets a fresh directory that this removal

@@ -31,7 +31,7 @@ from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import AccessCheck, Question
 from verirag.pipeline.review import ReviewQueue
 from verirag.retrievers.hybrid import SearchMode
-from verirag.retrievers.store import FaissStore, list_collections
+from verirag.retrievers.store import FaissStore, collection_exists, list_collections
 
 log = logging.getLogger("verirag.api")
 
@@ -234,7 +234,7 @@ class Services:
         return list_collections(self.settings.collections_dir)
 
     def collection_exists(self, name: str) -> bool:
-        return (self.settings.collections_dir / name / "meta.sqlite").is_file()
+        return collection_exists(self.settings.collections_dir, name)
 
     # -- running work off the event loop ---------------------------------------------------
     async def run(self, fn: Callable[[], T], timeout: float | None = None) -> T:
