@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-unit test-integration lint bench eval models clean
+.PHONY: setup browser demo test test-unit test-integration lint bench eval models clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,13 @@ $(STAMP): $(DEPS)
 	$(BIN)/verirag models --verify
 	touch $(STAMP)
 
+# Headless Chromium for the web page tests, from Debian (Playwright drives it; it downloads no
+# browser of its own). Needs apt and root, as CI has; elsewhere install `chromium` yourself.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+	@$(CHROMIUM) --version
+
 demo: setup
 	$(BIN)/verirag demo
 
@@ -32,13 +39,13 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: setup lint
+test: setup browser lint
 	$(BIN)/pytest -q --durations=10
 
 test-unit: setup
 	$(BIN)/pytest -q -m "not integration"
 
-test-integration: setup
+test-integration: setup browser
 	$(BIN)/pytest -q -m integration
 
 bench: setup

@@ -27,6 +27,31 @@ def _sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(text) if s.strip()]
 
 
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for boundary in [*_SENTENCE_END.finditer(text), None]:
+        end = boundary.start() if boundary else len(text)
+        piece = text[start:end]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((start + lead, start + len(piece.rstrip())))
+        start = boundary.end() if boundary else end
+    return spans
+
+
+def rests_on(claim: str, source: str) -> tuple[int, int] | None:
+    """The span of the sentence of `source` that has the most content words in common with
+    `claim` (the first such sentence on a tie), as `source[start:end]`; None when no sentence
+    shares one. What a reader is shown as the claim's evidence."""
+    words_of_claim = content_stems(claim)
+    best, best_shared = None, 0
+    for start, end in _sentence_spans(source):
+        shared = len(words_of_claim & content_stems(source[start:end]))
+        if shared > best_shared:
+            best, best_shared = (start, end), shared
+    return best
+
+
 def _window_alignment(asked: set[str], claim: set[str], source: str) -> float:
     sentences = _sentences(source)
     if not sentences:

@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from verirag.core.records import ClaimResult
-from verirag.evaluators.alignment import question_alignment
+from verirag.core.records import ClaimResult, EvidenceSpan
+from verirag.evaluators.alignment import question_alignment, rests_on
 from verirag.evaluators.claims import split_claims
 from verirag.evaluators.decision import Thresholds, answer_score, claim_floor, claim_verdict
 from verirag.evaluators.grounding import source_lift
@@ -34,6 +34,9 @@ class Evidence:
     block: str  # the numbered, fenced sources (the judge reads these)
     prompt: str  # the rendered answer prompt (teacher-forced scores are taken on it)
     texts: tuple[str, ...]  # each source's text for lexical evidence, titles included
+    # Each source's body as a reader sees it (a citation's snippet), where claims' evidence
+    # spans point; empty: the texts themselves.
+    bodies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,9 +191,20 @@ class Verifier:
                     reason=verdict.reason,
                     judge_p=judged.p_supported,
                     missing_terms=lexical.missing,
+                    evidence=_evidence(text, citations, evidence.bodies or evidence.texts),
                 )
             )
         return claims
+
+
+def _evidence(
+    claim: str, citations: Sequence[int], sources: Sequence[str]
+) -> tuple[EvidenceSpan, ...]:
+    spans = []
+    for number in citations:
+        if 1 <= number <= len(sources) and (span := rests_on(claim, sources[number - 1])):
+            spans.append(EvidenceSpan(number, *span))
+    return tuple(spans)
 
 
 def _weakest_judged(claims: Sequence[ClaimResult]) -> float | None:

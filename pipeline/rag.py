@@ -326,7 +326,11 @@ class RagPipeline:
         verifier = self.verifier()
         if not abstained:
             evidence = Evidence(
-                prepared.question, prepared.context_block, prepared.prompt, prepared.texts
+                prepared.question,
+                prepared.context_block,
+                prepared.prompt,
+                prepared.texts,
+                tuple(c.snippet for c in prepared.citations),
             )
             verification = verifier.verify(evidence, answer_text, short=short)
         t_verify = time.perf_counter() - t0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -13,8 +14,17 @@ from typing import Any, Literal
 from verirag.core.db import connect, purge_wal
 from verirag.core.records import Answer
 
-Resolution = Literal["correct", "incorrect", "partially-correct"]
-RESOLUTIONS: tuple[str, ...] = ("correct", "incorrect", "partially-correct")
+Resolution = Literal["correct", "incorrect", "partially-correct", "corrected"]
+# "corrected": the reviewer replaced the answer with `corrected_text` (the delivered text was
+# not right as it stood).
+RESOLUTIONS: tuple[str, ...] = ("correct", "incorrect", "partially-correct", "corrected")
+# As labelled data for calibration: was the answer right as verirag gave it?
+_RIGHT_AS_GIVEN = {
+    "correct": True,
+    "incorrect": False,
+    "partially-correct": False,
+    "corrected": False,
+}
 REDACTED = "[removed: a document this answer drew on was deleted]"
 
 
@@ -32,6 +42,47 @@ class ReviewItem:
     resolution: str | None
     note: str
     answer: dict[str, Any]  # the whole Answer as recorded
+    resolved_at: float | None = None
+    resolved_by: str = ""  # the name of the key (or the CLI user) that resolved it
+    corrected_text: str | None = None
+
+    def labelled(self) -> dict[str, Any]:
+        """A resolved item as one labelled example for calibration: the answer's signals as
+        recorded, and whether the reviewer found it right as given."""
+        answer = self.answer
+        return {
+            "id": self.id,
+            "collection": self.collection,
+            "question": self.question,
+            "answer_text": self.answer_text,
+            "short_answer": answer.get("short_answer", ""),
+            "right": _RIGHT_AS_GIVEN.get(self.resolution or ""),
+            "resolution": self.resolution,
+            "corrected_text": self.corrected_text,
+            "note": self.note,
+            "resolved_by": self.resolved_by,
+            "resolved_at": self.resolved_at,
+            "decision_reason": self.decision_reason,
+            "generator": answer.get("generator", ""),
+            "signals": {
+                name: answer.get(name)
+                for name in (
+                    "confidence",
+                    "logprob_confidence",
+                    "source_lift",
+                    "answer_check",
+                    "question_alignment",
+                )
+            },
+            "claims": [
+                {k: c.get(k) for k in ("text", "verdict", "score", "judge_p", "citations")}
+                for c in answer.get("claims", ())
+            ],
+            "sources": [
+                {k: c.get(k) for k in ("number", "doc_id", "source", "title", "snippet")}
+                for c in answer.get("citations", ())
+            ],
+        }
 
 
 class ReviewQueue:
@@ -48,6 +99,14 @@ class ReviewQueue:
             "answer_json TEXT NOT NULL)"
         )
         self.db.execute("CREATE INDEX IF NOT EXISTS reviews_status ON reviews(status, collection)")
+        # Queues written before reviewers were recorded gain the columns in place.
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(reviews)")}
+        for column, kind in (
+            ("resolved_by", "TEXT NOT NULL DEFAULT ''"),
+            ("corrected_text", "TEXT"),
+        ):
+            if column not in columns:
+                self.db.execute(f"ALTER TABLE reviews ADD COLUMN {column} {kind}")
 
     def add(self, answer: Answer) -> int:
         with self._lock:
@@ -83,16 +142,26 @@ class ReviewQueue:
             resolution=row[9],
             note=row[10],
             answer=json.loads(row[11]),
+            resolved_at=row[12],
+            resolved_by=row[13],
+            corrected_text=row[14],
         )
 
     _COLUMNS = (
         "id, created_at, collection, question, answer_text, decision_reason, confidence, "
-        "flagged_claims, status, resolution, note, answer_json"
+        "flagged_claims, status, resolution, note, answer_json, resolved_at, resolved_by, "
+        "corrected_text"
     )
 
     def list(
-        self, status: str | None = "open", collections: list[str] | None = None, limit: int = 100
+        self,
+        status: str | None = "open",
+        collections: list[str] | None = None,
+        limit: int = 100,
+        reason: str | None = None,
     ) -> list[ReviewItem]:
+        """Newest first; `collections` None: all; `reason`: the decision reason contains it
+        (any case)."""
         query = f"SELECT {self._COLUMNS} FROM reviews WHERE 1=1"
         args: list[Any] = []
         if status:
@@ -101,9 +170,21 @@ class ReviewQueue:
         if collections is not None:
             query += f" AND collection IN ({','.join('?' * len(collections))})"
             args.extend(collections)
+        if reason:
+            query += " AND instr(lower(decision_reason), ?) > 0"
+            args.append(reason.lower())
         query += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
         return [self._item(r) for r in self.db.execute(query, args)]
+
+    def reasons(self, collections: Sequence[str] | None = None) -> Sequence[str]:
+        """The distinct decision reasons of the items in `collections` (None: all)."""
+        query = "SELECT DISTINCT decision_reason FROM reviews"
+        args: Sequence[Any] = ()
+        if collections is not None:
+            query += f" WHERE collection IN ({','.join('?' * len(collections))})"
+            args = list(collections)
+        return sorted(str(r[0]) for r in self.db.execute(query, args))
 
     def get(self, item_id: int) -> ReviewItem:
         row = self.db.execute(
@@ -113,15 +194,30 @@ class ReviewQueue:
             raise KeyError(f"no review item {item_id}")
         return self._item(row)
 
-    def resolve(self, item_id: int, resolution: str, note: str = "") -> ReviewItem:
+    def resolve(
+        self,
+        item_id: int,
+        resolution: str,
+        note: str = "",
+        *,
+        resolved_by: str = "",
+        corrected_text: str | None = None,
+    ) -> ReviewItem:
+        """Record a verdict, who gave it and when. "corrected" needs the corrected answer; the
+        other resolutions take none."""
         if resolution not in RESOLUTIONS:
             raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}")
+        corrected = (corrected_text or "").strip()
+        if resolution == "corrected" and not corrected:
+            raise ValueError("a 'corrected' resolution needs the corrected answer text")
+        if resolution != "corrected" and corrected:
+            raise ValueError("only a 'corrected' resolution takes a corrected answer text")
         self.get(item_id)
         with self._lock:
             self.db.execute(
-                "UPDATE reviews SET status='resolved', resolution=?, note=?, resolved_at=? "
-                "WHERE id=?",
-                (resolution, note, time.time(), item_id),
+                "UPDATE reviews SET status='resolved', resolution=?, note=?, resolved_at=?, "
+                "resolved_by=?, corrected_text=? WHERE id=?",
+                (resolution, note, time.time(), resolved_by, corrected or None, item_id),
             )
         return self.get(item_id)
 
@@ -147,9 +243,11 @@ class ReviewQueue:
                 if cited:
                     text = REDACTED
                     answer.update(text=REDACTED, claims=[], short_answer="", source_deleted=True)
+                # A correction written from the deleted document may quote it: it goes too.
                 self.db.execute(
-                    "UPDATE reviews SET answer_text=?, answer_json=? WHERE id=?",
-                    (text, json.dumps(answer), item_id),
+                    "UPDATE reviews SET answer_text=?, answer_json=?, "
+                    "corrected_text=CASE WHEN ? THEN NULL ELSE corrected_text END WHERE id=?",
+                    (text, json.dumps(answer), bool(cited), item_id),
                 )
                 changed += 1
             if changed:

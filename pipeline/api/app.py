@@ -19,6 +19,7 @@ from verirag.pipeline.api.middleware import (
 )
 from verirag.pipeline.api.routers import ask, documents, health, jobs, openai_compat, review
 from verirag.pipeline.api.services import Services
+from verirag.pipeline.api.web import install_ui
 
 API_VERSION = "1"
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.services = svc
     install_handlers(app)
     install_docs(app)
+    install_ui(app)
     for module in (ask, documents, jobs, review, health, openai_compat):
         app.include_router(module.router)
     # Added innermost first: CORS (only when origins are configured), then the body limit,

@@ -90,6 +90,12 @@ class SearchRequest(BaseModel):
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
 
 
+class EvidenceOut(_Out):
+    source: int = Field(description="the cited source's number")
+    start: int = Field(description="span in that source's `snippet`")
+    end: int
+
+
 class ClaimOut(_Out):
     text: str
     start: int
@@ -100,6 +106,10 @@ class ClaimOut(_Out):
     reason: str
     judge_p: float | None
     missing_terms: list[str]
+    evidence: list[EvidenceOut] = Field(
+        default_factory=list,
+        description="per cited source, the sentence the claim rests on (most words shared)",
+    )
 
 
 class CitationOut(_Out):
@@ -286,13 +296,38 @@ class ReviewItemOut(_Out):
     status: str
     resolution: str | None
     note: str
+    resolved_at: float | None = None
+    resolved_by: str = Field(default="", description="the name of the key that resolved it")
+    corrected_text: str | None = Field(
+        default=None, description="the reviewer's answer, for a 'corrected' resolution"
+    )
+
+
+class ReviewItemDetailOut(ReviewItemOut):
+    answer: dict[str, Any] = Field(
+        description="the answer as recorded: claims with their evidence spans, citations, "
+        "retrieved sources"
+    )
 
 
 class ReviewResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    resolution: Literal["correct", "incorrect", "partially-correct"]
+    resolution: Literal["correct", "incorrect", "partially-correct", "corrected"] = Field(
+        description="correct: approve; incorrect: reject; corrected: replace the answer with "
+        "`corrected_text`"
+    )
     note: str = Field(default="", max_length=4000)
+    corrected_text: str | None = Field(
+        default=None, max_length=20_000, description="required for, and only for, 'corrected'"
+    )
+
+
+class WhoAmI(_Out):
+    name: str
+    scope: Literal["read", "write", "admin"]
+    all_collections: bool
+    collections: list[str] = Field(description="the existing collections this key may use")
 
 
 # -- health ----------------------------------------------------------------------------------

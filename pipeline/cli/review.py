@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -28,13 +29,14 @@ def _queue(data_dir: Path | None) -> ReviewQueue:
 def review_list(
     status: Annotated[str, typer.Option(help="open | resolved | all")] = "open",
     collection: Annotated[str | None, typer.Option("--collection", "-c")] = None,
+    reason: Annotated[str | None, typer.Option(help="the decision reason contains this")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
 ) -> None:
     """List review items (newest first)."""
     items = _queue(data_dir).list(
-        None if status == "all" else status, [collection] if collection else None, limit
+        None if status == "all" else status, [collection] if collection else None, limit, reason
     )
     if as_json:
         out.print_json(
@@ -75,10 +77,35 @@ def review_show(
 @app.command("resolve")
 def review_resolve(
     item_id: Annotated[int, typer.Argument()],
-    resolution: Annotated[str, typer.Option(help="correct | incorrect | partially-correct")],
+    resolution: Annotated[
+        str, typer.Option(help="correct | incorrect | partially-correct | corrected")
+    ],
     note: Annotated[str, typer.Option(help="what the reviewer found")] = "",
+    corrected_text: Annotated[
+        str | None, typer.Option("--corrected-text", help="the right answer (for 'corrected')")
+    ] = None,
+    by: Annotated[str | None, typer.Option(help="who resolves it (default: the OS user)")] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Record a reviewer's verdict on a flagged answer."""
-    item = guard(lambda: _queue(data_dir).resolve(item_id, resolution, note))
-    out.print(f"#{item.id} resolved as {item.resolution}")
+    reviewer = by if by is not None else getpass.getuser()
+    item = guard(
+        lambda: _queue(data_dir).resolve(
+            item_id, resolution, note, resolved_by=reviewer, corrected_text=corrected_text
+        )
+    )
+    out.print(f"#{item.id} resolved as {item.resolution} by {item.resolved_by}")
+
+
+@app.command("export")
+def review_export(
+    output: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write")],
+    collection: Annotated[str | None, typer.Option("--collection", "-c")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Resolved items as JSON Lines: labelled data for calibration (oldest first)."""
+    items = _queue(data_dir).list("resolved", [collection] if collection else None, 100_000)
+    with output.open("w", encoding="utf-8") as sink:
+        for item in reversed(items):
+            sink.write(json.dumps(item.labelled(), ensure_ascii=False) + "\n")
+    out.print(f"{len(items)} resolved items written to {output}")

@@ -1,14 +1,23 @@
-"""End-to-end tests: a report hook that attaches the server's log to every failing test."""
+"""End-to-end tests: one real `verirag serve` for the session, and a report hook that
+attaches the server's log to every failing test."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from pathlib import Path
+from collections.abc import Generator, Iterator
 
 import pytest
 
-SERVER_LOG = pytest.StashKey[Path]()
+from tests.e2e.serving import SERVER_LOG, Server, running_server
+
 _TAIL_CHARS = 20_000
+
+
+@pytest.fixture(scope="session")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("e2e-api"), pytestconfig) as running:
+        yield running
 
 
 @pytest.hookimpl(wrapper=True)

@@ -189,6 +189,16 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class EvidenceSpan:
+    """Where in cited source `source` (its number) a claim rests: `text[start:end]` of that
+    source as the model saw it (the citation's snippet)."""
+
+    source: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class ClaimResult:
     text: str
     start: int  # span in the answer text
@@ -199,6 +209,7 @@ class ClaimResult:
     reason: str
     judge_p: float | None = None
     missing_terms: tuple[str, ...] = ()
+    evidence: tuple[EvidenceSpan, ...] = ()  # the sentence it rests on, per cited source
 
 
 @dataclass(frozen=True)

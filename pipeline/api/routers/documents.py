@@ -28,6 +28,7 @@ from verirag.pipeline.api.schemas import (
     JobAccepted,
     Problem,
     UploadedFile,
+    WhoAmI,
 )
 from verirag.pipeline.api.uploads import sanitize_filename, save_upload
 
@@ -36,6 +37,18 @@ router = APIRouter(prefix="/v1", tags=["collections"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem} for status in (401, 403, 404, 409, 413, 422, 429, 503)
 }
+
+
+@router.get("/me", response_model=WhoAmI, responses=_ERRORS)
+def whoami(key: ReadKey, services: ServicesDep) -> WhoAmI:
+    """The calling key: its name, scope and the existing collections it may use (what the web
+    page shows after signing in)."""
+    return WhoAmI(
+        name=key.name or key.prefix,
+        scope=key.scope,
+        all_collections=key.all_collections,
+        collections=[n for n in services.collections() if key.covers(n)],
+    )
 
 
 @router.get("/collections", response_model=list[CollectionOut], responses=_ERRORS)

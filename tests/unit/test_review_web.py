@@ -1,0 +1,172 @@
+"""The reviewer's side of the API and the web page's server half: who resolved an item and
+how, corrections, filters, the labelled export, `/v1/me`, the page's security headers, and the
+evidence span each claim carries for the page to highlight."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.api_support import Bed, api_bed
+from verirag.evaluators.alignment import rests_on
+from verirag.pipeline.review import ReviewQueue
+
+CANARY = "CANARY-7f3a9"
+
+
+@pytest.fixture
+def bed(tmp_path: Path) -> Iterator[Bed]:
+    with api_bed(tmp_path) as running:
+        yield running
+
+
+def _flagged(bed: Bed, question: str, collection: str) -> int:
+    """The review item id of a question the scripted pipeline sends to review."""
+    review_id = bed.rag.ask(question, collection).review_id
+    assert review_id is not None
+    return review_id
+
+
+def test_me_names_the_key_and_only_its_collections(bed: Bed) -> None:
+    me = bed.client.get("/v1/me", headers=bed.headers("a_write")).json()
+    assert me == {
+        "name": "writer",
+        "scope": "write",
+        "all_collections": False,
+        "collections": ["a"],
+    }
+    admin = bed.client.get("/v1/me", headers=bed.headers("admin")).json()
+    assert admin["all_collections"] and {"a", "b"} <= set(admin["collections"])
+    assert bed.client.get("/v1/me").status_code == 401
+
+
+def test_a_correction_records_who_when_and_the_new_text(bed: Bed) -> None:
+    item = _flagged(bed, "review: do cats purr?", "a")
+    h = bed.headers("a_write")
+    missing_text = bed.client.post(
+        f"/v1/review/{item}", json={"resolution": "corrected"}, headers=h
+    )
+    assert missing_text.status_code == 422 and "corrected answer" in missing_text.json()["detail"]
+    stray_text = bed.client.post(
+        f"/v1/review/{item}",
+        json={"resolution": "correct", "corrected_text": "x"},
+        headers=h,
+    )
+    assert stray_text.status_code == 422
+    assert bed.rag.review_queue().get(item).status == "open"  # refused: unchanged
+    done = bed.client.post(
+        f"/v1/review/{item}",
+        json={"resolution": "corrected", "corrected_text": " Cats purr. ", "note": "shorter"},
+        headers=h,
+    ).json()
+    assert done["resolution"] == "corrected" and done["corrected_text"] == "Cats purr."
+    assert done["resolved_by"] == "writer" and done["resolved_at"] > 0
+    detail = bed.client.get(f"/v1/review/{item}", headers=h).json()
+    assert detail["answer"]["text"] and detail["resolved_by"] == "writer"
+
+
+def test_filters_by_collection_and_reason_stay_inside_the_key(bed: Bed) -> None:
+    in_a = _flagged(bed, "review: do cats purr?", "a")
+    in_b = _flagged(bed, f"review {CANARY} cats purr", "b")
+    a = bed.headers("a_write")
+    reason = bed.rag.review_queue().get(in_a).decision_reason
+    listed = bed.client.get("/v1/review", params={"reason": reason[:8].upper()}, headers=a)
+    assert [i["id"] for i in listed.json()] == [in_a]
+    assert bed.client.get("/v1/review", params={"reason": "no such reason"}, headers=a).json() == []
+    assert bed.client.get("/v1/review", params={"collection": "b"}, headers=a).status_code == 403
+    reasons = bed.client.get("/v1/review/reasons", headers=a)
+    assert reasons.json() == [reason] and CANARY not in reasons.text
+    admin = bed.headers("admin")
+    only_b = bed.client.get("/v1/review", params={"collection": "b"}, headers=admin).json()
+    assert [i["id"] for i in only_b] == [in_b]
+
+
+def test_export_is_labelled_jsonl_of_the_keys_resolved_items(bed: Bed) -> None:
+    right = _flagged(bed, "review: do cats purr?", "a")
+    wrong = _flagged(bed, "review: do dogs purr?", "a")
+    other = _flagged(bed, f"review {CANARY} cats purr", "b")
+    queue = bed.rag.review_queue()
+    queue.resolve(right, "correct", resolved_by="ann")
+    queue.resolve(wrong, "corrected", corrected_text="No.", resolved_by="bo")
+    queue.resolve(other, "incorrect", resolved_by="cy")
+    response = bed.client.get("/v1/review/export", headers=bed.headers("a_read"))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    rows: list[dict[str, Any]] = [json.loads(line) for line in response.text.splitlines()]
+    assert [(r["id"], r["right"], r["resolved_by"]) for r in rows] == [
+        (right, True, "ann"),
+        (wrong, False, "bo"),
+    ]
+    assert rows[1]["corrected_text"] == "No." and CANARY not in response.text
+    assert set(rows[0]["signals"]) == {
+        "confidence",
+        "logprob_confidence",
+        "source_lift",
+        "answer_check",
+        "question_alignment",
+    }
+
+
+def test_a_queue_written_before_reviewers_were_recorded_gains_the_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "review.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE reviews (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at REAL NOT NULL, "
+        "collection TEXT NOT NULL, question TEXT NOT NULL, answer_text TEXT NOT NULL, "
+        "decision_reason TEXT NOT NULL, confidence REAL NOT NULL, flagged_claims INTEGER NOT "
+        "NULL, status TEXT NOT NULL DEFAULT 'open', resolution TEXT, note TEXT NOT NULL DEFAULT "
+        "'', resolved_at REAL, answer_json TEXT NOT NULL)"
+    )
+    db.execute(
+        "INSERT INTO reviews(created_at, collection, question, answer_text, decision_reason, "
+        "confidence, flagged_claims, answer_json) VALUES (1, 'a', 'q', 't', 'r', 0.5, 1, '{}')"
+    )
+    db.commit()
+    db.close()
+    queue = ReviewQueue(path)
+    try:
+        old = queue.get(1)
+        assert old.resolved_by == "" and old.corrected_text is None
+        assert queue.resolve(1, "incorrect", resolved_by="dee").resolved_by == "dee"
+    finally:
+        queue.close()
+
+
+def test_the_page_and_its_assets_carry_a_strict_policy(bed: Bed) -> None:
+    page = bed.client.get("/ui/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src 'self'" in policy
+    assert "unsafe" not in policy and "frame-ancestors 'none'" in policy
+    assert page.headers["x-frame-options"] == "DENY" and "set-cookie" not in page.headers
+    assert '<script src="static/app.js"' in page.text and "http" not in page.text.lower()
+    for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css")):
+        asset = bed.client.get(f"/ui/static/{name}")
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
+        assert asset.headers["x-content-type-options"] == "nosniff"
+    assert bed.client.get("/ui/static/index.html").status_code == 404
+    assert bed.client.get("/ui/static/..%2F__init__.py").status_code == 404
+    redirect = bed.client.get("/ui", follow_redirects=False)
+    assert redirect.status_code == 308 and redirect.headers["location"] == "/ui/"
+
+
+def test_the_script_never_turns_text_into_html() -> None:
+    script = (Path(__file__).resolve().parents[2] / "pipeline/api/web/static/app.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script, sink
+
+
+def test_a_claim_rests_on_the_sentence_it_shares_most_words_with() -> None:
+    source = "  The Louvre is in Paris.\nIt opened in 1793 as a museum. Cats purr!  "
+    start, end = rests_on("The Louvre opened in 1793.", source) or (0, 0)
+    assert source[start:end] == "It opened in 1793 as a museum."
+    start, end = rests_on("The Louvre is a palace in Paris", source) or (0, 0)
+    assert source[start:end] == "The Louvre is in Paris."
+    assert rests_on("Quokkas hop.", source) is None
+    assert rests_on("anything", "") is None
