@@ -56,6 +56,7 @@ def pack_context(
                 snippet=hit.text,
                 pages=hit.pages,
                 headings=hit.headings,
+                collection=hit.collection,
             )
         )
         numbered.append((number, heading, hit.text))

@@ -9,7 +9,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
-from verirag.core.records import Answer, Citation, Message, SearchHit, Timings
+from verirag.core.records import (
+    Answer,
+    Citation,
+    Message,
+    SearchHit,
+    Timings,
+    joined_collections,
+)
 from verirag.core.settings import Settings
 from verirag.evaluators.confidence import LogprobConfidence, features
 from verirag.evaluators.decision import ClaimVerdict, Thresholds, decide, is_abstention
@@ -28,11 +35,13 @@ from verirag.pipeline.requests import (
     QueryError,
     Question,
     check_access,
+    collection_names,
     validate_history,
     validate_query,
 )
 from verirag.pipeline.review import ReviewQueue
 from verirag.retrievers.encoders import SentenceTransformerEncoder
+from verirag.retrievers.fusion import merge_collections
 from verirag.retrievers.hybrid import FusionConfig, HybridRetriever, SearchMode
 from verirag.retrievers.store import CollectionError, FaissStore, validate_name
 
@@ -143,22 +152,32 @@ class RagPipeline:
     def search(
         self,
         query: str | Question,
-        collection: str = "default",
+        collection: str | Sequence[str] = "default",
         k: int | None = None,
         mode: SearchMode = "hybrid",
         allowed: AccessCheck | None = None,
     ) -> list[SearchHit]:
-        """Top-k chunks for `query`: dense (FAISS), BM25, or both fused by weighted RRF.
+        """Top-k chunks for `query`: dense (FAISS), BM25, or both fused.
 
-        The query embeds with the collection's own model. `allowed` (e.g. an API key's
-        check) is applied before the collection is even opened.
+        The query embeds with each collection's own model. `allowed` (e.g. an API key's
+        check) is applied to every collection before any is opened. Several collections:
+        each one's top k, merged by rank (`merge_collections`); empty ones add nothing.
         """
-        check_access(collection, allowed)
+        names = collection_names(collection)
+        for name in names:
+            check_access(name, allowed)
         text = validate_query(query, self.settings.max_question_chars)
         k = k or self.settings.top_k
         if k < 1:
             raise QueryError("k must be at least 1")
-        return self.retriever(collection).retrieve(text, k, mode)
+        ranked = [
+            [replace(hit, collection=name) for hit in self.retriever(name).retrieve(text, k, mode)]
+            for name in names
+            if len(names) == 1 or self.store(name).count("chunks") > 0
+        ]
+        if len(ranked) == 1:
+            return ranked[0]
+        return merge_collections(ranked, k, self.settings.rrf_k)
 
     # -- answering ----------------------------------------------------------------------
     def generator(self) -> Generator:
@@ -204,7 +223,7 @@ class RagPipeline:
     def prepare(
         self,
         question: str | Question,
-        collection: str = "default",
+        collection: str | Sequence[str] = "default",
         k: int | None = None,
         allowed: AccessCheck | None = None,
         history: Sequence[Message] = (),
@@ -212,15 +231,17 @@ class RagPipeline:
         """Retrieval and prompt building: everything `ask` does before generating.
 
         With `history` (earlier turns of a conversation), the question is first rewritten as
-        a standalone one; retrieval, the answer prompt and every check use that."""
-        check_access(collection, allowed)
+        a standalone one; retrieval, the answer prompt and every check use that.
+        Several collections: the sources come from all of them (see `search`)."""
+        names = collection_names(collection)
+        for name in names:
+            check_access(name, allowed)
         s = self.settings
         text = Question(validate_query(question, s.max_question_chars))
         turns = validate_history(history, s.max_history_chars)
-        if self.store(collection).count("chunks") == 0:
-            raise CollectionError(
-                f"collection '{collection}' is empty: index documents into it first"
-            )
+        if all(self.store(name).count("chunks") == 0 for name in names):
+            which = f"collection '{names[0]}' is" if len(names) == 1 else "the collections are"
+            raise CollectionError(f"{which} empty: index documents into it first")
         follow_up = ""
         if turns:
             follow_up = text.text
@@ -229,7 +250,7 @@ class RagPipeline:
                     self.generator(), self.prompts, turns, text.text, s.max_question_chars
                 )
             )
-        hits = self.search(text, collection, k, allowed=allowed)
+        hits = self.search(text, names, k, allowed=allowed)
         floor = self.settings.relevance_floor
         relevant = [h for h in hits if h.dense_score is not None and h.dense_score >= floor]
         if not relevant:
@@ -255,7 +276,7 @@ class RagPipeline:
     def ask(
         self,
         question: str | Question,
-        collection: str = "default",
+        collection: str | Sequence[str] = "default",
         k: int | None = None,
         params: GenerationParams | None = None,
         on_token: Callable[[str], None] | None = None,
@@ -266,7 +287,8 @@ class RagPipeline:
 
         `on_token` receives the answer text as it is generated (streaming); the returned
         `Answer` is the verified result. `allowed` guards the collection (see `search`).
-        `history`: earlier turns of a conversation (see `prepare`).
+        `history`: earlier turns of a conversation (see `prepare`). Several collections: one
+        answer from the sources of all of them; its `collection` names them all.
         """
         started = time.perf_counter()
         params = params or generation_params(self.settings)
@@ -277,7 +299,8 @@ class RagPipeline:
         # would evaluate its sources again (4 concurrent clients: 2.7x the time of the same
         # answers one after another). Model calls never overlapped anyway.
         with self._answering:
-            return self._answer(prepared, collection, params, on_token, started, t_retrieve)
+            label = joined_collections(collection_names(collection))
+            return self._answer(prepared, label, params, on_token, started, t_retrieve)
 
     def _answer(
         self,

@@ -19,6 +19,18 @@ class CollectionAccessError(PermissionError):
 
 AccessCheck = Callable[[str], bool]
 
+MAX_COLLECTIONS = 8  # asked at once: each adds a retrieval to the question's latency
+
+
+def collection_names(collection: str | Sequence[str]) -> tuple[str, ...]:
+    """One collection or several (in the order asked, repeats dropped)."""
+    names = (collection,) if isinstance(collection, str) else tuple(dict.fromkeys(collection))
+    if not names:
+        raise QueryError("name at least one collection")
+    if len(names) > MAX_COLLECTIONS:
+        raise QueryError(f"at most {MAX_COLLECTIONS} collections per question, got {len(names)}")
+    return names
+
 
 def check_access(collection: str, allowed: AccessCheck | None) -> None:
     if allowed is not None and not allowed(collection):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from verirag.core.db import connect, purge_wal
-from verirag.core.records import Answer
+from verirag.core.records import Answer, split_collections
 
 Resolution = Literal["correct", "incorrect", "partially-correct", "corrected"]
 # "corrected": the reviewer replaced the answer with `corrected_text` (the delivered text was
@@ -156,35 +156,46 @@ class ReviewQueue:
     def list(
         self,
         status: str | None = "open",
-        collections: list[str] | None = None,
+        collections: Sequence[str] | None = None,
         limit: int = 100,
         reason: str | None = None,
     ) -> list[ReviewItem]:
-        """Newest first; `collections` None: all; `reason`: the decision reason contains it
-        (any case)."""
+        """Newest first. `collections` None: all; else only items whose every collection is
+        among them (an answer drawn from several quotes them all). `reason`: the decision
+        reason contains it (any case)."""
         query = f"SELECT {self._COLUMNS} FROM reviews WHERE 1=1"
         args: list[Any] = []
         if status:
             query += " AND status=?"
             args.append(status)
-        if collections is not None:
-            query += f" AND collection IN ({','.join('?' * len(collections))})"
-            args.extend(collections)
         if reason:
             query += " AND instr(lower(decision_reason), ?) > 0"
             args.append(reason.lower())
-        query += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
-        return [self._item(r) for r in self.db.execute(query, args)]
+        if collections is None:
+            query += " ORDER BY id DESC LIMIT ?"
+            args.append(limit)
+            return [self._item(r) for r in self.db.execute(query, args)]
+        allowed = set(collections)
+        query += " ORDER BY id DESC"
+        items = []
+        for row in self.db.execute(query, args):
+            if set(split_collections(row[2])) <= allowed:
+                items.append(self._item(row))
+                if len(items) == limit:
+                    break
+        return items
 
     def reasons(self, collections: Sequence[str] | None = None) -> Sequence[str]:
         """The distinct decision reasons of the items in `collections` (None: all)."""
-        query = "SELECT DISTINCT decision_reason FROM reviews"
-        args: Sequence[Any] = ()
-        if collections is not None:
-            query += f" WHERE collection IN ({','.join('?' * len(collections))})"
-            args = list(collections)
-        return sorted(str(r[0]) for r in self.db.execute(query, args))
+        rows = self.db.execute("SELECT DISTINCT collection, decision_reason FROM reviews")
+        allowed = None if collections is None else set(collections)
+        return sorted(
+            {
+                str(reason)
+                for label, reason in rows
+                if allowed is None or set(split_collections(label)) <= allowed
+            }
+        )
 
     def get(self, item_id: int) -> ReviewItem:
         row = self.db.execute(
@@ -229,13 +240,22 @@ class ReviewQueue:
         changed = 0
         with self._lock:
             rows = self.db.execute(
-                "SELECT id, answer_text, answer_json FROM reviews WHERE collection=?",
+                "SELECT id, answer_text, answer_json FROM reviews WHERE instr(',' || "
+                "collection || ',', ',' || ? || ',') > 0",
                 (collection,),
             ).fetchall()
+
+            def deleted(source: dict[str, Any]) -> bool:
+                # A source of an answer drawn from several collections names its own.
+                return source.get("doc_id") in doc_ids and source.get("collection", "") in (
+                    "",
+                    collection,
+                )
+
             for item_id, text, raw in rows:
                 answer = json.loads(raw)
-                cited = [c for c in answer.get("citations", ()) if c.get("doc_id") in doc_ids]
-                hits = [h for h in answer.get("retrieved", ()) if h.get("doc_id") in doc_ids]
+                cited = [c for c in answer.get("citations", ()) if deleted(c)]
+                hits = [h for h in answer.get("retrieved", ()) if deleted(h)]
                 if not cited and not hits:
                     continue
                 answer["retrieved"] = [h for h in answer.get("retrieved", ()) if h not in hits]
@@ -259,7 +279,8 @@ class ReviewQueue:
         how many went."""
         with self._lock:
             removed = self.db.execute(
-                "DELETE FROM reviews WHERE collection=?", (collection,)
+                "DELETE FROM reviews WHERE instr(',' || collection || ',', ',' || ? || ',') > 0",
+                (collection,),
             ).rowcount
             if removed:
                 purge_wal(self.db)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from dataclasses import replace
 from typing import TypeVar
+
+from verirag.core.records import SearchHit
 
 K = TypeVar("K", bound=Hashable)
 
@@ -102,3 +105,23 @@ def fuse(
     if method == "adaptive":
         return adaptive_fusion(dense, sparse, rrf_k)
     raise ValueError(f"unknown fusion method {method!r}; choose rrf, convex or adaptive")
+
+
+def merge_collections(ranked: Sequence[Sequence[SearchHit]], k: int, rrf_k: int) -> list[SearchHit]:
+    """The top `k` of several collections' ranked hits, for one question asked of them all.
+
+    Their scores are not comparable (each collection normalises its own BM25 and fusion), so
+    the lists are merged by rank, as reciprocal rank fusion merges any ranked lists: each hit
+    scores 1/(rrf_k + its rank in its own collection). At equal rank the hit closer to the
+    question (dense cosine) goes first; the relevance floor later drops what none supports.
+    """
+    pooled = [
+        (1.0 / (rrf_k + rank), hit.dense_score if hit.dense_score is not None else -1.0, i, hit)
+        for i, hits in enumerate(ranked)
+        for rank, hit in enumerate(hits, start=1)
+    ]
+    pooled.sort(key=lambda row: (-row[0], -row[1], row[2]))
+    return [
+        replace(hit, rank=rank, score=score)
+        for rank, (score, _, _, hit) in enumerate(pooled[:k], start=1)
+    ]

@@ -21,13 +21,23 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import HashEncoder
-from verirag.core.records import Answer, Citation, ClaimResult, Message, SearchHit, Timings
+from verirag.core.records import (
+    Answer,
+    Citation,
+    ClaimResult,
+    Message,
+    SearchHit,
+    Timings,
+    joined_collections,
+)
 from verirag.core.settings import Settings
 from verirag.generators.params import GenerationParams
 from verirag.pipeline.api import Services, create_app
 from verirag.pipeline.indexing import IndexingPipeline
-from verirag.pipeline.rag import AccessCheck, Question, check_access, validate_query
+from verirag.pipeline.rag import AccessCheck, Question, SearchMode, check_access, validate_query
+from verirag.pipeline.requests import collection_names
 from verirag.pipeline.review import ReviewQueue
+from verirag.retrievers.fusion import merge_collections
 from verirag.retrievers.store import CollectionError, FaissStore, validate_name
 
 CANARY = "CANARY-b7e1f0c3-zebra-quokka"
@@ -109,17 +119,25 @@ class FakeRag:
     def search(
         self,
         query: str | Question,
-        collection: str = "default",
+        collection: str | Sequence[str] = "default",
         k: int | None = None,
-        mode: str = "hybrid",
+        mode: SearchMode = "hybrid",
         allowed: AccessCheck | None = None,
     ) -> list[SearchHit]:
-        """Dense retrieval over the real store, whatever `mode` (the fake has no BM25)."""
-        check_access(collection, allowed)
-        self.asked.append(collection)
+        """Dense retrieval over the real stores, whatever `mode` (the fake has no BM25);
+        several collections merged as the real pipeline merges them."""
+        names = collection_names(collection)
+        for name in names:
+            check_access(name, allowed)
+        self.asked.extend(names)
         text = validate_query(query, self.settings.max_question_chars)
-        store = self.store(collection)
-        return store.hits(store.search(self.encoder.encode_query(text)[0], k or 3))
+        vector = self.encoder.encode_query(text)[0]
+        ranked = []
+        for name in names:
+            store = self.store(name)
+            hits = store.hits(store.search(vector, k or 3))
+            ranked.append([replace(h, collection=name) for h in hits])
+        return ranked[0] if len(ranked) == 1 else merge_collections(ranked, k or 3, 60)
 
     def review_queue(self) -> ReviewQueue:
         with self._lock:
@@ -133,23 +151,23 @@ class FakeRag:
     def ask(
         self,
         question: str | Question,
-        collection: str = "default",
+        collection: str | Sequence[str] = "default",
         k: int | None = None,
         params: GenerationParams | None = None,
         on_token: Callable[[str], None] | None = None,
         allowed: AccessCheck | None = None,
         history: Sequence[Message] = (),
     ) -> Answer:
-        check_access(collection, allowed)
+        names = collection_names(collection)
+        for name in names:
+            check_access(name, allowed)
         self.histories.append(list(history))
-        self.asked.append(collection)
         text = validate_query(question, self.settings.max_question_chars)
-        store = self.store(collection)
-        if store.count("chunks") == 0:
-            raise CollectionError(f"collection '{collection}' is empty: index documents into it")
+        if all(self.store(name).count("chunks") == 0 for name in names):
+            raise CollectionError(f"collection '{names[0]}' is empty: index documents into it")
         if self.gate is not None:
             self.gate.wait(10)
-        hits = store.hits(store.search(self.encoder.encode_query(text)[0], k or 3))
+        hits = self.search(text, names, k)
         for piece in self.pieces:
             if self.token_delay:
                 time.sleep(self.token_delay)
@@ -163,7 +181,7 @@ class FakeRag:
         top = hits[0]
         answer = Answer(
             question=text,
-            collection=collection,
+            collection=joined_collections(names),
             text=answer_text,
             decision="review" if "review" in text else "answer",
             decision_reason="a claim is unverified" if "review" in text else "all claims supported",
@@ -190,6 +208,7 @@ class FakeRag:
                     start=top.start,
                     end=top.end,
                     snippet=top.text,
+                    collection=top.collection,
                 ),
             ),
             retrieved=tuple(hits),

@@ -15,6 +15,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from verirag.core.records import Message
 from verirag.generators.params import GenerationParams
+from verirag.pipeline.requests import MAX_COLLECTIONS
 
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -53,6 +54,14 @@ class AskRequest(BaseModel):
 
     question: str = Field(description="not empty, at most `max_question_chars` characters")
     collection: str = Field(default="default", pattern=COLLECTION_PATTERN)
+    collections: list[Annotated[str, Field(pattern=COLLECTION_PATTERN)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_COLLECTIONS,
+        description="ask several collections at once (instead of `collection`): the sources "
+        "come from all of them, merged by rank; every one must be within the key's scope, and "
+        "the answer's `collection` names them joined by ','",
+    )
     history: list[Turn] = Field(
         default_factory=list,
         description="earlier turns of the conversation, oldest first (at most "
@@ -73,6 +82,9 @@ class AskRequest(BaseModel):
     presence_penalty: float | None = None
     stop: list[str] | None = None
     seed: int | None = None
+
+    def asked_collections(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.collections)) if self.collections else (self.collection,)
 
     def turns(self) -> list[Message]:
         return [Message(t.role, t.content) for t in self.history]

@@ -48,7 +48,7 @@ class AnswerPipeline(Protocol):
     def ask(
         self,
         question: str | Question,
-        collection: str = "default",
+        collection: str | Sequence[str] = "default",
         k: int | None = None,
         params: GenerationParams | None = None,
         on_token: Callable[[str], None] | None = None,
@@ -59,7 +59,7 @@ class AnswerPipeline(Protocol):
     def search(
         self,
         query: str | Question,
-        collection: str = "default",
+        collection: str | Sequence[str] = "default",
         k: int | None = None,
         mode: SearchMode = "hybrid",
         allowed: AccessCheck | None = None,

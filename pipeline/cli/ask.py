@@ -10,10 +10,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from verirag.core.records import Answer
+from verirag.core.records import Answer, split_collections
 from verirag.generators.params import GenerationParams
 from verirag.pipeline.cli.common import (
-    CollectionOpt,
     DataDirOpt,
     JsonOpt,
     fail,
@@ -30,7 +29,12 @@ _DEFAULT = GenerationParams()
 
 def ask(
     question: Annotated[str, typer.Argument(help="the question")],
-    collection: CollectionOpt = "default",
+    collection: Annotated[
+        str,
+        typer.Option(
+            "--collection", "-c", help="collection name; several joined by ',' (a,b) ask them all"
+        ),
+    ] = "default",
     k: Annotated[int | None, typer.Option("--k", "-k", help="chunks to retrieve")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="answer length limit")] = None,
     temperature: Annotated[
@@ -84,8 +88,9 @@ def ask(
     def on_token(piece: str) -> None:
         out.print(piece, end="", markup=False, highlight=False)
 
+    names = split_collections(collection)
     answer: Answer = guard(
-        lambda: rag.ask(question, collection, k, params, on_token if streaming else None)
+        lambda: rag.ask(question, names, k, params, on_token if streaming else None)
     )
     if as_json:
         out.print_json(json.dumps(asdict(answer), default=str))

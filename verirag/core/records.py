@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -144,6 +145,7 @@ class SearchHit:
     pages: tuple[int, int] | None = None
     dense_score: float | None = None  # cosine to the query
     bm25_score: float | None = None  # None: not among BM25's candidates
+    collection: str = ""  # the collection it came from
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ class Citation:
     snippet: str
     pages: tuple[int, int] | None = None
     headings: tuple[str, ...] = ()
+    collection: str = ""  # the collection the source came from
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,7 @@ class Timings:
 @dataclass(frozen=True)
 class Answer:
     question: str
-    collection: str
+    collection: str  # one name, or several asked at once joined by "," (`joined_collections`)
     text: str
     decision: str  # answer | review | abstain
     decision_reason: str
@@ -263,3 +266,17 @@ class Answer:
     @property
     def flagged(self) -> list[ClaimResult]:
         return [c for c in self.claims if c.verdict != "supported"]
+
+
+# Collection names never hold a comma (`validate_name`), so one string can name several.
+COLLECTION_SEPARATOR = ","
+
+
+def joined_collections(names: Sequence[str]) -> str:
+    """The `Answer.collection` of an answer drawn from `names` (in the order asked)."""
+    return COLLECTION_SEPARATOR.join(names)
+
+
+def split_collections(label: str) -> tuple[str, ...]:
+    """The collections an `Answer.collection` (or a review item's) names."""
+    return tuple(name for name in label.split(COLLECTION_SEPARATOR) if name)

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from verirag.core.records import Answer
+from verirag.core.records import Answer, joined_collections
 from verirag.generators.params import GenerationParams, generation_params
 from verirag.pipeline.api.deps import ReadKey, ServicesDep, existing_collection
 from verirag.pipeline.api.errors import ProblemError, classify
@@ -38,22 +38,32 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 @dataclass(frozen=True)
 class _Accepted:
     question: Question
-    collection: str
+    collections: tuple[str, ...]
     params: GenerationParams
+
+    @property
+    def collection(self) -> str:
+        """The name the answer carries: one collection, or all asked joined by ','."""
+        return joined_collections(self.collections)
 
 
 def _prepare(services: Services, key: Any, body: AskRequest) -> _Accepted:
     """Everything that can be refused before a worker is taken: access, existence, limits.
     The question is validated here, once; the pipeline takes it as validated."""
     s = services.settings
-    collection = existing_collection(services, key, body.collection)
+    if body.collections and "collection" in body.model_fields_set:
+        raise ProblemError(
+            422, "give either `collection` or `collections`, not both", kind="invalid-parameter"
+        )
+    # Every collection is checked (403 before 404) before any work is queued.
+    collections = tuple(existing_collection(services, key, n) for n in body.asked_collections())
     question = services.rag.question(body.question)
     if body.k is not None and body.k > s.api_max_k:
         raise ProblemError(422, f"k must be at most {s.api_max_k}, got {body.k}", kind="limit")
     params = generation_params(  # raises GenerationError -> 422
         s, max_tokens_cap=s.api_max_tokens, **body.generation_fields()
     )
-    return _Accepted(question, collection, params)
+    return _Accepted(question, collections, params)
 
 
 def _answer(
@@ -66,7 +76,7 @@ def _answer(
     # The key is checked again inside retrieval, before the collection is opened.
     answer = services.rag.ask(
         accepted.question,
-        accepted.collection,
+        accepted.collections,
         body.k,
         accepted.params,
         on_token,

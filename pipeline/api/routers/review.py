@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 
+from verirag.core.records import split_collections
 from verirag.pipeline.api.deps import ReadKey, ServicesDep, WriteKey, authorize_collection
 from verirag.pipeline.api.errors import ProblemError
 from verirag.pipeline.api.keys import ApiKey
@@ -105,7 +106,8 @@ def _covered_item(services: Any, covers: Any, item_id: int) -> Any:
         item = services.rag.review_queue().get(item_id)
     except KeyError:
         item = None
-    if item is None or not covers(item.collection):
+    # An answer drawn from several collections quotes them all: the key must cover each.
+    if item is None or not all(covers(name) for name in split_collections(item.collection)):
         raise ProblemError(404, "no review item with that id", kind="unknown-review-item")
     return item
 
