@@ -21,7 +21,11 @@ Starts a real `verirag serve` process on 127.0.0.1 over the demo corpus, then:
 
 Exits 1 when a request failed or the RSS growth is over the limit.
 
+3. With `--upload-docs N`: asks alone, then the same asks while N documents upload into
+   another collection (`bench/upload_phase.py`); `--only-upload` runs this phase alone.
+
     python bench/api_load.py [--model qwen2.5-1.5b] [--clients 4] [--requests 5]
+    python bench/api_load.py --only-upload --upload-docs 200 [--upload-asks 6]
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx2
 
 from bench.demo_questions import QUESTIONS, percentile
+from bench.upload_phase import UPLOAD_COLLECTION, upload_phase
 from verirag.core.device import offline_env
 from verirag.core.settings import Settings, default_data_dir
 from verirag.generators.params import GenerationParams
@@ -236,6 +241,16 @@ def main() -> int:
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="reuse (and keep) this data directory"
     )
+    parser.add_argument(
+        "--upload-docs",
+        type=int,
+        default=0,
+        help="then asks alone and during an upload of this many documents (0: skip)",
+    )
+    parser.add_argument("--upload-asks", type=int, default=6, help="asks per upload phase")
+    parser.add_argument(
+        "--only-upload", action="store_true", help="skip the load and overhead phases"
+    )
     args = parser.parse_args()
     offline_env()
 
@@ -270,6 +285,7 @@ def _bench(
     )
     keys = KeyStore.for_data_dir(settings.data_dir)
     _, key = keys.create(COLLECTION, "read", "api-load")
+    _, write_key = keys.create(UPLOAD_COLLECTION, "write", "api-load-upload")
     keys.close()
 
     env = {
@@ -294,6 +310,21 @@ def _bench(
             print(f"warm-up request failed: {warm.status} {warm.error}")
             return 1
         rss_before = rss_mib(server.pid)
+        if args.only_upload:
+            ok_upload = upload_phase(
+                server.base_url,
+                key,
+                write_key,
+                COLLECTION,
+                work / "corpus",
+                args.upload_docs,
+                args.upload_asks,
+                args.max_tokens,
+                settings.api_max_upload_files,
+                args.timeout,
+            )
+            print("RESULT:", "ok" if ok_upload else "FAIL")
+            return 0 if ok_upload else 1
 
         # 1. concurrent load
         results, wall = run_load(
@@ -362,6 +393,18 @@ def _bench(
                     same_text += api.body["text"] == local_text
         rag.close()
         rss_end = rss_mib(server.pid)
+        ok_upload = args.upload_docs == 0 or upload_phase(
+            server.base_url,
+            key,
+            write_key,
+            COLLECTION,
+            work / "corpus",
+            args.upload_docs,
+            args.upload_asks,
+            args.max_tokens,
+            settings.api_max_upload_files,
+            args.timeout,
+        )
     finally:
         server.stop()
 
@@ -414,7 +457,7 @@ def _bench(
             )
     for r in errors[:5]:
         print(f"error: status {r.status}: {r.error}")
-    failed = bool(errors) or rss_end - rss_after > args.rss_leak_mib
+    failed = bool(errors) or rss_end - rss_after > args.rss_leak_mib or not ok_upload
     print("RESULT:", "FAIL" if failed else "ok")
     return 1 if failed else 0
 

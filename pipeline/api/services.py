@@ -25,8 +25,9 @@ from verirag.core.settings import Settings
 from verirag.generators.params import GenerationParams
 from verirag.pipeline.api.errors import ProblemError
 from verirag.pipeline.api.jobs import Job, JobRegistry, run_job
-from verirag.pipeline.api.keys import KeyStore
+from verirag.pipeline.api.keys import ApiKey, KeyStore
 from verirag.pipeline.api.metrics import Metrics
+from verirag.pipeline.api.sources import SourceView, as_indexed, relative_source, source_root
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import AccessCheck, Question
 from verirag.pipeline.review import ReviewQueue
@@ -183,6 +184,8 @@ class Services:
         # One writer per collection directory at a time (the store's flock would refuse a
         # second one); jobs wait for each other instead of failing as busy.
         self._index_lock = threading.Lock()
+        self._roots: dict[str, tuple[int, str | None]] = {}
+        self._roots_lock = threading.Lock()
         self.ready = threading.Event()
         self.warm_error: str = ""
         self.metrics.gauge(
@@ -288,6 +291,26 @@ class Services:
     # -- indexing jobs ---------------------------------------------------------------------
     def upload_dir(self, collection: str) -> Path:
         return self.settings.uploads_dir / collection
+
+    def source_view(self, key: ApiKey) -> SourceView:
+        """Source paths as `key` may see them: as indexed for an admin, else relative to the
+        collection's root (`pipeline/api/sources.py`)."""
+        if key.scope == "admin":
+            return as_indexed
+        return lambda collection, source: relative_source(source, self.source_root(collection))
+
+    def source_root(self, collection: str) -> str | None:
+        """The collection's root directory, recomputed when its document count changes."""
+        store = self.rag.store(collection)
+        count = store.count("documents")
+        with self._roots_lock:
+            cached = self._roots.get(collection)
+            if cached is not None and cached[0] == count:
+                return cached[1]
+        root = source_root(d.source for d in store.documents())
+        with self._roots_lock:
+            self._roots[collection] = (count, root)
+        return root
 
     def create_collection(self, collection: str) -> bool:
         with self._index_lock:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.api_support import Bed, api_bed
 from verirag.evaluators.alignment import rests_on
+from verirag.pipeline.api.sources import relative_source, source_root
 from verirag.pipeline.review import ReviewQueue
 
 CANARY = "CANARY-7f3a9"
@@ -170,3 +171,46 @@ def test_a_claim_rests_on_the_sentence_it_shares_most_words_with() -> None:
     assert source[start:end] == "The Louvre is in Paris."
     assert rests_on("Quokkas hop.", source) is None
     assert rests_on("anything", "") is None
+
+
+def test_source_paths_are_shown_relative_to_the_collection_root() -> None:
+    root = source_root(["/srv/docs/a/x.md", "/srv/docs/b/y.md", "/srv/docs/b/z.jsonl#3", "rel"])
+    assert root == "/srv/docs"
+    assert relative_source("/srv/docs/b/z.jsonl#3", root) == "b/z.jsonl#3"
+    assert relative_source("/elsewhere/secret/n.md", root) == "n.md"  # never the directories
+    assert relative_source("notes.md", root) == "notes.md"
+    assert source_root(["stdin"]) is None
+    assert relative_source("/srv/docs/a/x.md", None) == "x.md"
+
+
+def test_read_and_write_keys_never_see_a_server_path(bed: Bed) -> None:
+    server_dir = str(bed.services.settings.data_dir.parent)
+    item = _flagged(bed, "review: do cats purr?", "a")
+    for role in ("a_read", "a_write"):
+        h = bed.headers(role)
+        job = bed.client.post(
+            "/v1/collections/a/documents",
+            files={"files": ("notes.txt", b"Hamsters hoard seeds.", "text/plain")},
+            headers=bed.headers("a_write"),
+        ).json()
+        bodies = [
+            bed.client.post("/v1/search", json={"query": "cats", "collection": "a"}, headers=h),
+            bed.client.post("/v1/ask", json={"question": "cats?", "collection": "a"}, headers=h),
+            bed.client.post(
+                "/v1/ask/stream", json={"question": "cats?", "collection": "a"}, headers=h
+            ),
+            bed.client.get("/v1/collections/a/documents", headers=h),
+            bed.client.get(f"/v1/review/{item}", headers=h),
+            bed.client.get(f"/v1/jobs/{job['job_id']}", headers=h),
+        ]
+        for response in bodies:
+            assert response.status_code == 200, response.text
+            assert server_dir not in response.text, response.request.url
+        listed = bodies[3].json()["items"]
+        assert {d["source"] for d in listed} >= {"src-a/cats.md", "src-a/dogs.txt"}
+    bed.rag.review_queue().resolve(item, "correct")
+    export = bed.client.get("/v1/review/export", headers=bed.headers("a_read"))
+    assert export.status_code == 200 and server_dir not in export.text
+    # An admin sees the paths as indexed.
+    admin = bed.client.get("/v1/collections/a/documents", headers=bed.headers("admin")).json()
+    assert all(d["source"].startswith(server_dir) for d in admin["items"])

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import APIRouter
@@ -20,6 +20,7 @@ from verirag.pipeline.api.errors import ProblemError, classify
 from verirag.pipeline.api.keys import ApiKey
 from verirag.pipeline.api.schemas import AnswerOut, AskRequest, HitOut, Problem, SearchRequest
 from verirag.pipeline.api.services import Cancelled, Services
+from verirag.pipeline.api.sources import present_answer
 from verirag.pipeline.rag import Question
 
 router = APIRouter(prefix="/v1", tags=["ask"])
@@ -102,7 +103,7 @@ async def ask(body: AskRequest, key: ReadKey, services: ServicesDep) -> AnswerOu
         answer = await services.run(lambda: _answer(services, key, body, accepted, on_token))
     finally:
         abandoned.set()
-    return AnswerOut.of(answer)
+    return AnswerOut.of(present_answer(answer, services.source_view(key)))
 
 
 @router.post("/search", response_model=list[HitOut], responses=_ERRORS)
@@ -116,7 +117,10 @@ async def search(body: SearchRequest, key: ReadKey, services: ServicesDep) -> li
     hits = await services.run(
         lambda: services.rag.search(body.query, body.collection, k, body.mode, key.covers)
     )
-    return [HitOut.of(h) for h in hits]
+    view = services.source_view(key)
+    return [
+        HitOut.of(replace(h, source=view(h.collection or body.collection, h.source))) for h in hits
+    ]
 
 
 def _sse(event: str, data: dict[str, Any]) -> ServerSentEvent:
@@ -164,7 +168,8 @@ async def ask_stream(body: AskRequest, key: ReadKey, services: ServicesDep) -> E
                 {"status": problem.status, "detail": problem.detail, "kind": problem.kind or ""},
             )
             return
-        put("answer", AnswerOut.of(answer).model_dump(mode="json"))
+        shown = present_answer(answer, services.source_view(key))
+        put("answer", AnswerOut.of(shown).model_dump(mode="json"))
 
     # Submitted before the response starts, so a full queue is still a plain 503.
     services.submit(job)

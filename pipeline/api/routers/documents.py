@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Response, UploadFile
@@ -91,12 +92,16 @@ def list_documents(
     """One page of the collection's documents, ordered by source."""
     collection = _existing(services, key, name)
     store = services.rag.store(collection)
+    view = services.source_view(key)
     return DocumentPage(
         collection=collection,
         total=store.count("documents"),
         offset=offset,
         limit=limit,
-        items=[DocumentOut.of(d) for d in store.documents(limit=limit, offset=offset)],
+        items=[
+            DocumentOut.of(replace(d, source=view(collection, d.source)))
+            for d in store.documents(limit=limit, offset=offset)
+        ],
     )
 
 
@@ -120,7 +125,10 @@ async def delete_document(
     deleted = await services.run(lambda: services.delete_document(collection, doc_id))
     return DeleteResult(
         collection=collection,
-        deleted=[DeletedDocument(doc_id=d, source=s) for d, s in deleted],
+        deleted=[
+            DeletedDocument(doc_id=d, source=services.source_view(key)(collection, s))
+            for d, s in deleted
+        ],
     )
 
 

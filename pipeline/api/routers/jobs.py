@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter
@@ -24,6 +25,7 @@ def get_job(job_id: str, key: ReadKey, services: ServicesDep) -> JobOut:
     if job is None or not key.covers(job.collection):
         raise ProblemError(404, "no job with that id", kind="unknown-job")
     report = job.report
+    view = services.source_view(key)
     return JobOut(
         job_id=job.id,
         collection=job.collection,
@@ -37,6 +39,9 @@ def get_job(job_id: str, key: ReadKey, services: ServicesDep) -> JobOut:
         unchanged=report.unchanged if report else 0,
         failed=report.failed if report else 0,
         chunks_added=report.chunks_added if report else 0,
-        outcomes=[FileOutcomeOut.of(o) for o in job.outcomes()],
+        outcomes=[
+            FileOutcomeOut.of(replace(o, source=view(job.collection, o.source)))
+            for o in job.outcomes()
+        ],
         error=job.error,
     )

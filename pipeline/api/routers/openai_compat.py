@@ -29,6 +29,7 @@ from verirag.pipeline.api.errors import ProblemError, classify
 from verirag.pipeline.api.routers.ask import PING_SECONDS, _answer, _prepare
 from verirag.pipeline.api.schemas import AnswerOut, AskRequest, Problem, Turn
 from verirag.pipeline.api.services import Cancelled
+from verirag.pipeline.api.sources import present_answer
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -175,7 +176,9 @@ async def chat_completions(
                 }
             ],
             "usage": _usage(answer),
-            "verirag": AnswerOut.of(answer).model_dump(mode="json"),
+            "verirag": AnswerOut.of(present_answer(answer, services.source_view(key))).model_dump(
+                mode="json"
+            ),
         }
 
     # Submitted before the response starts, so that a full queue is still a plain 503.
@@ -218,7 +221,9 @@ async def chat_completions(
                 {},
                 "stop",
                 usage=_usage(answer),
-                verirag=AnswerOut.of(answer).model_dump(mode="json"),
+                verirag=AnswerOut.of(present_answer(answer, services.source_view(key))).model_dump(
+                    mode="json"
+                ),
             )
             yield ServerSentEvent("[DONE]", sep="\n")
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -19,6 +20,7 @@ from verirag.pipeline.api.schemas import (
     ReviewItemOut,
     ReviewResolveRequest,
 )
+from verirag.pipeline.api.sources import present_recorded
 
 router = APIRouter(prefix="/v1", tags=["review"])
 
@@ -82,9 +84,13 @@ def export_review(
     """Resolved items of the key's collections as JSON Lines, oldest first."""
     items = services.rag.review_queue().list("resolved", _scope(key, collection), EXPORT_LIMIT)
 
+    view = services.source_view(key)
+
     def lines() -> Iterator[str]:
         for item in reversed(items):
-            yield json.dumps(item.labelled(), ensure_ascii=False) + "\n"
+            shown = present_recorded(item.answer, item.collection, view)
+            row = replace(item, answer=shown).labelled()
+            yield json.dumps(row, ensure_ascii=False) + "\n"
 
     return StreamingResponse(
         lines(),
@@ -98,7 +104,9 @@ def get_review(
     item_id: Annotated[int, Path(ge=1, le=SQLITE_MAX_INT)], key: ReadKey, services: ServicesDep
 ) -> ReviewItemDetailOut:
     """One review item with its recorded answer. An item of another collection is unknown."""
-    return ReviewItemDetailOut.of(_covered_item(services, key.covers, item_id))
+    item = _covered_item(services, key.covers, item_id)
+    shown = present_recorded(item.answer, item.collection, services.source_view(key))
+    return ReviewItemDetailOut.of(replace(item, answer=shown))
 
 
 def _covered_item(services: Any, covers: Any, item_id: int) -> Any:
