@@ -310,8 +310,9 @@ def _bench(
             print(f"warm-up request failed: {warm.status} {warm.error}")
             return 1
         rss_before = rss_mib(server.pid)
-        if args.only_upload:
-            ok_upload = upload_phase(
+
+        def uploads() -> bool:
+            return upload_phase(
                 server.base_url,
                 key,
                 write_key,
@@ -323,6 +324,9 @@ def _bench(
                 settings.api_max_upload_files,
                 args.timeout,
             )
+
+        if args.only_upload:
+            ok_upload = uploads()
             print("RESULT:", "ok" if ok_upload else "FAIL")
             return 0 if ok_upload else 1
 
@@ -393,18 +397,7 @@ def _bench(
                     same_text += api.body["text"] == local_text
         rag.close()
         rss_end = rss_mib(server.pid)
-        ok_upload = args.upload_docs == 0 or upload_phase(
-            server.base_url,
-            key,
-            write_key,
-            COLLECTION,
-            work / "corpus",
-            args.upload_docs,
-            args.upload_asks,
-            args.max_tokens,
-            settings.api_max_upload_files,
-            args.timeout,
-        )
+        ok_upload = args.upload_docs == 0 or uploads()
     finally:
         server.stop()
 

@@ -38,7 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from verirag.core.device import offline_env
 from verirag.core.settings import Settings, default_data_dir
 from verirag.evaluators.decision import ClaimVerdict, decide
-from verirag.evaluators.verifier import Evidence
 from verirag.generators.params import GenerationParams
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import PreparedPrompt, RagPipeline
@@ -76,14 +75,7 @@ class Row:
 def _false_claim_decision(rag: RagPipeline, prepared: PreparedPrompt, claim: str) -> str:
     """The decision `ask` would reach on `claim` as the answer over these sources."""
     verifier = rag.verifier()
-    evidence = Evidence(
-        prepared.question,
-        prepared.context_block,
-        prepared.prompt,
-        prepared.texts,
-        tuple(c.snippet for c in prepared.citations),
-    )
-    verification = verifier.verify(evidence, claim, given=True)
+    verification = verifier.verify(prepared.evidence(), claim, given=True)
     decision, _ = decide(
         relevant_sources=len(prepared.relevant),
         abstained=False,

@@ -69,6 +69,16 @@ class PreparedPrompt:
     texts: tuple[str, ...]  # the packed sources as lexical evidence reads them
     follow_up: str = ""  # the question as asked, when a conversation made `question` of it
 
+    def evidence(self) -> Evidence:
+        """What an answer to this prompt is checked against."""
+        return Evidence(
+            self.question,
+            self.context_block,
+            self.prompt,
+            self.texts,
+            tuple(c.snippet for c in self.citations),
+        )
+
 
 class RagPipeline:
     """Cheap to construct; encoders load on first use, one per embedder, shared by threads.
@@ -348,14 +358,7 @@ class RagPipeline:
         verification = None
         verifier = self.verifier()
         if not abstained:
-            evidence = Evidence(
-                prepared.question,
-                prepared.context_block,
-                prepared.prompt,
-                prepared.texts,
-                tuple(c.snippet for c in prepared.citations),
-            )
-            verification = verifier.verify(evidence, answer_text, short=short)
+            verification = verifier.verify(prepared.evidence(), answer_text, short=short)
         t_verify = time.perf_counter() - t0
         claims = verification.claims if verification else ()
         # Withheld (the model declined): no delivered answer whose correctness to report.
