@@ -24,6 +24,7 @@ from typing import Literal
 
 from verirag.core.db import connect
 from verirag.core.records import FileOutcome, IndexReport
+from verirag.pipeline.indexing import Progress
 
 JobStatus = Literal["queued", "running", "done", "failed"]
 INTERRUPTED = "interrupted: the server stopped before this job finished; upload the files again"
@@ -42,6 +43,9 @@ class Job:
     finished_at: float | None = None
     report: IndexReport | None = None
     error: str = ""
+    # Live while it runs (not persisted): files finished so far, and chunks embedded.
+    files_done: int = 0
+    chunks_done: int = 0
 
     def outcomes(self) -> list[FileOutcome]:
         return list(self.report.outcomes) if self.report else []
@@ -177,7 +181,7 @@ def run_job(
     job: Job,
     registry: JobRegistry,
     upload_dir: Path,
-    index: Callable[[list[Path], str], IndexReport],
+    index: Callable[[list[Path], str, Callable[[Progress], None]], IndexReport],
 ) -> None:
     """Move the job's staged files over earlier uploads, index them, record each step."""
     job.status = "running"
@@ -189,7 +193,12 @@ def run_job(
             for name in job.files:
                 (job.staging / name).replace(upload_dir / name)
             job.paths = [upload_dir / name for name in job.files]
-        job.report = index(job.paths, job.collection)
+
+        def progress(state: Progress) -> None:
+            job.files_done, job.chunks_done = state.files_done, state.chunks
+
+        job.report = index(job.paths, job.collection, progress)
+        job.files_done = len(job.files)
         job.status = "done"
     except Exception as exc:
         job.error = str(exc) or type(exc).__name__

@@ -286,6 +286,8 @@ class JobOut(_Out):
     started_at: float | None
     finished_at: float | None
     files: list[str]
+    files_done: int = Field(default=0, description="files finished so far (live while running)")
+    chunks_done: int = Field(default=0, description="chunks embedded so far")
     added: int
     updated: int
     unchanged: int

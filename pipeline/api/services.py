@@ -342,7 +342,12 @@ class Services:
     def _run_job(self, job: Job) -> None:
         with self._index_lock:
             try:
-                run_job(job, self.jobs, self.upload_dir(job.collection), self.indexer.run)
+                run_job(
+                    job,
+                    self.jobs,
+                    self.upload_dir(job.collection),
+                    lambda paths, name, progress: self.indexer.run(paths, name, progress=progress),
+                )
             except Exception:
                 log.exception("indexing job %s failed", job.id)
 

@@ -5,6 +5,7 @@ evidence span each claim carries for the page to highlight."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,3 +215,44 @@ def test_read_and_write_keys_never_see_a_server_path(bed: Bed) -> None:
     # An admin sees the paths as indexed.
     admin = bed.client.get("/v1/collections/a/documents", headers=bed.headers("admin")).json()
     assert all(d["source"].startswith(server_dir) for d in admin["items"])
+
+
+def test_a_job_reports_its_progress_while_it_runs(tmp_path: Path) -> None:
+    from verirag.core.records import IndexReport
+    from verirag.pipeline.api.jobs import JobRegistry, run_job
+    from verirag.pipeline.indexing import Progress
+
+    registry = JobRegistry()
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (staging / name).write_text("x")
+    job = registry.add("c", ["a.txt", "b.txt"], staging)
+    seen: list[tuple[str, int, int]] = []
+
+    def index(paths: list[Path], collection: str, progress: Any) -> IndexReport:
+        progress(Progress(files_done=1, files_total=2, chunks=5))
+        seen.append((job.status, job.files_done, job.chunks_done))
+        return IndexReport(collection=collection)
+
+    run_job(job, registry, tmp_path / "uploads", index)
+    assert seen == [("running", 1, 5)]
+    assert job.status == "done" and job.files_done == 2
+
+
+def test_the_job_endpoint_shows_files_done(bed: Bed) -> None:
+    accepted = bed.client.post(
+        "/v1/collections/a/documents",
+        files=[
+            ("files", ("one.txt", b"Hamsters hoard seeds.", "text/plain")),
+            ("files", ("two.txt", b"Owls hunt at night.", "text/plain")),
+        ],
+        headers=bed.headers("a_write"),
+    ).json()
+    for _ in range(200):
+        job = bed.client.get(f"/v1/jobs/{accepted['job_id']}", headers=bed.headers("a_read"))
+        if job.json()["status"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    body = job.json()
+    assert body["status"] == "done" and body["files_done"] == 2 and body["chunks_done"] >= 2

@@ -34,6 +34,8 @@ def get_job(job_id: str, key: ReadKey, services: ServicesDep) -> JobOut:
         started_at=job.started_at,
         finished_at=job.finished_at,
         files=list(job.files),
+        files_done=job.files_done,
+        chunks_done=job.chunks_done,
         added=report.added if report else 0,
         updated=report.updated if report else 0,
         unchanged=report.unchanged if report else 0,

@@ -480,11 +480,19 @@ async function followJob(jobId) {
       const outcome = outcomes.get(name);
       const text = outcome
         ? `${outcome.outcome}${outcome.chunks ? `, ${outcome.chunks} chunk(s)` : ""}${outcome.reason ? `: ${outcome.reason}` : ""}`
-        : "waiting";
+        : job.status === "failed" ? "not indexed" : "waiting";
       return el("li", { "data-file": name, class: outcome ? outcome.outcome : "waiting" }, `${name}: ${text}`);
     });
+    const progress = job.status === "running"
+      ? ` (${job.files_done} of ${job.files.length} files, ${job.chunks_done} chunks so far)`
+      : "";
     box.replaceChildren(
-      el("p", { id: "job-status", "data-status": job.status, text: `Job ${job.status}` + (job.error ? `: ${job.error}` : "") }),
+      el("p", {
+        id: "job-status",
+        "data-status": job.status,
+        text: `Job ${job.status}${progress}` + (job.error ? `: ${job.error}` : ""),
+      }),
+      el("progress", { max: String(job.files.length), value: String(job.files_done) }),
       el("ul", {}, ...rows),
     );
     if (job.status === "done" || job.status === "failed") break;
