@@ -5,6 +5,7 @@ exception would abort an indexing run). Bounded for CI by `max_examples`."""
 from __future__ import annotations
 
 import json
+import random
 import tempfile
 import zipfile
 from pathlib import Path
@@ -13,69 +14,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import make_docx, make_pdf
+from tests.loader_fuzzing import LIMIT, MUTATIONS, load_or_reason, mutate, seeds
 from verirag.retrievers.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
 
-LIMIT = 2_000_000
 FUZZ = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-
-
-def _seeds(folder: Path) -> dict[str, bytes]:
-    """A valid file of every supported type, to mutate."""
-    pdf = make_pdf(folder / "s.pdf", ["First page text.", "Second page."], title="T").read_bytes()
-    docx = make_docx(folder / "s.docx", ["Para one.", "Para two."]).read_bytes()
-    text = b"# Title\n\nSome text about owls.\n\n## Part\nMore.\n"
-    out = {".pdf": pdf, ".docx": docx, ".jsonl": b'{"id": "a", "text": "Owls."}\n'}
-    for suffix in SUPPORTED_SUFFIXES - set(out):
-        out[suffix] = (
-            b"<html><head><title>T</title></head><body><h1>H</h1><p>Owls.</p></body></html>"
-            if suffix in (".html", ".htm")
-            else text
-        )
-    return out
-
-
-SEEDS = _seeds(Path(tempfile.mkdtemp(prefix="verirag-fuzz-")))
+SEEDS = seeds(Path(tempfile.mkdtemp(prefix="verirag-fuzz-")))
 
 
 def _load(content: bytes, suffix: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"f{suffix}"
-        path.write_bytes(content)
-        try:
-            docs, failures = load_file(path, LIMIT)
-        except LoadError as exc:
-            assert str(exc)  # a reason, always
-            return
-        for failure in failures:
-            assert failure.reason
-        for doc in docs:
-            assert isinstance(doc.text, str)
+    load_or_reason(content, suffix)
 
 
 @st.composite
 def mutated(draw: st.DrawFn) -> tuple[bytes, str]:
     suffix = draw(st.sampled_from(sorted(SUPPORTED_SUFFIXES)))
-    data = bytearray(SEEDS[suffix])
-    kind = draw(st.sampled_from(["truncate", "flip", "nul", "splice", "repeat"]))
-    if kind == "truncate":
-        data = data[: draw(st.integers(0, len(data)))]
-    elif kind == "flip":
-        for _ in range(draw(st.integers(1, 20))):
-            i = draw(st.integers(0, len(data) - 1))
-            data[i] ^= 1 << draw(st.integers(0, 7))
-    elif kind == "nul":
-        i = draw(st.integers(0, len(data)))
-        data[i:i] = b"\0" * draw(st.integers(1, 64))
-    elif kind == "splice":
-        i = draw(st.integers(0, len(data)))
-        data[i:i] = draw(st.binary(min_size=1, max_size=200))
-    else:
-        i = draw(st.integers(0, len(data)))
-        data[i:i] = data[i : i + 50] * draw(st.integers(2, 200))
-    return bytes(data), suffix
+    kind = draw(st.sampled_from(MUTATIONS))
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    return mutate(SEEDS[suffix], kind, rng), suffix
 
 
 @FUZZ
