@@ -26,8 +26,9 @@ $(STAMP): $(DEPS)
 # Headless Chromium for the web page tests, from Debian (Playwright drives it; it downloads no
 # browser of its own). Needs apt and root, as CI has; elsewhere install `chromium` yourself.
 CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 browser:
-	@test -x $(CHROMIUM) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
 	@$(CHROMIUM) --version
 
 demo: setup
