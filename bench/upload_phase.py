@@ -10,7 +10,9 @@ happen is an ask waiting for a job (its queue, its lock) or failing (503/504).
 
 from __future__ import annotations
 
+import json
 import statistics
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,14 +25,19 @@ UPLOAD_COLLECTION = "bulk"
 
 
 def synthetic_documents(corpus: Path, count: int) -> list[tuple[str, bytes]]:
-    """`count` distinct documents made from the demo corpus's files (each a copy with its own
-    heading, so each is indexed, not skipped as unchanged)."""
-    sources = sorted(p for p in corpus.rglob("*") if p.is_file())
-    docs = []
-    for i in range(count):
-        text = sources[i % len(sources)].read_text(errors="replace")
-        docs.append((f"doc-{i:04d}.md", f"# Bulk document {i}\n\n{text}".encode()))
-    return docs
+    """`count` distinct documents made from the demo corpus's records (the help topics, one
+    JSONL record each), each a copy under its own heading, so each is indexed, not skipped as
+    unchanged."""
+    texts = [
+        str(json.loads(line)["text"])
+        for path in ([corpus] if corpus.is_file() else sorted(corpus.rglob("*.jsonl")))
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
+    return [
+        (f"doc-{i:04d}.md", f"# Bulk document {i}\n\n{texts[i % len(texts)]}".encode())
+        for i in range(count)
+    ]
 
 
 def _asks(
@@ -78,33 +85,52 @@ def upload_phase(
         alone, alone_status, _ = _asks(client, read_key, collection, asks, max_tokens)
         started = time.perf_counter()
         jobs: list[str] = []
-        for i in range(0, len(files), per_request):
-            batch = files[i : i + per_request]
-            response = client.post(
-                f"/v1/collections/{UPLOAD_COLLECTION}/documents",
-                files=[("files", (name, body, "text/markdown")) for name, body in batch],
-                headers={"Authorization": f"Bearer {write_key}"},
-            )
-            if response.status_code != 202:
-                print(f"upload refused: {response.status_code} {response.text[:200]}")
-                return False
-            jobs.append(response.json()["job_id"])
+        refused: list[str] = []  # 503 "indexing queue full" answers, retried as a client would
+
+        def post_all() -> None:
+            # Its own client: httpx clients are not shared across threads here.
+            with httpx2.Client(base_url=base_url, timeout=timeout) as uploader:
+                for i in range(0, len(files), per_request):
+                    batch = files[i : i + per_request]
+                    while True:
+                        response = uploader.post(
+                            f"/v1/collections/{UPLOAD_COLLECTION}/documents",
+                            files=[("files", (n, body, "text/markdown")) for n, body in batch],
+                            headers={"Authorization": f"Bearer {write_key}"},
+                        )
+                        if response.status_code != 503:
+                            break
+                        refused.append(response.json().get("detail", ""))
+                        time.sleep(float(response.headers.get("retry-after", "2")))
+                    if response.status_code != 202:
+                        refused.append(f"{response.status_code} {response.text[:200]}")
+                        return
+                    jobs.append(response.json()["job_id"])
+
+        poster = threading.Thread(target=post_all)
+        poster.start()
+        while not jobs and poster.is_alive():
+            time.sleep(0.1)
 
         def status() -> list[dict[str, Any]]:
             auth = {"Authorization": f"Bearer {write_key}"}
             return [client.get(f"/v1/jobs/{job}", headers=auth).json() for job in jobs]
 
         def indexing() -> bool:
-            return any(j["status"] in ("queued", "running") for j in status())
+            return poster.is_alive() or any(j["status"] in ("queued", "running") for j in status())
 
         during, during_status, overlapped = _asks(
             client, read_key, collection, asks, max_tokens, indexing
         )
         while indexing():
             time.sleep(1)
+        poster.join()
         upload_wall = time.perf_counter() - started
         final = status()
     failed_jobs = [j for j in final if j["status"] != "done"]
+    if len(jobs) * per_request < len(files):
+        print(f"upload stopped: {refused[-1] if refused else 'unknown'}")
+        return False
     added = sum(j["added"] for j in final)
     bad = [s for s in alone_status + during_status if s != 200]
     med = statistics.median
@@ -120,7 +146,8 @@ def upload_phase(
     )
     print(
         f"upload: {added} documents added, {len(failed_jobs)} jobs not done, "
-        f"{upload_wall:.0f}s from the first request to the last job done; "
+        f"{upload_wall:.0f}s from the first request to the last job done, {len(refused)} "
+        f"requests refused with 503 (queue full) and retried; "
         f"asks not 200: {len(bad)} {sorted(set(bad))}"
     )
     return not bad and not failed_jobs
