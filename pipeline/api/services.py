@@ -297,7 +297,16 @@ class Services:
         collection's root (`pipeline/api/sources.py`)."""
         if key.scope == "admin":
             return as_indexed
-        return lambda collection, source: relative_source(source, self.source_root(collection))
+        # One view serves one response: each collection's root is looked up once in it, not
+        # once per source (an answer shows ~2k sources, a document page up to 1,000).
+        roots: dict[str, str | None] = {}
+
+        def view(collection: str, source: str) -> str:
+            if collection not in roots:
+                roots[collection] = self.source_root(collection)
+            return relative_source(source, roots[collection])
+
+        return view
 
     def source_root(self, collection: str) -> str | None:
         """The collection's root directory, recomputed when its document count changes."""

@@ -123,12 +123,10 @@ async def delete_document(
             kind="unknown-document",
         )
     deleted = await services.run(lambda: services.delete_document(collection, doc_id))
+    view = services.source_view(key)
     return DeleteResult(
         collection=collection,
-        deleted=[
-            DeletedDocument(doc_id=d, source=services.source_view(key)(collection, s))
-            for d, s in deleted
-        ],
+        deleted=[DeletedDocument(doc_id=d, source=view(collection, s)) for d, s in deleted],
     )
 
 
