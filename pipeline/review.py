@@ -25,6 +25,7 @@ _RIGHT_AS_GIVEN = {
     "partially-correct": False,
     "corrected": False,
 }
+EXPORT_LIMIT = 100_000  # resolved items in one export
 REDACTED = "[removed: a document this answer drew on was deleted]"
 
 
@@ -184,6 +185,10 @@ class ReviewQueue:
                 if len(items) == limit:
                     break
         return items
+
+    def resolved(self, collections: Sequence[str] | None = None) -> Sequence[ReviewItem]:
+        """Every resolved item (up to `EXPORT_LIMIT`), oldest first: what an export writes."""
+        return self.list("resolved", collections, EXPORT_LIMIT)[::-1]
 
     def reasons(self, collections: Sequence[str] | None = None) -> Sequence[str]:
         """The distinct decision reasons of the items in `collections` (None: all)."""

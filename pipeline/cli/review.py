@@ -104,8 +104,8 @@ def review_export(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Resolved items as JSON Lines: labelled data for calibration (oldest first)."""
-    items = _queue(data_dir).list("resolved", [collection] if collection else None, 100_000)
+    items = _queue(data_dir).resolved([collection] if collection else None)
     with output.open("w", encoding="utf-8") as sink:
-        for item in reversed(items):
+        for item in items:
             sink.write(json.dumps(item.labelled(), ensure_ascii=False) + "\n")
     out.print(f"{len(items)} resolved items written to {output}")

@@ -256,3 +256,23 @@ def test_the_job_endpoint_shows_files_done(bed: Bed) -> None:
         time.sleep(0.05)
     body = job.json()
     assert body["status"] == "done" and body["files_done"] == 2 and body["chunks_done"] >= 2
+
+
+def test_the_cli_exports_what_the_api_exports_oldest_first(bed: Bed, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from verirag.pipeline.cli import app
+
+    first = _flagged(bed, "review: do cats purr?", "a")
+    second = _flagged(bed, "review: do dogs purr?", "a")
+    queue = bed.rag.review_queue()
+    queue.resolve(second, "incorrect", resolved_by="bo")
+    queue.resolve(first, "correct", resolved_by="ann")
+    out = tmp_path / "export.jsonl"
+    data_dir = str(bed.services.settings.data_dir)
+    result = CliRunner().invoke(app, ["review", "export", "-o", str(out), "--data-dir", data_dir])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [first, second]  # by creation, oldest first
+    api = bed.client.get("/v1/review/export", headers=bed.headers("admin")).text
+    assert [json.loads(line)["id"] for line in api.splitlines()] == [first, second]

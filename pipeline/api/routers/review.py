@@ -25,7 +25,6 @@ from verirag.pipeline.api.sources import present_recorded
 router = APIRouter(prefix="/v1", tags=["review"])
 
 SQLITE_MAX_INT = 2**63 - 1
-EXPORT_LIMIT = 100_000
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem} for status in (400, 401, 403, 404, 422, 429)
@@ -82,12 +81,12 @@ def export_review(
     collection: Annotated[str | None, Query()] = None,
 ) -> StreamingResponse:
     """Resolved items of the key's collections as JSON Lines, oldest first."""
-    items = services.rag.review_queue().list("resolved", _scope(key, collection), EXPORT_LIMIT)
+    items = services.rag.review_queue().resolved(_scope(key, collection))
 
     view = services.source_view(key)
 
     def lines() -> Iterator[str]:
-        for item in reversed(items):
+        for item in items:
             shown = present_recorded(item.answer, item.collection, view)
             row = replace(item, answer=shown).labelled()
             yield json.dumps(row, ensure_ascii=False) + "\n"
