@@ -28,6 +28,18 @@ from verirag.generators.params import GenerationError, GenerationParams
 from verirag.generators.prompt_states import PromptStates
 
 
+def chat_formatter(llm: Any, path: str) -> Any:
+    """The GGUF's own chat template (a weights-free `vocab_only` load is enough)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise GenerationError(f"{path} carries no chat template")
+    eos = llm._model.token_get_text(llm.token_eos())
+    bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
+    return Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+
+
 class LlamaCppGenerator(Generator):
     def __init__(self, model: str = "qwen2.5-1.5b", *, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
@@ -53,7 +65,6 @@ class LlamaCppGenerator(Generator):
             offline_env()
             try:
                 from llama_cpp import Llama
-                from llama_cpp.llama_chat_format import Jinja2ChatFormatter
             except ImportError as exc:
                 raise ModelError(
                     "the llama.cpp runtime is not installed (GGUF generators need it): "
@@ -75,12 +86,7 @@ class LlamaCppGenerator(Generator):
                 seed=0,
                 verbose=False,
             )
-            template = llm.metadata.get("tokenizer.chat_template")
-            if not template:
-                raise GenerationError(f"{path} carries no chat template")
-            eos = llm._model.token_get_text(llm.token_eos())
-            bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
-            self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+            self._formatter = chat_formatter(llm, path)
             # Which positions' logits rows in llm.scores are current (see `_prefill`).
             self._kept = np.zeros(self.settings.n_ctx, dtype=bool)
             self._llm = llm
@@ -189,7 +195,9 @@ class LlamaCppGenerator(Generator):
             pieces: list[str] = []
             finish = "length"
             llm.set_seed(params.seed)
-            self._prefill(tokens)
+            # The last prompt position's row gives the first token's logprob: keep it. With
+            # the whole prompt cached, `llm.generate` samples without evaluating it again.
+            self._prefill(tokens, keep_from=len(tokens) - 1)
             sampler = llm.generate(
                 tokens,
                 top_k=params.top_k,
@@ -223,7 +231,7 @@ class LlamaCppGenerator(Generator):
                     break
             if rest := scanner.rest():
                 yield StreamEvent(rest)
-            # llm.generate evaluated the prompt's last token and every sampled one with rows.
+            # Rows: the prompt's last position (`_prefill`) and every sampled token.
             self._kept[len(tokens) - 1 : llm.n_tokens] = True
             out = [
                 TokenLogprob(piece, logprob, tuple((self._piece(i, []), v) for i, v in top))
@@ -261,7 +269,7 @@ class LlamaCppGenerator(Generator):
             grammar = self._json.grammar(schema)
             tokens = self._tokens(prompt)
             self._check_fits(len(tokens), max_tokens)
-            self._prefill(tokens)
+            self._prefill(tokens, keep_from=len(tokens) - 1)
             generated: list[int] = []
             for token in llm.generate(
                 tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, grammar=grammar

@@ -71,6 +71,21 @@ def test_streaming_max_tokens_stop_and_seed(generator: Generator) -> None:
     assert generator.generate(prompt, sampled).text == generator.generate(prompt, sampled).text
 
 
+def test_llamacpp_first_token_logprob_is_read_from_its_own_row() -> None:
+    """With the whole prompt cached, llama.cpp samples the first token without evaluating the
+    prompt again: its logprob once came from a logits row never written (uniform over the
+    vocabulary, -10.8 here), in every answer and in the answer's teacher-forced score."""
+    prompt_gen = LlamaCppGenerator("smollm2-135m", settings=SETTINGS)
+    prompt = prompt_gen.render(MESSAGES)
+    result = prompt_gen.generate(prompt, GenerationParams(max_tokens=8))
+    cold = LlamaCppGenerator("smollm2-135m", settings=SETTINGS).score(prompt, result.text)
+    first = result.tokens[0]
+    assert first.logprob == pytest.approx(cold[0].logprob, abs=1e-3)
+    assert first.logprob > -5 and first.top[0][1] > first.top[-1][1]
+    warm = prompt_gen.score(prompt, result.text)
+    assert warm[0].logprob == pytest.approx(cold[0].logprob, abs=1e-3)
+
+
 def test_llamacpp_scores_do_not_depend_on_what_the_cache_holds() -> None:
     """Prompt prefill keeps no logits rows; a later score over the same cached tokens must
     evaluate them again rather than read rows left by another prompt."""
