@@ -19,7 +19,7 @@ from verirag.evaluators.decision import Thresholds, answer_score, claim_floor, c
 from verirag.evaluators.grounding import source_lift
 from verirag.evaluators.judge import LlmJudgeVerifier
 from verirag.evaluators.lexical import lexical_evidence
-from verirag.generators.base import Generator, TokenLogprob
+from verirag.generators.base import Generator, SignalUnavailable, TokenLogprob
 from verirag.generators.prompts import PromptSet
 
 UNDECIDED_P = 0.5  # an undecided claim's P(supported) in the answer's judge signal
@@ -88,6 +88,14 @@ class Verifier:
         self.thresholds = thresholds
         self.measure_all = measure_all
 
+    def _scored(self, prompt: str, answer: str) -> tuple[TokenLogprob, ...]:
+        """Teacher-forced scores; none where the backend cannot give them (a server without
+        prompt logprobs), so the source lift reads as unknown rather than as a guess."""
+        try:
+            return tuple(self.generator.score(prompt, answer))
+        except SignalUnavailable:
+            return ()
+
     def evidence(self, question: str, sources: Sequence[str], idk: str) -> Evidence:
         """Evidence for untitled sources numbered from 1 (text that was not retrieved here)."""
         block = self.prompts.context_block([(i + 1, "", s) for i, s in enumerate(sources)])
@@ -122,7 +130,7 @@ class Verifier:
         for answer, short in zip(answers, shorts, strict=True):
             # Scored first, while the KV cache still holds the prompt (and for the generator's
             # own answer, the answer itself).
-            with_sources = tuple(self.generator.score(evidence.prompt, answer))
+            with_sources = self._scored(evidence.prompt, answer)
             claims = self._claims(evidence, answer, given)
             checked = (
                 self.judge.check_answer(
@@ -141,7 +149,7 @@ class Verifier:
         out = []
         for answer, g in zip(answers, grounded, strict=True):
             with_sources, claims, judge = g.with_sources, g.claims, g.judge
-            lift = source_lift(list(with_sources), self.generator.score(closed, answer))
+            lift = source_lift(list(with_sources), list(self._scored(closed, answer)))
             scores = [
                 c.score if c.score is not None else claim_floor(bool(c.missing_terms))
                 for c in claims

@@ -1,6 +1,7 @@
-"""LLM backends: llama.cpp for GGUF on CPU (default), transformers for HF models and GPUs.
+"""LLM backends: llama.cpp for GGUF on CPU (default), transformers for HF models and GPUs, and
+an OpenAI-compatible inference server (vLLM, llama.cpp's server) past one machine.
 
-Both return the same `Generation` (text, per-token logprobs with top-5 alternatives, finish
+All return the same `Generation` (text, per-token logprobs with top-5 alternatives, finish
 reason, token counts, timings). `make_generator` picks one from the settings.
 """
 
@@ -30,7 +31,12 @@ def backend_for(spec: str, settings: Settings) -> str:
 
 def make_generator(spec: str, settings: Settings) -> Generator:
     """The backend `backend_for` names, for `spec`."""
-    if backend_for(spec, settings) == "llama.cpp":
+    backend = backend_for(spec, settings)
+    if backend == "openai":
+        from verirag.generators.openai_compat import OpenAICompatibleGenerator
+
+        return OpenAICompatibleGenerator(spec, settings=settings)
+    if backend == "llama.cpp":
         from verirag.generators.llamacpp import LlamaCppGenerator
 
         return LlamaCppGenerator(spec, settings=settings)

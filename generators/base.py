@@ -9,7 +9,16 @@ from dataclasses import dataclass
 
 from verirag.core.compute import model_call
 from verirag.core.records import Message
+from verirag.core.registry import ModelError
 from verirag.generators.params import GenerationParams
+
+
+class InferenceServerError(ModelError):
+    """An inference server is unreachable, answered with an error, or stalled."""
+
+
+class SignalUnavailable(InferenceServerError):  # noqa: N818 - names a capability, not a fault
+    """The backend does not give this signal (e.g. a server without prompt logprobs)."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from verirag.core.registry import ModelError
+from verirag.generators.base import InferenceServerError
 from verirag.generators.params import GenerationError
 from verirag.pipeline.rag import CollectionAccessError, QueryError
 from verirag.retrievers.loaders import LoadError
@@ -97,6 +98,8 @@ def classify(exc: BaseException) -> ProblemError:
         if "is empty" in message:
             return ProblemError(409, message, kind="empty-collection")
         return ProblemError(422, message, kind="invalid-collection")
+    if isinstance(exc, InferenceServerError):  # before ModelError, which it is
+        return ProblemError(502, str(exc), kind="inference-server", headers={"Retry-After": "5"})
     if isinstance(exc, ModelError):
         return ProblemError(503, f"a model cannot be loaded: {exc}", kind="model-unavailable")
     if isinstance(exc, LoadError):

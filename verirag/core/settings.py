@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,7 +21,7 @@ from pydantic_settings import (
 IndexType = Literal["flat", "hnsw", "ivfpq"]
 Device = Literal["auto", "cpu", "cuda"]
 EmbedBackend = Literal["torch", "int8"]
-GeneratorBackend = Literal["auto", "llama.cpp", "transformers"]
+GeneratorBackend = Literal["auto", "llama.cpp", "transformers", "openai"]
 MAX_TOKENS_LIMIT = 8192  # the longest answer any generator is asked for
 
 
@@ -86,6 +86,23 @@ class Settings(BaseSettings):
         default="qwen2.5-1.5b", description="registry name, .gguf path, HF directory or hub id"
     )
     generator_backend: GeneratorBackend = "auto"
+    # generator_backend="openai": an OpenAI-compatible completions server (vLLM, llama.cpp's
+    # server, TGI) generates and judges; the chat template and token counts stay local.
+    inference_url: str | None = Field(
+        default=None, description="base URL of an OpenAI-compatible server, e.g. http://h:8000/v1"
+    )
+    inference_api_key: SecretStr | None = Field(default=None, description="Bearer key, if any")
+    inference_model: str | None = Field(
+        default=None, description="the model name the server knows (default: the generator's)"
+    )
+    inference_tokenizer: str | None = Field(
+        default=None,
+        description="local model (registry name, .gguf, HF directory) whose chat template and "
+        "tokenizer match the server's model (default: the generator)",
+    )
+    inference_timeout: float = Field(
+        default=120.0, gt=0.0, description="seconds to wait for the server's next bytes"
+    )
     judge: str = Field(
         default="same", description="'same' = the generator judges (shares its KV cache)"
     )
@@ -165,6 +182,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
                 f"chunk_tokens ({self.chunk_tokens})"
+            )
+        if self.generator_backend == "openai" and not self.inference_url:
+            raise ValueError(
+                "generator_backend 'openai' needs inference_url (the server's /v1 URL)"
             )
         return self
 
