@@ -7,11 +7,16 @@ batches (see `verirag.retrievers.store` for why a kill at any moment is safe).
 
 from __future__ import annotations
 
+import os
+import pickle
 import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from verirag.core.db import purge_wal
 from verirag.core.records import Chunk, Document, FileOutcome, IndexReport
@@ -19,7 +24,7 @@ from verirag.core.settings import Settings
 from verirag.pipeline.review import ReviewQueue
 from verirag.retrievers.bm25 import bm25_for
 from verirag.retrievers.chunking import Chunker
-from verirag.retrievers.encoders import SentenceTransformerEncoder
+from verirag.retrievers.encoders import SentenceTransformerEncoder, Vectors
 from verirag.retrievers.loaders import LoadError, iter_files, load_file
 from verirag.retrievers.store import (
     BatchWrite,
@@ -30,6 +35,9 @@ from verirag.retrievers.store import (
     list_collections,
     validate_name,
 )
+
+if TYPE_CHECKING:
+    from verirag.retrievers.distributed import FileResult
 
 # The heading/title prefix the encoder sees is budgeted out of its maximum input.
 _PREFIX_BUDGET = 32
@@ -46,7 +54,8 @@ class Progress:
     elapsed: float = 0.0
 
 
-_Staged = tuple[Document, str, list[Chunk]]  # document, its file, its chunks
+# A document, its file, its chunks, and their vectors where a Ray actor already made them.
+_Staged = tuple[Document, str, list[Chunk], Vectors | None]
 _FileDone = tuple[str, int, int, frozenset[str]]  # path, mtime_ns, size, doc ids it holds
 
 
@@ -182,14 +191,20 @@ class IndexingPipeline:
                 if progress:
                     progress(state)
 
-            for path in files:
-                self._stage_file(store, path, fingerprint, chunker, pending, report)
+            def file_done() -> None:
                 state.files_done += 1
                 if pending.full(max_docs, max_chunks):
                     flush(final=False)
                 elif progress:
                     state.elapsed = time.perf_counter() - started
                     progress(state)
+
+            if self.settings.index_engine == "ray":
+                self._stage_on_ray(store, files, fingerprint, chunker, pending, report, file_done)
+            else:
+                for path in files:
+                    self._stage_file(store, path, fingerprint, chunker, pending, report)
+                    file_done()
             flush(final=True)
             if prune:
                 self._prune(store, report)
@@ -224,6 +239,93 @@ class IndexingPipeline:
         if change_index:
             store.set_index_config(self._index_config(store.config.embedder, store.config.dim))
 
+    def _unchanged_file(
+        self, store: FaissStore, path: Path, fingerprint: str, report: IndexReport
+    ) -> tuple[str, os.stat_result] | None:
+        """The file's key and stat when it must be read; None when it needs nothing (its
+        size and mtime are unchanged, or it cannot even be stat'ed: recorded as failed)."""
+        key = str(path.resolve())
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            report.record(FileOutcome(key, None, "failed", reason=f"cannot read: {exc}"))
+            return None
+        if store.file_state(key) == (stat.st_mtime_ns, stat.st_size, fingerprint):
+            for doc_id, source in store.docs_of_file(key):
+                report.record(FileOutcome(source, doc_id, "unchanged"))
+            return None
+        return key, stat
+
+    def _stage_on_ray(
+        self,
+        store: FaissStore,
+        files: list[Path],
+        fingerprint: str,
+        chunker: Chunker,
+        pending: _Pending,
+        report: IndexReport,
+        file_done: Callable[[], None],
+    ) -> None:
+        """Load and chunk on Ray Data workers and embed on an actor pool; every result comes
+        back here, into the same pending batches and the same writer as in-process."""
+        from verirag.retrievers.distributed import ChunkStage, EmbedStage, FileWork, ray_session
+
+        works: list[FileWork] = []
+        for path in files:
+            found = self._unchanged_file(store, path, fingerprint, report)
+            if found is None:
+                file_done()
+                continue
+            key, stat = found
+            known = {
+                doc_id: state
+                for doc_id, _ in store.docs_of_file(key)
+                if (state := store.doc_state(doc_id)) is not None
+            }
+            works.append(FileWork(key, stat.st_mtime_ns, stat.st_size, known))
+        if not works:
+            return
+        with ray_session(self.settings) as (ray_data, gpus):
+            ds = ray_data.from_items([{"payload": pickle.dumps(w)} for w in works])
+            ds = ds.map_batches(
+                ChunkStage,
+                fn_constructor_args=(self.settings, chunker.size, chunker.overlap, fingerprint),
+                batch_size=4,
+                concurrency=1,
+            )
+            ds = ds.map_batches(
+                EmbedStage,
+                fn_constructor_args=(self.settings,),
+                batch_size=16,
+                concurrency=self.settings.ray_embed_actors,
+                num_gpus=gpus,
+            )
+            for row in ds.iter_rows():
+                self._take_result(pickle.loads(row["payload"]), pending, report)
+                file_done()
+
+    def _take_result(self, result: FileResult, pending: _Pending, report: IndexReport) -> None:
+        """A file's result from the Ray stages, recorded as `_stage_file` records its own."""
+        work = result.work
+        if result.error is not None:
+            report.record(FileOutcome(work.key, None, "failed", reason=result.error))
+            return
+        for source, reason in result.failures:
+            report.record(FileOutcome(source, None, "failed", reason=reason))
+        for doc in result.unchanged:
+            report.record(FileOutcome(doc.source, doc.doc_id, "unchanged"))
+        for doc in result.empty:
+            report.record(
+                FileOutcome(doc.source, doc.doc_id, "failed", reason="no text left after chunking")
+            )
+        at = 0
+        for doc, chunks in result.staged:
+            vectors = None if result.vectors is None else result.vectors[at : at + len(chunks)]
+            pending.add_doc((doc, work.key, chunks, vectors))
+            at += len(chunks)
+        if result.clean:
+            pending.items.append((work.key, work.mtime_ns, work.size, result.doc_ids))
+
     def _stage_file(
         self,
         store: FaissStore,
@@ -233,16 +335,10 @@ class IndexingPipeline:
         pending: _Pending,
         report: IndexReport,
     ) -> None:
-        key = str(path.resolve())
-        try:
-            stat = path.stat()
-        except OSError as exc:
-            report.record(FileOutcome(key, None, "failed", reason=f"cannot read: {exc}"))
+        found = self._unchanged_file(store, path, fingerprint, report)
+        if found is None:
             return
-        if store.file_state(key) == (stat.st_mtime_ns, stat.st_size, fingerprint):
-            for doc_id, source in store.docs_of_file(key):
-                report.record(FileOutcome(source, doc_id, "unchanged"))
-            return
+        key, stat = found
         try:
             docs, failures = load_file(path, self.settings.max_file_bytes)
         except LoadError as exc:
@@ -258,7 +354,7 @@ class IndexingPipeline:
                 continue
             chunks = chunker.split(doc)
             if chunks:
-                pending.add_doc((doc, key, chunks))
+                pending.add_doc((doc, key, chunks, None))
             else:
                 report.record(
                     FileOutcome(
@@ -282,15 +378,21 @@ class IndexingPipeline:
             return
         texts: list[str] = []
         outcomes: list[FileOutcome] = []
-        for doc, _, chunks in docs:
+        made: list[Vectors] = []
+        for doc, _, chunks, vectors in docs:
             existed = store.doc_state(doc.doc_id) is not None
-            texts.extend(c.embed_text(doc.title) for c in chunks)
+            if vectors is None:
+                texts.extend(c.embed_text(doc.title) for c in chunks)
+            else:
+                made.append(vectors)
             outcomes.append(
                 FileOutcome(doc.source, doc.doc_id, "updated" if existed else "added", len(chunks))
             )
-        staged = [(doc, file_path, fingerprint, chunks) for doc, file_path, chunks in docs]
+        staged = [(doc, file_path, fingerprint, chunks) for doc, file_path, chunks, _ in docs]
+        if made and texts:  # pragma: no cover - one engine per run
+            raise RuntimeError("a batch mixes embedded and unembedded documents")
         t0 = time.perf_counter()
-        vectors = self.encoder.encode(texts)
+        vectors = np.concatenate(made) if made else self.encoder.encode(texts)
         report.embed_seconds += time.perf_counter() - t0
         finished = [(p, m, s, fingerprint, ids) for p, m, s, ids in files]
         result = store.write_batch(BatchWrite(staged, vectors, finished))

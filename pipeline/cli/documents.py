@@ -38,6 +38,12 @@ def index(
     ] = None,
     chunk_tokens: Annotated[int | None, typer.Option(help="chunk size in tokens")] = None,
     chunk_overlap: Annotated[int | None, typer.Option(help="overlap in tokens")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="local (default) | ray: Ray Data workers and actors")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: a local Ray instance)")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
@@ -45,6 +51,8 @@ def index(
     """Index documents (.txt .md .rst .html .pdf .docx .jsonl) into a collection."""
     settings = load_settings(
         data_dir=data_dir,
+        index_engine=engine,
+        ray_address=ray_address,
         index_type=index_type,
         embedder=embedder,
         embed_backend=embed_backend,

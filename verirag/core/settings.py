@@ -80,6 +80,17 @@ class Settings(BaseSettings):
         default=60.0, ge=0.0, description="how often a long run persists its FAISS index"
     )
     top_k: int = Field(default=5, ge=1, le=1000)
+    # "ray": load and chunk on Ray Data workers, embed on an actor pool; the writes stay here.
+    index_engine: Literal["local", "ray"] = "local"
+    ray_address: str | None = Field(
+        default=None, description="an existing Ray cluster ('auto', 'ray://h:10001'); none = local"
+    )
+    ray_embed_actors: int = Field(
+        default=1, ge=1, le=4096, description="embedding actors (one encoder each)"
+    )
+    ray_gpus_per_actor: float | None = Field(
+        default=None, ge=0.0, description="None = 1 when the cluster has GPUs, else 0"
+    )
 
     # Answering
     generator: str = Field(
