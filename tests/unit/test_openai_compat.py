@@ -43,3 +43,16 @@ def test_the_backend_needs_a_url_and_builds_without_touching_anything() -> None:
     assert isinstance(gen, OpenAICompatibleGenerator)
     assert gen.base_url == "http://127.0.0.1:9/v1" and gen.server_model == "served-name"
     assert "secret" not in gen.name and "secret" not in repr(settings)
+
+
+def test_a_server_failure_is_a_502_and_a_cli_exit_4() -> None:
+    from verirag.core.registry import ModelError
+    from verirag.generators.base import InferenceServerError, SignalUnavailable
+    from verirag.pipeline.api.errors import classify
+
+    for exc in (InferenceServerError("server down"), SignalUnavailable("no echo")):
+        problem = classify(exc)
+        assert (problem.status, problem.kind) == (502, "inference-server")
+        assert problem.headers == {"Retry-After": "5"}
+        assert isinstance(exc, ModelError)  # the CLI's guard maps ModelError to exit 4
+    assert classify(ModelError("gone")).status == 503
