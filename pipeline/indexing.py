@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,7 +24,8 @@ from verirag.pipeline.review import ReviewQueue
 from verirag.retrievers.bm25 import bm25_for
 from verirag.retrievers.chunking import Chunker
 from verirag.retrievers.encoders import SentenceTransformerEncoder, Vectors
-from verirag.retrievers.loaders import LoadError, iter_files, load_file
+from verirag.retrievers.loaders import iter_files
+from verirag.retrievers.staging import FileResult, FileWork, stage_file
 from verirag.retrievers.store import (
     BatchWrite,
     CollectionConfig,
@@ -35,9 +35,6 @@ from verirag.retrievers.store import (
     list_collections,
     validate_name,
 )
-
-if TYPE_CHECKING:
-    from verirag.retrievers.distributed import FileResult
 
 # The heading/title prefix the encoder sees is budgeted out of its maximum input.
 _PREFIX_BUDGET = 32
@@ -268,7 +265,7 @@ class IndexingPipeline:
     ) -> None:
         """Load and chunk on Ray Data workers and embed on an actor pool; every result comes
         back here, into the same pending batches and the same writer as in-process."""
-        from verirag.retrievers.distributed import ChunkStage, EmbedStage, FileWork, ray_session
+        from verirag.retrievers.distributed import ChunkStage, EmbedStage, ray_session
 
         works: list[FileWork] = []
         for path in files:
@@ -282,7 +279,7 @@ class IndexingPipeline:
                 for doc_id, _ in store.docs_of_file(key)
                 if (state := store.doc_state(doc_id)) is not None
             }
-            works.append(FileWork(key, stat.st_mtime_ns, stat.st_size, known))
+            works.append(FileWork(key, key, stat.st_mtime_ns, stat.st_size, known))
         if not works:
             return
         with ray_session(self.settings) as (ray_data, gpus):
@@ -305,25 +302,16 @@ class IndexingPipeline:
                 file_done()
 
     def _take_result(self, result: FileResult, pending: _Pending, report: IndexReport) -> None:
-        """A file's result from the Ray stages, recorded as `_stage_file` records its own."""
-        work = result.work
-        if result.error is not None:
-            report.record(FileOutcome(work.key, None, "failed", reason=result.error))
-            return
-        for source, reason in result.failures:
-            report.record(FileOutcome(source, None, "failed", reason=reason))
-        for doc in result.unchanged:
-            report.record(FileOutcome(doc.source, doc.doc_id, "unchanged"))
-        for doc in result.empty:
-            report.record(
-                FileOutcome(doc.source, doc.doc_id, "failed", reason="no text left after chunking")
-            )
-        at = 0
+        """One file's staging, from either engine: its outcomes recorded, its chunks (and
+        vectors, when an actor made them) queued, and the file marked done if read cleanly."""
+        for outcome in result.outcomes:
+            report.record(outcome)
+        work, at = result.work, 0
         for doc, chunks in result.staged:
             vectors = None if result.vectors is None else result.vectors[at : at + len(chunks)]
             pending.add_doc((doc, work.key, chunks, vectors))
             at += len(chunks)
-        if result.clean:
+        if result.doc_ids is not None:
             pending.items.append((work.key, work.mtime_ns, work.size, result.doc_ids))
 
     def _stage_file(
@@ -339,32 +327,10 @@ class IndexingPipeline:
         if found is None:
             return
         key, stat = found
-        try:
-            docs, failures = load_file(path, self.settings.max_file_bytes)
-        except LoadError as exc:
-            # Existing documents of this file stay as they were: a bad new version never
-            # deletes a good old one.
-            report.record(FileOutcome(key, None, "failed", reason=str(exc)))
-            return
-        for failure in failures:
-            report.record(FileOutcome(failure.source, None, "failed", reason=failure.reason))
-        for doc in docs:
-            if store.doc_state(doc.doc_id) == (doc.content_hash, fingerprint):
-                report.record(FileOutcome(doc.source, doc.doc_id, "unchanged"))
-                continue
-            chunks = chunker.split(doc)
-            if chunks:
-                pending.add_doc((doc, key, chunks, None))
-            else:
-                report.record(
-                    FileOutcome(
-                        doc.source, doc.doc_id, "failed", reason="no text left after chunking"
-                    )
-                )
-        if not failures:
-            # Only a cleanly read file may drop the documents it no longer holds.
-            ids = frozenset(d.doc_id for d in docs)
-            pending.items.append((key, stat.st_mtime_ns, stat.st_size, ids))
+        work = FileWork(str(path), key, stat.st_mtime_ns, stat.st_size)
+        max_bytes = self.settings.max_file_bytes
+        result = stage_file(work, chunker, max_bytes, fingerprint, store.doc_state)
+        self._take_result(result, pending, report)
 
     def _flush(
         self,

@@ -16,53 +16,21 @@ import os
 import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from verirag.core.device import offline_env
-from verirag.core.records import Chunk, Document
 from verirag.core.registry import resolve_model
 from verirag.core.settings import Settings
 from verirag.retrievers.chunking import Chunker, HfTokenizer
 from verirag.retrievers.encoders import SentenceTransformerEncoder
-from verirag.retrievers.loaders import LoadError, load_file
+from verirag.retrievers.staging import FileResult, stage_file
 
 # Fault injection for the recovery test: the first embedding actor to see this file missing
 # creates it and dies, as a worker lost mid-run would.
 CRASH_ONCE_ENV = "VERIRAG_TEST_CRASH_EMBED_ONCE"
-
-
-@dataclass
-class FileWork:
-    """One changed file: its bookkeeping and the states of the documents it held before."""
-
-    key: str  # the resolved path, the store's file key
-    mtime_ns: int
-    size: int
-    known: dict[str, tuple[str, str]] = field(default_factory=dict)  # doc id -> (hash, fp)
-
-
-@dataclass
-class FileResult:
-    """What the stages made of one file (the driver records and writes it)."""
-
-    work: FileWork
-    error: str | None = None  # the whole file failed to load
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
-    unchanged: list[Document] = field(default_factory=list)
-    empty: list[Document] = field(default_factory=list)  # no text left after chunking
-    staged: list[tuple[Document, list[Chunk]]] = field(default_factory=list)
-    vectors: npt.NDArray[np.float32] | None = None  # one row per staged chunk, in order
-    doc_ids: frozenset[str] = frozenset()  # every document the file holds now
-    clean: bool = False  # read without a failure: it may drop documents it no longer holds
-
-    @property
-    def texts(self) -> list[str]:
-        return [c.embed_text(doc.title) for doc, chunks in self.staged for c in chunks]
 
 
 def _rows(batch: dict[str, Any]) -> list[Any]:
@@ -88,28 +56,12 @@ class ChunkStage:
         self.fingerprint = fingerprint
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        return _batch([self.one(work) for work in _rows(batch)])
-
-    def one(self, work: FileWork) -> FileResult:
-        result = FileResult(work)
-        try:
-            docs, failures = load_file(Path(work.key), self.max_bytes)
-        except LoadError as exc:
-            result.error = str(exc)
-            return result
-        result.failures = [(f.source, f.reason) for f in failures]
-        for doc in docs:
-            if work.known.get(doc.doc_id) == (doc.content_hash, self.fingerprint):
-                result.unchanged.append(doc)
-                continue
-            chunks = self.chunker.split(doc)
-            if chunks:
-                result.staged.append((doc, chunks))
-            else:
-                result.empty.append(doc)
-        result.clean = not failures
-        result.doc_ids = frozenset(d.doc_id for d in docs)
-        return result
+        return _batch(
+            [
+                stage_file(w, self.chunker, self.max_bytes, self.fingerprint, w.known.get)
+                for w in _rows(batch)
+            ]
+        )
 
 
 class EmbedStage:
