@@ -24,7 +24,7 @@ from verirag.core.settings import Settings
 from verirag.generators.base import Generator, StopScanner, StreamEvent, TokenLogprob
 from verirag.generators.json_grammar import JsonDecoder
 from verirag.generators.logprobs import batch_logprobs
-from verirag.generators.params import GenerationError, GenerationParams
+from verirag.generators.params import GenerationError, GenerationParams, check_fits
 from verirag.generators.prompt_states import PromptStates
 
 
@@ -125,11 +125,7 @@ class LlamaCppGenerator(Generator):
         return len(self._tokens(text))
 
     def _check_fits(self, n_prompt: int, max_tokens: int) -> None:
-        if n_prompt + max_tokens > self.settings.n_ctx:
-            raise GenerationError(
-                f"prompt of {n_prompt} tokens plus max_tokens {max_tokens} exceeds the "
-                f"context window of {self.settings.n_ctx} (n_ctx)"
-            )
+        check_fits(n_prompt, max_tokens, self.settings.n_ctx)
 
     def _piece(self, token: int, previous: list[int]) -> str:
         if not previous and (cached := self._pieces.get(token)) is not None:

@@ -43,7 +43,7 @@ from verirag.generators.base import (
     StreamEvent,
     TokenLogprob,
 )
-from verirag.generators.params import GenerationError, GenerationParams
+from verirag.generators.params import GenerationError, GenerationParams, check_fits
 
 TOP_ALTERNATIVES = 5
 
@@ -222,11 +222,7 @@ class OpenAICompatibleGenerator(Generator):
         self, prompt: str, params: GenerationParams
     ) -> PyGenerator[StreamEvent, None, None]:  # closing it ends the server's request
         n_prompt = self.count_tokens(prompt)
-        if n_prompt + params.max_tokens > self.settings.n_ctx:
-            raise GenerationError(
-                f"prompt of {n_prompt} tokens plus max_tokens {params.max_tokens} exceeds the "
-                f"context window of {self.settings.n_ctx} (n_ctx)"
-            )
+        check_fits(n_prompt, params.max_tokens, self.settings.n_ctx)
         body = self._body(prompt, stream=True, logprobs=TOP_ALTERNATIVES, **self._sampling(params))
         started = time.perf_counter()
         first: float | None = None

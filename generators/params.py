@@ -12,7 +12,7 @@ from typing import Any
 
 from verirag.core.settings import MAX_TOKENS_LIMIT, Settings
 
-__all__ = ["BOUNDS", "GenerationError", "GenerationParams", "generation_params"]
+__all__ = ["BOUNDS", "GenerationError", "GenerationParams", "check_fits", "generation_params"]
 
 # (low, high) inclusive, except top_p's low end (exclusive) and seed's high end (exclusive).
 BOUNDS: dict[str, tuple[float, float]] = {
@@ -95,3 +95,12 @@ def generation_params(
             )
     values.setdefault("max_tokens", default_max)
     return GenerationParams(**values)
+
+
+def check_fits(n_prompt: int, max_tokens: int, n_ctx: int) -> None:
+    """Raise `GenerationError` when the prompt and the answer cannot both fit in `n_ctx`."""
+    if n_prompt + max_tokens > n_ctx:
+        raise GenerationError(
+            f"prompt of {n_prompt} tokens plus max_tokens {max_tokens} exceeds the "
+            f"context window of {n_ctx} (n_ctx)"
+        )
