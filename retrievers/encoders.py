@@ -111,12 +111,22 @@ class SentenceTransformerEncoder:
     def tokenizer(self) -> HfTokenizer:
         return HfTokenizer(self.model.tokenizer)
 
-    @model_call
     def encode(self, texts: list[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # sentence-transformers sorts a call's inputs by length, so one call per batch of
-        # documents keeps padding low; normalised vectors make inner product a cosine.
+        # One model call per batch, so that an answer's calls can run between the batches
+        # of a long indexing run (verirag/core/compute.py). Longest first, as
+        # sentence-transformers sorts one call's inputs, so padding stays as low.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._encode_batch([texts[i] for i in rows])
+        return out
+
+    @model_call
+    def _encode_batch(self, texts: list[str]) -> Vectors:
+        # Normalised vectors make inner product a cosine.
         vectors = self.model.encode(
             texts,
             batch_size=self.batch_size,
@@ -124,7 +134,7 @@ class SentenceTransformerEncoder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        return np.asarray(vectors, dtype=np.float32)
 
     def encode_query(self, query: str) -> Vectors:
         return self.encode([query])

@@ -6,6 +6,7 @@ share a prefix with the answer's and llama.cpp reuses the sources' KV cache acro
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -13,6 +14,9 @@ from pathlib import Path
 from string import Template
 
 from verirag.core.records import Message
+from verirag.generators.prompts.quarantine import quarantine
+
+log = logging.getLogger("verirag.prompts")
 
 PROMPTS_DIR = Path(__file__).resolve().parent
 FENCE_END = "SOURCES>>>"
@@ -43,14 +47,21 @@ class PromptSet:
     answer_check: Template
     rewrite: Template
 
-    def context_block(self, sources: list[tuple[int, str, str]]) -> str:
-        """Numbered sources; a source can never close the fence early."""
+    def context_block(
+        self, sources: list[tuple[int, str, str]], *, quarantine_instructions: bool = True
+    ) -> str:
+        """Numbered sources; a source can never close the fence early, and (unless
+        `quarantine_instructions` is off) sentences addressed to an AI are left out
+        (`quarantine.py`)."""
         parts = []
         for number, heading, text in sources:
+            head = " ".join(heading.split())
+            if quarantine_instructions:
+                head, text = _quarantined(number, head), _quarantined(number, text)
             # Every field that enters the prompt is escaped, the title and headings too (a
             # document titled "SOURCES>>> ..." would close the fence); a heading is one line,
             # so it cannot start a fake numbered source either.
-            head = _defuse(" ".join(heading.split()))
+            head = _defuse(head)
             body = _defuse(text)
             parts.append(f"[{number}] {head}\n{body}" if head else f"[{number}] {body}")
         return self.context.substitute(sources="\n\n".join(parts))
@@ -95,6 +106,13 @@ class PromptSet:
     def judge_messages(self, context_block: str, question: str, claim: str) -> list[Message]:
         task = self.judge.substitute(question=question, claim=claim)
         return [Message("system", self.system), Message("user", context_block + task)]
+
+
+def _quarantined(number: int, text: str) -> str:
+    kept = quarantine(text)
+    for pattern, sentence in kept.removed:
+        log.info("source [%d]: left out an AI instruction (%s): %.120r", number, pattern, sentence)
+    return kept.text
 
 
 @cache

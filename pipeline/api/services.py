@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from verirag.core import compute
 from verirag.core.records import Answer, Message, SearchHit
 from verirag.core.settings import Settings
 from verirag.generators.params import GenerationParams
@@ -349,7 +350,8 @@ class Services:
         return job
 
     def _run_job(self, job: Job) -> None:
-        with self._index_lock:
+        # Its model calls yield to the answers' (verirag/core/compute.py).
+        with self._index_lock, compute.background():
             try:
                 run_job(
                     job,

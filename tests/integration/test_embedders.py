@@ -46,3 +46,25 @@ def test_int8_fast_path_stays_close_to_fp32(
     texts = list(DOCS.values())
     cos = np.sum(minilm.encode(texts) * fast.encode(texts), axis=1)
     assert cos.min() > 0.95
+
+
+def test_a_long_input_is_embedded_batch_by_batch_in_its_own_order(
+    real_settings: Settings, minilm: SentenceTransformerEncoder
+) -> None:
+    """One model call per batch (so answers can run between an upload's batches), and the
+    same vectors, row for row, as one call over everything."""
+    texts = [f"{t} Sentence {i} adds {'words ' * (i % 5)}." for i, t in enumerate(DOCS.values())]
+    texts = texts * 3 + ["A short one."]
+    small = SentenceTransformerEncoder("minilm", settings=real_settings, batch_size=2)
+    calls: list[int] = []
+    inner = small._encode_batch
+
+    def counted(batch: list[str]) -> np.ndarray:
+        calls.append(len(batch))
+        return inner(batch)
+
+    small._encode_batch = counted  # type: ignore[method-assign,assignment]
+    split = small.encode(texts)
+    assert calls == [2, 2, 2, 2, 2]
+    whole = minilm.encode(texts)
+    np.testing.assert_allclose(split, whole, atol=1e-5)

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from verirag.core.compute import ComputeThread, Interrupted
+from verirag.core.compute import ComputeThread, Interrupted, background
 
 
 def test_calls_from_many_threads_run_on_one_thread() -> None:
@@ -121,3 +121,77 @@ def test_checkpoint_outside_a_stopped_call_is_a_no_op() -> None:
 
     assert compute.call(checked) == 5
     assert issubclass(Interrupted, Exception)
+
+
+def _queued(compute: ComputeThread, n: int) -> None:
+    deadline = time.monotonic() + 5
+    while compute._queue.qsize() < n:
+        assert time.monotonic() < deadline, "calls never queued"
+        time.sleep(0.005)
+
+
+def test_interactive_calls_overtake_queued_background_calls() -> None:
+    """An answer's model call must not wait behind an upload's queued embedding batches."""
+    compute = ComputeThread(grace=0.0)
+    order: list[str] = []
+    gate = threading.Event()
+
+    def hold() -> None:
+        gate.wait(5)
+        order.append("gate")
+
+    def background_call(name: str) -> None:
+        with background():
+            compute.call(order.append, name)
+
+    threads = [threading.Thread(target=compute.call, args=(hold,))]
+    threads[0].start()
+    time.sleep(0.05)  # the gate call is running: the queue is empty again
+    for name in ("b1", "b2", "b3"):
+        t = threading.Thread(target=background_call, args=(name,))
+        t.start()
+        threads.append(t)
+        _queued(compute, len(threads) - 1)
+    t = threading.Thread(target=compute.call, args=(order.append, "ask"))
+    t.start()
+    threads.append(t)
+    _queued(compute, 4)
+    gate.set()
+    for t in threads:
+        t.join(5)
+    assert order == ["gate", "ask", "b1", "b2", "b3"]
+
+
+def test_background_calls_wait_out_the_grace_after_an_interactive_call() -> None:
+    compute = ComputeThread(grace=0.4)
+    order: list[str] = []
+    compute.call(order.append, "ask 1")  # an answer's first call
+
+    def background_call() -> None:
+        with background():
+            compute.call(order.append, "embed")
+
+    started = time.monotonic()
+    t = threading.Thread(target=background_call)
+    t.start()
+    time.sleep(0.1)  # the answer's glue between two model calls
+    compute.call(order.append, "ask 2")
+    t.join(5)
+    assert order == ["ask 1", "ask 2", "embed"]
+    assert time.monotonic() - started < 2  # the grace delays background work, never starves it
+
+
+def test_background_is_per_thread_and_restored() -> None:
+    compute = ComputeThread()
+    seen: list[int] = []
+
+    def record() -> None:
+        task = compute._local.task
+        seen.append(task.priority)
+
+    with background():
+        compute.call(record)
+        with ThreadPoolExecutor(1) as pool:  # another thread is interactive
+            pool.submit(compute.call, record).result()
+    compute.call(record)
+    assert seen == [1, 0, 0]

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     )
     max_tokens: int = Field(default=256, ge=1, le=MAX_TOKENS_LIMIT)
     prompt_version: str = "v2"
+    quarantine_source_instructions: bool = Field(
+        default=True,
+        description="leave sentences of a source that address an AI out of the prompt "
+        "(generators/prompts/quarantine.py); off for a corpus about prompting itself",
+    )
     idk_sentence: str = "I don't know based on the provided sources."
     retrieval_k: int = Field(default=30, ge=1, le=1000, description="candidates per retriever")
     # Chosen on 1,000 SQuAD dev questions and confirmed on 1,000 SQuADShifts Amazon ones
