@@ -8,6 +8,7 @@ start-up is reported apart. Prints medians, the throughput ratio (Ray / in-proce
 engine's overhead on one machine), and the chunks per second of one embedding actor.
 
     python bench/ray_index.py [--passages 600] [--seed 13] [--rounds 3] [--actors 1]
+        [--ray-address ADDR --gpus-per-actor G]   # on a cluster: the per-actor figure there
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--actors", type=int, default=1)
+    parser.add_argument("--ray-address", help="an existing cluster (default: a local instance)")
+    parser.add_argument(
+        "--gpus-per-actor", type=float, help="default: 1 where the cluster has GPUs"
+    )
     args = parser.parse_args()
     try:
         squad = shared_data_file(SQUAD)
@@ -51,7 +56,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="verirag-bench-ray-"))
     cache = Path(os.environ.get("VERIRAG_MODEL_CACHE", default_data_dir() / "models"))
     local = Settings(data_dir=work / "data", model_cache=cache)
-    on_ray = local.with_overrides(index_engine="ray", ray_embed_actors=args.actors)
+    on_ray = local.with_overrides(
+        index_engine="ray",
+        ray_embed_actors=args.actors,
+        ray_gpus_per_actor=args.gpus_per_actor,
+        ray_address=args.ray_address,
+    )
     passages, _ = squad_sample(squad, args.passages, args.seed)
     docs = work / "docs"
     docs.mkdir()
@@ -59,7 +69,10 @@ def main() -> None:
         (docs / f"p{i:05d}.md").write_text(f"# {p.title}\n\n{p.text}\n")
 
     started = time.perf_counter()
-    ray.init(num_cpus=cpu_threads(), include_dashboard=False, log_to_driver=False)
+    if args.ray_address:
+        ray.init(address=args.ray_address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=cpu_threads(), include_dashboard=False, log_to_driver=False)
     ray_start = time.perf_counter() - started
 
     times: dict[str, list[float]] = {"in-process": [], "ray": []}

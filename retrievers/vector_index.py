@@ -24,6 +24,9 @@ import numpy.typing as npt
 from verirag.retrievers.collection_dir import CollectionConfig, fsync_dir
 
 DEFAULT_SAVE_INTERVAL_S = 60.0
+# IVF's k-means trains on at most this many vectors per list: faiss wants 39 at least, and
+# training on all of a million vectors took most of the build on 2 cores for no recall.
+TRAIN_PER_LIST = 64
 
 
 def _empty_index(config: CollectionConfig, n_train: int) -> Any:
@@ -37,7 +40,7 @@ def _empty_index(config: CollectionConfig, n_train: int) -> Any:
         m = config.pq_m or max(1, config.dim // 8)
         # Below ~39 points per centroid and 256 per PQ code book training is unreliable;
         # such a small collection is searched exactly until it grows.
-        if n_train >= max(39 * nlist, 256 * 4):
+        if _trainable(config, n_train):
             quantizer = faiss.IndexFlatIP(config.dim)
             ivf = faiss.IndexIVFPQ(quantizer, config.dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
             ivf.nprobe = config.ivf_nprobe
@@ -45,12 +48,22 @@ def _empty_index(config: CollectionConfig, n_train: int) -> Any:
     return faiss.IndexIDMap2(faiss.IndexFlatIP(config.dim))
 
 
-def _supports_incremental(config: CollectionConfig, removing: bool) -> bool:
+def _trainable(config: CollectionConfig, n: int) -> bool:
+    nlist = config.ivf_nlist or max(1, int(4 * np.sqrt(max(n, 1))))
+    return n >= max(39 * nlist, 256 * 4)
+
+
+def _supports_incremental(config: CollectionConfig, removing: bool, index: Any, total: int) -> bool:
     if config.index_type == "flat":
         return True
     if config.index_type == "hnsw":
         return not removing  # HNSW graphs cannot drop nodes
-    return False  # IVF-PQ is retrained from the stored vectors
+    # IVF-PQ: a trained index takes adds and removals as they come (its lists and code books
+    # stay as trained); the exact fallback of a small collection is rebuilt, and trained,
+    # once the collection is large enough.
+    if isinstance(index, faiss.IndexIVF):
+        return True
+    return not _trainable(config, total)
 
 
 def search_index(index: Any, query: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
@@ -92,7 +105,9 @@ class VectorIndex:
         """A fresh index over the stored vectors (trained first where the type needs it)."""
         index = _empty_index(self.config, len(ids))
         if not index.is_trained:
-            index.train(vectors)
+            sample = min(len(vectors), TRAIN_PER_LIST * faiss.extract_index_ivf(index).nlist)
+            rows = np.random.default_rng(0).choice(len(vectors), sample, replace=False)
+            index.train(vectors[np.sort(rows)])
         if len(ids):
             index.add_with_ids(vectors, ids)
         return index
@@ -109,13 +124,14 @@ class VectorIndex:
         that cannot drop rows, or so many changes that a rebuild costs the same. The caller
         reads `current_ids` and `vectors` in one snapshot."""
         index = self._index
-        if index is None or self.config.index_type == "ivfpq" or not hasattr(index, "id_map"):
-            return None
+        if index is None or not hasattr(index, "id_map"):
+            return None  # a trained IVF index keeps no id list to compare with SQLite's
         known = faiss.vector_to_array(index.id_map).astype(np.int64)
         current = current_ids()
         gone = np.setdiff1d(known, current, assume_unique=True)
         new = np.setdiff1d(current, known, assume_unique=True)
-        if len(gone) and not _supports_incremental(self.config, removing=True):
+        total = len(current)
+        if not _supports_incremental(self.config, bool(len(gone)), index, total):
             return None
         if len(gone) + len(new) > max(1000, len(current) // 2):
             return None
@@ -145,7 +161,8 @@ class VectorIndex:
         """Apply a committed batch to the index in memory, or drop it where the index type
         cannot follow incrementally. True when the index moved on and a periodic save is due."""
         index = self._index
-        if index is None or not _supports_incremental(self.config, bool(removed)):
+        total = 0 if index is None else int(index.ntotal) + len(added) - len(removed)
+        if index is None or not _supports_incremental(self.config, bool(removed), index, total):
             self._index = None  # rebuilt from SQLite on next use
             return False
         if removed:

@@ -6,16 +6,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
 from tests.conftest import HashEncoder
+from verirag.core.records import Chunk, Document
 from verirag.core.settings import Settings
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.retrievers import vector_index
 from verirag.retrievers.bm25 import bm25_for
 from verirag.retrievers.collection_dir import list_collections
-from verirag.retrievers.store import CollectionBusyError, FaissStore, drop_collection
+from verirag.retrievers.store import (
+    BatchWrite,
+    CollectionBusyError,
+    CollectionConfig,
+    FaissStore,
+    drop_collection,
+)
 
 
 def _write(folder: Path, n: int, start: int = 0) -> Path:
@@ -151,3 +159,50 @@ def test_dropping_holds_the_lock_until_the_collection_is_gone(
     assert list_collections(root) == ["c"]
     drop_collection(root, "c")
     assert list_collections(root) == [] and not any(root.iterdir())
+
+
+def _vector_batch(rng: np.random.Generator, first: int, n: int, dim: int) -> BatchWrite:
+    """`n` one-chunk documents with random unit vectors: a store written without a model."""
+    vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    docs = []
+    for i in range(first, first + n):
+        text = f"synthetic chunk {i}"
+        doc = Document(f"d{i}", f"/x/{i}.txt", f"t{i}", text, f"h{i}")
+        docs.append((doc, f"/x/{i}.txt", "fp", [Chunk(doc.doc_id, 0, 0, len(text), text, 3)]))
+    return BatchWrite(docs, vectors, [])
+
+
+def test_a_trained_ivfpq_index_takes_adds_and_deletes_without_retraining(tmp_path: Path) -> None:
+    """At a million chunks a retrain per batch would take minutes: a trained IVF index
+    follows every committed batch in place (bench/scale.py measures it at scale)."""
+    rng = np.random.default_rng(5)
+    config = CollectionConfig("hash", 32, "ivfpq", ivf_nlist=8, pq_m=8)
+    with FaissStore(tmp_path / "c", create=config, writable=True) as store:
+        store.write_batch(_vector_batch(rng, 0, 1100, 32))
+        trained = store.index()
+        assert isinstance(trained, faiss.IndexIVFPQ) and trained.ntotal == 1100
+        batch = _vector_batch(rng, 1100, 20, 32)
+        added = store.write_batch(batch).added_chunk_ids
+        assert store.index() is trained and trained.ntotal == 1120
+        top = store.search(batch.vectors[3], 5)
+        assert added[3] in [cid for cid, _ in top]
+        assert store.delete_documents(["d1103", "d5"]) == 2
+        assert store.index() is trained and trained.ntotal == 1118
+        assert added[3] not in [cid for cid, _ in store.search(batch.vectors[3], 5)]
+
+
+def test_a_small_ivfpq_collection_is_searched_exactly_until_it_can_be_trained(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(6)
+    config = CollectionConfig("hash", 32, "ivfpq", ivf_nlist=8, pq_m=8)
+    with FaissStore(tmp_path / "c", create=config, writable=True) as store:
+        store.write_batch(_vector_batch(rng, 0, 500, 32))
+        exact = store.index()
+        assert not isinstance(exact, faiss.IndexIVF)
+        store.write_batch(_vector_batch(rng, 500, 100, 32))
+        assert store.index() is exact  # still too small: followed in place
+        store.write_batch(_vector_batch(rng, 600, 500, 32))
+        assert isinstance(store.index(), faiss.IndexIVFPQ)  # trained once large enough
+        assert store.index().ntotal == 1100
