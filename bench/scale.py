@@ -202,7 +202,8 @@ def main() -> int:
         row["save_s"] = time.perf_counter() - started
         row["faiss_bytes_per_chunk"] = dir_bytes(path, "faiss-g*.index") / n_total
         knobs = _knobs(index)
-        for knob in knobs or [None]:
+        sweep: list[tuple[str, Any] | None] = [*knobs] or [None]
+        for knob in sweep:
             if knob is not None:
                 knob[1]()
             latencies, hits = [], []

@@ -41,6 +41,7 @@ from verirag.pipeline.requests import (
 )
 from verirag.pipeline.review import ReviewQueue
 from verirag.retrievers.encoders import SentenceTransformerEncoder
+from verirag.retrievers.filters import MetadataFilter
 from verirag.retrievers.fusion import merge_collections
 from verirag.retrievers.hybrid import FusionConfig, HybridRetriever, SearchMode
 from verirag.retrievers.store import CollectionError, FaissStore, validate_name
@@ -166,8 +167,10 @@ class RagPipeline:
         k: int | None = None,
         mode: SearchMode = "hybrid",
         allowed: AccessCheck | None = None,
+        where: MetadataFilter | None = None,
     ) -> list[SearchHit]:
-        """Top-k chunks for `query`: dense (FAISS), BM25, or both fused.
+        """Top-k chunks for `query`: dense (FAISS), BM25, or both fused; only from the
+        documents that match `where` when given (`retrievers/filters.py`).
 
         The query embeds with each collection's own model. `allowed` (e.g. an API key's
         check) is applied to every collection before any is opened. Several collections:
@@ -181,7 +184,10 @@ class RagPipeline:
         if k < 1:
             raise QueryError("k must be at least 1")
         ranked = [
-            [replace(hit, collection=name) for hit in self.retriever(name).retrieve(text, k, mode)]
+            [
+                replace(hit, collection=name)
+                for hit in self.retriever(name).retrieve(text, k, mode, where)
+            ]
             for name in names
             if len(names) == 1 or self.store(name).count("chunks") > 0
         ]
@@ -237,6 +243,7 @@ class RagPipeline:
         k: int | None = None,
         allowed: AccessCheck | None = None,
         history: Sequence[Message] = (),
+        where: MetadataFilter | None = None,
     ) -> PreparedPrompt:
         """Retrieval and prompt building: everything `ask` does before generating.
 
@@ -260,7 +267,7 @@ class RagPipeline:
                     self.generator(), self.prompts, turns, text.text, s.max_question_chars
                 )
             )
-        hits = self.search(text, names, k, allowed=allowed)
+        hits = self.search(text, names, k, allowed=allowed, where=where)
         floor = self.settings.relevance_floor
         relevant = [h for h in hits if h.dense_score is not None and h.dense_score >= floor]
         if not relevant:
@@ -296,6 +303,7 @@ class RagPipeline:
         on_token: Callable[[str], None] | None = None,
         allowed: AccessCheck | None = None,
         history: Sequence[Message] = (),
+        where: MetadataFilter | None = None,
     ) -> Answer:
         """Retrieve, answer from the sources, check every claim, decide.
 
@@ -306,7 +314,7 @@ class RagPipeline:
         """
         started = time.perf_counter()
         params = params or generation_params(self.settings)
-        prepared = self.prepare(question, collection, k, allowed, history)
+        prepared = self.prepare(question, collection, k, allowed, history, where)
         t_retrieve = time.perf_counter() - started
         # One answer at a time from here on. Its calls (generate, score, judge) reuse the KV
         # cache of its own prompt; interleaved call by call with another request's, each

@@ -55,14 +55,23 @@ class Bm25Index:
             retriever.index(_tokenize(texts), show_progress=False)
         return cls(retriever, ids)
 
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+    def search(
+        self, query: str, k: int, within: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Top-k chunks by BM25; only among the chunk ids `within` when given (a filter's:
+        the others are masked out before ranking)."""
         if len(self._ids) == 0:
             return []
         terms = [t for t in _tokenize([query])[0] if t in self._vocab]
         if not terms:
             return []
+        mask = None
+        if within is not None:
+            mask = np.isin(self._ids, within).astype(np.float32)
+            if not mask.any():
+                return []
         docs, scores = self._retriever.retrieve(
-            [terms], k=min(k, len(self._ids)), show_progress=False, n_threads=1
+            [terms], k=min(k, len(self._ids)), show_progress=False, n_threads=1, weight_mask=mask
         )
         return [
             (int(self._ids[d]), float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0

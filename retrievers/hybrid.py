@@ -10,6 +10,7 @@ from typing import Any, Literal
 from verirag.core.records import SearchHit
 from verirag.retrievers.bm25 import bm25_for
 from verirag.retrievers.encoders import SentenceTransformerEncoder
+from verirag.retrievers.filters import MetadataFilter
 from verirag.retrievers.fusion import fuse
 from verirag.retrievers.store import FaissStore
 
@@ -39,16 +40,26 @@ class HybridRetriever:
         self.encoder = encoder
         self.fusion = fusion
 
-    def retrieve(self, query: str, k: int, mode: SearchMode = "hybrid") -> list[SearchHit]:
-        """Top-k chunks for an already validated `query`.
+    def retrieve(
+        self,
+        query: str,
+        k: int,
+        mode: SearchMode = "hybrid",
+        where: MetadataFilter | None = None,
+    ) -> list[SearchHit]:
+        """Top-k chunks for an already validated `query`, among the documents that match
+        `where` when given (both sides rank only those: the filter applies before top-k).
 
         Every hit carries its dense cosine (computed for BM25-only hits too), so callers can
         apply the relevance floor whichever retriever found it, and its BM25 score if BM25
         found it.
         """
         f = self.fusion
+        within = None if where is None else self.store.chunk_ids_where(where)
+        if within is not None and len(within) == 0:
+            return []
         vector = self.encoder.encode_query(query)[0]
-        dense, sparse = self.candidates(query, max(k, f.depth), mode, vector)
+        dense, sparse = self.candidates(query, max(k, f.depth), mode, vector, within)
         if mode == "dense":
             ranked = dense[:k]
         elif mode == "bm25":
@@ -72,11 +83,12 @@ class HybridRetriever:
         depth: int,
         mode: SearchMode = "hybrid",
         vector: Any = None,
+        within: Any = None,
     ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
         """(dense, BM25) candidates, best first, with their scores (chunk id, score); the
         side `mode` does not use is empty."""
         if vector is None:
             vector = self.encoder.encode_query(query)[0]
-        dense = self.store.search(vector, depth) if mode != "bm25" else []
-        sparse = bm25_for(self.store).search(query, depth) if mode != "dense" else []
+        dense = self.store.search(vector, depth, within) if mode != "bm25" else []
+        sparse = bm25_for(self.store).search(query, depth, within) if mode != "dense" else []
         return dense, sparse

@@ -58,7 +58,8 @@ from verirag.retrievers.collection_schema import (
     load_config,
     set_meta,
 )
-from verirag.retrievers.vector_index import VectorIndex, search_index
+from verirag.retrievers.filters import MetadataFilter
+from verirag.retrievers.vector_index import VectorIndex, search_index, search_within
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -361,10 +362,30 @@ class FaissStore:
         self.index()
         self._faiss.save()
 
-    def search(self, query: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+    def search(
+        self,
+        query: npt.NDArray[np.float32],
+        k: int,
+        within: npt.NDArray[np.int64] | None = None,
+    ) -> list[tuple[int, float]]:
+        """The k nearest chunks; only among the chunk ids `within` when given (a filter's,
+        from `chunk_ids_where`)."""
         # Under the read lock: a reader catching the index up changes it in place.
         with self._reading:
-            return search_index(self.index(), query, k)
+            if within is None:
+                return search_index(self.index(), query, k)
+            return search_within(self.index(), query, k, within, self._vectors_of)
+
+    def chunk_ids_where(self, where: MetadataFilter) -> npt.NDArray[np.int64]:
+        """The chunk ids of the documents that match `where`, ascending."""
+        clause, params = where.sql()
+        with self.snapshot():
+            rows = self.db.execute(
+                "SELECT c.chunk_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                f"WHERE {clause} ORDER BY c.chunk_id",
+                params,
+            ).fetchall()
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
 
     def vectors_for(self, chunk_ids: Sequence[int]) -> dict[int, npt.NDArray[np.float32]]:
         found: dict[int, npt.NDArray[np.float32]] = {}

@@ -76,6 +76,54 @@ def search_index(index: Any, query: npt.NDArray[np.float32], k: int) -> list[tup
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 
+# A filter that leaves this many chunks or fewer is searched exactly over their stored
+# vectors: faster than a selective pass through an ANN index, and it always finds k.
+EXACT_WITHIN = 20_000
+
+
+def _filtered_params(index: Any, selector: Any) -> Any:
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
+    # The stubs of faiss's SWIG classes lack these; they exist at run time (faiss >= 1.7.3).
+    params: Any
+    if isinstance(inner, faiss.IndexHNSW):
+        params = getattr(faiss, "SearchParametersHNSW")()  # noqa: B009
+        params.efSearch = inner.hnsw.efSearch
+    elif isinstance(inner, faiss.IndexIVF):
+        params = getattr(faiss, "SearchParametersIVF")()  # noqa: B009
+        params.nprobe = inner.nprobe
+    else:
+        params = getattr(faiss, "SearchParameters")()  # noqa: B009
+    params.sel = selector
+    return params
+
+
+def search_within(
+    index: Any,
+    query: npt.NDArray[np.float32],
+    k: int,
+    within: npt.NDArray[np.int64],
+    vectors: Callable[[Sequence[int]], npt.NDArray[np.float32]],
+) -> list[tuple[int, float]]:
+    """The `k` nearest of the chunk ids `within` (a metadata filter's chunks), best first:
+    the index searches only them (a FAISS ID selector, so the filter applies before top-k),
+    and exactly over their stored vectors when they are few or when an approximate index
+    finds fewer than k of them (a graph walk can run out of matching neighbours)."""
+    if len(within) == 0:
+        return []
+    want = min(k, len(within))
+    q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+    if len(within) > EXACT_WITHIN:
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(within, dtype=np.int64))
+        scores, ids = index.search(q, want, params=_filtered_params(index, selector))
+        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        if len(found) >= want:
+            return found
+    matrix = vectors(within.tolist())
+    exact = matrix @ q[0]
+    top = np.argsort(-exact, kind="stable")[:want]
+    return [(int(within[i]), float(exact[i])) for i in top]
+
+
 class VectorIndex:
     """The in-memory FAISS index of a collection directory and the generation it mirrors."""
 

@@ -37,6 +37,7 @@ from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import AccessCheck, Question, SearchMode, check_access, validate_query
 from verirag.pipeline.requests import collection_names
 from verirag.pipeline.review import ReviewQueue
+from verirag.retrievers.filters import MetadataFilter
 from verirag.retrievers.fusion import merge_collections
 from verirag.retrievers.store import CollectionError, FaissStore, validate_name
 
@@ -123,6 +124,7 @@ class FakeRag:
         k: int | None = None,
         mode: SearchMode = "hybrid",
         allowed: AccessCheck | None = None,
+        where: MetadataFilter | None = None,
     ) -> list[SearchHit]:
         """Dense retrieval over the real stores, whatever `mode` (the fake has no BM25);
         several collections merged as the real pipeline merges them."""
@@ -135,7 +137,8 @@ class FakeRag:
         ranked = []
         for name in names:
             store = self.store(name)
-            hits = store.hits(store.search(vector, k or 3))
+            within = None if where is None else store.chunk_ids_where(where)
+            hits = store.hits(store.search(vector, k or 3, within))
             ranked.append([replace(h, collection=name) for h in hits])
         return ranked[0] if len(ranked) == 1 else merge_collections(ranked, k or 3, 60)
 
@@ -157,6 +160,7 @@ class FakeRag:
         on_token: Callable[[str], None] | None = None,
         allowed: AccessCheck | None = None,
         history: Sequence[Message] = (),
+        where: MetadataFilter | None = None,
     ) -> Answer:
         names = collection_names(collection)
         for name in names:
@@ -167,7 +171,9 @@ class FakeRag:
             raise CollectionError(f"collection '{names[0]}' is empty: index documents into it")
         if self.gate is not None:
             self.gate.wait(10)
-        hits = self.search(text, names, k)
+        hits = self.search(text, names, k, where=where)
+        if not hits:
+            raise CollectionError("no document matches the filter")
         for piece in self.pieces:
             if self.token_delay:
                 time.sleep(self.token_delay)

@@ -69,6 +69,14 @@ class AskRequest(BaseModel):
         "before retrieval, and the answer is checked against the sources as always",
     )
     k: int | None = Field(default=None, ge=1, description="sources to retrieve (≤ api_max_k)")
+    filter: list[Annotated[str, Field(max_length=500)]] | None = Field(
+        default=None,
+        max_length=20,
+        description="metadata conditions, all of which a document must meet to be searched "
+        "(applied before top-k): `source=handbook/*.md` (a glob at the end of the path), "
+        "`title=Leave policy`, or any metadata key with = != > >= < <= (`year>=2020`)",
+        examples=[["source=handbook/*.md", "year>=2020"]],
+    )
     # Generation parameters: null or absent = the default. Defaults and ranges are
     # `GenerationParams`', checked by the builder the CLI uses too; a violation is a 422
     # problem naming every bad parameter.
@@ -100,6 +108,14 @@ class SearchRequest(BaseModel):
     collection: str = Field(default="default", pattern=COLLECTION_PATTERN)
     k: int | None = Field(default=None, ge=1, description="chunks to return (≤ api_max_k)")
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    filter: list[Annotated[str, Field(max_length=500)]] | None = Field(
+        default=None,
+        max_length=20,
+        description="metadata conditions, all of which a document must meet to be searched "
+        "(applied before top-k): `source=handbook/*.md` (a glob at the end of the path), "
+        "`title=Leave policy`, or any metadata key with = != > >= < <= (`year>=2020`)",
+        examples=[["source=handbook/*.md", "year>=2020"]],
+    )
 
 
 class EvidenceOut(_Out):

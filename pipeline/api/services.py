@@ -32,6 +32,7 @@ from verirag.pipeline.api.sources import SourceView, as_indexed, relative_source
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import AccessCheck, Question
 from verirag.pipeline.review import ReviewQueue
+from verirag.retrievers.filters import MetadataFilter
 from verirag.retrievers.hybrid import SearchMode
 from verirag.retrievers.store import FaissStore, collection_exists, list_collections
 
@@ -56,6 +57,7 @@ class AnswerPipeline(Protocol):
         on_token: Callable[[str], None] | None = None,
         allowed: AccessCheck | None = None,
         history: Sequence[Message] = (),
+        where: MetadataFilter | None = None,
     ) -> Answer: ...
 
     def search(
@@ -65,6 +67,7 @@ class AnswerPipeline(Protocol):
         k: int | None = None,
         mode: SearchMode = "hybrid",
         allowed: AccessCheck | None = None,
+        where: MetadataFilter | None = None,
     ) -> list[SearchHit]: ...
 
     def store(self, collection: str) -> FaissStore: ...

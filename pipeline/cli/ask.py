@@ -14,6 +14,7 @@ from verirag.core.records import Answer, split_collections
 from verirag.generators.params import GenerationParams
 from verirag.pipeline.cli.common import (
     DataDirOpt,
+    FilterOpt,
     JsonOpt,
     fail,
     guard,
@@ -58,12 +59,14 @@ def ask(
     seed: Annotated[int | None, typer.Option(show_default=str(_DEFAULT.seed))] = None,
     generator: Annotated[str | None, typer.Option(help="registry name, path or hub id")] = None,
     stream: Annotated[bool, typer.Option("--stream", help="print tokens as they come")] = False,
+    filters: FilterOpt = None,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Answer a question from a collection, with citations, claim checks and a decision."""
     from verirag.generators.params import GenerationError, generation_params
     from verirag.pipeline.rag import RagPipeline
+    from verirag.retrievers.filters import parse_filters
 
     settings = load_settings(data_dir=data_dir, generator=generator)
     try:
@@ -80,6 +83,7 @@ def ask(
         )
     except GenerationError as exc:
         fail(f"invalid generation parameters: {exc}")
+    where = guard(lambda: parse_filters(filters))
     rag = RagPipeline(settings)
     streaming = stream and not as_json
     if streaming:
@@ -90,7 +94,7 @@ def ask(
 
     names = split_collections(collection)
     answer: Answer = guard(
-        lambda: rag.ask(question, names, k, params, on_token if streaming else None)
+        lambda: rag.ask(question, names, k, params, on_token if streaming else None, where=where)
     )
     if as_json:
         out.print_json(json.dumps(asdict(answer), default=str))

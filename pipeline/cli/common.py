@@ -28,6 +28,14 @@ err = Console(stderr=True, highlight=False)
 
 CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="collection name")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+FilterOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--filter",
+        help="only documents with KEY OP VALUE (repeatable, all must hold): "
+        "source=docs/*.md, title=Leave policy, year>=2020",
+    ),
+]
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="overrides VERIRAG_DATA_DIR", show_default=False)
 ]

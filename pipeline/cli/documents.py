@@ -14,6 +14,7 @@ from verirag.core.records import IndexReport, SearchHit
 from verirag.pipeline.cli.common import (
     CollectionOpt,
     DataDirOpt,
+    FilterOpt,
     JsonOpt,
     err,
     guard,
@@ -126,15 +127,18 @@ def search(
     query: Annotated[str, typer.Argument(help="what to look for")],
     collection: CollectionOpt = "default",
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="results")] = 5,
+    filters: FilterOpt = None,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Print the top-k chunks for a query, with scores and sources."""
     settings = load_settings(data_dir=data_dir)
     from verirag.pipeline.rag import RagPipeline
+    from verirag.retrievers.filters import parse_filters
 
     rag = RagPipeline(settings)
-    hits: list[SearchHit] = guard(lambda: rag.search(query, collection, k))
+    where = guard(lambda: parse_filters(filters))
+    hits: list[SearchHit] = guard(lambda: rag.search(query, collection, k, where=where))
     if as_json:
         out.print_json(json.dumps([asdict(h) for h in hits]))
         return

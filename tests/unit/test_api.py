@@ -915,6 +915,30 @@ def test_search_returns_hits_of_covered_collections_only(bed: Bed) -> None:
     _problem(bed.client.post("/v1/search", json={"query": "  ", "collection": "a"}, headers=a), 422)
 
 
+def test_search_and_ask_take_a_metadata_filter(bed: Bed) -> None:
+    a = bed.headers("a_read")
+    body = {"query": "cats purr dogs bark", "collection": "a", "k": 5}
+    unfiltered = bed.client.post("/v1/search", json=body, headers=a).json()
+    assert {h["title"] for h in unfiltered} >= {"Cats", "dogs"}
+    only_txt = bed.client.post(
+        "/v1/search", json={**body, "filter": ["source=*.txt"]}, headers=a
+    ).json()
+    assert [h["title"] for h in only_txt] == ["dogs"]
+    asked = bed.client.post(
+        "/v1/ask",
+        json={"question": "do cats purr", "collection": "a", "filter": ["format=md"]},
+        headers=a,
+    )
+    assert asked.status_code == 200, asked.text
+    assert {c["title"] for c in asked.json()["citations"]} == {"Cats"}
+    bad = bed.client.post("/v1/search", json={**body, "filter": ["source>x"]}, headers=a)
+    assert "takes = or !=" in _problem(bad, 422)["detail"]
+    bad = bed.client.post(
+        "/v1/ask", json={"question": "cats?", "collection": "a", "filter": ["nonsense"]}, headers=a
+    )
+    assert "KEY OP VALUE" in _problem(bad, 422)["detail"]
+
+
 def test_a_review_item_is_read_by_id_within_the_keys_collections(bed: Bed) -> None:
     mine = bed.rag.ask("review: do cats purr?", "a")
     theirs = bed.rag.ask(f"review {CANARY} cats purr", "b")

@@ -22,6 +22,7 @@ from verirag.pipeline.api.schemas import AnswerOut, AskRequest, HitOut, Problem,
 from verirag.pipeline.api.services import Cancelled, Services
 from verirag.pipeline.api.sources import present_answer
 from verirag.pipeline.rag import Question
+from verirag.retrievers.filters import FilterError, MetadataFilter, parse_filters
 
 router = APIRouter(prefix="/v1", tags=["ask"])
 
@@ -41,6 +42,7 @@ class _Accepted:
     question: Question
     collections: tuple[str, ...]
     params: GenerationParams
+    where: MetadataFilter | None = None
 
     @property
     def collection(self) -> str:
@@ -64,7 +66,14 @@ def _prepare(services: Services, key: Any, body: AskRequest) -> _Accepted:
     params = generation_params(  # raises GenerationError -> 422
         s, max_tokens_cap=s.api_max_tokens, **body.generation_fields()
     )
-    return _Accepted(question, collections, params)
+    return _Accepted(question, collections, params, _where(body.filter))
+
+
+def _where(expressions: list[str] | None) -> MetadataFilter | None:
+    try:
+        return parse_filters(expressions)
+    except FilterError as exc:
+        raise ProblemError(422, str(exc), kind="invalid-parameter") from exc
 
 
 def _answer(
@@ -83,6 +92,7 @@ def _answer(
         on_token,
         allowed=key.covers,
         history=body.turns(),
+        where=accepted.where,
     )
     services.metrics.count_answer(answer.decision)
     return answer
@@ -114,8 +124,9 @@ async def search(body: SearchRequest, key: ReadKey, services: ServicesDep) -> li
         raise ProblemError(
             422, f"k is at most {services.settings.api_max_k}", kind="invalid-parameter"
         )
+    where = _where(body.filter)
     hits = await services.run(
-        lambda: services.rag.search(body.query, body.collection, k, body.mode, key.covers)
+        lambda: services.rag.search(body.query, body.collection, k, body.mode, key.covers, where)
     )
     view = services.source_view(key)
     return [
