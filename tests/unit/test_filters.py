@@ -95,7 +95,8 @@ def test_ask_abstains_when_no_document_matches(rag: RagPipeline) -> None:
 
 def _vectors(n: int, dim: int, seed: int) -> np.ndarray:
     v = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    out: np.ndarray = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
 
 
 @pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivfpq"])
