@@ -49,6 +49,18 @@ class Turn(BaseModel):
     content: str
 
 
+MetadataFilterField = Annotated[
+    list[Annotated[str, Field(max_length=500)]] | None,
+    Field(
+        max_length=20,
+        description="metadata conditions, all of which a document must meet to be searched "
+        "(applied before top-k): `source=handbook/*.md` (a glob at the end of the path), "
+        "`title=Leave policy`, or any metadata key with = != > >= < <= (`year>=2020`)",
+        examples=[["source=handbook/*.md", "year>=2020"]],
+    ),
+]
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -69,14 +81,7 @@ class AskRequest(BaseModel):
         "before retrieval, and the answer is checked against the sources as always",
     )
     k: int | None = Field(default=None, ge=1, description="sources to retrieve (≤ api_max_k)")
-    filter: list[Annotated[str, Field(max_length=500)]] | None = Field(
-        default=None,
-        max_length=20,
-        description="metadata conditions, all of which a document must meet to be searched "
-        "(applied before top-k): `source=handbook/*.md` (a glob at the end of the path), "
-        "`title=Leave policy`, or any metadata key with = != > >= < <= (`year>=2020`)",
-        examples=[["source=handbook/*.md", "year>=2020"]],
-    )
+    filter: MetadataFilterField = None
     # Generation parameters: null or absent = the default. Defaults and ranges are
     # `GenerationParams`', checked by the builder the CLI uses too; a violation is a 422
     # problem naming every bad parameter.
@@ -108,14 +113,7 @@ class SearchRequest(BaseModel):
     collection: str = Field(default="default", pattern=COLLECTION_PATTERN)
     k: int | None = Field(default=None, ge=1, description="chunks to return (≤ api_max_k)")
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
-    filter: list[Annotated[str, Field(max_length=500)]] | None = Field(
-        default=None,
-        max_length=20,
-        description="metadata conditions, all of which a document must meet to be searched "
-        "(applied before top-k): `source=handbook/*.md` (a glob at the end of the path), "
-        "`title=Leave policy`, or any metadata key with = != > >= < <= (`year>=2020`)",
-        examples=[["source=handbook/*.md", "year>=2020"]],
-    )
+    filter: MetadataFilterField = None
 
 
 class EvidenceOut(_Out):
