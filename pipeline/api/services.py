@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -86,6 +87,23 @@ def default_worker_threads() -> int:
     # every core; two workers let one request's file parsing, search and database work
     # overlap another's model calls, and more never helps a CPU-bound model.
     return max(2, min(4, (os.cpu_count() or 2) // 2))
+
+
+INDEX_THREAD_NICE = 10
+
+
+def _lower_this_threads_priority() -> None:
+    """Nice the calling thread (the indexing pool's own: it never serves an answer). Linux
+    schedules threads apart, so only this thread moves; elsewhere the same call would nice
+    the whole process, so it is skipped. Raising niceness needs no privilege."""
+    if not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        if os.getpriority(os.PRIO_PROCESS, tid) < INDEX_THREAD_NICE:
+            os.setpriority(os.PRIO_PROCESS, tid, INDEX_THREAD_NICE)
+    except OSError:  # a sandbox that forbids it: the job runs at normal priority
+        log.debug("could not lower the indexing thread's CPU priority", exc_info=True)
 
 
 class Cancelled(Exception):  # noqa: N818 - a signal, not an error condition
@@ -353,7 +371,9 @@ class Services:
         return job
 
     def _run_job(self, job: Job) -> None:
-        # Its model calls yield to the answers' (verirag/core/compute.py).
+        # Its model calls yield to the answers' (verirag/core/compute.py), and its own
+        # parsing, chunking and writing run at a lower CPU priority than the answers' glue.
+        _lower_this_threads_priority()
         with self._index_lock, compute.background():
             try:
                 run_job(

@@ -3,6 +3,7 @@ Prometheus exposition."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
@@ -119,3 +120,21 @@ def test_api_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings(api_queue_limit=0).api_queue_limit == 0
     with pytest.raises(ValueError, match="api_max_k"):
         Settings(api_max_k=0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_the_indexing_thread_alone_runs_at_a_lower_cpu_priority() -> None:
+    from verirag.pipeline.api.services import INDEX_THREAD_NICE, _lower_this_threads_priority
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: list[int] = []
+
+    def job() -> None:
+        _lower_this_threads_priority()
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    worker.join()
+    assert seen == [max(before, INDEX_THREAD_NICE)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
