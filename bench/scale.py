@@ -255,8 +255,9 @@ def main() -> int:
         print(
             f"  {index_type:6s} build {row['build_s']:.1f} s, {row['faiss_bytes_per_chunk']:.0f} "
             f"bytes/chunk, cold open + first search {row['cold_open_s']:.2f} s, add 1,000 + "
-            f"search {row['add_1000_s']:.2f} s (rebuilt: {row['add_rebuilt_index']}), save "
-            f"{row['save_after_add_s']:.1f} s",
+            f"search {row['add_1000_s']:.2f} s (rebuilt: {row['add_rebuilt_index']}), "
+            f"delete a document {row.get('delete_doc_s', float('nan')):.2f} s (rebuilt: "
+            f"{row.get('delete_rebuilt_index', True)}), save {row['save_after_add_s']:.1f} s",
             flush=True,
         )
         results.append(row)
@@ -288,7 +289,8 @@ def main() -> int:
         }
         print(
             f"  bm25   build {build:.0f} s, {figures['bm25']['bytes_per_chunk']:.0f} bytes/chunk, "
-            f"p50 {figures['bm25']['p50_ms']:.1f} ms, p95 {figures['bm25']['p95_ms']:.1f} ms"
+            f"p50 {figures['bm25']['p50_ms']:.1f} ms, p95 {figures['bm25']['p95_ms']:.1f} ms, "
+            f"after adding 1,000 chunks {rebuild:.1f} s"
         )
     store.close()
     if args.out:
