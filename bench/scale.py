@@ -311,14 +311,14 @@ def _knobs(index: Any) -> list[tuple[str, Any]]:
         def ef(value: int) -> Any:
             return lambda: setattr(inner.hnsw, "efSearch", value)
 
-        return [(f"efSearch={v}", ef(v)) for v in dict.fromkeys([own, 32, 64, 256])]
+        return [(f"efSearch={v}", ef(v)) for v in dict.fromkeys([own, 32, 64, 256, 512])]
     if isinstance(index, faiss.IndexIVF):
         own = index.nprobe
 
         def probe(value: int) -> Any:
             return lambda: setattr(index, "nprobe", value)
 
-        return [(f"nprobe={v}", probe(v)) for v in dict.fromkeys([own, 8, 64])]
+        return [(f"nprobe={v}", probe(v)) for v in dict.fromkeys([own, 8, 64, 256])]
     return []
 
 
