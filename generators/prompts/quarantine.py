@@ -65,7 +65,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"(?:^|\n)\s*(?:\[?\s*(?:system|assistant|developer)\s*\]?\s*:|\[(?:system|inst)\])"
             r"|\bsystem (?:override|instruction)s?\b"
             r"|\bnew (?:instructions|directives)\s*:"
-            r"|\b(?:developer|debug|jailbreak|god) mode\b",
+            r"|\bjailbreak mode\b",
         ),
         # Chat-template markers of the families that verirag ships or serves.
         (

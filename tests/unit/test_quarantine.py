@@ -35,6 +35,8 @@ FOR_THE_READER = [
     "Users can ignore the warning if the battery is above 20%.",
     "The model must be serviced every 5,000 km.",  # a car, not a language model
     "Write your answer on the back of the sheet.",
+    "Warnings are checked in Python Development Mode and in debug mode.",  # the demo corpus
+    "Enable developer mode in the phone's settings to see the option.",
 ]
 
 
