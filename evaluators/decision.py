@@ -106,6 +106,9 @@ class Thresholds:
     # that produced the signals (logprobs differ between backends).
     judge: str = "same"
     backend: str = "llama.cpp"
+    # Why this fit no longer describes its generator's signals (e.g. they were measured with
+    # a bug since fixed); such a file still decides, but its answers say `calibrated: false`.
+    stale: str = ""
     # Calibrated answer scores (version 3 files): P(right) for the generator's own answers and
     # for given answers. Without them the score is the fixed-weight blend above.
     own_model: AnswerModel | None = None
@@ -127,6 +130,7 @@ class Thresholds:
         same_judge = {self.judge, self.model} if self.judge == "same" else {self.judge}
         return (
             bool(self.model)
+            and not self.stale
             and calibration_name(self.model) == calibration_name(generator)
             and (judge in same_judge or (judge == generator and self.judge == "same"))
             and self.backend == backend
@@ -149,7 +153,14 @@ class Thresholds:
                 model,
             )
             return cls()
-        return cls.parse(folder.joinpath(name).read_text(), name)
+        thresholds = cls.parse(folder.joinpath(name).read_text(), name)
+        if thresholds.stale:
+            log.warning(
+                "the calibration of '%s' is stale (%s): answers are marked uncalibrated",
+                model,
+                thresholds.stale,
+            )
+        return thresholds
 
     @classmethod
     def parse(cls, text: str, origin: str) -> Thresholds:

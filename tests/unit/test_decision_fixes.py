@@ -99,6 +99,14 @@ def test_an_answer_says_whether_its_cuts_were_fitted_for_its_generator(tmp_path:
         settings = base.with_overrides(**other)
         assert not RagPipeline(settings).calibrated, other
 
+    # A file fitted on signals measured with a bug since fixed still decides, but does not
+    # claim to be calibrated (the 0.5B's was fitted before the first-token fix).
+    stale = Thresholds.load(model="qwen2.5-0.5b")
+    assert stale.stale and stale.model == "qwen2.5-0.5b"
+    assert not stale.covers("qwen2.5-0.5b", "same", "llama.cpp")
+    settings = Settings(data_dir=tmp_path / "data", embedder="hash-test", generator="qwen2.5-0.5b")
+    assert not RagPipeline(settings).calibrated
+
 
 def test_a_claim_is_supported_only_at_a_calibrated_half() -> None:
     from verirag.evaluators.decision import ClaimModel, claim_verdict
