@@ -311,7 +311,9 @@ def _knobs(index: Any) -> list[tuple[str, Any]]:
         def ef(value: int) -> Any:
             return lambda: setattr(inner.hnsw, "efSearch", value)
 
-        return [(f"efSearch={v}", ef(v)) for v in dict.fromkeys([own, 32, 64, 256, 512, 1024, 2048])]
+        return [
+            (f"efSearch={v}", ef(v)) for v in dict.fromkeys([own, 32, 64, 256, 512, 1024, 2048])
+        ]
     if isinstance(index, faiss.IndexIVF):
         own = index.nprobe
 
