@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from verirag.core.records import SearchHit
 from verirag.retrievers.bm25 import bm25_for
 from verirag.retrievers.encoders import SentenceTransformerEncoder
@@ -83,7 +86,7 @@ class HybridRetriever:
         depth: int,
         mode: SearchMode = "hybrid",
         vector: Any = None,
-        within: Any = None,
+        within: npt.NDArray[np.int64] | None = None,
     ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
         """(dense, BM25) candidates, best first, with their scores (chunk id, score); the
         side `mode` does not use is empty."""

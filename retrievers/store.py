@@ -374,7 +374,7 @@ class FaissStore:
         with self._reading:
             if within is None:
                 return search_index(self.index(), query, k, self.vectors_for)
-            return search_within(self.index(), query, k, within, self._vectors_of, self.vectors_for)
+            return search_within(self.index(), query, k, within, self.vectors_for)
 
     def chunk_ids_where(self, where: MetadataFilter) -> npt.NDArray[np.int64]:
         """The chunk ids of the documents that match `where`, ascending."""

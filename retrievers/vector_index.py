@@ -36,7 +36,7 @@ def _empty_index(config: CollectionConfig, n_train: int) -> Any:
         inner.hnsw.efConstruction = max(40, 2 * config.hnsw_m)
         return faiss.IndexIDMap2(inner)
     if config.index_type == "ivfpq":
-        nlist = config.ivf_nlist or max(1, int(4 * np.sqrt(max(n_train, 1))))
+        nlist = _nlist(config, n_train)
         m = config.pq_m or max(1, config.dim // 8)
         # Below ~39 points per centroid and 256 per PQ code book training is unreliable;
         # such a small collection is searched exactly until it grows.
@@ -48,9 +48,12 @@ def _empty_index(config: CollectionConfig, n_train: int) -> Any:
     return faiss.IndexIDMap2(faiss.IndexFlatIP(config.dim))
 
 
+def _nlist(config: CollectionConfig, n: int) -> int:
+    return config.ivf_nlist or max(1, int(4 * np.sqrt(max(n, 1))))
+
+
 def _trainable(config: CollectionConfig, n: int) -> bool:
-    nlist = config.ivf_nlist or max(1, int(4 * np.sqrt(max(n, 1))))
-    return n >= max(39 * nlist, 256 * 4)
+    return n >= max(39 * _nlist(config, n), 256 * 4)
 
 
 def _supports_incremental(config: CollectionConfig, removing: bool, index: Any, total: int) -> bool:
@@ -92,10 +95,18 @@ def search_index(
     found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
     if not compressed or exact is None:
         return found
-    stored = exact([cid for cid, _ in found])  # a row deleted since is simply not there
-    rescored = [(cid, float(vec @ q[0])) for cid, vec in stored.items()]
-    rescored.sort(key=lambda pair: -pair[1])
-    return rescored[:k]
+    return _exact_top(exact, [cid for cid, _ in found], q[0], k)
+
+
+def _exact_top(
+    exact: ExactVectors, chunk_ids: Sequence[int], query: npt.NDArray[np.float32], k: int
+) -> list[tuple[int, float]]:
+    """The k of `chunk_ids` nearest to `query` by their stored vectors (a row deleted since
+    is simply not there), best first, ties in id order."""
+    stored = exact(chunk_ids)
+    scored = [(cid, float(vec @ query)) for cid, vec in stored.items()]
+    scored.sort(key=lambda pair: (-pair[1], pair[0]))
+    return scored[:k]
 
 
 # A filter that leaves this many chunks or fewer is searched exactly over their stored
@@ -124,8 +135,7 @@ def search_within(
     query: npt.NDArray[np.float32],
     k: int,
     within: npt.NDArray[np.int64],
-    vectors: Callable[[Sequence[int]], npt.NDArray[np.float32]],
-    exact: ExactVectors | None = None,
+    exact: ExactVectors,
 ) -> list[tuple[int, float]]:
     """The `k` nearest of the chunk ids `within` (a metadata filter's chunks), best first:
     the index searches only them (a FAISS ID selector, so the filter applies before top-k),
@@ -134,17 +144,14 @@ def search_within(
     if len(within) == 0:
         return []
     want = min(k, len(within))
-    q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
     if len(within) > EXACT_WITHIN:
         selector = faiss.IDSelectorBatch(np.ascontiguousarray(within, dtype=np.int64))
         params = _filtered_params(index, selector)
         found = search_index(index, query, want, exact, params)
         if len(found) >= want:
             return found
-    matrix = vectors(within.tolist())
-    scores = matrix @ q[0]
-    top = np.argsort(-scores, kind="stable")[:want]
-    return [(int(within[i]), float(scores[i])) for i in top]
+    q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+    return _exact_top(exact, within.tolist(), q, want)
 
 
 class VectorIndex:

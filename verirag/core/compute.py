@@ -61,9 +61,9 @@ class Interrupted(Exception):  # noqa: N818 - a signal, not an error condition
 
 
 class _Task:
-    def __init__(self, fn: Callable[[], Any], priority: int | None = None) -> None:
+    def __init__(self, fn: Callable[[], Any]) -> None:
         self.fn = fn
-        self.priority = _PRIORITY.get() if priority is None else priority
+        self.priority = _PRIORITY.get()  # the caller's: tasks are made on the calling thread
         self.future: Future[Any] = Future()
         self.stop = threading.Event()
 
