@@ -1,27 +1,54 @@
-"""BM25 over a collection's chunks (bm25s), persisted beside the FAISS index.
+"""BM25 over a collection's chunks, kept in immutable segments beside the FAISS index, so that
+a small add tokenizes only the new chunks and a delete rewrites nothing.
 
-Like FAISS, the BM25 index is derived from SQLite and named by generation
-(`bm25-g<N>/`, numpy arrays and JSON, no pickle); a missing or stale one is rebuilt from the
-stored chunk texts, which takes seconds, never an embedding pass.
+Why not bm25s's own index: it bakes the corpus-wide statistics (document frequency, mean
+length) into its stored scores, so any add or delete means re-tokenizing and re-scoring every
+chunk (217 s at a million chunks, `bench/scale.py`). Here each segment stores raw term counts
+(bm25s's tokenizer, scipy sparse columns), and a query is scored with statistics over the
+chunks alive in the reader's SQLite snapshot: the same Lucene BM25 as
+`bm25s.BM25(method="lucene")` over the live chunks (tested), with deletes masked until a
+merge drops them.
+
+Layout of `<collection>/bm25/`:
+  seg-<G>-<K>-<R>/   one segment: ids.npy, lengths.npy, terms.json and the postings
+                     (CSC arrays, .npy, no pickle), written to a temporary folder and renamed
+  manifest.json      the segments in use, replaced atomically (written last)
+
+Chunk ids are never reused (SQLite AUTOINCREMENT) and a chunk's text and title never change
+(an update re-inserts its chunks), so a segment stays valid for as long as any of its chunks
+lives. Only a writer saves segments, replaces the manifest and removes what it no longer
+names; a reader builds what is missing in memory and never writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from verirag.retrievers.store import FaissStore
 
 # Parameters of the reference BM25 run on SQuAD in ../shared/data/README.md.
 K1 = 0.9
 B = 0.4
+# A writer merges MERGE_FACTOR segments of one size tier (sizes a power of MERGE_FACTOR
+# apart), and any segment that is mostly deleted chunks; a merge concatenates stored counts
+# (no tokenizing).
+MERGE_FACTOR = 4
+MAX_DEAD_SHARE = 0.3
+SUBDIR = "bm25"
+
+Ids = npt.NDArray[np.int64]
 
 
 def _tokenize(texts: list[str]) -> list[list[str]]:
@@ -33,77 +60,285 @@ def _tokenize(texts: list[str]) -> list[list[str]]:
     return tokens
 
 
-class Bm25Index:
-    def __init__(self, retriever: Any, chunk_ids: np.ndarray) -> None:
-        self._retriever = retriever
-        self._ids = chunk_ids
-        # An empty collection has an unindexed retriever, without a vocabulary.
-        self._vocab: dict[str, int] = getattr(retriever, "vocab_dict", None) or {}
+@dataclass
+class Segment:
+    """Term counts of a fixed set of chunks: row i is chunk `ids[i]`, column j term `terms[j]`."""
+
+    ids: Ids  # ascending
+    lengths: npt.NDArray[np.float32]  # tokens per chunk (stopwords removed)
+    terms: dict[str, int]
+    indptr: npt.NDArray[np.int64]  # CSC: column j's rows are rows[indptr[j]:indptr[j + 1]]
+    rows: npt.NDArray[np.int32]
+    counts: npt.NDArray[np.float32]
+    name: str = ""  # its folder under bm25/, "" while only in memory
 
     @classmethod
-    def build(cls, store: FaissStore) -> Bm25Index:
-        import bm25s
+    def from_texts(cls, ids: Ids, texts: list[str]) -> Segment:
+        from scipy import sparse
 
-        rows = store.db.execute(
-            "SELECT c.chunk_id, d.title, c.headings, c.text FROM chunks c "
-            "JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.chunk_id"
-        ).fetchall()
-        ids = np.asarray([r[0] for r in rows], dtype=np.int64)
-        texts = [" ".join([r[1], *json.loads(r[2]), r[3]]) for r in rows]
-        retriever = bm25s.BM25(method="lucene", k1=K1, b=B)
-        if texts:
-            retriever.index(_tokenize(texts), show_progress=False)
-        return cls(retriever, ids)
-
-    def search(
-        self, query: str, k: int, within: np.ndarray | None = None
-    ) -> list[tuple[int, float]]:
-        """Top-k chunks by BM25; only among the chunk ids `within` when given (a filter's:
-        the others are masked out before ranking)."""
-        if len(self._ids) == 0:
-            return []
-        terms = [t for t in _tokenize([query])[0] if t in self._vocab]
-        if not terms:
-            return []
-        mask = None
-        if within is not None:
-            mask = np.isin(self._ids, within).astype(np.float32)
-            if not mask.any():
-                return []
-        docs, scores = self._retriever.retrieve(
-            [terms], k=min(k, len(self._ids)), show_progress=False, n_threads=1, weight_mask=mask
+        tokens = _tokenize(texts) if texts else []
+        terms: dict[str, int] = {}
+        cols: list[int] = []
+        lengths = np.zeros(len(texts), dtype=np.float32)
+        for i, doc in enumerate(tokens):
+            lengths[i] = len(doc)
+            cols.extend(terms.setdefault(t, len(terms)) for t in doc)
+        doc_of = np.repeat(np.arange(len(texts), dtype=np.int32), lengths.astype(np.int64))
+        matrix = sparse.csc_matrix(
+            (np.ones(len(cols), dtype=np.float32), (doc_of, np.asarray(cols, dtype=np.int64))),
+            shape=(len(texts), len(terms)),
         )
-        return [
-            (int(self._ids[d]), float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0
-        ]
+        matrix.sum_duplicates()
+        return cls._of(ids, lengths, terms, matrix)
 
-    def save(self, directory: Path) -> None:
-        if directory.exists():
-            return
-        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".bm25."))
+    @classmethod
+    def _of(
+        cls, ids: Ids, lengths: npt.NDArray[np.float32], terms: dict[str, int], matrix: Any
+    ) -> Segment:
+        return cls(
+            np.asarray(ids, dtype=np.int64),
+            np.asarray(lengths, dtype=np.float32),
+            terms,
+            np.asarray(matrix.indptr, dtype=np.int64),
+            np.asarray(matrix.indices, dtype=np.int32),
+            np.asarray(matrix.data, dtype=np.float32),
+        )
+
+    def matrix(self) -> Any:
+        from scipy import sparse
+
+        return sparse.csc_matrix(
+            (self.counts, self.rows, self.indptr), shape=(len(self.ids), len(self.terms))
+        )
+
+    def postings(self, term: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        j = self.terms.get(term)
+        if j is None:
+            return np.empty(0, np.int32), np.empty(0, np.float32)
+        lo, hi = int(self.indptr[j]), int(self.indptr[j + 1])
+        return self.rows[lo:hi], self.counts[lo:hi]
+
+    def save(self, folder: Path) -> None:
+        """Write to a temporary folder beside `folder`, then rename: a segment on disk is whole."""
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".seg."))
         try:
-            if len(self._ids):
-                self._retriever.save(str(tmp), show_progress=False)
-            np.save(tmp / "chunk_ids.npy", self._ids, allow_pickle=False)
-            tmp.rename(directory)
+            for name in ("ids", "lengths", "indptr", "rows", "counts"):
+                np.save(tmp / f"{name}.npy", getattr(self, name), allow_pickle=False)
+            vocab = sorted(self.terms, key=self.terms.__getitem__)
+            (tmp / "terms.json").write_text(json.dumps(vocab))
+            tmp.rename(folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        self.name = folder.name
 
     @classmethod
-    def load(cls, directory: Path) -> Bm25Index:
-        import bm25s
+    def load(cls, folder: Path) -> Segment:
+        arrays = {
+            name: np.load(folder / f"{name}.npy", allow_pickle=False)
+            for name in ("ids", "lengths", "indptr", "rows", "counts")
+        }
+        vocab = json.loads((folder / "terms.json").read_text())
+        segment = cls(terms={t: j for j, t in enumerate(vocab)}, name=folder.name, **arrays)
+        if len(segment.indptr) != len(vocab) + 1 or len(segment.lengths) != len(segment.ids):
+            raise ValueError(f"{folder}: a damaged BM25 segment")
+        return segment
 
-        ids = np.load(directory / "chunk_ids.npy", allow_pickle=False)
-        if len(ids) == 0:
-            return cls(bm25s.BM25(method="lucene", k1=K1, b=B), ids)
-        retriever = bm25s.BM25.load(str(directory), show_progress=False)
-        return cls(retriever, ids)
+
+def merge(segments: list[Segment], alive: list[npt.NDArray[np.bool_]]) -> Segment:
+    """One segment holding the live chunks of `segments`, from their stored counts."""
+    from scipy import sparse
+
+    terms: dict[str, int] = {}
+    rows, cols, data, ids, lengths = [], [], [], [], []
+    offset = 0
+    for seg, keep in zip(segments, alive, strict=True):
+        remap = np.asarray([terms.setdefault(t, len(terms)) for t in seg.terms], dtype=np.int64)
+        coo = seg.matrix().tocsr()[np.flatnonzero(keep)].tocoo()
+        rows.append(coo.row.astype(np.int64) + offset)
+        cols.append(remap[coo.col])
+        data.append(coo.data)
+        ids.append(seg.ids[keep])
+        lengths.append(seg.lengths[keep])
+        offset += int(keep.sum())
+    all_ids = np.concatenate(ids)
+    order = np.argsort(all_ids, kind="stable")
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))  # row i of the merge goes to position[i]
+    matrix = sparse.csc_matrix(
+        (
+            np.concatenate(data).astype(np.float32),
+            (position[np.concatenate(rows)], np.concatenate(cols)),
+        ),
+        shape=(offset, len(terms)),
+    )
+    return Segment._of(all_ids[order], np.concatenate(lengths)[order], terms, matrix)
+
+
+@dataclass
+class Bm25Index:
+    """The segments serving one committed generation, with which of their chunks are alive."""
+
+    segments: list[Segment]
+    alive: list[npt.NDArray[np.bool_]]
+    _n: int = field(init=False)
+    _avgdl: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._n = int(sum(int(a.sum()) for a in self.alive))
+        pairs = zip(self.segments, self.alive, strict=True)
+        total = sum(float(s.lengths[a].sum()) for s, a in pairs)
+        self._avgdl = total / self._n if self._n else 0.0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def search(self, query: str, k: int, within: Ids | None = None) -> list[tuple[int, float]]:
+        """Top-k chunks by Lucene BM25 over the live chunks; only among the chunk ids `within`
+        when given (a filter's: the others are masked out before ranking)."""
+        if self._n == 0 or k <= 0:
+            return []
+        terms = _tokenize([query])[0]
+        if not any(t in s.terms for s in self.segments for t in terms):
+            return []
+        # Document frequency over live chunks, so a deleted chunk no longer counts.
+        pairs = list(zip(self.segments, self.alive, strict=True))
+        df = {t: sum(int(a[s.postings(t)[0]].sum()) for s, a in pairs) for t in set(terms)}
+        idf = {t: float(np.log1p((self._n - d + 0.5) / (d + 0.5))) for t, d in df.items() if d}
+        ids: list[Ids] = []
+        scores: list[npt.NDArray[np.float32]] = []
+        for seg, live in pairs:
+            keep = live if within is None else live & np.isin(seg.ids, within)
+            if not keep.any():
+                continue
+            total = np.zeros(len(seg.ids), dtype=np.float32)
+            for t in terms:  # a repeated query word counts each time, as in bm25s
+                if t not in idf:
+                    continue
+                rows, tf = seg.postings(t)
+                norm = K1 * ((1 - B) + B * seg.lengths[rows] / self._avgdl)
+                total[rows] += (idf[t] * tf / (norm + tf)).astype(np.float32)
+            hit = np.flatnonzero(keep & (total > 0))
+            if len(hit):
+                top = hit[np.argsort(-total[hit], kind="stable")[:k]]
+                ids.append(seg.ids[top])
+                scores.append(total[top])
+        if not ids:
+            return []
+        all_ids, all_scores = np.concatenate(ids), np.concatenate(scores)
+        # Ties go to the lower chunk id, whichever segment holds it.
+        order = np.lexsort((all_ids, -all_scores))[:k]
+        return [(int(all_ids[i]), float(all_scores[i])) for i in order]
+
+
+def _chunk_texts(store: FaissStore, ids: Ids) -> list[str]:
+    out: list[str] = []
+    for start in range(0, len(ids), 500):
+        part = [int(i) for i in ids[start : start + 500]]
+        rows = store.db.execute(
+            "SELECT c.chunk_id, d.title, c.headings, c.text FROM chunks c "
+            "JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN "
+            f"({','.join('?' * len(part))}) ORDER BY c.chunk_id",
+            part,
+        ).fetchall()
+        out.extend(" ".join([r[1], *json.loads(r[2]), r[3]]) for r in rows)
+    return out
+
+
+def _live_ids(store: FaissStore) -> Ids:
+    rows = store.db.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id").fetchall()
+    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+def _read_manifest(root: Path) -> list[str]:
+    try:
+        names = json.loads((root / "manifest.json").read_text())["segments"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [str(n) for n in names]
+
+
+def _load_segments(root: Path, names: list[str], cached: dict[str, Segment]) -> list[Segment]:
+    out = []
+    for name in names:
+        seg = cached.get(name)
+        if seg is None:
+            try:
+                seg = Segment.load(root / name)
+            except (OSError, ValueError):
+                continue  # replaced by a writer's merge since the manifest was read
+        out.append(seg)
+    return out
+
+
+def assemble(store: FaissStore, previous: list[Segment]) -> Bm25Index:
+    """The index of the store's current snapshot: the saved (or cached) segments, masked to
+    the live chunks, plus one new segment for the live chunks none of them holds."""
+    root = store.path / SUBDIR
+    cached = {s.name: s for s in previous if s.name}
+    segments = _load_segments(root, _read_manifest(root), cached)
+    covered = np.concatenate([s.ids for s in segments]) if segments else np.empty(0, np.int64)
+    if len(np.unique(covered)) != len(covered):
+        segments, covered = [], np.empty(0, np.int64)  # overlapping on disk: start again
+    for own in (s for s in previous if not s.name):
+        # A reader's own segment, kept in memory, unless a writer has saved its chunks since.
+        if not np.isin(own.ids, covered, assume_unique=True).any():
+            segments.append(own)
+            covered = np.concatenate([covered, own.ids])
+    live = _live_ids(store)
+    alive = [np.isin(s.ids, live, assume_unique=True) for s in segments]
+    keep = [i for i, a in enumerate(alive) if a.any()]
+    segments, alive = [segments[i] for i in keep], [alive[i] for i in keep]
+    missing = np.setdiff1d(live, covered, assume_unique=True)
+    if len(missing):
+        segments.append(Segment.from_texts(missing, _chunk_texts(store, missing)))
+        alive.append(np.ones(len(missing), dtype=bool))
+    return Bm25Index(segments, alive)
+
+
+def _compact(index: Bm25Index) -> Bm25Index:
+    """Merge what the policy asks for: segments that are mostly deleted chunks, and segments
+    of about the same size once there are MERGE_FACTOR of them. Tiered, as Lucene merges, so
+    that a chunk is copied O(log n) times over a collection's life, not at every add."""
+    pairs = list(zip(index.segments, index.alive, strict=True))
+    worn = [p for p in pairs if 1 - p[1].mean() > MAX_DEAD_SHARE]
+    tiers: dict[int, list[tuple[Segment, npt.NDArray[np.bool_]]]] = {}
+    for p in pairs:
+        if not any(p[0] is w[0] for w in worn):
+            tiers.setdefault(int(math.log(max(int(p[1].sum()), 1), MERGE_FACTOR)), []).append(p)
+    full = [p for tier in tiers.values() if len(tier) >= MERGE_FACTOR for p in tier]
+    merging = worn + full
+    if not merging:
+        return index
+    merged = merge([p[0] for p in merging], [p[1] for p in merging])
+    kept = [p for p in pairs if not any(p[0] is m[0] for m in merging)]
+    kept.append((merged, np.ones(len(merged.ids), dtype=bool)))
+    return Bm25Index([p[0] for p in kept], [p[1] for p in kept])
+
+
+def _save(store: FaissStore, index: Bm25Index, gen: int) -> None:
+    root = store.path / SUBDIR
+    root.mkdir(exist_ok=True)
+    for k, seg in enumerate(index.segments):
+        if not seg.name or not (root / seg.name).is_dir():
+            seg.save(root / f"seg-{gen}-{k}-{uuid.uuid4().hex[:8]}")
+    tmp = root / ".manifest.tmp"
+    tmp.write_text(json.dumps({"segments": [s.name for s in index.segments], "generation": gen}))
+    tmp.replace(root / "manifest.json")
+    names = {s.name for s in index.segments}
+    for old in root.iterdir():
+        if old.name != "manifest.json" and old.name not in names:
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
+    for legacy in store.path.glob("bm25-g*"):  # the whole-index format before segments
+        shutil.rmtree(legacy, ignore_errors=True)
 
 
 # A reader whose BM25 index is older than the committed generation serves it (consistent, if
-# stale: rows deleted since are dropped when hits are read) until this many times its build
-# time has passed, so that a writer committing batch after batch does not make every
-# question rebuild BM25. Small collections build in milliseconds and are always fresh.
+# stale: rows deleted since are dropped when hits are read) until this many times its
+# catch-up time has passed, so that a writer committing batch after batch does not make every
+# question catch BM25 up. Small collections catch up in milliseconds and are always fresh.
 STALE_FACTOR = 10.0
 
 
@@ -117,8 +352,9 @@ class _Cached:
 
 def bm25_for(store: FaissStore) -> Bm25Index:
     """The BM25 index of the store's committed generation, read in one snapshot: from
-    memory, from disk, or rebuilt. Only a writer saves it and deletes older ones: a reader
-    never writes or removes index files (it could remove what a writer just saved)."""
+    memory, caught up from the segments on disk and in memory. A writer then saves the new
+    segment (and any merge) and removes what the manifest no longer names; a reader never
+    writes or removes index files (it could remove what a writer just saved)."""
     cached: _Cached | None = getattr(store, "_bm25", None)
     with store.snapshot():
         gen = store.generation
@@ -130,28 +366,11 @@ def bm25_for(store: FaissStore) -> Bm25Index:
             and time.monotonic() - cached.built_at < STALE_FACTOR * cached.build_seconds
         ):
             return cached.index
-        directory = store.path / f"bm25-g{gen}"
         started = time.monotonic()
-        index: Bm25Index | None = None
-        if (directory / "chunk_ids.npy").is_file():
-            try:
-                index = Bm25Index.load(directory)
-            except (OSError, ValueError):
-                index = None  # being replaced by a writer: build it instead
-            if index is not None and len(index._ids) != store.count("chunks"):
-                index = None
-        built = index is None
-        if index is None:
-            index = Bm25Index.build(store)
-    if built and store.writable:
-        try:
-            index.save(directory)
-            for old in store.path.glob("bm25-g*"):
-                if old != directory:
-                    shutil.rmtree(old, ignore_errors=True)
-            for tmp in store.path.glob(".bm25.*"):
-                shutil.rmtree(tmp, ignore_errors=True)
-        except OSError:
-            pass  # a read-only collection still searches, from memory
+        index = assemble(store, cached.index.segments if cached is not None else [])
+    if store.writable:
+        index = _compact(index)
+        with contextlib.suppress(OSError):  # a read-only collection still searches, from memory
+            _save(store, index, gen)
     store._bm25 = _Cached(gen, index, time.monotonic(), time.monotonic() - started)  # type: ignore[attr-defined]
     return index

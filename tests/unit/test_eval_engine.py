@@ -196,6 +196,22 @@ def test_abstention_summary_hand_computed() -> None:
     assert result.counts["unanswerable"] == 3
 
 
+def test_abstention_own_answer_auroc_labels_as_calibrate_does() -> None:
+    records = [
+        _answer(True, "answer", True, 0.9),  # right
+        _answer(True, "review", False, 0.6),  # wrong: misses the gold answer
+        _answer(False, "answer", False, 0.7),  # wrong: given without its paragraph
+        _answer(False, "answer", True, 0.95),  # left out: gold from memory, undecidable
+        _answer(True, "abstain", False, 0.1),  # left out: no answer given
+    ]
+    result = summarise_abstention(records, [], resamples=FEW)
+    # Ranked 0.9 > 0.7 > 0.6: the one right answer above both wrong ones.
+    assert result.metrics["own/confidence_auroc"] == 1.0
+    assert result.counts["own answers labelled"] == 3
+    # ECE: three single-answer bins, |0.9-1| + |0.7-0| + |0.6-0| over 3.
+    assert result.metrics["own/ece"] == pytest.approx((0.1 + 0.7 + 0.6) / 3)
+
+
 def test_qa_summary_and_decision_mix() -> None:
     records = [_answer(True, "answer", True, 0.9), _answer(True, "review", False, 0.2)]
     result = summarise_qa(records, [], resamples=FEW)

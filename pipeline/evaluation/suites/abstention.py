@@ -7,7 +7,12 @@ from collections import Counter
 
 from verirag.core.settings import Settings
 from verirag.pipeline.evaluation.engine import EvalPlan
-from verirag.pipeline.evaluation.metrics import auroc, binary_prf, mean
+from verirag.pipeline.evaluation.metrics import (
+    auroc,
+    binary_prf,
+    expected_calibration_error,
+    mean,
+)
 from verirag.pipeline.evaluation.runs import (
     CI_RESAMPLES,
     Cell,
@@ -39,6 +44,27 @@ def abstention_suite(plan: EvalPlan, settings: Settings, progress: bool) -> Suit
     return summarise_abstention(records, failed)
 
 
+def own_answers(records: list[AnswerRecord]) -> tuple[list[float], list[bool]]:
+    """The answers given (not abstained), labelled as `verirag calibrate` labels them, so
+    that its out-of-fold figure and this fresh one measure the same thing: right = the gold
+    paragraph was indexed and the answer contains a gold answer; wrong = it misses every gold
+    answer, or was given although its paragraph was left out. An answer without its paragraph
+    that still contains a gold answer (from memory or a sibling passage) is left out: which
+    it is cannot be told here."""
+    kept = [r for r in records if r.decision != "abstain" and not (not r.answerable and r.contains)]
+    return [r.confidence for r in kept], [r.answerable and r.contains for r in kept]
+
+
+def _own_metrics(records: list[AnswerRecord]) -> dict[str, float]:
+    scores, right = own_answers(records)
+    metrics: dict[str, float] = {}
+    if any(right) and not all(right):
+        metrics["own/confidence_auroc"] = auroc(scores, right)
+    if scores:
+        metrics["own/ece"] = expected_calibration_error(scores, right, 10)
+    return metrics
+
+
 def _rule_metrics(records: list[AnswerRecord]) -> dict[str, float]:
     labels = [not r.answerable for r in records]
     metrics: dict[str, float] = {}
@@ -51,7 +77,7 @@ def _rule_metrics(records: list[AnswerRecord]) -> dict[str, float]:
         metrics["confidence_auroc"] = auroc(
             [r.confidence for r in records], [not y for y in labels]
         )
-    return metrics
+    return {**metrics, **_own_metrics(records)}
 
 
 def _intervals(
@@ -92,6 +118,8 @@ def summarise_abstention(
         metrics["confidence_auroc"] = auroc(
             [r.confidence for r in records], [not y for y in labels]
         )
+    metrics.update(_own_metrics(records))
+    own_scores, own_right = own_answers(records)
     mixes = {
         "answerable": Counter(r.decision for r in answerable),
         "unanswerable": Counter(r.decision for r in unanswerable),
@@ -107,10 +135,11 @@ def summarise_abstention(
             ),
             examples(records),
             reliability_table(
-                "Reliability of the confidence (answers given; right = the gold paragraph was "
-                "indexed and the answer contains a gold answer)",
-                [r.confidence for r in records if r.decision != "abstain"],
-                [r.answerable and r.contains for r in records if r.decision != "abstain"],
+                "Reliability of the confidence (answers given, labelled as `verirag "
+                "calibrate` labels them: right = the gold paragraph was indexed and the answer "
+                "contains a gold answer)",
+                own_scores,
+                own_right,
             ),
         ],
         plots=[decision_plot(mixes), latency_plot({"verirag": [r.seconds for r in records]})],
@@ -119,6 +148,7 @@ def summarise_abstention(
             "questions": len(records),
             "answerable": len(answerable),
             "unanswerable": len(unanswerable),
+            "own answers labelled": len(own_scores),
             "failed": len(failed),
         },
         intervals=_intervals(records, samples, resamples) if records else {},
