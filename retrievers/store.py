@@ -243,12 +243,12 @@ class FaissStore:
 
     def stats(self) -> CollectionStats:
         disk = sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
-        index = self.index()
+        vectors = self.vector_count()
         return CollectionStats(
             name=self.name,
             documents=self.count("documents"),
             chunks=self.count("chunks"),
-            vectors=int(index.ntotal),
+            vectors=vectors,
             dim=self.config.dim,
             embedder=self.config.embedder,
             index_type=self.config.index_type,
@@ -326,14 +326,21 @@ class FaissStore:
                 return index
             n = self.count("chunks")
             index = self._faiss.catch_up(gen, self._chunk_ids, self._vectors_of)
-            if index is None:
-                index = self._faiss.read(gen)
-                if index is not None and index.ntotal != n:
-                    index = None  # never trust a file that disagrees with SQLite
-            if index is None:
-                index = self._faiss.build(*self._stored_vectors())
+            if index is not None:
+                return index
+            saved = self._faiss.read(gen)
+            # Never trust a file that disagrees with SQLite (its tombstones are not rows).
+            if saved is not None and saved[0].ntotal - len(saved[1]) == n:
+                self._faiss.adopt(gen, *saved)
+                return saved[0]
+            index = self._faiss.build(*self._stored_vectors())
             self._faiss.adopt(gen, index)
             return index
+
+    def vector_count(self) -> int:
+        """Rows the index serves: its vectors less the tombstones an HNSW graph keeps."""
+        with self._reading:
+            return int(self.index().ntotal) - len(self._faiss.dead)
 
     def _chunk_ids(self) -> npt.NDArray[np.int64]:
         rows = self.db.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id").fetchall()
@@ -372,9 +379,13 @@ class FaissStore:
         from `chunk_ids_where`)."""
         # Under the read lock: a reader catching the index up changes it in place.
         with self._reading:
+            index = self.index()
             if within is None:
-                return search_index(self.index(), query, k, self.vectors_for)
-            return search_within(self.index(), query, k, within, self.vectors_for)
+                return search_index(
+                    index, query, k, self.vectors_for, self._faiss.search_params(index)
+                )
+            # A filter's chunk ids come from SQLite: no tombstone among them.
+            return search_within(index, query, k, within, self.vectors_for)
 
     def chunk_ids_where(self, where: MetadataFilter) -> npt.NDArray[np.int64]:
         """The chunk ids of the documents that match `where`, ascending."""

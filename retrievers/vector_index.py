@@ -57,10 +57,8 @@ def _trainable(config: CollectionConfig, n: int) -> bool:
 
 
 def _supports_incremental(config: CollectionConfig, removing: bool, index: Any, total: int) -> bool:
-    if config.index_type == "flat":
-        return True
-    if config.index_type == "hnsw":
-        return not removing  # HNSW graphs cannot drop nodes
+    if config.index_type in ("flat", "hnsw"):
+        return True  # HNSW drops nothing from its graph: removed rows become tombstones
     # IVF-PQ: a trained index takes adds and removals as they come (its lists and code books
     # stay as trained); the exact fallback of a small collection is rebuilt, and trained,
     # once the collection is large enough.
@@ -73,6 +71,11 @@ def _supports_incremental(config: CollectionConfig, removing: bool, index: Any, 
 # a million chunks (bench/scale.py): it proposes this many times k candidates, and their
 # stored float32 vectors (SQLite, on disk) rank them exactly.
 RERANK_FACTOR = 10
+
+# An HNSW graph cannot drop nodes: a removed chunk stays in the graph as a tombstone that
+# searches skip (a FAISS ID selector) until tombstones are this share of the graph, when the
+# graph is rebuilt without them. Rebuilding on every delete took 140 s at a million chunks.
+TOMBSTONE_SHARE = 0.2
 
 ExactVectors = Callable[[Sequence[int]], dict[int, npt.NDArray[np.float32]]]
 
@@ -162,6 +165,9 @@ class VectorIndex:
         self.config = config
         self._index: Any = None
         self._generation = -1
+        # Chunk ids still in the HNSW graph but deleted from SQLite, ascending.
+        self._dead: npt.NDArray[np.int64] = np.empty(0, np.int64)
+        self._skip: Any = None  # the selector that skips them (kept alive beside its params)
         self._save_every = DEFAULT_SAVE_INTERVAL_S
         self._last_save = time.monotonic()
 
@@ -174,10 +180,45 @@ class VectorIndex:
             return self._index
         return None
 
-    def read(self, generation: int) -> Any:
-        """The index saved for `generation`, or None; the caller checks it against SQLite."""
+    def dead_path(self, generation: int) -> Path:
+        return self.directory / f"faiss-g{generation}.dead.npy"
+
+    def read(self, generation: int) -> tuple[Any, npt.NDArray[np.int64]] | None:
+        """The index saved for `generation` and its tombstones, or None; the caller checks it
+        against SQLite (its live rows: ntotal less the tombstones)."""
         path = self.path_for(generation)
-        return faiss.read_index(str(path)) if path.is_file() else None
+        if not path.is_file():
+            return None
+        dead = self.dead_path(generation)
+        tombs = np.load(dead, allow_pickle=False) if dead.is_file() else np.empty(0, np.int64)
+        return faiss.read_index(str(path)), tombs.astype(np.int64)
+
+    @property
+    def dead(self) -> npt.NDArray[np.int64]:
+        return self._dead
+
+    def _bury(self, index: Any, removed: npt.NDArray[np.int64]) -> bool:
+        """Removed rows of an HNSW graph become tombstones; False when there would be too
+        many, and the graph must be rebuilt instead."""
+        dead = np.union1d(self._dead, removed)
+        if len(dead) > TOMBSTONE_SHARE * max(int(index.ntotal), 1):
+            return False
+        self._set_dead(dead)
+        return True
+
+    def _set_dead(self, dead: npt.NDArray[np.int64]) -> None:
+        self._dead = np.asarray(dead, dtype=np.int64)
+        self._skip = (
+            faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(self._dead)))
+            if len(self._dead)
+            else None
+        )
+
+    def search_params(self, index: Any) -> Any:
+        """Search parameters that skip the tombstones, or None when there are none."""
+        if self._skip is None or index is not self._index:
+            return None
+        return _filtered_params(index, self._skip)
 
     def build(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> Any:
         """A fresh index over the stored vectors (trained first where the type needs it)."""
@@ -204,7 +245,9 @@ class VectorIndex:
         index = self._index
         if index is None or not hasattr(index, "id_map"):
             return None  # a trained IVF index keeps no id list to compare with SQLite's
-        known = faiss.vector_to_array(index.id_map).astype(np.int64)
+        known = np.setdiff1d(
+            faiss.vector_to_array(index.id_map).astype(np.int64), self._dead, assume_unique=True
+        )
         current = current_ids()
         gone = np.setdiff1d(known, current, assume_unique=True)
         new = np.setdiff1d(current, known, assume_unique=True)
@@ -213,21 +256,29 @@ class VectorIndex:
             return None
         if len(gone) + len(new) > max(1000, len(current) // 2):
             return None
-        if len(gone):
-            index.remove_ids(gone)
+        if len(gone) and not self._remove(index, gone):
+            return None
         if len(new):
             index.add_with_ids(vectors(new.tolist()), new)
         self._generation = generation
         return index
 
-    def adopt(self, generation: int, index: Any) -> None:
+    def _remove(self, index: Any, removed: npt.NDArray[np.int64]) -> bool:
+        if self.config.index_type == "hnsw":
+            return self._bury(index, removed)
+        index.remove_ids(removed)
+        return True
+
+    def adopt(self, generation: int, index: Any, dead: npt.NDArray[np.int64] | None = None) -> None:
         self._index = index
         self._generation = generation
+        self._set_dead(np.empty(0, np.int64) if dead is None else dead)
 
     def reconfigure(self, config: CollectionConfig) -> None:
         """New index settings: the index in memory no longer fits and is rebuilt on next use."""
         self.config = config
         self._index = None
+        self._set_dead(np.empty(0, np.int64))
 
     def mirror(
         self,
@@ -243,8 +294,9 @@ class VectorIndex:
         if index is None or not _supports_incremental(self.config, bool(removed), index, total):
             self._index = None  # rebuilt from SQLite on next use
             return False
-        if removed:
-            index.remove_ids(np.asarray(removed, dtype=np.int64))
+        if removed and not self._remove(index, np.asarray(removed, dtype=np.int64)):
+            self._index = None
+            return False
         if added:
             index.add_with_ids(vectors, np.asarray(added, dtype=np.int64))
         self._generation = generation
@@ -259,7 +311,16 @@ class VectorIndex:
         if self._index is None:
             raise RuntimeError("no index to save: adopt one first")
         target = self.path_for(self._generation)
+        tombs = self.dead_path(self._generation)
         if not target.exists():
+            if len(self._dead):
+                # Before the index file: a file on disk always finds its tombstones beside it.
+                tmp_dead = tombs.with_suffix(".tmp")
+                with tmp_dead.open("wb") as handle:
+                    np.save(handle, self._dead, allow_pickle=False)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                tmp_dead.replace(tombs)
             tmp = target.with_suffix(".tmp")
             faiss.write_index(self._index, str(tmp))
             with tmp.open("rb") as handle:
@@ -269,6 +330,6 @@ class VectorIndex:
         # Other generations' files and the temporary files of saves that died half-way
         # (`faiss-gN.tmp`): only the writer gets here, so none of them is being written.
         for old in self.directory.glob("faiss-g*"):
-            if old != target:
+            if old != target and not (old == tombs and len(self._dead)):
                 old.unlink(missing_ok=True)
         self._last_save = time.monotonic()

@@ -41,7 +41,7 @@ def _check(collection: Path) -> int:
     """Consistency of whatever is on disk; returns the number of documents."""
     with FaissStore(collection) as store:
         n_chunks = store.count("chunks")
-        assert store.index().ntotal == n_chunks
+        assert store.vector_count() == n_chunks
         rows = store.db.execute(
             "SELECT doc_id, COUNT(*), MIN(ordinal), MAX(ordinal), COUNT(DISTINCT ordinal) "
             "FROM chunks GROUP BY doc_id"

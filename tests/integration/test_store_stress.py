@@ -27,7 +27,7 @@ def _consistent(collection: Path) -> int:
     store = FaissStore(collection)
     try:
         n = store.count("chunks")
-        assert store.index().ntotal == n
+        assert store.vector_count() == n
         orphans = store.db.execute(
             "SELECT COUNT(*) FROM chunks WHERE doc_id NOT IN (SELECT doc_id FROM documents)"
         ).fetchone()[0]

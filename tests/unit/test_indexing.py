@@ -7,6 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import faiss
 import pytest
 
 from tests.conftest import HashEncoder
@@ -34,9 +35,13 @@ def _corpus(root: Path) -> Path:
 
 def _consistent(store: FaissStore) -> None:
     n_chunks = store.count("chunks")
-    assert store.index().ntotal == n_chunks
+    assert store.vector_count() == n_chunks
     ids = [r[0] for r in store.db.execute("SELECT chunk_id FROM chunks")]
     assert len(ids) == len(set(ids))
+    index = store.index()
+    if hasattr(index, "id_map"):  # the index serves exactly SQLite's chunks
+        served = set(faiss.vector_to_array(index.id_map).tolist())
+        assert served - set(store._faiss.dead.tolist()) == set(ids)
     dup = store.db.execute(
         "SELECT doc_id, ordinal, COUNT(*) FROM chunks GROUP BY doc_id, ordinal HAVING COUNT(*)>1"
     ).fetchall()
