@@ -6,8 +6,8 @@ length) into its stored scores, so any add or delete means re-tokenizing and re-
 chunk (217 s at a million chunks, `bench/scale.py`). Here each segment stores raw term counts
 (bm25s's tokenizer, scipy sparse columns), and a query is scored with statistics over the
 chunks alive in the reader's SQLite snapshot: the same Lucene BM25 as
-`bm25s.BM25(method="lucene")` over the live chunks (tested), with deletes masked until a
-merge drops them.
+`bm25s.BM25(method="lucene")` over the live chunks (tested). A reader masks chunks deleted
+since its segments were saved; the writer rewrites the segments that held them.
 
 Layout of `<collection>/bm25/`:
   seg-<G>-<K>-<R>/   one segment: ids.npy, lengths.npy, terms.json and the postings
@@ -42,10 +42,9 @@ from verirag.retrievers.store import FaissStore
 K1 = 0.9
 B = 0.4
 # A writer merges MERGE_FACTOR segments of one size tier (sizes a power of MERGE_FACTOR
-# apart), and any segment that is mostly deleted chunks; a merge concatenates stored counts
-# (no tokenizing).
+# apart), and rewrites any segment that holds a deleted chunk (deleting means deleted: no
+# word of it stays on disk); both copy stored counts, nothing is tokenized again.
 MERGE_FACTOR = 4
-MAX_DEAD_SHARE = 0.3
 SUBDIR = "bm25"
 
 Ids = npt.NDArray[np.int64]
@@ -164,14 +163,18 @@ def merge(segments: list[Segment], alive: list[npt.NDArray[np.bool_]]) -> Segmen
     order = np.argsort(all_ids, kind="stable")
     position = np.empty_like(order)
     position[order] = np.arange(len(order))  # row i of the merge goes to position[i]
+    col = np.concatenate(cols)
+    # Terms only deleted chunks used go too: a deleted document leaves no word behind.
+    used = np.flatnonzero(np.bincount(col, minlength=len(terms)))
+    renumber = np.full(len(terms), -1, dtype=np.int64)
+    renumber[used] = np.arange(len(used))
+    vocab = sorted(terms, key=terms.__getitem__)
     matrix = sparse.csc_matrix(
-        (
-            np.concatenate(data).astype(np.float32),
-            (position[np.concatenate(rows)], np.concatenate(cols)),
-        ),
-        shape=(offset, len(terms)),
+        (np.concatenate(data).astype(np.float32), (position[np.concatenate(rows)], renumber[col])),
+        shape=(offset, len(used)),
     )
-    return Segment._of(all_ids[order], np.concatenate(lengths)[order], terms, matrix)
+    kept_terms = {vocab[j]: k for k, j in enumerate(used.tolist())}
+    return Segment._of(all_ids[order], np.concatenate(lengths)[order], kept_terms, matrix)
 
 
 @dataclass
@@ -296,11 +299,11 @@ def assemble(store: FaissStore, previous: list[Segment]) -> Bm25Index:
 
 
 def _compact(index: Bm25Index) -> Bm25Index:
-    """Merge what the policy asks for: segments that are mostly deleted chunks, and segments
-    of about the same size once there are MERGE_FACTOR of them. Tiered, as Lucene merges, so
+    """Merge what the policy asks for: segments that hold deleted chunks, and segments of
+    about the same size once there are MERGE_FACTOR of them. Tiered, as Lucene merges, so
     that a chunk is copied O(log n) times over a collection's life, not at every add."""
     pairs = list(zip(index.segments, index.alive, strict=True))
-    worn = [p for p in pairs if 1 - p[1].mean() > MAX_DEAD_SHARE]
+    worn = [p for p in pairs if not p[1].all()]
     tiers: dict[int, list[tuple[Segment, npt.NDArray[np.bool_]]]] = {}
     for p in pairs:
         if not any(p[0] is w[0] for w in worn):
