@@ -45,6 +45,19 @@ def _reader(settings: Settings) -> FaissStore:
     return FaissStore(settings.data_dir / "collections" / "c")
 
 
+def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, the size of every FAISS index built from scratch."""
+    builds: list[int] = []
+    real_build = vector_index.VectorIndex.build
+
+    def counting(self: vector_index.VectorIndex, ids: np.ndarray, vecs: np.ndarray) -> object:
+        builds.append(len(ids))
+        return real_build(self, ids, vecs)
+
+    monkeypatch.setattr(vector_index.VectorIndex, "build", counting)
+    return builds
+
+
 @pytest.fixture
 def indexed(tmp_path: Path, hash_settings: Settings, hash_encoder: HashEncoder) -> Path:
     folder = tmp_path / "docs"
@@ -96,14 +109,7 @@ def test_a_reader_catches_its_index_up_in_place_without_rebuilding(
     reader = _reader(hash_settings)
     first = reader.index()
     assert first.ntotal == 6
-    builds: list[int] = []
-    real_build = vector_index.VectorIndex.build
-
-    def counting(self: vector_index.VectorIndex, ids: np.ndarray, vecs: np.ndarray) -> object:
-        builds.append(len(ids))
-        return real_build(self, ids, vecs)
-
-    monkeypatch.setattr(vector_index.VectorIndex, "build", counting)
+    builds = _count_builds(monkeypatch)
     # The writer replaces the file's documents: d0..d5 become d3..d8 (3 gone, 3 new).
     _write(indexed, 6, start=3)
     _index(hash_settings, hash_encoder, indexed)
@@ -248,14 +254,7 @@ def test_an_hnsw_delete_leaves_tombstones_instead_of_rebuilding_the_graph(
         batch = _vector_batch(rng, 0, 200, 32)
         ids = store.write_batch(batch).added_chunk_ids
         graph = store.index()
-        builds: list[int] = []
-        real_build = vector_index.VectorIndex.build
-
-        def counting(self: vector_index.VectorIndex, i: np.ndarray, v: np.ndarray) -> object:
-            builds.append(len(i))
-            return real_build(self, i, v)
-
-        monkeypatch.setattr(vector_index.VectorIndex, "build", counting)
+        builds = _count_builds(monkeypatch)
         assert store.delete_documents(["d3", "d7"]) == 2
         assert store.index() is graph and graph.ntotal == 200 and builds == []
         for row in (3, 7):  # the nearest of a deleted chunk's own vector is another chunk
