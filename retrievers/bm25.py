@@ -247,11 +247,6 @@ def _chunk_texts(store: FaissStore, ids: Ids) -> list[str]:
     return out
 
 
-def _live_ids(store: FaissStore) -> Ids:
-    rows = store.db.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id").fetchall()
-    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-
-
 def _read_manifest(root: Path) -> list[str]:
     try:
         names = json.loads((root / "manifest.json").read_text())["segments"]
@@ -287,7 +282,7 @@ def assemble(store: FaissStore, previous: list[Segment]) -> Bm25Index:
         if not np.isin(own.ids, covered, assume_unique=True).any():
             segments.append(own)
             covered = np.concatenate([covered, own.ids])
-    live = _live_ids(store)
+    live = store.chunk_ids()
     alive = [np.isin(s.ids, live, assume_unique=True) for s in segments]
     keep = [i for i, a in enumerate(alive) if a.any()]
     segments, alive = [segments[i] for i in keep], [alive[i] for i in keep]

@@ -112,7 +112,7 @@ def _fresh(path: Path, query: str) -> list[tuple[int, float]]:
     with FaissStore(path) as store:
         with store.snapshot():
             index = bm25_module.assemble(store, [])
-        live = bm25_module._live_ids(store)
+        live = store.chunk_ids()
         assert len(index) == len(live)
         texts = bm25_module._chunk_texts(store, live)
     ref = _reference(texts, live, query, 15)
