@@ -109,8 +109,8 @@ def main() -> int:
     print(f"{len(base):,} chunks, {len(asked)} queries, add {len(extra):,} (seed {args.seed})")
     print(f"build: verirag {ours_build:.1f} s, bm25s {theirs_build:.1f} s, ratio "
           f"{ours_build / theirs_build:.2f}")  # fmt: skip
-    for name, q in (("p50", 50), ("p95", 95)):
-        a, b = pct(ours_ms, q), pct(theirs_ms, q)
+    for name, level in (("p50", 50), ("p95", 95)):
+        a, b = pct(ours_ms, level), pct(theirs_ms, level)
         print(f"query {name}: verirag {a:.2f} ms, bm25s {b:.2f} ms, ratio {a / b:.2f}")
     n = len(asked)
     print(f"top-10 scores equal (rtol 1e-4): {same_scores} of {n} queries; the same ids in the "
