@@ -56,7 +56,7 @@ def _trainable(config: CollectionConfig, n: int) -> bool:
     return n >= max(39 * _nlist(config, n), 256 * 4)
 
 
-def _supports_incremental(config: CollectionConfig, removing: bool, index: Any, total: int) -> bool:
+def _supports_incremental(config: CollectionConfig, index: Any, total: int) -> bool:
     if config.index_type in ("flat", "hnsw"):
         return True  # HNSW drops nothing from its graph: removed rows become tombstones
     # IVF-PQ: a trained index takes adds and removals as they come (its lists and code books
@@ -252,7 +252,7 @@ class VectorIndex:
         gone = np.setdiff1d(known, current, assume_unique=True)
         new = np.setdiff1d(current, known, assume_unique=True)
         total = len(current)
-        if not _supports_incremental(self.config, bool(len(gone)), index, total):
+        if not _supports_incremental(self.config, index, total):
             return None
         if len(gone) + len(new) > max(1000, len(current) // 2):
             return None
@@ -291,7 +291,7 @@ class VectorIndex:
         cannot follow incrementally. True when the index moved on and a periodic save is due."""
         index = self._index
         total = 0 if index is None else int(index.ntotal) + len(added) - len(removed)
-        if index is None or not _supports_incremental(self.config, bool(removed), index, total):
+        if index is None or not _supports_incremental(self.config, index, total):
             self._index = None  # rebuilt from SQLite on next use
             return False
         if removed and not self._remove(index, np.asarray(removed, dtype=np.int64)):
