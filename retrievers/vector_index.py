@@ -98,10 +98,10 @@ def search_index(
     found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
     if not compressed or exact is None:
         return found
-    return _exact_top(exact, [cid for cid, _ in found], q[0], k)
+    return exact_top(exact, [cid for cid, _ in found], q[0], k)
 
 
-def _exact_top(
+def exact_top(
     exact: ExactVectors, chunk_ids: Sequence[int], query: npt.NDArray[np.float32], k: int
 ) -> list[tuple[int, float]]:
     """The k of `chunk_ids` nearest to `query` by their stored vectors (a row deleted since
@@ -154,7 +154,7 @@ def search_within(
         if len(found) >= want:
             return found
     q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-    return _exact_top(exact, within.tolist(), q, want)
+    return exact_top(exact, within.tolist(), q, want)
 
 
 class VectorIndex:
@@ -304,6 +304,12 @@ class VectorIndex:
 
     def set_save_interval(self, seconds: float) -> None:
         self._save_every = seconds
+
+    def save_due(self) -> bool:
+        return time.monotonic() - self._last_save >= self._save_every
+
+    def saved(self) -> None:
+        self._last_save = time.monotonic()
 
     def save(self) -> None:
         """Persist the adopted index under its generation (tmp + fsync + rename), then drop the

@@ -109,3 +109,64 @@ def hash_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def hash_encoder() -> HashEncoder:
     return HashEncoder()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A Milvus Lite server on 127.0.0.1 for the tests of the milvus vector backend (the same
+    gRPC protocol and client as a Milvus cluster), started once per session."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    data = tmp_path_factory.mktemp("milvus")
+    exe = shutil.which("milvus-lite", path=str(Path(sys.executable).parent)) or "milvus-lite"
+    log = (data / "server.log").open("wb")
+    server = subprocess.Popen(
+        [exe, "server", "--data-dir", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            log.close()
+            raise RuntimeError("milvus-lite did not start: " + (data / "server.log").read_text())
+        time.sleep(0.2)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(params=["faiss", "milvus"])
+def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """`hash_settings` for each vector backend: the store contract's tests take this one."""
+    extra: dict[str, Any] = {}
+    if request.param == "milvus":
+        extra = {"vector_backend": "milvus", "vector_uri": request.getfixturevalue("milvus_uri")}
+    return Settings(
+        data_dir=tmp_path / "data",
+        embedder="hash-test",
+        chunk_tokens=40,
+        chunk_overlap=8,
+        docs_per_batch=4,
+        **extra,
+    )

@@ -21,6 +21,7 @@ from verirag.generators.base import InferenceServerError
 from verirag.generators.params import GenerationError
 from verirag.pipeline.rag import CollectionAccessError, QueryError
 from verirag.retrievers.loaders import LoadError
+from verirag.retrievers.milvus_vectors import VectorDatabaseError
 from verirag.retrievers.store import CollectionBusyError, CollectionError
 
 log = logging.getLogger("verirag.api")
@@ -89,6 +90,15 @@ def classify(exc: BaseException) -> ProblemError:
             409,
             "the collection is being written by another process; retry when it has finished",
             kind="collection-busy",
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, VectorDatabaseError):  # before CollectionError, which it is
+        # Not the message: it names the server's address, which a client has no use for.
+        log.warning("vector database unavailable: %s", exc)
+        return ProblemError(
+            503,
+            "the vector database does not answer; retry shortly",
+            kind="vector-database-unavailable",
             headers={"Retry-After": "5"},
         )
     if isinstance(exc, CollectionError):

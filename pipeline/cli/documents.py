@@ -33,6 +33,12 @@ def index(
     index_type: Annotated[
         str | None, typer.Option(help="flat (exact, default) | hnsw | ivfpq")
     ] = None,
+    vector_backend: Annotated[
+        str | None, typer.Option(help="faiss (files, default) | milvus: a Milvus server")
+    ] = None,
+    vector_uri: Annotated[
+        str | None, typer.Option(help="the Milvus server, e.g. http://127.0.0.1:19530")
+    ] = None,
     embedder: Annotated[str | None, typer.Option(help="registry name, path or hub id")] = None,
     embed_backend: Annotated[
         str | None, typer.Option(help="torch (default) | int8 (fast CPU path)")
@@ -55,6 +61,8 @@ def index(
         index_engine=engine,
         ray_address=ray_address,
         index_type=index_type,
+        vector_backend=vector_backend,
+        vector_uri=vector_uri,
         embedder=embedder,
         embed_backend=embed_backend,
         chunk_tokens=chunk_tokens,
@@ -73,7 +81,7 @@ def index(
                 include=include,
                 exclude=exclude,
                 prune=prune,
-                change_index=index_type is not None,
+                change_index=index_type is not None or vector_backend is not None,
                 progress=update,
             )
 

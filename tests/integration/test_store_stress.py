@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -37,15 +38,26 @@ def _consistent(collection: Path) -> int:
         store.close()
 
 
+def _has_chunks(collection: Path) -> bool:
+    try:
+        db = sqlite3.connect(f"file:{collection / 'meta.sqlite'}?mode=ro", uri=True)
+        try:
+            return bool(db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
+
+
 Procs = list[tuple["subprocess.Popen[bytes]", Path]]
 
 
-def _searchers(data: Path, tmp_path: Path, seconds: float) -> Procs:
+def _searchers(data: Path, tmp_path: Path, seconds: float, env: dict[str, str]) -> Procs:
     procs: Procs = []
     for i in range(SEARCHERS):
         out = tmp_path / f"searcher{i}.json"
         cmd = [*WORKER, "searcher", str(data), str(seconds), str(out)]
-        procs.append((subprocess.Popen(cmd), out))
+        procs.append((subprocess.Popen(cmd, env=env), out))
     return procs
 
 
@@ -57,18 +69,29 @@ def _reports(procs: Procs) -> list[dict[str, Any]]:
     return reports
 
 
+@pytest.mark.parametrize("backend", ["faiss", "milvus"])
 @pytest.mark.parametrize("kill_writer", [False, True])
 def test_searchers_beside_a_writer_see_only_committed_documents(
-    tmp_path: Path, kill_writer: bool
+    tmp_path: Path, kill_writer: bool, backend: str, request: pytest.FixtureRequest
 ) -> None:
     data, folder = tmp_path / "data", tmp_path / "docs"
     seconds = 8.0
+    env = dict(os.environ)
+    if backend == "milvus":  # the workers' Settings read these
+        env["VERIRAG_VECTOR_BACKEND"] = "milvus"
+        env["VERIRAG_VECTOR_URI"] = request.getfixturevalue("milvus_uri")
     writer = subprocess.Popen(
-        [*WORKER, "writer", str(data), str(folder), str(seconds)], stdout=subprocess.PIPE
+        [*WORKER, "writer", str(data), str(folder), str(seconds)],
+        stdout=subprocess.PIPE,
+        env=env,
     )
-    searchers = _searchers(data, tmp_path, seconds + 2)
+    searchers = _searchers(data, tmp_path, seconds + 2, env)
     if kill_writer:
-        time.sleep(seconds / 2)
+        # Killed mid-run, with documents already committed: the searchers must have seen some.
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not _has_chunks(data / "collections" / "c"):
+            time.sleep(0.1)
+        time.sleep(seconds / 4)
         os.kill(writer.pid, signal.SIGKILL)
         writer.wait(timeout=30)
     else:
@@ -81,12 +104,15 @@ def test_searchers_beside_a_writer_see_only_committed_documents(
         f"{SEARCHERS} searchers): "
         + ", ".join(f"{r['searches']} searches/{r['hits']} hits" for r in reports)
     )
+    assert sum(r["hits"] for r in reports) > 0
     for report in reports:
         assert report["errors"] == [], report["errors"][:1]
         assert report["foreign"] == 0
         assert report["searches"] > 20
     if kill_writer:
         # A new writer run after the kill finishes the job; the store is whole.
-        subprocess.run([*WORKER, "writer", str(data), str(folder), "1"], check=True, timeout=120)
+        subprocess.run(
+            [*WORKER, "writer", str(data), str(folder), "1"], check=True, timeout=120, env=env
+        )
     assert _consistent(data / "collections" / "c") > 0
     assert not list((data / "collections" / "c").glob("faiss-g*.tmp"))

@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 IndexType = Literal["flat", "hnsw", "ivfpq"]
+VectorBackend = Literal["faiss", "milvus"]
 Device = Literal["auto", "cpu", "cuda"]
 EmbedBackend = Literal["torch", "int8"]
 GeneratorBackend = Literal["auto", "llama.cpp", "transformers", "openai"]
@@ -65,6 +66,10 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=32, ge=0)
 
     index_type: IndexType = "flat"
+    # Where a new collection's vectors are searched: FAISS files beside SQLite (the default),
+    # or a Milvus server or cluster at `vector_uri` (Milvus Lite's server locally).
+    vector_backend: VectorBackend = "faiss"
+    vector_uri: str = Field(default="", description="e.g. http://127.0.0.1:19530 for milvus")
     hnsw_m: int = Field(default=32, ge=4, le=256)
     hnsw_ef_search: int = Field(default=128, ge=8)
     ivf_nlist: int = Field(default=0, ge=0, description="0 = about 4*sqrt(n) at build time")
