@@ -238,20 +238,6 @@ class Bm25Index:
         return [(int(all_ids[i]), float(all_scores[i])) for i in order]
 
 
-def _chunk_texts(store: FaissStore, ids: Ids) -> list[str]:
-    out: list[str] = []
-    for start in range(0, len(ids), 500):
-        part = [int(i) for i in ids[start : start + 500]]
-        rows = store.db.execute(
-            "SELECT c.chunk_id, d.title, c.headings, c.text FROM chunks c "
-            "JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN "
-            f"({','.join('?' * len(part))}) ORDER BY c.chunk_id",
-            part,
-        ).fetchall()
-        out.extend(" ".join([r[1], *json.loads(r[2]), r[3]]) for r in rows)
-    return out
-
-
 def _read_manifest(root: Path) -> list[str]:
     try:
         names = json.loads((root / "manifest.json").read_text())["segments"]
@@ -293,7 +279,7 @@ def assemble(store: FaissStore, previous: list[Segment]) -> Bm25Index:
     segments, alive = [segments[i] for i in keep], [alive[i] for i in keep]
     missing = np.setdiff1d(live, covered, assume_unique=True)
     if len(missing):
-        segments.append(Segment.from_texts(missing, _chunk_texts(store, missing)))
+        segments.append(Segment.from_texts(missing, store.lexical_texts(missing)))
         alive.append(np.ones(len(missing), dtype=bool))
     return Bm25Index(segments, alive)
 
@@ -303,17 +289,18 @@ def _compact(index: Bm25Index) -> Bm25Index:
     about the same size once there are MERGE_FACTOR of them. Tiered, as Lucene merges, so
     that a chunk is copied O(log n) times over a collection's life, not at every add."""
     pairs = list(zip(index.segments, index.alive, strict=True))
-    worn = [p for p in pairs if not p[1].all()]
-    tiers: dict[int, list[tuple[Segment, npt.NDArray[np.bool_]]]] = {}
-    for p in pairs:
-        if not any(p[0] is w[0] for w in worn):
-            tiers.setdefault(int(math.log(max(int(p[1].sum()), 1), MERGE_FACTOR)), []).append(p)
-    full = [p for tier in tiers.values() if len(tier) >= MERGE_FACTOR for p in tier]
+    worn = [i for i, (_, alive) in enumerate(pairs) if not alive.all()]
+    tiers: dict[int, list[int]] = {}
+    for i, (_, alive) in enumerate(pairs):
+        if i not in worn:
+            tiers.setdefault(int(math.log(max(int(alive.sum()), 1), MERGE_FACTOR)), []).append(i)
+    full = [i for tier in tiers.values() if len(tier) >= MERGE_FACTOR for i in tier]
     merging = worn + full
     if not merging:
         return index
-    merged = merge([p[0] for p in merging], [p[1] for p in merging])
-    kept = [p for p in pairs if not any(p[0] is m[0] for m in merging)]
+    merged = merge([pairs[i][0] for i in merging], [pairs[i][1] for i in merging])
+    chosen = set(merging)
+    kept = [p for i, p in enumerate(pairs) if i not in chosen]
     kept.append((merged, np.ones(len(merged.ids), dtype=bool)))
     return Bm25Index([p[0] for p in kept], [p[1] for p in kept])
 

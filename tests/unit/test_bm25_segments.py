@@ -114,7 +114,7 @@ def _fresh(path: Path, query: str) -> list[tuple[int, float]]:
             index = bm25_module.assemble(store, [])
         live = store.chunk_ids()
         assert len(index) == len(live)
-        texts = bm25_module._chunk_texts(store, live)
+        texts = store.lexical_texts(live)
     ref = _reference(texts, live, query, 15)
     _same_ranking(index.search(query, 10), ref)
     return index.search(query, 10)
@@ -162,7 +162,7 @@ def test_a_small_add_tokenizes_only_new_chunks_and_a_delete_none(
     assert any(b'"topic41"' in p.read_bytes() for p in files)
     with FaissStore(path) as store:
         got = bm25_for(store).search("topic3 lighthouses keeper topic41", 10)
-        texts = bm25_module._chunk_texts(store, np.asarray(sorted(i for i, _ in got)))
+        texts = store.lexical_texts(sorted(i for i, _ in got))
     _equal(got, _fresh(path, "topic3 lighthouses keeper topic41"))
     assert any("topic41:" in t for t in texts) and not any("topic3:" in t for t in texts)
 
@@ -215,4 +215,4 @@ def test_a_segment_saved_by_a_writer_that_died_is_never_read(
     with FaissStore(root.parent) as store:
         assert len(bm25_for(store)) == 7
         top = bm25_for(store).search("topic2", 1)[0][0]
-        assert "topic2:" in bm25_module._chunk_texts(store, np.asarray([top]))[0]
+        assert "topic2:" in store.lexical_texts([top])[0]
