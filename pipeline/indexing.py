@@ -295,7 +295,7 @@ class IndexingPipeline:
             ds = ds.map_batches(
                 EmbedStage,
                 fn_constructor_args=(self.settings,),
-                batch_size=16,
+                batch_size=self.settings.ray_embed_batch_files,
                 concurrency=self.settings.ray_embed_actors,
                 num_gpus=gpus,
             )
