@@ -30,6 +30,16 @@ def bed(tmp_path: Path) -> Iterator[Bed]:
         yield b
 
 
+@pytest.fixture(params=["faiss", "milvus"])
+def any_bed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bed]:
+    """The bed on each vector backend: the collection and access tests take this one."""
+    extra: dict[str, Any] = {}
+    if request.param == "milvus":
+        extra = {"vector_backend": "milvus", "vector_uri": request.getfixturevalue("milvus_uri")}
+    with api_bed(tmp_path, **extra) as b:
+        yield b
+
+
 def _problem(response: httpx2.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -120,27 +130,27 @@ def test_scope_is_enforced(bed: Bed) -> None:
 
 
 # -- collection isolation ------------------------------------------------------------------------
-def test_key_of_collection_a_never_sees_collection_b(bed: Bed) -> None:
-    a = bed.headers("a_write")
+def test_key_of_collection_a_never_sees_collection_b(any_bed: Bed) -> None:
+    a = any_bed.headers("a_write")
     # A review item in b (holding the canary), and one in a.
-    review_b = bed.rag.ask(f"review {CANARY} cats purr", "b")
-    review_a = bed.rag.ask("review cats purr", "a")
-    bed.rag.asked.clear()
+    review_b = any_bed.rag.ask(f"review {CANARY} cats purr", "b")
+    review_a = any_bed.rag.ask("review cats purr", "a")
+    any_bed.rag.asked.clear()
     assert review_a.review_id is not None and review_b.review_id is not None
-    staged = bed.services.settings.data_dir / "uploads" / ".staging" / "empty"
+    staged = any_bed.services.settings.data_dir / "uploads" / ".staging" / "empty"
     staged.mkdir(parents=True)
-    job_b = bed.services.start_job("b", [], staged)
+    job_b = any_bed.services.start_job("b", [], staged)
 
     responses = [
-        bed.client.post(
+        any_bed.client.post(
             "/v1/ask", json={"question": "launch code cats", "collection": "b"}, headers=a
         ),
-        bed.client.post(
+        any_bed.client.post(
             "/v1/ask/stream", json={"question": "launch code cats", "collection": "b"}, headers=a
         ),
-        bed.client.get("/v1/collections/b/documents", headers=a),
-        bed.client.delete("/v1/collections/b/documents/anything", headers=a),
-        bed.client.post(
+        any_bed.client.get("/v1/collections/b/documents", headers=a),
+        any_bed.client.delete("/v1/collections/b/documents/anything", headers=a),
+        any_bed.client.post(
             "/v1/collections/b/documents",
             files={"files": ("evil.txt", b"overwrite", "text/plain")},
             headers=a,
@@ -149,34 +159,36 @@ def test_key_of_collection_a_never_sees_collection_b(bed: Bed) -> None:
     for response in responses:
         _problem(response, 403)
     # A collection that does not exist answers exactly as one that exists but is not covered.
-    missing = bed.client.post(
+    missing = any_bed.client.post(
         "/v1/ask", json={"question": "launch code", "collection": "nope"}, headers=a
     )
     assert _problem(missing, 403) == responses[0].json()
 
-    listed = bed.client.get("/v1/collections", headers=a)
+    listed = any_bed.client.get("/v1/collections", headers=a)
     assert listed.json() == [{"name": "a"}]
-    review = bed.client.get("/v1/review", headers=a)
+    review = any_bed.client.get("/v1/review", headers=a)
     assert [item["id"] for item in review.json()] == [review_a.review_id]
-    resolve_b = bed.client.post(
+    resolve_b = any_bed.client.post(
         f"/v1/review/{review_b.review_id}", json={"resolution": "correct"}, headers=a
     )
-    missing_item = bed.client.post("/v1/review/999999", json={"resolution": "correct"}, headers=a)
+    missing_item = any_bed.client.post(
+        "/v1/review/999999", json={"resolution": "correct"}, headers=a
+    )
     assert _problem(resolve_b, 404)["detail"].startswith("no review item")
     _problem(missing_item, 404)
-    job = bed.client.get(f"/v1/jobs/{job_b.id}", headers=a)
+    job = any_bed.client.get(f"/v1/jobs/{job_b.id}", headers=a)
     _problem(job, 404)
     # Own collection works, and its answer carries nothing of b.
-    own = bed.client.post(
+    own = any_bed.client.post(
         "/v1/ask", json={"question": "launch code cats purr", "collection": "a", "k": 5}, headers=a
     )
     assert own.status_code == 200
     responses += [missing, listed, review, resolve_b, missing_item, job, own]
     for response in responses:
         assert CANARY not in response.text
-    assert bed.rag.asked == ["a"]  # retrieval never touched b
+    assert any_bed.rag.asked == ["a"]  # retrieval never touched b
     # The review item of b is untouched.
-    assert bed.rag.review_queue().get(review_b.review_id).status == "open"
+    assert any_bed.rag.review_queue().get(review_b.review_id).status == "open"
 
 
 def test_unknown_collection_is_404_only_for_a_key_that_covers_it(bed: Bed) -> None:
@@ -190,11 +202,11 @@ def test_unknown_collection_is_404_only_for_a_key_that_covers_it(bed: Bed) -> No
 
 
 # -- ask -----------------------------------------------------------------------------------------
-def test_ask_returns_the_full_answer(bed: Bed) -> None:
-    response = bed.client.post(
+def test_ask_returns_the_full_answer(any_bed: Bed) -> None:
+    response = any_bed.client.post(
         "/v1/ask",
         json={"question": "Do cats purr?", "collection": "a", "k": 2, "max_tokens": 64},
-        headers=bed.headers("a_read"),
+        headers=any_bed.headers("a_read"),
     )
     assert response.status_code == 200, response.text
     answer = response.json()
@@ -646,24 +658,24 @@ def test_upload_limits(tmp_path: Path) -> None:
         assert "dup.txt" in _problem(dup, 422)["detail"]
 
 
-def test_upload_creates_a_new_collection_and_delete_removes_a_document(bed: Bed) -> None:
-    h = bed.headers("admin")
+def test_upload_creates_a_new_collection_and_delete_removes_a_document(any_bed: Bed) -> None:
+    h = any_bed.headers("admin")
     files = {"files": ("owls.txt", b"Owls hunt at night.", "text/plain")}
-    accepted = bed.client.post("/v1/collections/fresh/documents", files=files, headers=h).json()
-    assert _wait_job(bed, accepted["job_id"], "admin")["added"] == 1
-    assert {"name": "fresh"} in bed.client.get("/v1/collections", headers=h).json()
-    doc_id = bed.client.get("/v1/collections/fresh/documents", headers=h).json()["items"][0][
+    accepted = any_bed.client.post("/v1/collections/fresh/documents", files=files, headers=h).json()
+    assert _wait_job(any_bed, accepted["job_id"], "admin")["added"] == 1
+    assert {"name": "fresh"} in any_bed.client.get("/v1/collections", headers=h).json()
+    doc_id = any_bed.client.get("/v1/collections/fresh/documents", headers=h).json()["items"][0][
         "doc_id"
     ]
-    deleted = bed.client.delete(f"/v1/collections/fresh/documents/{doc_id}", headers=h)
+    deleted = any_bed.client.delete(f"/v1/collections/fresh/documents/{doc_id}", headers=h)
     assert deleted.status_code == 200, deleted.text
     assert deleted.json()["deleted"][0]["doc_id"] == doc_id
-    assert bed.client.get("/v1/collections/fresh/documents", headers=h).json()["total"] == 0
-    again = bed.client.delete(f"/v1/collections/fresh/documents/{doc_id}", headers=h)
+    assert any_bed.client.get("/v1/collections/fresh/documents", headers=h).json()["total"] == 0
+    again = any_bed.client.delete(f"/v1/collections/fresh/documents/{doc_id}", headers=h)
     _problem(again, 404)
     # Deleting by a path prefix (the CLI's directory form) is not possible over HTTP.
-    _problem(bed.client.delete("/v1/collections/a/documents//", headers=h), 404)
-    assert bed.client.get("/v1/collections/a/documents", headers=h).json()["total"] == 2
+    _problem(any_bed.client.delete("/v1/collections/a/documents//", headers=h), 404)
+    assert any_bed.client.get("/v1/collections/a/documents", headers=h).json()["total"] == 2
 
 
 def test_a_deleted_document_leaves_no_trace_in_the_data_directory(bed: Bed) -> None:
@@ -697,44 +709,44 @@ def test_a_deleted_document_leaves_no_trace_in_the_data_directory(bed: Bed) -> N
     assert not by_id[other.review_id]["answer_text"].startswith("[removed")
 
 
-def test_an_admin_creates_and_drops_collections(bed: Bed) -> None:
+def test_an_admin_creates_and_drops_collections(any_bed: Bed) -> None:
     """PUT creates (201, then 200), DELETE drops with the uploads and the review items that
     quote the collection; neither is open to a write key, and nothing else is touched."""
-    admin, writer = bed.headers("admin"), bed.headers("a_write")
-    _problem(bed.client.put("/v1/collections/a", headers=writer), 403)
-    _problem(bed.client.delete("/v1/collections/a", headers=writer), 403)
-    _problem(bed.client.put("/v1/collections/-x", headers=admin), 422)
-    created = bed.client.put("/v1/collections/fresh", headers=admin)
+    admin, writer = any_bed.headers("admin"), any_bed.headers("a_write")
+    _problem(any_bed.client.put("/v1/collections/a", headers=writer), 403)
+    _problem(any_bed.client.delete("/v1/collections/a", headers=writer), 403)
+    _problem(any_bed.client.put("/v1/collections/-x", headers=admin), 422)
+    created = any_bed.client.put("/v1/collections/fresh", headers=admin)
     assert created.status_code == 201, created.text
     assert created.headers["Location"] == "/v1/collections/fresh/documents"
-    assert bed.client.put("/v1/collections/fresh", headers=admin).status_code == 200
-    assert bed.client.get("/v1/collections/fresh/documents", headers=admin).json()["total"] == 0
+    assert any_bed.client.put("/v1/collections/fresh", headers=admin).status_code == 200
+    assert any_bed.client.get("/v1/collections/fresh/documents", headers=admin).json()["total"] == 0
 
     marker = "Quetzalwobble"
     body = f"The {marker} lives in cloud forests.".encode()
-    accepted = bed.client.post(
+    accepted = any_bed.client.post(
         "/v1/collections/fresh/documents",
         files={"files": ("bird.txt", body, "text/plain")},
         headers=admin,
     ).json()
-    assert _wait_job(bed, accepted["job_id"], "admin")["added"] == 1
-    item = bed.rag.ask("review: where does it live?", "fresh")
-    kept = bed.rag.ask("review: do cats purr?", "a")
-    dropped = bed.client.delete("/v1/collections/fresh", headers=admin)
+    assert _wait_job(any_bed, accepted["job_id"], "admin")["added"] == 1
+    item = any_bed.rag.ask("review: where does it live?", "fresh")
+    kept = any_bed.rag.ask("review: do cats purr?", "a")
+    dropped = any_bed.client.delete("/v1/collections/fresh", headers=admin)
     assert dropped.status_code == 200, dropped.text
     assert dropped.json() == {"collection": "fresh", "review_items_removed": 1}
-    assert {"name": "fresh"} not in bed.client.get("/v1/collections", headers=admin).json()
-    _problem(bed.client.get("/v1/collections/fresh/documents", headers=admin), 404)
-    _problem(bed.client.delete("/v1/collections/fresh", headers=admin), 404)
-    _problem(bed.client.get(f"/v1/review/{item.review_id}", headers=admin), 404)
-    assert bed.client.get(f"/v1/review/{kept.review_id}", headers=admin).status_code == 200
-    assert bed.client.get("/v1/collections/a/documents", headers=admin).json()["total"] == 2
-    bed.services.rag.close()
-    data_dir = bed.services.settings.data_dir
+    assert {"name": "fresh"} not in any_bed.client.get("/v1/collections", headers=admin).json()
+    _problem(any_bed.client.get("/v1/collections/fresh/documents", headers=admin), 404)
+    _problem(any_bed.client.delete("/v1/collections/fresh", headers=admin), 404)
+    _problem(any_bed.client.get(f"/v1/review/{item.review_id}", headers=admin), 404)
+    assert any_bed.client.get(f"/v1/review/{kept.review_id}", headers=admin).status_code == 200
+    assert any_bed.client.get("/v1/collections/a/documents", headers=admin).json()["total"] == 2
+    any_bed.services.rag.close()
+    data_dir = any_bed.services.settings.data_dir
     assert not [p for p in data_dir.rglob("*") if p.is_file() and marker.encode() in p.read_bytes()]
     # The name is free again: a new collection under it starts empty.
-    assert bed.client.put("/v1/collections/fresh", headers=admin).status_code == 201
-    assert bed.client.get("/v1/collections/fresh/documents", headers=admin).json()["total"] == 0
+    assert any_bed.client.put("/v1/collections/fresh", headers=admin).status_code == 201
+    assert any_bed.client.get("/v1/collections/fresh/documents", headers=admin).json()["total"] == 0
 
 
 # -- review --------------------------------------------------------------------------------------

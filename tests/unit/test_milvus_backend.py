@@ -148,3 +148,14 @@ def test_a_server_that_is_down_gives_a_precise_error_quickly(
     with pytest.raises(VectorDatabaseError, match="cannot reach the vector database at http"):
         _pipe(down, hash_encoder).run([_corpus(tmp_path / "docs")], "c")
     assert time.monotonic() - started < 30
+
+
+def test_the_api_says_503_without_the_server_address() -> None:
+    from verirag.pipeline.api.errors import classify
+
+    problem = classify(
+        VectorDatabaseError("cannot reach the vector database at http://10.0.0.7:19530")
+    )
+    assert (problem.status, problem.kind) == (503, "vector-database-unavailable")
+    assert problem.headers == {"Retry-After": "5"}
+    assert "10.0.0.7" not in problem.detail
