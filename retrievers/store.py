@@ -10,9 +10,11 @@ file carries its generation in its name, so a process killed between the commit 
 write leaves a file for an older generation, which is never loaded: the index is rebuilt from
 the vectors stored in SQLite (no re-embedding). No pickle anywhere.
 
-The store owns the SQLite side and hands ids and vectors to `vector_index`, which owns the FAISS
-files; `collection_schema` defines the tables, `batch` the rows a batch writes, and
-`collection_dir` the name, settings and writer lock.
+The store owns the SQLite side and hands ids and vectors to its vector backend
+(`vector_backend`: FAISS files through `vector_index`, the default, or Milvus through
+`milvus_vectors`), which mirrors SQLite by generation in the same way; `collection_schema`
+defines the tables, `batch` the rows a batch writes, and `collection_dir` the name, settings
+and writer lock.
 """
 
 from __future__ import annotations
@@ -59,14 +61,8 @@ from verirag.retrievers.collection_schema import (
     set_meta,
 )
 from verirag.retrievers.filters import MetadataFilter
-from verirag.retrievers.milvus_vectors import MilvusVectors, milvus_collection_name
-from verirag.retrievers.vector_index import (
-    EXACT_WITHIN,
-    VectorIndex,
-    exact_top,
-    search_index,
-    search_within,
-)
+from verirag.retrievers.milvus_vectors import milvus_collection_name
+from verirag.retrievers.vector_backend import FaissBackend, VectorBackend, open_backend
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -115,17 +111,8 @@ class FaissStore:
                 if create is not None and get_meta(self.db, "schema_version") is None:
                     init_meta(self.db, create)
         self.config = load_config(self.db, self.name)
-        self._faiss = VectorIndex(path, self.config)
-        self._milvus: MilvusVectors | None = None
-        if self.config.backend == "milvus":
-            self._milvus = self._milvus_side(self.config)
-            if writable:
-                self._milvus_catch_up()
-        elif self.config.backend != "faiss":
-            raise CollectionError(
-                f"collection '{self.name}' uses vector backend '{self.config.backend}', "
-                "which this verirag does not know (faiss, milvus)"
-            )
+        # FAISS files or Milvus (`vector_backend`); a writer's Milvus catches up here.
+        self.vectors: VectorBackend = open_backend(self, self.config)
 
     # -- bookkeeping ---------------------------------------------------------------------
     def is_current(self) -> bool:
@@ -172,6 +159,10 @@ class FaissStore:
                 self.db.execute("COMMIT")
 
     @property
+    def reading(self) -> threading.RLock:
+        return self._reading
+
+    @property
     def writable(self) -> bool:
         """This store holds the collection's writer lock (only a writer writes index files)."""
         return self._lock is not None
@@ -186,21 +177,18 @@ class FaissStore:
             raise CollectionError("the embedder of an existing collection cannot change")
         if config == self.config:
             return
-        old = self._milvus
+        old = self.vectors
         with self.transaction():
             set_meta(self.db, "config", json.dumps(config.__dict__))
             self._bump_generation()
             if config.backend == "milvus":
-                # A new Milvus collection, filled from SQLite's vectors by the catch-up below.
+                # A new Milvus collection (its index type is fixed at creation), filled from
+                # SQLite's vectors when the backend opens.
                 set_meta(self.db, "milvus_collection", milvus_collection_name(self.name))
                 set_meta(self.db, "milvus_generation", "-1")
         self.config = config
-        self._faiss.reconfigure(config)
-        self._milvus = self._milvus_side(config) if config.backend == "milvus" else None
-        if self._milvus is not None:
-            self._milvus_catch_up()
-        if old is not None:
-            old.drop()
+        self.vectors = open_backend(self, config)
+        old.drop()
 
     def _bump_generation(self) -> int:
         gen = self.generation + 1
@@ -298,8 +286,7 @@ class FaissStore:
         removed_docs: list[tuple[str, str]] = []
         now = time.time()
         row = 0
-        if self._milvus is None and self.config.index_type != "ivfpq":
-            self.index()  # load the current generation before it moves on
+        self.vectors.before_write()
         with self.transaction() as db:
             for doc, file_path, fingerprint, chunks in batch.documents:
                 removed.extend(delete_document(db, doc.doc_id, keep_row=True))
@@ -316,10 +303,7 @@ class FaissStore:
                         removed_docs.append((doc_id, source))
                 upsert_file(db, path, mtime_ns, size, fingerprint, now)
             gen = self._bump_generation()
-        if self._milvus is not None:
-            self._milvus_apply(gen, batch.vectors, added, removed)
-        elif self._faiss.mirror(gen, batch.vectors, added, removed):
-            self.save()
+        self.vectors.after_commit(gen, batch.vectors, added, removed)
         return BatchResult(added, removed, removed_docs)
 
     def delete_documents(self, doc_ids: Sequence[str], files: Sequence[str] = ()) -> int:
@@ -338,108 +322,29 @@ class FaissStore:
             for path in sorted(forget):
                 db.execute("DELETE FROM files WHERE path=?", (path,))
             gen = self._bump_generation()
-        none = np.zeros((0, self.config.dim), np.float32)
-        if self._milvus is not None:
-            self._milvus_apply(gen, none, [], removed)
-        elif self._faiss.mirror(gen, none, [], removed):
-            self.save()
+        self.vectors.after_commit(gen, np.zeros((0, self.config.dim), np.float32), [], removed)
         return len(removed)
 
-    # -- Milvus --------------------------------------------------------------------------
-    def _milvus_side(self, config: CollectionConfig) -> MilvusVectors:
-        name = get_meta(self.db, "milvus_collection")
-        if name is None:
-            if not self.writable:
-                raise CollectionError(
-                    f"collection '{self.name}' has no Milvus collection yet: index into it first"
-                )
-            name = milvus_collection_name(self.name)
-            with self.transaction():
-                set_meta(self.db, "milvus_collection", name)
-                set_meta(self.db, "milvus_generation", "-1")
-        if not config.backend_uri:
-            raise CollectionError(
-                f"collection '{self.name}' uses Milvus but names no server (vector_uri)"
-            )
-        return MilvusVectors(config.backend_uri, name, config)
+    # -- vectors -------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        return get_meta(self.db, key)
 
-    def _milvus_apply(
-        self,
-        generation: int,
-        vectors: npt.NDArray[np.float32],
-        added: Sequence[int],
-        removed: Sequence[int],
-    ) -> None:
-        """A committed batch into Milvus, then the generation it now mirrors into SQLite;
-        a writer that dies before that last step leaves the catch-up to the next writer."""
-        assert self._milvus is not None
-        if int(get_meta(self.db, "milvus_generation") or -1) != generation - 1:
-            self._milvus_catch_up()  # behind already: replay everything from SQLite
-            return
-        self._milvus.delete(removed)
-        if len(added):
-            self._milvus.upsert(added, vectors)
+    def set_meta(self, key: str, value: str) -> None:
+        """One bookkeeping value, in a transaction of its own (a writer's)."""
         with self.transaction():
-            set_meta(self.db, "milvus_generation", str(generation))
-        if self._faiss.save_due():
-            self._milvus.flush()
-            self._faiss.saved()
+            set_meta(self.db, key, value)
 
-    def _milvus_catch_up(self) -> None:
-        """Make Milvus hold exactly SQLite's chunks (a writer's step after a crash, a new
-        backend or new index settings): ids Milvus lacks are sent from SQLite's vectors, ids
-        SQLite no longer has are deleted. Nothing to do when the generations agree."""
-        assert self._milvus is not None
-        with self.snapshot():
-            gen = self.generation
-            if int(get_meta(self.db, "milvus_generation") or -1) == gen and self._milvus.exists():
-                return
-            current = self.chunk_ids()
-        held = self._milvus.ids()
-        self._milvus.ensure(len(current))
-        self._milvus.delete(np.setdiff1d(held, current, assume_unique=True).tolist())
-        missing = np.setdiff1d(current, held, assume_unique=True)
-        for start in range(0, len(missing), 10_000):
-            part = missing[start : start + 10_000].tolist()
-            self._milvus.upsert(part, self._vectors_of(part))
-        self._milvus.flush()
-        with self.transaction():
-            set_meta(self.db, "milvus_generation", str(gen))
-
-    # -- FAISS ---------------------------------------------------------------------------
     def index(self) -> Any:
-        """The FAISS index for the committed generation, read in one snapshot (generation,
-        count and vectors agree): the one in memory, caught up with what was committed since
-        where the index type allows, else loaded from disk, else rebuilt from SQLite. Only
-        `save` writes files, and only a writer calls it."""
-        if self._milvus is not None:
+        """The FAISS index for the committed generation (`FaissBackend.index`)."""
+        if not isinstance(self.vectors, FaissBackend):
             raise CollectionError(
                 f"collection '{self.name}' keeps its vectors in Milvus, not in a FAISS index"
             )
-        with self.snapshot():
-            gen = self.generation
-            index = self._faiss.cached(gen)
-            if index is not None:
-                return index
-            n = self.count("chunks")
-            index = self._faiss.catch_up(gen, self.chunk_ids, self._vectors_of)
-            if index is not None:
-                return index
-            saved = self._faiss.read(gen)
-            # Never trust a file that disagrees with SQLite (its tombstones are not rows).
-            if saved is not None and saved[0].ntotal - len(saved[1]) == n:
-                self._faiss.adopt(gen, *saved)
-                return saved[0]
-            index = self._faiss.build(*self._stored_vectors())
-            self._faiss.adopt(gen, index)
-            return index
+        return self.vectors.index()
 
     def vector_count(self) -> int:
         """Rows the index serves: its vectors less the tombstones an HNSW graph keeps."""
-        if self._milvus is not None:
-            return self._milvus.count()
-        with self._reading:
-            return int(self.index().ntotal) - len(self._faiss.dead)
+        return self.vectors.count()
 
     def chunk_ids(self) -> npt.NDArray[np.int64]:
         """Every chunk id, ascending. Read without ORDER BY, so that SQLite scans the small
@@ -448,11 +353,11 @@ class FaissStore:
         rows = self.db.execute("SELECT chunk_id FROM chunks").fetchall()
         return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
 
-    def _vectors_of(self, chunk_ids: Sequence[int]) -> npt.NDArray[np.float32]:
+    def vectors_of(self, chunk_ids: Sequence[int]) -> npt.NDArray[np.float32]:
         found = self.vectors_for(chunk_ids)
         return np.stack([found[int(c)] for c in chunk_ids]).astype(np.float32, copy=False)
 
-    def _stored_vectors(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    def stored_vectors(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """Every stored (chunk id, vector); call inside a snapshot. Sized by the rows read,
         never by a count taken apart from them."""
         ids: list[int] = []
@@ -464,17 +369,12 @@ class FaissStore:
         return np.asarray(ids, dtype=np.int64), matrix
 
     def set_save_interval(self, seconds: float) -> None:
-        self._faiss.set_save_interval(seconds)
+        self.vectors.set_save_interval(seconds)
 
     def save(self) -> None:
-        """Persist the index for the committed generation (tmp + fsync + rename); with
-        Milvus, catch it up and seal its segments."""
-        if self._milvus is not None:
-            self._milvus_catch_up()
-            self._milvus.flush()
-            return
-        self.index()
-        self._faiss.save()
+        """Persist the index for the committed generation (FAISS: tmp + fsync + rename;
+        Milvus: caught up and its segments sealed)."""
+        self.vectors.save()
 
     def search(
         self,
@@ -484,20 +384,7 @@ class FaissStore:
     ) -> list[tuple[int, float]]:
         """The k nearest chunks; only among the chunk ids `within` when given (a filter's,
         from `chunk_ids_where`)."""
-        if self._milvus is not None:
-            if within is not None and len(within) <= EXACT_WITHIN:
-                q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-                return exact_top(self.vectors_for, within.tolist(), q, min(k, len(within)))
-            return self._milvus.search(query, k, within)
-        # Under the read lock: a reader catching the index up changes it in place.
-        with self._reading:
-            index = self.index()
-            if within is None:
-                return search_index(
-                    index, query, k, self.vectors_for, self._faiss.search_params(index)
-                )
-            # A filter's chunk ids come from SQLite: no tombstone among them.
-            return search_within(index, query, k, within, self.vectors_for)
+        return self.vectors.search(query, k, within)
 
     def chunk_ids_where(self, where: MetadataFilter) -> npt.NDArray[np.int64]:
         """The chunk ids of the documents that match `where`, ascending."""
@@ -597,8 +484,7 @@ def drop_collection(root: Path, name: str) -> None:
     # never touches.
     tomb = path.with_name(f".{path.name}.deleted-{os.getpid()}-{time.monotonic_ns()}")
     with FaissStore(path, writable=True) as store:
-        milvus = store._milvus
+        vectors = store.vectors
         path.rename(tomb)
-    if milvus is not None:
-        milvus.drop()
+    vectors.drop()  # Milvus's collection; FAISS's files went with the folder
     shutil.rmtree(tomb, ignore_errors=True)

@@ -305,12 +305,6 @@ class VectorIndex:
     def set_save_interval(self, seconds: float) -> None:
         self._save_every = seconds
 
-    def save_due(self) -> bool:
-        return time.monotonic() - self._last_save >= self._save_every
-
-    def saved(self) -> None:
-        self._last_save = time.monotonic()
-
     def save(self) -> None:
         """Persist the adopted index under its generation (tmp + fsync + rename), then drop the
         files of other generations, which can never be loaded again."""

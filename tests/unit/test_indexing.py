@@ -15,6 +15,7 @@ from verirag.core.settings import Settings
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import QueryError, RagPipeline
 from verirag.retrievers.store import CollectionBusyError, CollectionError, FaissStore
+from verirag.retrievers.vector_backend import FaissBackend, MilvusBackend
 
 
 def _corpus(root: Path) -> Path:
@@ -44,13 +45,14 @@ def _consistent(store: FaissStore) -> None:
     assert store.vector_count() == n_chunks
     ids = [r[0] for r in store.db.execute("SELECT chunk_id FROM chunks")]
     assert len(ids) == len(set(ids))
-    if store._milvus is not None:  # Milvus holds exactly SQLite's chunks
-        assert sorted(store._milvus.ids().tolist()) == sorted(ids)
+    if isinstance(store.vectors, MilvusBackend):  # Milvus holds exactly SQLite's chunks
+        assert sorted(store.vectors.milvus.ids().tolist()) == sorted(ids)
     else:
         index = store.index()
         if hasattr(index, "id_map"):  # the index serves exactly SQLite's chunks
             served = set(faiss.vector_to_array(index.id_map).tolist())
-            assert served - set(store._faiss.dead.tolist()) == set(ids)
+            assert isinstance(store.vectors, FaissBackend)
+            assert served - set(store.vectors.files.dead.tolist()) == set(ids)
     dup = store.db.execute(
         "SELECT doc_id, ordinal, COUNT(*) FROM chunks GROUP BY doc_id, ordinal HAVING COUNT(*)>1"
     ).fetchall()

@@ -20,6 +20,7 @@ from verirag.pipeline.rag import RagPipeline
 from verirag.retrievers.filters import parse_filters
 from verirag.retrievers.milvus_vectors import MilvusVectors, VectorDatabaseError
 from verirag.retrievers.store import BatchWrite, CollectionConfig, FaissStore, drop_collection
+from verirag.retrievers.vector_backend import MilvusBackend
 
 
 @pytest.fixture
@@ -33,8 +34,8 @@ def _pipe(settings: Settings, encoder: HashEncoder) -> IndexingPipeline:
 
 def _milvus_of(settings: Settings, name: str) -> MilvusVectors:
     with FaissStore(settings.collections_dir / name) as store:
-        assert store._milvus is not None
-        return store._milvus
+        assert isinstance(store.vectors, MilvusBackend)
+        return store.vectors.milvus
 
 
 def test_a_writer_killed_before_milvus_caught_up_is_repaired_by_the_next_writer(
@@ -59,12 +60,13 @@ def test_a_writer_killed_before_milvus_caught_up_is_repaired_by_the_next_writer(
     with FaissStore(coll) as reader:
         # SQLite moved on, Milvus did not: a reader never returns a chunk its snapshot lacks,
         # and never writes to Milvus to mend it.
-        held = set(reader._milvus.ids().tolist()) if reader._milvus else set()
+        assert isinstance(reader.vectors, MilvusBackend)
+        held = set(reader.vectors.milvus.ids().tolist())
         live = set(reader.chunk_ids().tolist())
         assert held != live
         hits = reader.hits(reader.search(hash_encoder.encode_query("dogs mailman")[0], 10))
         assert {h.chunk_id for h in hits} <= live
-        assert set(reader._milvus.ids().tolist()) == held  # type: ignore[union-attr]
+        assert set(reader.vectors.milvus.ids().tolist()) == held
     with FaissStore(coll, writable=True) as writer:  # the next writer catches Milvus up
         _consistent(writer)
     rag = RagPipeline(milvus_settings, encoder=hash_encoder)  # type: ignore[arg-type]
@@ -102,7 +104,7 @@ def test_a_filter_applies_before_top_k_and_still_returns_k(
 ) -> None:
     """Both paths of a filtered search: a large filter goes to Milvus as an id expression
     (monkeypatched threshold), a small one is searched exactly over SQLite's vectors."""
-    monkeypatch.setattr("verirag.retrievers.store.EXACT_WITHIN", 10)
+    monkeypatch.setattr("verirag.retrievers.vector_backend.EXACT_WITHIN", 10)
     dim, n = 16, 400
     rng = np.random.default_rng(3)
     vectors = rng.standard_normal((n, dim)).astype(np.float32)

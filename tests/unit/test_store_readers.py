@@ -95,7 +95,7 @@ def test_a_snapshot_does_not_see_a_commit_made_during_it(
         _index(hash_settings, hash_encoder, indexed)
         # Generation, count and rows all still from the moment the snapshot began.
         assert (reader.generation, reader.count("chunks")) == before
-        ids, vecs = reader._stored_vectors()
+        ids, vecs = reader.stored_vectors()
         assert len(ids) == before[1] == len(vecs)
     assert reader.generation > before[0] and reader.count("chunks") == 3
 
@@ -273,6 +273,6 @@ def test_an_hnsw_delete_leaves_tombstones_instead_of_rebuilding_the_graph(
         share = int(vector_index.TOMBSTONE_SHARE * 200)
         store.delete_documents([f"d{i}" for i in range(20, 20 + share)])
         store.search(batch.vectors[0], 1)
-        assert builds == [200 - 2 - share] and len(store._faiss.dead) == 0
+        assert builds == [200 - 2 - share] and len(store.vectors.files.dead) == 0  # type: ignore[attr-defined]
         store.save()
         assert not list(path.glob("faiss-g*.dead.npy"))
