@@ -95,15 +95,20 @@ class HashEncoder:
         return self.encode([query])
 
 
-@pytest.fixture
-def hash_settings(tmp_path: Path) -> Settings:
+def _hash_settings(tmp_path: Path, **extra: Any) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         embedder="hash-test",
         chunk_tokens=40,
         chunk_overlap=8,
         docs_per_batch=4,
+        **extra,
     )
+
+
+@pytest.fixture
+def hash_settings(tmp_path: Path) -> Settings:
+    return _hash_settings(tmp_path)
 
 
 @pytest.fixture
@@ -162,11 +167,4 @@ def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings
     extra: dict[str, Any] = {}
     if request.param == "milvus":
         extra = {"vector_backend": "milvus", "vector_uri": request.getfixturevalue("milvus_uri")}
-    return Settings(
-        data_dir=tmp_path / "data",
-        embedder="hash-test",
-        chunk_tokens=40,
-        chunk_overlap=8,
-        docs_per_batch=4,
-        **extra,
-    )
+    return _hash_settings(tmp_path, **extra)
