@@ -89,6 +89,7 @@ def store_side(
         delete_s = timed(lambda: store.delete_documents(["d7"]))
         delete_s += timed(lambda: store.search(queries[0], 10))
         count = store.vector_count()
+        store.save()  # as `verirag index` ends: a reader then loads, never rebuilds
 
     def reopen() -> None:
         with FaissStore(path) as reader:
