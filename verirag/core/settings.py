@@ -93,9 +93,9 @@ class Settings(BaseSettings):
     ray_embed_actors: int = Field(
         default=1, ge=1, le=4096, description="embedding actors (one encoder each)"
     )
-    # Files per embedding call on an actor: the encoder sorts a call's chunks by length, so
-    # small calls pad more (16 files, ~20 chunks a call, ran at 0.76x of in-process).
-    ray_embed_batch_files: int = Field(default=64, ge=1, le=100_000)
+    # Files per embedding call on an actor. 64 (fewer, longer calls, less padding) did not
+    # beat 16 on 2 cores (bench/RESULTS.md): the calls overlap less with chunking.
+    ray_embed_batch_files: int = Field(default=16, ge=1, le=100_000)
     ray_gpus_per_actor: float | None = Field(
         default=None, ge=0.0, description="None = 1 when the cluster has GPUs, else 0"
     )
