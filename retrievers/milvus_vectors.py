@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ BATCH = 2_000
 # Ids per `chunk_id in [...]` expression of a filtered search.
 FILTER_IDS = 100_000
 TIMEOUT_S = 30.0
+CONNECT_TRIES = 3
 TOKEN_ENV = "VERIRAG_MILVUS_TOKEN"
 URI_ENV = "VERIRAG_MILVUS_URI"
 
@@ -82,14 +84,20 @@ class MilvusVectors:
                 raise VectorDatabaseError(
                     "the milvus backend needs pymilvus: pip install 'verirag[milvus]'"
                 ) from exc
-            try:
-                self._client = MilvusClient(
-                    uri=self.uri, token=os.environ.get(TOKEN_ENV, ""), timeout=TIMEOUT_S
-                )
-            except Exception as exc:  # pymilvus raises its own and grpc's errors
-                raise VectorDatabaseError(
-                    f"cannot reach the vector database at {self.uri}: {exc}"
-                ) from exc
+            # A busy server can miss one handshake (seen with Milvus Lite under load): three
+            # tries; a server that is down refuses each at once, so this stays quick.
+            for attempt in range(CONNECT_TRIES):
+                try:
+                    self._client = MilvusClient(
+                        uri=self.uri, token=os.environ.get(TOKEN_ENV, ""), timeout=TIMEOUT_S
+                    )
+                    break
+                except Exception as exc:  # pymilvus raises its own and grpc's errors
+                    if attempt == CONNECT_TRIES - 1:
+                        raise VectorDatabaseError(
+                            f"cannot reach the vector database at {self.uri}: {exc}"
+                        ) from exc
+                    time.sleep(0.5 * (attempt + 1))
         return self._client
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -113,7 +121,12 @@ class MilvusVectors:
             return True
         if not self.exists():
             return False
-        self._call("load the collection", self.client.load_collection, self.name)
+        try:
+            self.client.load_collection(self.name, timeout=TIMEOUT_S)
+        except Exception:
+            # The server answered (it listed the collection) but cannot load it yet: a
+            # writer is creating it and its index. Nothing to search until it has.
+            return False
         self._ready = True
         return True
 
@@ -124,22 +137,26 @@ class MilvusVectors:
             return
         from pymilvus import DataType, MilvusClient
 
+        # Collection, index and load as three idempotent steps, each checked first, so that a
+        # writer that died between them (or a reader loading meanwhile, which Milvus Lite
+        # answered with "no index" during a one-call create) finishes the job next time.
         if not self.exists():
             schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
             schema.add_field("chunk_id", DataType.INT64, is_primary=True)
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.config.dim)
-            kind, build, _ = _index_params(self.config, n_hint)
-            index = self.client.prepare_index_params()
-            index.add_index(field_name="vector", index_type=kind, metric_type="IP", params=build)
             self._call(
                 "create a collection",
                 self.client.create_collection,
                 self.name,
                 schema=schema,
-                index_params=index,
                 # Strong: a search sees every write acknowledged before it, as FAISS does.
                 consistency_level="Strong",
             )
+        if not self._call("list indexes", self.client.list_indexes, self.name):
+            kind, build, _ = _index_params(self.config, n_hint)
+            index = self.client.prepare_index_params()
+            index.add_index(field_name="vector", index_type=kind, metric_type="IP", params=build)
+            self._call("create the index", self.client.create_index, self.name, index)
         self._call("load the collection", self.client.load_collection, self.name)
         self._ready = True
 
