@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,7 @@ import numpy.typing as npt
 
 from verirag.core.records import Chunk, Document
 from verirag.retrievers.filters import parse_filters
+from verirag.retrievers.milvus_vectors import milvus_lite_server
 from verirag.retrievers.store import BatchWrite, CollectionConfig, FaissStore
 
 DIM = 384
@@ -162,36 +161,6 @@ def qdrant_side(vectors: Vectors, queries: Vectors, folder: Path) -> dict[str, f
     }
 
 
-def milvus_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    exe = shutil.which("milvus-lite", path=str(Path(sys.executable).parent)) or "milvus-lite"
-    server = subprocess.Popen(
-        [
-            exe,
-            "server",
-            "--data-dir",
-            str(folder / "milvus"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return server, f"http://127.0.0.1:{port}"
-        if time.monotonic() > deadline:
-            server.kill()
-            raise RuntimeError("milvus-lite server did not start")
-        time.sleep(0.2)
-
-
 def show(name: str, got: dict[str, float], base: dict[str, float]) -> None:
     def ratio(key: str) -> str:
         return f"{got[key] / base[key]:.3g}x" if base[key] > 0 else "-"
@@ -203,6 +172,33 @@ def show(name: str, got: dict[str, float], base: dict[str, float]) -> None:
         f"delete a document {ratio('delete_doc_s'):>6s}  reopen + search {ratio('reopen_s'):>6s}"
         f"  rows after the delete {got['rows_after_delete']:.0f}"
     )
+
+
+def compare(
+    args: argparse.Namespace,
+    n: int,
+    vectors: npt.NDArray[np.float32],
+    queries: npt.NDArray[np.float32],
+    folder: Path,
+    uri: str,
+) -> None:
+    print(
+        f"{n:,} vectors of {DIM} dims, {PER_DOC} chunks a document, {args.queries} queries, "
+        f"k 10, index {args.index_type}, seed {args.seed}; ratios against FAISS, same run"
+    )
+    base = store_side(CollectionConfig("hash", DIM, args.index_type), vectors, queries, folder)
+    print(
+        f"{'faiss':13s} add {base['add_s']:.2f} s, search p50 {base['search_p50_ms']:.2f} ms, "
+        f"narrow filter p50 {base['filtered_p50_ms']:.2f} ms, wide filter p50 "
+        f"{base['wide_p50_ms']:.2f} ms, delete a document "
+        f"{base['delete_doc_s']:.3f} s, reopen + search {base['reopen_s']:.2f} s"
+    )
+    milvus = CollectionConfig("hash", DIM, args.index_type, backend="milvus", backend_uri=uri)
+    show("milvus (lite)", store_side(milvus, vectors, queries, folder), base)
+    try:
+        show("qdrant local", qdrant_side(vectors, queries, folder), base)
+    except ImportError:
+        print("qdrant local  not installed (make bench-vectordb installs qdrant-client)")
 
 
 def main() -> int:
@@ -219,28 +215,10 @@ def main() -> int:
     queries = vectors[rng.choice(n, args.queries, replace=False)]
     queries = queries + 0.05 * rng.standard_normal(queries.shape).astype(np.float32)
     folder = Path(tempfile.mkdtemp(prefix="verirag-vdb-"))
-    server, uri = milvus_server(folder)
     try:
-        print(
-            f"{n:,} vectors of {DIM} dims, {PER_DOC} chunks a document, {args.queries} queries, "
-            f"k 10, index {args.index_type}, seed {args.seed}; ratios against FAISS, same run"
-        )
-        base = store_side(CollectionConfig("hash", DIM, args.index_type), vectors, queries, folder)
-        print(
-            f"{'faiss':13s} add {base['add_s']:.2f} s, search p50 {base['search_p50_ms']:.2f} ms, "
-            f"narrow filter p50 {base['filtered_p50_ms']:.2f} ms, wide filter p50 "
-            f"{base['wide_p50_ms']:.2f} ms, delete a document "
-            f"{base['delete_doc_s']:.3f} s, reopen + search {base['reopen_s']:.2f} s"
-        )
-        milvus = CollectionConfig("hash", DIM, args.index_type, backend="milvus", backend_uri=uri)
-        show("milvus (lite)", store_side(milvus, vectors, queries, folder), base)
-        try:
-            show("qdrant local", qdrant_side(vectors, queries, folder), base)
-        except ImportError:
-            print("qdrant local  not installed (make bench-vectordb installs qdrant-client)")
+        with milvus_lite_server(folder / "milvus") as uri:
+            compare(args, n, vectors, queries, folder, uri)
     finally:
-        server.terminate()
-        server.wait(10)
         shutil.rmtree(folder, ignore_errors=True)
     return 0
 

@@ -19,8 +19,14 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +47,46 @@ URI_ENV = "VERIRAG_MILVUS_URI"
 
 class VectorDatabaseError(CollectionError):
     """The vector database is unreachable or refused a request; the message names it."""
+
+
+@contextmanager
+def milvus_lite_server(
+    data_dir: Path, log: Path | None = None, wait_s: float = 60.0
+) -> Iterator[str]:
+    """Run a Milvus Lite server (`milvus-lite server`, from the `milvus` extra) on a free
+    127.0.0.1 port for as long as the block lasts, and yield its URI: what the tests and
+    `bench/vector_backends.py` talk to, through the same client a Milvus cluster takes."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    exe = shutil.which("milvus-lite", path=str(Path(sys.executable).parent)) or "milvus-lite"
+    command = [exe, "server", "--data-dir", str(data_dir), "--host", "127.0.0.1"]
+    sink = log.open("wb") if log is not None else subprocess.DEVNULL
+    try:
+        server = subprocess.Popen(
+            [*command, "--port", str(port)], stdout=sink, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + wait_s
+            while True:
+                with socket.socket() as probe:
+                    if probe.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                if server.poll() is not None or time.monotonic() > deadline:
+                    said = log.read_text(errors="replace")[-2000:] if log is not None else ""
+                    raise VectorDatabaseError(f"milvus-lite server did not start: {said}")
+                time.sleep(0.2)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    finally:
+        if log is not None and not isinstance(sink, int):
+            sink.close()
 
 
 def milvus_collection_name(collection: str) -> str:

@@ -329,10 +329,11 @@ class FaissStore:
     def meta(self, key: str) -> str | None:
         return get_meta(self.db, key)
 
-    def set_meta(self, key: str, value: str) -> None:
-        """One bookkeeping value, in a transaction of its own (a writer's)."""
+    def set_meta(self, key: str, value: str, **more: str) -> None:
+        """Bookkeeping values, in one transaction of their own (a writer's)."""
         with self.transaction():
-            set_meta(self.db, key, value)
+            for name, text in {key: value, **more}.items():
+                set_meta(self.db, name, text)
 
     def index(self) -> Any:
         """The FAISS index for the committed generation (`FaissBackend.index`)."""

@@ -66,7 +66,7 @@ class VectorSource(Protocol):
 
     def meta(self, key: str) -> str | None: ...
 
-    def set_meta(self, key: str, value: str) -> None: ...
+    def set_meta(self, key: str, value: str, **more: str) -> None: ...
 
 
 class VectorBackend(Protocol):
@@ -181,8 +181,7 @@ class MilvusBackend:
                     f"collection '{source.name}' has no Milvus collection yet: index into it first"
                 )
             name = milvus_collection_name(source.name)
-            source.set_meta("milvus_collection", name)
-            source.set_meta("milvus_generation", "-1")
+            source.set_meta("milvus_collection", name, milvus_generation="-1")
         if not config.backend_uri:
             raise CollectionError(
                 f"collection '{source.name}' uses Milvus but names no server (vector_uri)"

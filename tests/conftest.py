@@ -126,39 +126,11 @@ def free_port() -> int:
 def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A Milvus Lite server on 127.0.0.1 for the tests of the milvus vector backend (the same
     gRPC protocol and client as a Milvus cluster), started once per session."""
-    import shutil
-    import subprocess
-    import sys
-    import time
+    from verirag.retrievers.milvus_vectors import milvus_lite_server
 
-    port = free_port()
     data = tmp_path_factory.mktemp("milvus")
-    exe = shutil.which("milvus-lite", path=str(Path(sys.executable).parent)) or "milvus-lite"
-    log = (data / "server.log").open("wb")
-    server = subprocess.Popen(
-        [exe, "server", "--data-dir", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            log.close()
-            raise RuntimeError("milvus-lite did not start: " + (data / "server.log").read_text())
-        time.sleep(0.2)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    with milvus_lite_server(data / "db", log=data / "server.log") as uri:
+        yield uri
 
 
 @pytest.fixture(params=["faiss", "milvus"])
