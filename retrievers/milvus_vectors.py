@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +42,11 @@ BATCH = 2_000
 FILTER_IDS = 100_000
 TIMEOUT_S = 30.0
 CONNECT_TRIES = 3
+# pymilvus pings an idle connection every 10 s, which a Milvus cluster allows but Milvus Lite's
+# Python gRPC server (gRPC's default policy: one ping per 5 min without calls) answers with a
+# `too_many_pings` GOAWAY after about 5 idle minutes. On loopback, where Milvus Lite is what
+# runs and no network can silently drop the connection, idle pings are turned off.
+LOOPBACK_GRPC = {"grpc.keepalive_permit_without_calls": False}
 TOKEN_ENV = "VERIRAG_MILVUS_TOKEN"
 URI_ENV = "VERIRAG_MILVUS_URI"
 
@@ -89,6 +95,12 @@ def milvus_lite_server(
             sink.close()
 
 
+def grpc_options(uri: str) -> dict[str, object]:
+    """Channel options for `uri`: pymilvus's own, except no idle pings on loopback."""
+    host = (urlsplit(uri if "://" in uri else f"//{uri}").hostname or "").lower()
+    return dict(LOOPBACK_GRPC) if host in {"127.0.0.1", "localhost", "::1"} else {}
+
+
 def milvus_collection_name(collection: str) -> str:
     """A fresh Milvus collection name for a verirag collection: unique per creation, so a
     collection dropped and made again, or two data directories on one cluster, never share
@@ -135,7 +147,10 @@ class MilvusVectors:
             for attempt in range(CONNECT_TRIES):
                 try:
                     self._client = MilvusClient(
-                        uri=self.uri, token=os.environ.get(TOKEN_ENV, ""), timeout=TIMEOUT_S
+                        uri=self.uri,
+                        token=os.environ.get(TOKEN_ENV, ""),
+                        timeout=TIMEOUT_S,
+                        grpc_options=grpc_options(self.uri),
                     )
                     break
                 except Exception as exc:  # pymilvus raises its own and grpc's errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from verirag.evaluators.decision import Thresholds, is_abstention
 from verirag.evaluators.judge import LlmJudgeVerifier
 from verirag.evaluators.verifier import Verifier
 from verirag.generators.prompts import load_prompts
+from verirag.pipeline.evaluation.calibration_run import packaged_calibration_path
 from verirag.pipeline.rag import RagPipeline
 
 IDK = "I don't know based on the provided sources."
@@ -100,12 +102,16 @@ def test_an_answer_says_whether_its_cuts_were_fitted_for_its_generator(tmp_path:
         assert not RagPipeline(settings).calibrated, other
 
     # A file fitted on signals measured with a bug since fixed still decides, but does not
-    # claim to be calibrated (the 0.5B's was fitted before the first-token fix).
-    stale = Thresholds.load(model="qwen2.5-0.5b")
-    assert stale.stale and stale.model == "qwen2.5-0.5b"
-    assert not stale.covers("qwen2.5-0.5b", "same", "llama.cpp")
-    settings = Settings(data_dir=tmp_path / "data", embedder="hash-test", generator="qwen2.5-0.5b")
-    assert not RagPipeline(settings).calibrated
+    # claim to be calibrated (the 0.5B's was, until it was refitted after the first-token fix).
+    shipped = json.loads(packaged_calibration_path("qwen2.5-1.5b").read_text())
+    stale_file = tmp_path / "stale.json"
+    stale_file.write_text(json.dumps({**shipped, "stale": "fitted before a fix"}))
+    stale = Thresholds.load(stale_file)
+    assert stale.stale and stale.model == "qwen2.5-1.5b"
+    assert not stale.covers("qwen2.5-1.5b", "same", "llama.cpp")
+    settings = Settings(data_dir=tmp_path / "data", embedder="hash-test")
+    assert RagPipeline(settings).calibrated
+    assert not RagPipeline(settings.with_overrides(thresholds_file=stale_file)).calibrated
 
 
 def test_a_claim_is_supported_only_at_a_calibrated_half() -> None:

@@ -18,7 +18,7 @@ from verirag.core.settings import Settings
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import RagPipeline
 from verirag.retrievers.filters import parse_filters
-from verirag.retrievers.milvus_vectors import MilvusVectors, VectorDatabaseError
+from verirag.retrievers.milvus_vectors import MilvusVectors, VectorDatabaseError, grpc_options
 from verirag.retrievers.store import BatchWrite, CollectionConfig, FaissStore, drop_collection
 from verirag.retrievers.vector_backend import MilvusBackend
 
@@ -161,3 +161,13 @@ def test_the_api_says_503_without_the_server_address() -> None:
     assert (problem.status, problem.kind) == (503, "vector-database-unavailable")
     assert problem.headers == {"Retry-After": "5"}
     assert "10.0.0.7" not in problem.detail
+
+
+def test_idle_pings_are_off_only_on_loopback() -> None:
+    """Milvus Lite's gRPC server sends `too_many_pings` GOAWAY to pymilvus's 10 s idle pings
+    after about 5 idle minutes (seen here); a cluster keeps pymilvus's own keep-alive."""
+    off = {"grpc.keepalive_permit_without_calls": False}
+    for uri in ("http://127.0.0.1:19530", "http://localhost:1", "127.0.0.1:5", "http://[::1]:5"):
+        assert grpc_options(uri) == off, uri
+    for uri in ("http://milvus:19530", "https://in01.api.zillizcloud.com", "10.0.0.7:19530"):
+        assert grpc_options(uri) == {}, uri
