@@ -219,6 +219,7 @@ def fit(
         answer_min=float(cut),
         fitted_on=data.described,
         report=report,
+        stale="",  # fitted now, on the signals just measured
     )
 
 

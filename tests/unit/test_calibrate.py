@@ -216,10 +216,12 @@ def test_fit_reports_out_of_fold_figures_and_calibrated_cuts(tmp_path: Path) -> 
 
     data = _synthetic(120)
     logged: list[str] = []
-    t = fit(
-        data, Thresholds(version="4"), "m", target_precision=0.9, log=logged.append, resamples=50
-    )
+    # Refitted from a file marked stale (signals measured with a bug since fixed): the new
+    # fit, on new signals, is not stale.
+    base = Thresholds(version="4", stale="fitted before a fix")
+    t = fit(data, base, "m", target_precision=0.9, log=logged.append, resamples=50)
     assert t.version == "5" and t.model == "m" and t.fitted_on == "synthetic"
+    assert not t.stale
     report = t.report
     assert report["folds"] == 5 and report["samples"] == {
         "own": 120,
