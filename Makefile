@@ -57,11 +57,13 @@ bench: setup
 SHARED_DATA ?= $(or $(VERIRAG_SHARED_DATA),../shared/data)
 SQUAD       := $(SHARED_DATA)/squad_v1.1_dev/dev-v1.1.json
 HALUEVAL    := $(SHARED_DATA)/halueval_qa/qa.jsonl
+SUMMARIES   := $(SHARED_DATA)/halueval_summarization/summarization.jsonl
 EVAL        := $(BIN)/verirag eval
 eval: setup
-	@for f in $(SQUAD) $(HALUEVAL); do test -f "$$f" || { echo "make eval: public data file not found: $$f; set VERIRAG_SHARED_DATA (or SHARED_DATA=DIR) to the folder holding squad_v1.1_dev/ and halueval_qa/ (default ../shared/data)" >&2; exit 1; }; done
+	@for f in $(SQUAD) $(HALUEVAL) $(SUMMARIES); do test -f "$$f" || { echo "make eval: public data file not found: $$f; set VERIRAG_SHARED_DATA (or SHARED_DATA=DIR) to the folder holding squad_v1.1_dev/, halueval_qa/ and halueval_summarization/ (default ../shared/data)" >&2; exit 1; }; done
 	$(EVAL) retrieval --data $(SQUAD) --limit 200 --seed 3 --out eval-runs/retrieval
 	$(EVAL) hallucination --data $(HALUEVAL) --limit 100 --seed 7 --generator qwen2.5-0.5b --out eval-runs/hallucination
+	$(EVAL) hallucination --data $(SUMMARIES) --limit 100 --seed 7 --generator qwen2.5-0.5b --out eval-runs/hallucination-summaries
 	$(EVAL) abstention --data $(SQUAD) --limit 200 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/abstention
 	$(EVAL) qa --data $(SQUAD) --limit 200 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/qa
 	$(EVAL) baseline --data $(SQUAD) --limit 200 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/baseline

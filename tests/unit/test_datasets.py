@@ -95,6 +95,37 @@ def test_halueval_pair_ids_come_from_the_record_not_its_line(tmp_path: Path) -> 
     assert all(whole[h.question] == h.pair_id for h in part)
 
 
+def test_halueval_summarization_records_are_pairs_over_their_document(tmp_path: Path) -> None:
+    """A summarization record is the right and the hallucinated answer to a fixed request over
+    its document, so the hallucination suite scores it as it scores QA; a summary left empty
+    is named, with its line."""
+    from verirag.pipeline.evaluation.datasets.halueval import SUMMARY_REQUEST
+
+    doc = "Kesk council opened a ferry to Arvet on Monday. It runs twice a day."
+    path = tmp_path / "summarization.jsonl"
+    record = {"document": doc, "right_summary": "A ferry now links Kesk and Arvet.",
+              "hallucinated_summary": "A bridge now links Kesk and Arvet."}  # fmt: skip
+    path.write_text(json.dumps(record) + "\n" + json.dumps(record) + "\n")
+    data = load_eval_dataset(path)
+    assert data.format == "halueval" and len(data.halu) == 2  # the repeat read once
+    right, wrong = data.halu
+    assert (right.knowledge, right.question, right.answer) == (
+        doc, SUMMARY_REQUEST, "A ferry now links Kesk and Arvet."
+    )  # fmt: skip
+    assert wrong.hallucinated and not right.hallucinated and right.pair_id == wrong.pair_id
+    assert right.pair_id == pair_id(SUMMARY_REQUEST, doc)
+    path.write_text(json.dumps({**record, "hallucinated_summary": " "}) + "\n")
+    with pytest.raises(
+        DatasetError, match=r'summarization.jsonl:1: "hallucinated_summary" must not be empty'
+    ):
+        load_eval_dataset(path)
+    # The committed sample of the public file reads the same way.
+    sample = load_eval_dataset(
+        PUBLIC_SAMPLE / "halueval_summarization" / "summarization.jsonl"
+    ).halu
+    assert len(sample) == 80 and sum(h.hallucinated for h in sample) == 40
+
+
 def test_halueval_fixture() -> None:
     data = load_eval_dataset(FIXTURES / "halueval_tiny.jsonl")
     assert data.format == "halueval"

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from verirag.pipeline.evaluation.datasets.beir import read_beir
-from verirag.pipeline.evaluation.datasets.halueval import read_halueval
+from verirag.pipeline.evaluation.datasets.halueval import is_halueval, read_halueval
 from verirag.pipeline.evaluation.datasets.jsonl import read_plain
 from verirag.pipeline.evaluation.datasets.reading import jsonl_records, read_json
 from verirag.pipeline.evaluation.datasets.records import (
@@ -44,8 +44,7 @@ def _detect(path: Path) -> tuple[DatasetFormat, Any]:
         raise DatasetError(path, f'a .json file without a "data" key; {SUPPORTED}')
     if suffix == ".jsonl":
         for _, record in jsonl_records(path):
-            halueval = {"knowledge", "right_answer"} <= record.keys()
-            return ("halueval" if halueval else "jsonl"), None
+            return ("halueval" if is_halueval(record) else "jsonl"), None
         raise DatasetError(path, "empty file: no records")
     kind = repr(suffix) if suffix else "(no extension)"
     raise DatasetError(path, f"unknown file type {kind}; {SUPPORTED}")
