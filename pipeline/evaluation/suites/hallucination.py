@@ -34,7 +34,9 @@ from verirag.pipeline.evaluation.runs import (
 )
 from verirag.pipeline.evaluation.suites.shared import bootstrap_intervals, reliability_table
 
-SIGNALS = ("logprob", "judge", "lexical", "combined")
+# Support (the judge with the lexical penalties) and source lift are the given-answer model's
+# inputs: reported on their own so that a second data set shows which of them carries over.
+SIGNALS = ("logprob", "judge", "lexical", "support", "lift", "combined")
 CALIBRATED = ("judge", "combined")  # the signals read as P(supported): calibration is theirs
 
 
@@ -178,6 +180,8 @@ def summarise_hallucination(
         "logprob": None,
         "judge": thresholds.claim_support,
         "lexical": 0.5,
+        "support": None,
+        "lift": None,
         "combined": thresholds.answer_min,
     }
     if not records or all(labels) or not any(labels):
@@ -238,8 +242,9 @@ def summarise_hallucination(
                 ],
                 rows,
                 note="Scores are support scores (high = supported); an answer is flagged when "
-                "its score is under the cut. The logprob signal has no cut of its own in the "
-                "decision rule. An undecided judge counts as 0.5.",
+                "its score is under the cut. The logprob, support and lift signals have no cut "
+                "of their own in the decision rule (source lift is a likelihood ratio, not a "
+                "probability). An undecided judge counts as 0.5.",
             ),
             reliability_table(
                 "Reliability of the combined score as P(right)",
