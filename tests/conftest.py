@@ -26,6 +26,7 @@ os.environ.pop("VERIRAG_CONFIG", None)
 PUBLIC_SAMPLE = Path(__file__).resolve().parent / "fixtures" / "public_sample"
 SQUAD_SAMPLE = PUBLIC_SAMPLE / "squad_v1.1_dev" / "dev-v1.1.json"
 HALUEVAL_SAMPLE = PUBLIC_SAMPLE / "halueval_qa" / "qa.jsonl"
+SUMMARIES_SAMPLE = PUBLIC_SAMPLE / "halueval_summarization" / "summarization.jsonl"
 os.environ["VERIRAG_SHARED_DATA"] = str(PUBLIC_SAMPLE)
 
 _real_connect = socket.socket.connect

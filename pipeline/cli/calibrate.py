@@ -12,6 +12,14 @@ from verirag.pipeline.cli.common import DataDirOpt, err, fail, guard, load_setti
 
 def calibrate(
     pairs: Annotated[int, typer.Option(min=10, help="HaluEval QA pairs")] = 100,
+    summary_pairs: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="HaluEval summarization pairs, never fitted on: the given-answer model keeps "
+            "the signals that hold on both sets",
+        ),
+    ] = 0,
     questions: Annotated[int, typer.Option(min=10, help="SQuAD questions")] = 30,
     distractors: Annotated[int, typer.Option(min=0, help="other SQuAD paragraphs indexed")] = 60,
     k: Annotated[int, typer.Option(min=1, help="sources per question")] = 4,
@@ -25,7 +33,11 @@ def calibrate(
         Path | None, typer.Option(help="also write the measured signals here (JSON)")
     ] = None,
     from_signals: Annotated[
-        Path | None, typer.Option(help="refit from signals saved earlier; loads no model")
+        Path | None,
+        typer.Option(
+            help="refit from signals saved earlier; loads no model unless --summary-pairs "
+            "adds a second set to them"
+        ),
     ] = None,
     work_dir: Annotated[
         Path | None,
@@ -59,6 +71,7 @@ def calibrate(
     from verirag.pipeline.evaluation.calibrate import CalibrationData
     from verirag.pipeline.evaluation.calibration_fit import fit, write_calibration
     from verirag.pipeline.evaluation.calibration_run import (
+        measure_second_set,
         measure_signals,
         packaged_calibration_path,
         public_data_files,
@@ -71,6 +84,31 @@ def calibrate(
         if not from_signals.is_file():
             fail(f"signals file not found: {from_signals}")
         measured = guard(lambda: CalibrationData.load(from_signals))
+        if summary_pairs:
+            root = data or shared_data_dir()
+            work = work_dir or Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
+            work.mkdir(parents=True, exist_ok=True)
+            err.print(f"work directory (pass it as --work-dir to resume): {work}")
+            earlier = measured
+            measured = guard(
+                lambda: measure_second_set(
+                    settings,
+                    root,
+                    earlier,
+                    pairs=summary_pairs,
+                    seed=seed,
+                    thresholds=base,
+                    work_dir=work,
+                    progress=lambda part, done, total: err.print(
+                        f"  {part}: {done}/{total}", end="\r"
+                    ),
+                    avoid=avoid or (),
+                    budget_minutes=budget,
+                )
+            )
+            signals_path = save_signals or work / "signals.json"
+            measured.dump(signals_path)
+            out.print(f"signals written to {signals_path}")
     else:
         root = data or shared_data_dir()
         # Checked here too, so that the message can name the option that fixes it.
@@ -98,6 +136,7 @@ def calibrate(
                 progress=asked,
                 avoid=avoid or (),
                 budget_minutes=budget,
+                confirm_pairs=summary_pairs,
             )
         )
         signals_path = save_signals or work / "signals.json"

@@ -2,10 +2,11 @@
 
 The generator answers SQuAD questions twice, once with the question's paragraph indexed and
 once without it (right = the source was there and the answer contains a gold answer), and
-its checks score HaluEval QA's right and hallucinated answers. The data collection lives
-here; the fit is `calibration_fit` (format 3: calibrated probabilities, a cut for a target
-precision, out-of-fold figures only). Every sampled item is listed in the calibration's
-exclusion file, and `--avoid` keeps a test set out of the sample.
+its checks score HaluEval QA's right and hallucinated answers, and optionally HaluEval
+summarization's (a second set, which the given-answer model must also hold on). The data
+collection lives here; the fit is `calibration_fit` (format 3: calibrated probabilities, a
+cut for a target precision, out-of-fold figures only). Every sampled item is listed in the
+calibration's exclusion file, and `--avoid` keeps a test set out of the sample.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,9 @@ class CalibrationData:
     # Every item sampled, whether or not it was labelled: evaluations leave these ids out.
     excluded: dict[str, list[str]] = field(default_factory=dict)
     asked: list[Asked] = field(default_factory=list)  # every question's outcome
+    # HaluEval summarization answers, never fitted on: the given-answer model's signals are
+    # chosen so that a model fitted on HaluEval QA also holds here (a second domain).
+    confirm: list[HaluRow] = field(default_factory=list)
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)) + "\n")
@@ -179,6 +183,7 @@ class CalibrationData:
             described=raw["described"],
             excluded=raw.get("excluded", {}),
             asked=[Asked(**a) for a in raw.get("asked", [])],
+            confirm=[_halu_row(h) for h in raw.get("confirm", [])],
         )
 
 
@@ -236,6 +241,9 @@ class Checkpoint:
         return entry
 
 
+HALUEVAL_PART, CONFIRM_PART = "halueval", "summaries"  # checkpoint parts
+
+
 def _halu_row(raw: dict[str, Any]) -> HaluRow:
     return HaluRow(**{**raw, "features": ConfidenceFeatures.from_dict(raw["features"])})
 
@@ -255,8 +263,11 @@ def collect(
     progress: Progress | None = None,
     avoid: dict[str, frozenset[str]] | None = None,
     deadline: float | None = None,
+    confirm_path: Path | None = None,
+    confirm_pairs: int = 0,
 ) -> CalibrationData:
-    """Score each HaluEval pair, then ask each SQuAD question with its paragraph indexed and
+    """Score each HaluEval pair (QA, then `confirm_pairs` of the summarization file at
+    `confirm_path`), then ask each SQuAD question with its paragraph indexed and
     without it. Items already in `checkpoint` (same samples) are not measured again.
     `avoid`: ids ("squad", "halueval") never to sample, e.g. a test set's. `deadline` (a
     `time.monotonic()` value): no new item is started after it, and the data holds the items
@@ -267,23 +278,24 @@ def collect(
     def in_time() -> bool:
         return deadline is None or time.monotonic() < deadline
 
-    halu_pairs = load_halueval(halueval_path, pairs, seed, avoid.get("halueval", frozenset()))
-    halueval: list[HaluRow] = []
-    measured_pairs: list[HaluPair] = []
-    for n, pair in enumerate(halu_pairs, 1):
-        entry = saved.get("halueval", pair.pair_id)
-        if entry is None:
-            if not in_time():
-                break
-            rows = [
-                _halu_from_signals(s, right, pair.pair_id)
-                for s, right in score_pairs(scorer, [pair])
-            ]
-            entry = saved.put("halueval", pair.pair_id, {"rows": [asdict(r) for r in rows]})
-        halueval += [_halu_row(r) for r in entry["rows"]]
-        measured_pairs.append(pair)
-        if progress is not None:
-            progress("halueval", n, len(halu_pairs))
+    def score(part: str, path: Path, n_pairs: int) -> tuple[list[HaluRow], list[HaluPair]]:
+        return score_halueval(
+            scorer,
+            path,
+            n_pairs,
+            seed,
+            saved,
+            part,
+            avoid=avoid,
+            progress=progress,
+            in_time=in_time,
+        )
+
+    halueval, measured_pairs = score(HALUEVAL_PART, halueval_path, pairs)
+    confirm: list[HaluRow] = []
+    confirm_done: list[HaluPair] = []
+    if confirm_path is not None and confirm_pairs > 0:
+        confirm, confirm_done = score(CONFIRM_PART, confirm_path, confirm_pairs)
     sample = squad_qa_sample(
         squad_path, questions, distractors, seed, avoid.get("squad", frozenset())
     )
@@ -320,10 +332,57 @@ def collect(
         halueval,
         sum(not a.indexed and a.decision == "abstain" for a in asked),
         f"{generator_name}; SQuAD v1.1 dev {len(measured)} questions with and without their "
-        f"paragraph among {distractors} others, HaluEval QA {len(measured_pairs)} pairs; "
-        f"seed {seed}",
-        excluded=excluded_ids(measured, measured_pairs),
+        f"paragraph among {distractors} others, HaluEval QA {len(measured_pairs)} pairs"
+        + (f", HaluEval summarization {len(confirm_done)} pairs" if confirm_done else "")
+        + f"; seed {seed}",
+        excluded=excluded_ids(measured, [*measured_pairs, *confirm_done]),
         asked=asked,
+        confirm=confirm,
+    )
+
+
+def score_halueval(
+    scorer: SignalScorer,
+    path: Path,
+    pairs: int,
+    seed: int,
+    saved: Checkpoint,
+    part: str,
+    *,
+    avoid: dict[str, frozenset[str]] | None = None,
+    progress: Progress | None = None,
+    in_time: Callable[[], bool] = lambda: True,
+) -> tuple[list[HaluRow], list[HaluPair]]:
+    """The rows of a seeded sample of HaluEval pairs (QA or summarization), each pair saved
+    under `part` as it is scored; the pairs measured before `in_time` turned false."""
+    chosen = load_halueval(path, pairs, seed, (avoid or {}).get("halueval", frozenset()))
+    rows: list[HaluRow] = []
+    done: list[HaluPair] = []
+    for n, pair in enumerate(chosen, 1):
+        entry = saved.get(part, pair.pair_id)
+        if entry is None:
+            if not in_time():
+                break
+            measured = [
+                _halu_from_signals(s, right, pair.pair_id)
+                for s, right in score_pairs(scorer, [pair])
+            ]
+            entry = saved.put(part, pair.pair_id, {"rows": [asdict(r) for r in measured]})
+        rows += [_halu_row(r) for r in entry["rows"]]
+        done.append(pair)
+        if progress is not None:
+            progress(part, n, len(chosen))
+    return rows, done
+
+
+def with_second_set(data: CalibrationData, rows: list[HaluRow], pairs: int) -> CalibrationData:
+    """Signals measured earlier, with a second set of given answers added (and excluded)."""
+    ids = {*data.excluded.get("halueval", ()), *(h.item_id for h in rows)}
+    return replace(
+        data,
+        confirm=rows,
+        excluded={**data.excluded, "halueval": sorted(ids)},
+        described=f"{data.described}; plus HaluEval summarization {pairs} pairs",
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from verirag.pipeline.evaluation.calibrate import CalibrationData
+from verirag.pipeline.evaluation.calibrate import CalibrationData, HaluRow
 from verirag.pipeline.evaluation.metrics import auroc, expected_calibration_error
 from verirag.pipeline.evaluation.runs import CI_RESAMPLES
 from verirag.pipeline.evaluation.suites.shared import bootstrap_intervals
@@ -156,9 +156,35 @@ _ASKED_KEYS = (
 )
 
 
+def confirm_figures(
+    rows: Sequence[HaluRow], p: Sequence[float], resamples: int = CI_RESAMPLES
+) -> tuple[Figures, dict[str, list[float]]]:
+    """AUROC of the given-answer model on the second set (never fitted on), with its 95%
+    interval over pairs. The set chose the model's signals, so this is a selection figure,
+    not a fresh one: a summarization sample the calibration excluded gives that."""
+    right = [h.right for h in rows]
+    figures = _safe(lambda: {"summaries_auroc": _auroc(p, right)}, ["summaries_auroc"])
+    pairs = _groups(rows)
+    found = bootstrap_intervals(
+        len(pairs),
+        lambda picked: {
+            "summaries_auroc": _auroc(
+                [p[j] for i in picked for j in pairs[i]],
+                [right[j] for i in picked for j in pairs[i]],
+            )
+        },
+        resamples,
+    )
+    return figures, {k: [v.low, v.high] for k, v in found.items()}
+
+
 def _pair_rows(data: CalibrationData) -> list[list[int]]:
+    return _groups(data.halueval)
+
+
+def _groups(rows: Sequence[HaluRow]) -> list[list[int]]:
     """HaluEval row indices grouped by pair, in order of first appearance."""
     groups: dict[str, list[int]] = {}
-    for i, h in enumerate(data.halueval):
+    for i, h in enumerate(rows):
         groups.setdefault(h.item_id or str(i // 2), []).append(i)
     return list(groups.values())

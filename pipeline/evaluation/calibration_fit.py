@@ -7,7 +7,11 @@ and only out-of-fold figures.
 - Answer probability: logistic models of P(right) over (weakest claim, source lift, logprob
   confidence) for own answers, and over (weakest claim, source lift) for given answers, plus
   each newer signal (the answer check, question alignment) that raises the out-of-fold AUROC
-  by at least 0.01. `Answer.confidence` is that probability.
+  by at least 0.01. `Answer.confidence` is that probability. With a second set of given
+  answers (HaluEval summarization, never fitted on), the given-answer model's signals are
+  instead the subset, of all of them, whose worse AUROC over the two sets is highest (within
+  0.01, the fewest signals): a blend that holds only where it was fitted loses to one that
+  holds on both.
 - Answer cut: the lowest out-of-fold probability at which the delivered answers (no claim
   flagged) reach the target precision, so as many right answers as possible are delivered.
 
@@ -23,21 +27,24 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 from verirag.evaluators.decision import Thresholds
 from verirag.pipeline.evaluation.calibrate import CalibrationData, HaluRow, OwnAnswer
-from verirag.pipeline.evaluation.calibration_figures import oof_figures
+from verirag.pipeline.evaluation.calibration_figures import confirm_figures, oof_figures
 from verirag.pipeline.evaluation.calibration_models import (
     CANDIDATES,
     FORMAT_VERSION,
+    GIVEN_POOL,
     MIN_GAIN,
     Signals,
     _both_classes,
     _fold_limit,
     answer_cut,
     fit_parts,
+    given_probabilities,
     out_of_fold,
     precision_cut,
 )
@@ -59,9 +66,11 @@ def choose_signals(
     data: CalibrationData, base: Thresholds, folds: int, seed: int
 ) -> tuple[Signals, dict[str, dict[str, float | None]]]:
     """The base signals, plus each candidate that raises the out-of-fold AUROC of its model
-    by MIN_GAIN, tried in a fixed order; and the AUROC of every set tried."""
+    by MIN_GAIN, tried in a fixed order; and the AUROC of every set tried. With a second set
+    of given answers, the given side is chosen on both sets instead (`_given_on_both`)."""
     right = [o.correct for o in data.own]
     h_right = [h.right for h in data.halueval]
+    confirming = _both_classes([h.right for h in data.confirm])
 
     def scores(signals: Signals) -> tuple[float | None, float | None]:
         oof = out_of_fold(data, base, folds, seed, signals)
@@ -74,8 +83,9 @@ def choose_signals(
         "given": {"+".join(chosen.given): best["given"]},
     }
     rows: dict[str, Sequence[OwnAnswer | HaluRow]] = {"own": data.own, "given": data.halueval}
+    sides = (("own", 0),) if confirming else (("own", 0), ("given", 1))
     for name in CANDIDATES:
-        for side, index in (("own", 0), ("given", 1)):
+        for side, index in sides:
             before = best[side]
             if before is None or all(getattr(r, name) is None for r in rows[side]):
                 continue
@@ -84,7 +94,50 @@ def choose_signals(
             tried[side]["+".join(getattr(trial, side))] = got
             if got is not None and got >= before + MIN_GAIN:
                 chosen, best[side] = trial, got
+    if confirming:
+        given, on_both = _given_on_both(data, base, folds, seed, chosen)
+        chosen = replace(chosen, given=given)
+        tried.update(on_both)
     return chosen, tried
+
+
+def _given_on_both(
+    data: CalibrationData, base: Thresholds, folds: int, seed: int, chosen: Signals
+) -> tuple[tuple[str, ...], dict[str, dict[str, float | None]]]:
+    """The given-answer signals whose model, fitted on HaluEval QA, has the highest worse
+    AUROC of QA (out of fold) and the second set (a model fitted on all of QA), the fewest
+    signals within MIN_GAIN of it; with every subset's three figures. A signal one set lacks
+    is not tried."""
+    h_right = [h.right for h in data.halueval]
+    c_right = [h.right for h in data.confirm]
+    sets = (data.halueval, data.confirm)
+    pool = [n for n in GIVEN_POOL if all(any(getattr(r, n) is not None for r in s) for s in sets)]
+    worse: dict[str, float | None] = {}
+    on_qa: dict[str, float | None] = {}
+    on_second: dict[str, float | None] = {}
+    for size in range(1, len(pool) + 1):
+        for names in combinations(pool, size):
+            trial = replace(chosen, given=names)
+            key = "+".join(names)
+            oof = out_of_fold(data, base, folds, seed, trial)
+            on_qa[key] = _oof_auroc(oof.halu_p, h_right)
+            parts = fit_parts(data.own, data.halueval, base, trial)
+            on_second[key] = _oof_auroc(given_probabilities(parts, data.confirm, base), c_right)
+            pair = (on_qa[key], on_second[key])
+            worse[key] = None if None in pair else min(v for v in pair if v is not None)
+    known = {k: v for k, v in worse.items() if v is not None}
+    if not known:
+        return chosen.given, {"given": worse}
+    top = max(known.values())
+    pick = min(
+        (k for k, v in known.items() if v >= top - MIN_GAIN),
+        key=lambda k: (k.count("+"), -known[k]),
+    )
+    return tuple(pick.split("+")), {
+        "given": worse,
+        "given_halueval": on_qa,
+        "given_summaries": on_second,
+    }
 
 
 def single_signal_auroc(data: CalibrationData) -> dict[str, dict[str, float | None]]:
@@ -97,7 +150,17 @@ def single_signal_auroc(data: CalibrationData) -> dict[str, dict[str, float | No
 
     right = [o.correct for o in data.own]
     h_right = [h.right for h in data.halueval]
+    c_right = [h.right for h in data.confirm]
+    second = {
+        "summaries": {
+            "support": measured([h.support for h in data.confirm], c_right),
+            "lift": measured([h.lift for h in data.confirm], c_right),
+            "check": measured([h.check for h in data.confirm], c_right),
+            "alignment": measured([h.alignment for h in data.confirm], c_right),
+        }
+    }
     return {
+        **(second if _both_classes(c_right) else {}),
         "own": {
             "support": measured([min(o.claim_scores) for o in data.own], right),
             "lift": measured([o.lift for o in data.own], right),
@@ -185,6 +248,7 @@ def fit(
             "own": len(own),
             "own_right": sum(right),
             "halueval": len(halu),
+            "summaries": len(data.confirm),
             "asked": len(data.asked),
         },
         "signals": {"own": list(signals.own), "given": list(signals.given), "tried": tried},
@@ -204,6 +268,22 @@ def fit(
     if precision is None or precision < target_precision:
         log(f"target precision {target_precision} not reached out of sample ({precision})")
     parts = fit_parts(own, halu, base, signals)
+    if _both_classes([h.right for h in data.confirm]):
+        second, second_ci = confirm_figures(
+            data.confirm, given_probabilities(parts, data.confirm, base), resamples
+        )
+        report["summaries"] = {
+            "figures": second,
+            "intervals_95": second_ci,
+            "note": "HaluEval summarization, never fitted on, but it chose the given-answer "
+            "signals: a selection figure; an evaluation on pairs this file excludes is fresh",
+        }
+        auc, ci = second.get("summaries_auroc"), second_ci.get("summaries_auroc")
+        log(
+            f"given answers on the second set ({len(data.confirm)} summaries): AUROC "
+            + (f"{auc:.3f}" if auc is not None else "n/a")
+            + (" [{:.3f}, {:.3f}]".format(*ci) if ci else "")
+        )
     version = str(int(base.version) + 1) if base.version.isdigit() else "1"
     return replace(
         base,

@@ -37,6 +37,7 @@ CLAIM_CUT = 0.5  # a claim is "supported" when its calibrated P(supported) reach
 OWN_BASE = ("support", "lift", "logprob")
 GIVEN_BASE = ("support", "lift")
 CANDIDATES = ("check", "alignment")
+GIVEN_POOL = (*GIVEN_BASE, *CANDIDATES)  # with a second set, any subset of these may win
 MIN_GAIN = 0.01
 UNKNOWN = 0.5  # a signal that was not measured (files from before it existed, no claim)
 
@@ -158,6 +159,15 @@ def fit_parts(
             _given_columns(halu, parts.claim, scale), signals.given, h_right
         )
     return FittedParts(weights, claim_model, own_model, given_model)
+
+
+def given_probabilities(
+    parts: FittedParts, rows: Sequence[HaluRow], base: Thresholds
+) -> list[float]:
+    """P(right) of given answers (e.g. a second set's) under fitted parts."""
+    return _probabilities(
+        parts.given_model, _given_columns(rows, parts.claim, base.grounding_scale)
+    )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,15 @@ from pathlib import Path
 from verirag.core.records import Answer
 from verirag.core.settings import Settings
 from verirag.evaluators.decision import CALIBRATION_DIR, Thresholds, calibration_name
-from verirag.pipeline.evaluation.calibrate import CalibrationData, Progress, collect
+from verirag.pipeline.evaluation.calibrate import (
+    CONFIRM_PART,
+    CalibrationData,
+    Checkpoint,
+    Progress,
+    collect,
+    score_halueval,
+    with_second_set,
+)
 from verirag.pipeline.evaluation.datasets import Passage, write_jsonl
 
 __all__ = ["Progress", "measure_signals", "packaged_calibration_path", "public_data_files"]
@@ -26,6 +34,7 @@ __all__ = ["Progress", "measure_signals", "packaged_calibration_path", "public_d
 
 SQUAD_FILE = Path("squad_v1.1_dev") / "dev-v1.1.json"
 HALUEVAL_FILE = Path("halueval_qa") / "qa.jsonl"
+SUMMARIES_FILE = Path("halueval_summarization") / "summarization.jsonl"
 
 
 def public_data_files(data_root: Path) -> tuple[Path, Path]:
@@ -53,14 +62,17 @@ def measure_signals(
     progress: Progress | None = None,
     avoid: Sequence[Path] = (),
     budget_minutes: float | None = None,
+    confirm_pairs: int = 0,
 ) -> CalibrationData:
     """Load `settings.generator` once, answer and score the samples, return the signals.
 
     `thresholds` are the ones the answers are decided with while measuring (default: the
     generator's current file). Scratch collections and the checkpoint of measured items go
     to `work_dir` (default: a new temporary directory; the same one again resumes a stopped
-    run), never to the user's data directory. Raises `FileNotFoundError` for a missing
-    data file, before any model is loaded, and `ModelError` when the generator cannot be.
+    run), never to the user's data directory. `confirm_pairs`: HaluEval summarization pairs
+    scored as the second set the given-answer model must hold on. Raises `FileNotFoundError`
+    for a missing data file, before any model is loaded, and `ModelError` when the generator
+    cannot be.
     """
     from verirag.generators import make_generator
     from verirag.pipeline.evaluation.hallucination import SignalScorer
@@ -68,7 +80,8 @@ def measure_signals(
     from verirag.pipeline.rag import RagPipeline
 
     squad, halueval = public_data_files(data_root)
-    for path in (squad, halueval):
+    summaries = data_root / SUMMARIES_FILE
+    for path in (squad, halueval, *([summaries] if confirm_pairs else [])):
         if not path.is_file():
             raise FileNotFoundError(f"public data file not found: {path}")
     avoided = avoided_ids(avoid)
@@ -100,10 +113,58 @@ def measure_signals(
         generator_name=generator.name,
         # In the work directory: a run started again with the same one resumes.
         checkpoint=work / f"signals-{stem}-q{questions}-p{pairs}-s{seed}-k{k}.jsonl",
+        confirm_path=summaries if confirm_pairs else None,
+        confirm_pairs=confirm_pairs,
         progress=progress,
         avoid=avoided,
         deadline=time.monotonic() + budget_minutes * 60 if budget_minutes else None,
     )
+
+
+def measure_second_set(
+    settings: Settings,
+    data_root: Path,
+    measured: CalibrationData,
+    *,
+    pairs: int,
+    seed: int,
+    thresholds: Thresholds | None = None,
+    work_dir: Path | None = None,
+    progress: Progress | None = None,
+    avoid: Sequence[Path] = (),
+    budget_minutes: float | None = None,
+) -> CalibrationData:
+    """`measured` (signals saved earlier) with HaluEval summarization pairs scored by
+    `settings.generator` as the second set; no pair the signals sampled is drawn. Resumes
+    from `work_dir` like `measure_signals`."""
+    from verirag.generators import make_generator
+    from verirag.pipeline.evaluation.hallucination import SignalScorer
+    from verirag.pipeline.rag import RagPipeline
+
+    summaries = data_root / SUMMARIES_FILE
+    if not summaries.is_file():
+        raise FileNotFoundError(f"public data file not found: {summaries}")
+    avoided = dict(avoided_ids(avoid))
+    avoided["halueval"] = avoided["halueval"] | set(measured.excluded.get("halueval", ()))
+    base = replace(thresholds or Thresholds.load(model=settings.generator), claim_model=None)
+    generator = make_generator(settings.generator, settings)
+    work = work_dir or Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
+    scratch = settings.with_overrides(data_dir=work, model_cache=settings.models_dir)
+    scorer = SignalScorer(generator, RagPipeline(scratch).prompts, base, settings.idk_sentence)
+    stem = calibration_name(generator.name).removesuffix(".json")
+    deadline = time.monotonic() + budget_minutes * 60 if budget_minutes else None
+    rows, done = score_halueval(
+        scorer,
+        summaries,
+        pairs,
+        seed,
+        Checkpoint(work / f"summaries-{stem}-p{pairs}-s{seed}.jsonl"),
+        CONFIRM_PART,
+        avoid=avoided,
+        progress=progress,
+        in_time=lambda: deadline is None or time.monotonic() < deadline,
+    )
+    return with_second_set(measured, rows, len(done))
 
 
 def avoided_ids(paths: Sequence[Path]) -> dict[str, frozenset[str]]:

@@ -227,6 +227,7 @@ def test_fit_reports_out_of_fold_figures_and_calibrated_cuts(tmp_path: Path) -> 
         "own": 120,
         "own_right": sum(o.correct for o in data.own),
         "halueval": 240,
+        "summaries": 0,
         "asked": 0,
     }
     oof = report["out_of_fold"]
@@ -310,3 +311,49 @@ def test_halueval_pairs_stay_in_one_fold() -> None:
     finally:
         ms.StratifiedGroupKFold.split = real  # type: ignore[method-assign]
     assert len(seen) == 5 and set().union(*seen) == {f"p{i}" for i in range(40)}
+
+
+def _second_set(data: CalibrationData, n: int = 60, seed: int = 9) -> CalibrationData:
+    """`data` with a second set of given answers on which source lift still separates right
+    from hallucinated answers but claim support runs the other way (as the judge does on
+    HaluEval summaries)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        for right in (True, False):
+            support = float(np.clip((0.35 if right else 0.65) + rng.normal(0, 0.2), 0, 1))
+            lift = (1.0 if right else 0.0) + float(rng.normal(0, 0.6))
+            rows.append(HaluRow(data.own[0].features, support, lift, support, 1.0, right, f"s{i}"))
+    return replace(data, confirm=rows)
+
+
+def test_given_signals_are_chosen_on_the_worse_of_two_sets() -> None:
+    """Support and lift both separate HaluEval QA; on the second set support is inverted. A
+    model fitted on QA alone keeps both; with the second set, the given-answer model keeps
+    only the signal that holds on both, and reports each subset's figures on each set."""
+    from verirag.evaluators.decision import Thresholds
+    from verirag.pipeline.evaluation.calibration_fit import fit
+
+    plain = fit(_synthetic(120, seed=5), Thresholds(), "m", log=lambda _: None, resamples=50)
+    assert plain.report["signals"]["given"] == ["support", "lift"]
+    assert (
+        "summaries" not in plain.report and "summaries" not in plain.report["single_signal_auroc"]
+    )
+    data = _second_set(_synthetic(120, seed=5))
+    logged: list[str] = []
+    t = fit(data, Thresholds(), "m", log=logged.append, resamples=50)
+    signals = t.report["signals"]
+    assert signals["given"] == ["lift"]
+    tried = signals["tried"]
+    qa, second = tried["given_halueval"], tried["given_summaries"]
+    assert qa["support+lift"] > qa["lift"] and second["support+lift"] < second["lift"]
+    assert tried["given"]["lift"] == min(qa["lift"], second["lift"])
+    assert t.given_model is not None and t.given_model.support == 0 and t.given_model.lift > 0
+    single = t.report["single_signal_auroc"]["summaries"]
+    assert single["support"] < 0.5 < single["lift"]
+    figures = t.report["summaries"]
+    low, high = figures["intervals_95"]["summaries_auroc"]
+    assert low <= figures["figures"]["summaries_auroc"] <= high
+    assert figures["figures"]["summaries_auroc"] > 0.7
+    assert t.report["samples"]["summaries"] == 120
+    assert any("second set" in line for line in logged)

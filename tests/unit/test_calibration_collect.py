@@ -173,3 +173,27 @@ def test_avoided_items_are_never_sampled_and_exclusions_accumulate(tmp_path: Pat
     listed = json.loads(exclusion_path(target).read_text())
     for kind in ("squad", "halueval"):
         assert set(listed[kind]) == set(first.excluded[kind]) | set(second.excluded[kind])
+
+
+def test_summaries_are_scored_as_a_second_set_and_excluded(tmp_path: Path) -> None:
+    """With summarization pairs asked for, they are scored after HaluEval QA into their own
+    rows (never fitted on), listed among the excluded pair ids, and resumed like the rest."""
+    from tests.conftest import SUMMARIES_SAMPLE
+
+    checkpoint = tmp_path / "c.jsonl"
+    options = {"confirm_path": SUMMARIES_SAMPLE, "confirm_pairs": 3}
+    scorer = _Scorer()
+    data = _collect(_Asker(), scorer, checkpoint, **options)
+    assert len(data.confirm) == 6 and scorer.scored == 4 + 3
+    assert [h.right for h in data.confirm[:2]] == [True, False]
+    summaries = {h.item_id for h in data.confirm}
+    assert summaries.isdisjoint(h.item_id for h in data.halueval)
+    assert summaries <= set(data.excluded["halueval"])
+    assert "HaluEval summarization 3 pairs" in data.described
+    path = tmp_path / "signals.json"
+    data.dump(path)
+    assert CalibrationData.load(path) == data
+    again = _Scorer()
+    assert _collect(_Asker(), again, checkpoint, **options) == data and again.scored == 0
+    # Without the option, no second set.
+    assert _collect(_Asker(), _Scorer()).confirm == []

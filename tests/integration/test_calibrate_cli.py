@@ -1,0 +1,75 @@
+"""`verirag calibrate` end to end with a real generator on the committed public-data samples:
+measure, fit and write a calibration with its exclusion list, then add a second set of given
+answers (HaluEval summaries) to the saved signals and refit. The smallest bundled generator
+keeps CI time down; the figures worth quoting come from the shipped calibrations' runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import MODEL_CACHE, PUBLIC_SAMPLE
+from verirag.pipeline.cli import app
+from verirag.pipeline.evaluation.calibrate import CalibrationData
+
+pytestmark = pytest.mark.integration
+
+SMALL = "smollm2-135m"
+
+
+def _calibrate(*args: str) -> str:
+    result = CliRunner().invoke(app, ["calibrate", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_calibrate_measures_fits_and_adds_a_second_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VERIRAG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VERIRAG_MODEL_CACHE", str(MODEL_CACHE))
+    common = ["--generator", SMALL, "--data", str(PUBLIC_SAMPLE), "--seed", "3"]
+    first, signals = tmp_path / "first.json", tmp_path / "signals.json"
+    shown = _calibrate(
+        *common,
+        *("--questions", "10", "--pairs", "10", "--distractors", "10", "--k", "2"),
+        *(
+            "--output",
+            str(first),
+            "--save-signals",
+            str(signals),
+            "--work-dir",
+            str(tmp_path / "w"),
+        ),
+    )
+    assert "out of fold:" in shown
+    data = CalibrationData.load(signals)
+    assert len(data.halueval) == 20 and data.confirm == []
+    calibration = json.loads(first.read_text())
+    assert calibration["model"] == SMALL and calibration["report"]["samples"]["summaries"] == 0
+    excluded = json.loads((tmp_path / "first.exclude.json").read_text())
+    assert set(excluded["halueval"]) == {h.item_id for h in data.halueval}
+
+    # The same signals with 5 summarization pairs scored by the same generator: only those
+    # are measured, the fit chooses the given-answer signals on both sets, and the summaries'
+    # ids join the exclusion list.
+    second, both = tmp_path / "second.json", tmp_path / "both.json"
+    shown = _calibrate(
+        *common,
+        *("--from-signals", str(signals), "--summary-pairs", "5"),
+        *("--output", str(second), "--save-signals", str(both), "--work-dir", str(tmp_path / "s")),
+    )
+    data2 = CalibrationData.load(both)
+    assert data2.own == data.own and data2.halueval == data.halueval
+    assert len(data2.confirm) == 10 and "HaluEval summarization 5 pairs" in data2.described
+    summaries = {h.item_id for h in data2.confirm}
+    assert not summaries & {h.item_id for h in data.halueval}
+    report = json.loads(second.read_text())["report"]
+    assert report["samples"]["summaries"] == 10
+    assert "given_summaries" in report["signals"]["tried"]
+    assert "second set" in shown
+    excluded = json.loads((tmp_path / "second.exclude.json").read_text())
+    assert summaries <= set(excluded["halueval"])
