@@ -95,10 +95,11 @@ def test_hallucination_suite(tmp_path: Path) -> None:
         )
     )
     assert s.result.counts["answers"] == 28 and not s.result.failed
-    # Measured on the sample (2026-12-01, content-based pair ids): combined 0.908, logprob
-    # 0.515 (judge 0.852, lexical 0.786); 20 pairs gave 0.910 / 0.483. On 28 answers one
-    # AUROC has a standard error near 0.06, hence the margin.
-    assert m["combined/auroc"] >= 0.75
+    # Measured on the sample (2026-12-03): combined 0.770, logprob 0.401 (judge 0.852,
+    # lexical 0.786). Combined is the given-answer model, which reads source lift alone since
+    # the 0.5B refit chose its signals on QA and summaries together (support + lift gave 0.908
+    # here, and 0.48 on summaries). On 28 answers one AUROC has a standard error near 0.06.
+    assert m["combined/auroc"] >= 0.70
     assert m["combined/auroc"] > m["logprob/auroc"]
     assert "judge/precision_at_shipped" in m and 0.0 <= m["combined/ece"] <= 1.0
 
