@@ -80,41 +80,20 @@ def calibrate(
 
     settings = load_settings(data_dir=data_dir, generator=generator)
     base = Thresholds.load(model=settings.generator)
+    earlier: CalibrationData | None = None
     if from_signals is not None:
         if not from_signals.is_file():
             fail(f"signals file not found: {from_signals}")
-        measured = guard(lambda: CalibrationData.load(from_signals))
-        if summary_pairs:
-            root = data or shared_data_dir()
-            work = work_dir or Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
-            work.mkdir(parents=True, exist_ok=True)
-            err.print(f"work directory (pass it as --work-dir to resume): {work}")
-            earlier = measured
-            measured = guard(
-                lambda: measure_second_set(
-                    settings,
-                    root,
-                    earlier,
-                    pairs=summary_pairs,
-                    seed=seed,
-                    thresholds=base,
-                    work_dir=work,
-                    progress=lambda part, done, total: err.print(
-                        f"  {part}: {done}/{total}", end="\r"
-                    ),
-                    avoid=avoid or (),
-                    budget_minutes=budget,
-                )
-            )
-            signals_path = save_signals or work / "signals.json"
-            measured.dump(signals_path)
-            out.print(f"signals written to {signals_path}")
+        earlier = guard(lambda: CalibrationData.load(from_signals))
+    if earlier is not None and not summary_pairs:
+        measured = earlier
     else:
         root = data or shared_data_dir()
-        # Checked here too, so that the message can name the option that fixes it.
-        for path in public_data_files(root):
-            if not path.is_file():
-                fail(f"public data file not found: {path} (pass --data)")
+        if earlier is None:
+            # Checked here too, so that the message can name the option that fixes it.
+            for path in public_data_files(root):
+                if not path.is_file():
+                    fail(f"public data file not found: {path} (pass --data)")
         work = work_dir or Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
         work.mkdir(parents=True, exist_ok=True)
         err.print(f"work directory (pass it as --work-dir to resume): {work}")
@@ -122,8 +101,21 @@ def calibrate(
         def asked(part: str, done: int, total: int) -> None:
             err.print(f"  {part}: {done}/{total}", end="\r")
 
-        measured = guard(
-            lambda: measure_signals(
+        def measure(earlier: CalibrationData | None) -> CalibrationData:
+            if earlier is not None:  # only the second set is scored
+                return measure_second_set(
+                    settings,
+                    root,
+                    earlier,
+                    pairs=summary_pairs,
+                    seed=seed,
+                    thresholds=base,
+                    work_dir=work,
+                    progress=asked,
+                    avoid=avoid or (),
+                    budget_minutes=budget,
+                )
+            return measure_signals(
                 settings,
                 root,
                 pairs=pairs,
@@ -138,7 +130,8 @@ def calibrate(
                 budget_minutes=budget,
                 confirm_pairs=summary_pairs,
             )
-        )
+
+        measured = guard(lambda: measure(earlier))
         signals_path = save_signals or work / "signals.json"
         measured.dump(signals_path)
         out.print(f"signals written to {signals_path}")

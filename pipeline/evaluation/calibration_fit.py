@@ -123,8 +123,8 @@ def _given_on_both(
             on_qa[key] = _oof_auroc(oof.halu_p, h_right)
             parts = fit_parts(data.own, data.halueval, base, trial)
             on_second[key] = _oof_auroc(given_probabilities(parts, data.confirm, base), c_right)
-            pair = (on_qa[key], on_second[key])
-            worse[key] = None if None in pair else min(v for v in pair if v is not None)
+            qa, second = on_qa[key], on_second[key]
+            worse[key] = None if qa is None or second is None else min(qa, second)
     known = {k: v for k, v in worse.items() if v is not None}
     if not known:
         return chosen.given, {"given": worse}
@@ -149,18 +149,19 @@ def single_signal_auroc(data: CalibrationData) -> dict[str, dict[str, float | No
         return _oof_auroc([v for v, _ in kept], [y for _, y in kept]) if kept else None
 
     right = [o.correct for o in data.own]
-    h_right = [h.right for h in data.halueval]
-    c_right = [h.right for h in data.confirm]
-    second = {
-        "summaries": {
-            "support": measured([h.support for h in data.confirm], c_right),
-            "lift": measured([h.lift for h in data.confirm], c_right),
-            "check": measured([h.check for h in data.confirm], c_right),
-            "alignment": measured([h.alignment for h in data.confirm], c_right),
+
+    def given(rows: Sequence[HaluRow]) -> dict[str, float | None]:
+        labels = [h.right for h in rows]
+        return {
+            "support": measured([h.support for h in rows], labels),
+            "lift": measured([h.lift for h in rows], labels),
+            "check": measured([h.check for h in rows], labels),
+            "alignment": measured([h.alignment for h in rows], labels),
         }
-    }
+
+    second = _both_classes([h.right for h in data.confirm])
     return {
-        **(second if _both_classes(c_right) else {}),
+        **({"summaries": given(data.confirm)} if second else {}),
         "own": {
             "support": measured([min(o.claim_scores) for o in data.own], right),
             "lift": measured([o.lift for o in data.own], right),
@@ -171,12 +172,7 @@ def single_signal_auroc(data: CalibrationData) -> dict[str, dict[str, float | No
             # not fix): the best dense cosine among the cited sources, for comparison.
             "cited_dense_cosine": measured([_cited_dense(o) for o in data.own], right),
         },
-        "halueval": {
-            "support": measured([h.support for h in data.halueval], h_right),
-            "lift": measured([h.lift for h in data.halueval], h_right),
-            "check": measured([h.check for h in data.halueval], h_right),
-            "alignment": measured([h.alignment for h in data.halueval], h_right),
-        },
+        "halueval": given(data.halueval),
     }
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from verirag.core.records import Answer
 from verirag.core.settings import Settings
@@ -28,6 +29,10 @@ from verirag.pipeline.evaluation.calibrate import (
     with_second_set,
 )
 from verirag.pipeline.evaluation.datasets import Passage, write_jsonl
+from verirag.pipeline.evaluation.hallucination import SignalScorer
+
+if TYPE_CHECKING:
+    from verirag.generators.base import Generator
 
 __all__ = ["Progress", "measure_signals", "packaged_calibration_path", "public_data_files"]
 
@@ -74,8 +79,6 @@ def measure_signals(
     for a missing data file, before any model is loaded, and `ModelError` when the generator
     cannot be.
     """
-    from verirag.generators import make_generator
-    from verirag.pipeline.evaluation.hallucination import SignalScorer
     from verirag.pipeline.indexing import IndexingPipeline
     from verirag.pipeline.rag import RagPipeline
 
@@ -85,24 +88,18 @@ def measure_signals(
         if not path.is_file():
             raise FileNotFoundError(f"public data file not found: {path}")
     avoided = avoided_ids(avoid)
-    # Claims are scored raw (the judge's P(yes) after the lexical penalties): the fit learns
-    # the claim model on raw scores, and a claim model already applied would be applied twice.
-    base = replace(thresholds or Thresholds.load(model=settings.generator), claim_model=None)
-    generator = make_generator(settings.generator, settings)
-    work = work_dir or Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
-    # Model files still come from the user's cache, so nothing is downloaded twice.
-    scratch = settings.with_overrides(data_dir=work, model_cache=settings.models_dir)
+    rig = _Rig.load(settings, thresholds, work_dir)
 
     def ask(collection: str, corpus: list[Passage]) -> Callable[[str], Answer]:
-        source = write_jsonl(corpus, work / collection / "passages.jsonl")
-        IndexingPipeline(scratch).run([source], collection)
-        rag = RagPipeline(scratch, generator=generator, thresholds=base, measure_all=True)
+        source = write_jsonl(corpus, rig.work / collection / "passages.jsonl")
+        IndexingPipeline(rig.scratch).run([source], collection)
+        rag = RagPipeline(
+            rig.scratch, generator=rig.generator, thresholds=rig.base, measure_all=True
+        )
         return lambda text: rag.ask(text, collection, k)
 
-    stem = calibration_name(generator.name).removesuffix(".json")
-    scorer = SignalScorer(generator, RagPipeline(scratch).prompts, base, settings.idk_sentence)
     return collect(
-        scorer=scorer,
+        scorer=rig.scorer,
         ask=ask,
         squad_path=squad,
         halueval_path=halueval,
@@ -110,14 +107,14 @@ def measure_signals(
         questions=questions,
         distractors=distractors,
         seed=seed,
-        generator_name=generator.name,
+        generator_name=rig.generator.name,
         # In the work directory: a run started again with the same one resumes.
-        checkpoint=work / f"signals-{stem}-q{questions}-p{pairs}-s{seed}-k{k}.jsonl",
+        checkpoint=rig.work / f"signals-{rig.stem}-q{questions}-p{pairs}-s{seed}-k{k}.jsonl",
         confirm_path=summaries if confirm_pairs else None,
         confirm_pairs=confirm_pairs,
         progress=progress,
         avoid=avoided,
-        deadline=time.monotonic() + budget_minutes * 60 if budget_minutes else None,
+        deadline=_deadline(budget_minutes),
     )
 
 
@@ -137,34 +134,62 @@ def measure_second_set(
     """`measured` (signals saved earlier) with HaluEval summarization pairs scored by
     `settings.generator` as the second set; no pair the signals sampled is drawn. Resumes
     from `work_dir` like `measure_signals`."""
-    from verirag.generators import make_generator
-    from verirag.pipeline.evaluation.hallucination import SignalScorer
-    from verirag.pipeline.rag import RagPipeline
-
     summaries = data_root / SUMMARIES_FILE
     if not summaries.is_file():
         raise FileNotFoundError(f"public data file not found: {summaries}")
     avoided = dict(avoided_ids(avoid))
     avoided["halueval"] = avoided["halueval"] | set(measured.excluded.get("halueval", ()))
-    base = replace(thresholds or Thresholds.load(model=settings.generator), claim_model=None)
-    generator = make_generator(settings.generator, settings)
-    work = work_dir or Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
-    scratch = settings.with_overrides(data_dir=work, model_cache=settings.models_dir)
-    scorer = SignalScorer(generator, RagPipeline(scratch).prompts, base, settings.idk_sentence)
-    stem = calibration_name(generator.name).removesuffix(".json")
-    deadline = time.monotonic() + budget_minutes * 60 if budget_minutes else None
+    rig = _Rig.load(settings, thresholds, work_dir)
+    deadline = _deadline(budget_minutes)
     rows, done = score_halueval(
-        scorer,
+        rig.scorer,
         summaries,
         pairs,
         seed,
-        Checkpoint(work / f"summaries-{stem}-p{pairs}-s{seed}.jsonl"),
+        Checkpoint(rig.work / f"summaries-{rig.stem}-p{pairs}-s{seed}.jsonl"),
         CONFIRM_PART,
         avoid=avoided,
         progress=progress,
         in_time=lambda: deadline is None or time.monotonic() < deadline,
     )
     return with_second_set(measured, rows, len(done))
+
+
+@dataclass(frozen=True)
+class _Rig:
+    """What measuring needs, loaded once: the thresholds answers are decided with, the
+    generator, the work directory, settings that keep scratch collections in it, and the
+    scorer of given answers."""
+
+    base: Thresholds
+    generator: Generator
+    work: Path
+    scratch: Settings
+    scorer: SignalScorer
+
+    @property
+    def stem(self) -> str:  # names the checkpoint files after the generator
+        return calibration_name(self.generator.name).removesuffix(".json")
+
+    @classmethod
+    def load(cls, settings: Settings, thresholds: Thresholds | None, work_dir: Path | None) -> _Rig:
+        from verirag.generators import make_generator
+        from verirag.pipeline.rag import RagPipeline
+
+        # Claims are scored raw (the judge's P(yes) after the lexical penalties): the fit
+        # learns the claim model on raw scores, and one already applied would apply twice.
+        base = replace(thresholds or Thresholds.load(model=settings.generator), claim_model=None)
+        generator = make_generator(settings.generator, settings)
+        work = work_dir or Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
+        # Model files still come from the user's cache, so nothing is downloaded twice.
+        scratch = settings.with_overrides(data_dir=work, model_cache=settings.models_dir)
+        prompts = RagPipeline(scratch).prompts
+        scorer = SignalScorer(generator, prompts, base, settings.idk_sentence)
+        return cls(base, generator, work, scratch, scorer)
+
+
+def _deadline(budget_minutes: float | None) -> float | None:
+    return time.monotonic() + budget_minutes * 60 if budget_minutes else None
 
 
 def avoided_ids(paths: Sequence[Path]) -> dict[str, frozenset[str]]:
