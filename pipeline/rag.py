@@ -19,6 +19,7 @@ from verirag.core.records import (
 )
 from verirag.core.settings import Settings
 from verirag.evaluators.confidence import LogprobConfidence, features
+from verirag.evaluators.consistency import sample_agreement
 from verirag.evaluators.decision import ClaimVerdict, Thresholds, decide, is_abstention
 from verirag.evaluators.judge import LlmJudgeVerifier
 from verirag.evaluators.verifier import Evidence, Verifier
@@ -369,7 +370,20 @@ class RagPipeline:
         t0 = time.perf_counter()
         verification = None
         verifier = self.verifier()
+        agreement = None
         if not abstained:
+            if self.settings.agreement_samples:
+                agreement = sample_agreement(
+                    gen,
+                    self.prompts,
+                    prepared.context_block,
+                    prepared.question,
+                    self.settings.idk_sentence,
+                    answer_text,
+                    short,
+                    samples=self.settings.agreement_samples,
+                    temperature=self.settings.agreement_temperature,
+                ).score
             verification = verifier.verify(prepared.evidence(), answer_text, short=short)
         t_verify = time.perf_counter() - t0
         claims = verification.claims if verification else ()
@@ -420,6 +434,7 @@ class RagPipeline:
             short_answer=short,
             answer_check=verification.answer_check if verification else None,
             question_alignment=verification.alignment if verification else None,
+            sample_agreement=agreement,
             calibrated=self.calibrated,
         )
         return self._finish(answer)

@@ -32,6 +32,7 @@ class ScriptedGenerator(Generator):
         short: str = "",
         check: dict[str, float] | None = None,
         rewrite: str = "",
+        direct: Sequence[str] = (),
     ) -> None:
         self.p_yes = p_yes
         self.reply = reply  # what `stream` generates for the answer prompt
@@ -40,6 +41,8 @@ class ScriptedGenerator(Generator):
         # The answer check's P(yes) by the answer it asks about; one not listed: undecided.
         self.check = check or {}
         self.rewrite = rewrite  # what `stream` generates for the follow-up rewrite prompt
+        # What `stream` samples for the direct-answer prompt, by the sample's seed.
+        self.direct = tuple(direct)
         self.calls: list[str] = []
 
     def warm_up(self) -> None:
@@ -57,6 +60,9 @@ class ScriptedGenerator(Generator):
         if "standalone question" in task:
             self.calls.append("rewrite")
             text = self.rewrite
+        elif "as few words as possible" in task:
+            self.calls.append("sample")
+            text = self.direct[params.seed % len(self.direct)] if self.direct else ""
         else:
             text = self.short if "shortest words" in task else self.reply
             self.calls.append("generate")

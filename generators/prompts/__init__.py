@@ -46,6 +46,7 @@ class PromptSet:
     short_answer: str
     answer_check: Template
     rewrite: Template
+    direct_answer: Template
 
     def context_block(
         self, sources: list[tuple[int, str, str]], *, quarantine_instructions: bool = True
@@ -87,6 +88,13 @@ class PromptSet:
             Message("assistant", answer),
             Message("user", self.short_answer),
         ]
+
+    def direct_answer_messages(self, context_block: str, question: str, idk: str) -> list[Message]:
+        """The question answered in a few words straight from the sources, without the cited
+        answer before it: what sampling consistency samples (`evaluators/consistency.py`).
+        The sources' prefix is the answer prompt's, so its KV cache is reused."""
+        task = self.direct_answer.substitute(question=question, idk=idk)
+        return [Message("system", self.system), Message("user", context_block + task)]
 
     def answer_check_messages(
         self, context_block: str, question: str, answer: str
@@ -135,4 +143,5 @@ def load_prompts(version: str = "v2") -> PromptSet:
         short_answer=read("short_answer").strip(),
         answer_check=Template(read("answer_check").strip()),
         rewrite=Template(read("rewrite").strip()),
+        direct_answer=Template(read("direct_answer").strip()),
     )

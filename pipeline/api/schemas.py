@@ -209,6 +209,11 @@ class AnswerOut(_Out):
         description="share of the question's content words around the source sentences the "
         "claims rest on",
     )
+    sample_agreement: float | None = Field(
+        default=None,
+        description="share of short answers sampled again from the sources that agree with "
+        "this answer (setting agreement_samples); null when not measured",
+    )
     claims: list[ClaimOut]
     citations: list[CitationOut]
     retrieved: list[HitOut]

@@ -64,6 +64,7 @@ class EvalOptions:
     metrics: str | None
     progress: bool
     data_dir: Path | None
+    agreement_samples: int = 0
 
     def config(self, settings: Settings, stamp: str) -> EvalConfig:
         from verirag.pipeline.evaluation.engine import EvalConfig
@@ -82,6 +83,7 @@ class EvalOptions:
             unanswerable=self.unanswerable,
             distractors=self.distractors,
             metrics=tuple(m.strip() for m in (self.metrics or "").split(",") if m.strip()),
+            agreement_samples=self.agreement_samples,
         )
 
 
@@ -120,6 +122,15 @@ def _suite_command(suite: str) -> Callable[..., None]:
         ] = None,
         progress: Annotated[bool, typer.Option(help="progress bar")] = True,
         data_dir: DataDirOpt = None,
+        agreement_samples: Annotated[
+            int,
+            typer.Option(
+                min=0,
+                max=16,
+                help="sample the short answer this many times again and report the agreement "
+                "(sampling consistency); 0 = off",
+            ),
+        ] = 0,
     ) -> None:
         _run_eval(
             EvalOptions(
@@ -138,6 +149,7 @@ def _suite_command(suite: str) -> Callable[..., None]:
                 metrics=metrics,
                 progress=progress,
                 data_dir=data_dir,
+                agreement_samples=agreement_samples,
             )
         )
 

@@ -68,11 +68,14 @@ class EvalConfig:
     unanswerable: float = 0.5  # share of questions whose gold passage is left out
     distractors: int | None = None  # other passages indexed; None = all in the file
     metrics: tuple[str, ...] = ()  # ragas metrics; empty = all
+    agreement_samples: int = 0  # sampling consistency (settings.agreement_samples); 0 = off
 
     def identity(self) -> dict[str, Cell]:
         """What must match for a run directory to be resumed."""
         raw = asdict(self)
         raw.pop("out")
+        if not self.agreement_samples:
+            raw.pop("agreement_samples")  # run directories from before it still resume
         raw["data"] = str(Path(self.data).resolve())
         raw["metrics"] = ",".join(self.metrics)
         return raw

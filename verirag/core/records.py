@@ -256,6 +256,9 @@ class Answer:
     # measured (withheld answers).
     answer_check: float | None = None
     question_alignment: float | None = None
+    # The share of short answers sampled again from the sources that agree with this one
+    # (`agreement_samples`); None: not measured.
+    sample_agreement: float | None = None
     # The decision's cuts were fitted for this (generator, judge, backend); False: they were
     # not, and `confidence` and the verdicts are not calibrated probabilities.
     calibrated: bool = False

@@ -137,6 +137,15 @@ class Settings(BaseSettings):
         "(generators/prompts/quarantine.py); off for a corpus about prompting itself",
     )
     idk_sentence: str = "I don't know based on the provided sources."
+    agreement_samples: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="short answers sampled again to check the answer's consistency "
+        "(evaluators/consistency.py; `Answer.sample_agreement`); 0 = off. Measured, not yet "
+        "part of any shipped calibration",
+    )
+    agreement_temperature: float = Field(default=1.0, gt=0.0, le=2.0)
     retrieval_k: int = Field(default=30, ge=1, le=1000, description="candidates per retriever")
     # Chosen on 1,000 SQuAD dev questions and confirmed on 1,000 SQuADShifts Amazon ones
     # (bench/RESULTS.md): equal-weight RRF was level with BM25 alone on both.

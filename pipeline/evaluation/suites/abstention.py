@@ -32,6 +32,9 @@ from verirag.pipeline.evaluation.suites.shared import (
     reliability_table,
 )
 
+# The answer's signals (`answer_signals`), in the order the report lists them.
+SIGNALS = ("support", "lift", "logprob", "check", "alignment", "agreement")
+
 # (row label, metric group, the decisions that count as withholding)
 RULES: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("withheld (abstain or review)", "withheld", frozenset({"abstain", "review"})),
@@ -55,11 +58,30 @@ def own_answers(records: list[AnswerRecord]) -> tuple[list[float], list[bool]]:
     return [r.confidence for r in kept], [r.answerable and r.contains for r in kept]
 
 
+def own_signals(records: list[AnswerRecord]) -> dict[str, tuple[list[float], list[bool]]]:
+    """Each signal of the own answers (`own_answers`' labels) over the answers it was
+    measured on."""
+    kept = [r for r in records if r.decision != "abstain" and not (not r.answerable and r.contains)]
+    out: dict[str, tuple[list[float], list[bool]]] = {}
+    for name in SIGNALS:
+        pairs = [
+            (r.signals[name], r.answerable and r.contains)
+            for r in kept
+            if r.signals.get(name) is not None
+        ]
+        if pairs:
+            out[name] = ([float(v) for v, _ in pairs if v is not None], [y for _, y in pairs])
+    return out
+
+
 def _own_metrics(records: list[AnswerRecord]) -> dict[str, float]:
     scores, right = own_answers(records)
     metrics: dict[str, float] = {}
     if any(right) and not all(right):
         metrics["own/confidence_auroc"] = auroc(scores, right)
+    for name, (values, labels) in own_signals(records).items():
+        if any(labels) and not all(labels):
+            metrics[f"own/signal_auroc/{name}"] = auroc(values, labels)
     if scores:
         metrics["own/ece"] = expected_calibration_error(scores, right, 10)
     return metrics
@@ -134,6 +156,7 @@ def summarise_abstention(
                 rows,
             ),
             examples(records),
+            _signal_table(records),
             reliability_table(
                 "Reliability of the confidence (answers given, labelled as `verirag "
                 "calibrate` labels them: right = the gold paragraph was indexed and the answer "
@@ -152,4 +175,17 @@ def summarise_abstention(
             "failed": len(failed),
         },
         intervals=_intervals(records, samples, resamples) if records else {},
+    )
+
+
+def _signal_table(records: list[AnswerRecord]) -> Table:
+    rows: list[list[Cell]] = []
+    for name, (values, labels) in own_signals(records).items():
+        defined = any(labels) and not all(labels)
+        rows.append([name, auroc(values, labels) if defined else None, len(values), sum(labels)])
+    return Table(
+        "Each signal alone on the answers given (AUROC right vs wrong, nothing fitted; "
+        "intervals under own/signal_auroc/ in the metrics)",
+        ["signal", "AUROC", "answers", "right"],
+        rows,
     )

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from verirag.core.settings import Settings
+from verirag.evaluators.decision import claim_floor
 from verirag.pipeline.evaluation.datasets import EvalItem, write_jsonl
 from verirag.pipeline.evaluation.engine import EvalConfig, EvalPlan, ItemLog, failed_list, run_items
 from verirag.pipeline.evaluation.metrics import answer_contains, exact_match, token_f1
@@ -50,6 +51,7 @@ def run_settings(config: EvalConfig, base: Settings) -> Settings:
         generator=config.generator,
         embedder=config.embedder,
         top_k=config.k,
+        agreement_samples=config.agreement_samples,
     )
 
 
@@ -83,6 +85,8 @@ class AnswerRecord:
     flagged: int
     contexts: list[str] = field(default_factory=list)  # the sources the model was given
     short_answer: str = ""  # what EM and F1 score ("" in item logs written before it existed)
+    # The answer's signals, each alone (`answer_signals`); empty in logs written before them.
+    signals: dict[str, float | None] = field(default_factory=dict)
 
 
 def answer_record(item: EvalItem, answer: Any, seconds: float) -> AnswerRecord:
@@ -105,7 +109,27 @@ def answer_record(item: EvalItem, answer: Any, seconds: float) -> AnswerRecord:
         flagged=len(answer.flagged),
         contexts=[c.snippet for c in answer.citations],
         short_answer=short,
+        signals=answer_signals(answer),
     )
+
+
+def answer_signals(answer: Any) -> dict[str, float | None]:
+    """What the decision's score is made of, each alone, so that a report can show how well
+    each separates right from wrong answers with nothing fitted: the weakest claim's score,
+    source lift, the logprob confidence, the answer check, question alignment and sampling
+    agreement (None: not measured)."""
+    scores = [
+        c.score if c.score is not None else claim_floor(bool(c.missing_terms))
+        for c in answer.claims
+    ]
+    return {
+        "support": min(scores) if scores else None,
+        "lift": answer.source_lift,
+        "logprob": answer.logprob_confidence if answer.claims else None,
+        "check": answer.answer_check,
+        "alignment": answer.question_alignment,
+        "agreement": answer.sample_agreement,
+    }
 
 
 def ask_items(
