@@ -198,3 +198,16 @@ def test_short_answers_and_follow_ups_with_qwen(
         {"question": "And when did it open?", "history": [(t.role, t.content) for t in history]}
     )
     assert "1793" in chained.text and chained.follow_up == "And when did it open?"
+
+
+def test_sampling_consistency_with_qwen(tiny: Settings, minilm: SentenceTransformerEncoder) -> None:
+    """Sampled again at temperature 1, a model that reads its answer plainly in the source
+    says it again; the same answer gets the same samples (seeded)."""
+    rag = RagPipeline(
+        tiny.with_overrides(generator="qwen2.5-0.5b", agreement_samples=4), encoder=minilm
+    )
+    answer = rag.ask("When was the Eiffel Tower completed?", "tiny", 3)
+    assert "1889" in answer.short_answer, answer
+    assert answer.sample_agreement is not None and answer.sample_agreement >= 0.75, answer
+    again = rag.ask("When was the Eiffel Tower completed?", "tiny", 3)
+    assert again.sample_agreement == answer.sample_agreement
