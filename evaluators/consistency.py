@@ -8,10 +8,10 @@ guesses scatters. Short samples cost a few tokens each, and the sources' KV cach
 answer prompt's.
 
 Agreement is judged on content words, not by a model, so that it costs nothing and cannot
-itself hallucinate: a sample agrees with the short answer when half of the shorter one's
-content words are in the other (numbers must match: "5 million" is not "11 million"); with no
-short answer, when the sample's words stand in the cited answer. A sample that declines or
-names nothing disagrees.
+itself hallucinate: a sample agrees when half of the shorter one's content words (of the
+sample and the short answer) are in the other, or when half of the sample's content words
+stand in the cited answer; numbers must match the short answer's ("5 million" is not "11
+million"). A sample that declines or names nothing disagrees.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ from verirag.generators.short_answer import (
 )
 
 SAMPLE_TOKENS = 16
+# Nucleus sampling: with the whole vocabulary open, temperature-1 samples of the 1.5B drew
+# tail answers such as "Tilapia Theater" from a source that reads "Levi's Stadium".
+TOP_P = 0.9
 _NUMBER = re.compile(r"^\d+$")
 
 
@@ -47,18 +50,18 @@ def _content(text: str) -> set[str]:
 
 
 def agrees(sample: str, short: str, answer: str) -> bool:
-    """Does `sample` (a cleaned short answer) say what the answer says?"""
+    """Does `sample` (a cleaned short answer) say what the answer says: the short answer in
+    other words, or words of the cited answer ("San Francisco" for "Levi's Stadium" when the
+    answer says "at Levi's Stadium in the San Francisco Bay Area")?"""
     if not sample:
         return False
-    if not short:
-        return grounded_in(sample, answer)
     mine, theirs = _content(sample), _content(short)
-    if not mine or not theirs:
-        return False
     numbers = {w for w in mine if _NUMBER.match(w)}, {w for w in theirs if _NUMBER.match(w)}
     if all(numbers) and not numbers[0] & numbers[1]:
         return False
-    return len(mine & theirs) * 2 >= min(len(mine), len(theirs))
+    if mine and theirs and len(mine & theirs) * 2 >= min(len(mine), len(theirs)):
+        return True
+    return grounded_in(sample, answer)
 
 
 def sample_agreement(
@@ -84,7 +87,7 @@ def sample_agreement(
         params = GenerationParams(
             max_tokens=SAMPLE_TOKENS,
             temperature=temperature,
-            top_p=1.0,
+            top_p=TOP_P,
             stop=("\n",),
             seed=seed + i,
         )

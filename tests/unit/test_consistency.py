@@ -37,9 +37,13 @@ def test_a_sample_agrees_on_content_words_and_numbers(
     assert agrees(sample, short, ANSWER) is expected
 
 
-def test_without_a_short_answer_a_sample_agrees_when_it_stands_in_the_answer() -> None:
-    assert agrees("March 1889", "", ANSWER)
+def test_a_sample_agrees_when_it_stands_in_the_cited_answer() -> None:
+    assert agrees("March 1889", "", ANSWER)  # no short answer
     assert not agrees("1901", "", ANSWER)
+    # Another granularity of the same fact: not the short answer, but in the cited answer.
+    cited = "It was played at Levi's Stadium in the San Francisco Bay Area [1]."
+    assert agrees("San Francisco", "Levi's Stadium", cited)
+    assert not agrees("Sacramento", "Levi's Stadium", cited)
 
 
 def test_samples_are_seeded_cleaned_and_counted() -> None:
@@ -81,7 +85,7 @@ def _ask(tmp_path: Path, **overrides: Any) -> tuple[ScriptedGenerator, Answer]:
         reply="It is a null operation: nothing happens [1].",
         reply_p=0.99,
         short="a null operation",
-        direct=["a null operation", "nothing", "null operation"],
+        direct=["a null operation", "a loop", "null operation"],
     )
     files = {"pass.txt": "The pass statement is a null operation: nothing happens."}
     rag = scripted_pipeline(tmp_path, gen, files, **overrides)
@@ -97,7 +101,7 @@ def test_off_by_default_no_sample_is_drawn(tmp_path: Path) -> None:
 def test_the_pipeline_samples_and_the_answer_carries_the_agreement(tmp_path: Path) -> None:
     gen, answer = _ask(tmp_path, agreement_samples=3)
     assert gen.calls.count("sample") == 3
-    # "nothing" shares no word with "null operation": 2 of 3 agree.
+    # "a loop" is neither the short answer nor in the cited answer: 2 of 3 agree.
     assert answer.sample_agreement == pytest.approx(2 / 3)
     out = AnswerOut.of(answer)
     assert out.sample_agreement == pytest.approx(2 / 3)
