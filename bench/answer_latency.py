@@ -7,6 +7,11 @@
 3. p50 / p95 end-to-end `RagPipeline.ask` latency over a fixed question list.
 
     python bench/answer_latency.py [--model qwen2.5-1.5b] [--rounds 3]
+        [--agreement-samples 4]
+
+With `--agreement-samples N`, every question is also asked with sampling consistency on (the
+same model and index), and the verification share and latency are printed for both, with
+the ratio of their p50s.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument(
         "--questions", type=int, default=len(QUESTIONS), help="0 = decode comparison only"
+    )
+    parser.add_argument(
+        "--agreement-samples",
+        type=int,
+        default=0,
+        help="also ask with sampling consistency on, this many samples (0 = not)",
     )
     args = parser.parse_args()
 
@@ -73,9 +84,16 @@ def main() -> None:
         raw.append((n - 1) / (end - first) if n > 1 else 0.0)
     ratio = statistics.median(a / b for a, b in zip(ours, raw, strict=True))
 
-    # 2 + 3. full asks.
+    # 2 + 3. full asks; with --agreement-samples, each question also with sampling
+    # consistency on, right after the same question without it (same KV cache state).
+    sampling = RagPipeline(
+        settings.with_overrides(agreement_samples=args.agreement_samples or None),
+        generator=gen,
+    )
     latencies: list[float] = []
     shares: list[float] = []
+    sampled_latencies: list[float] = []
+    sampled_shares: list[float] = []
     decisions: dict[str, int] = {}
     for question in QUESTIONS[: args.questions]:
         answer = rag.ask(question, "demo", params=params)
@@ -83,6 +101,13 @@ def main() -> None:
         decisions[answer.decision] = decisions.get(answer.decision, 0) + 1
         if answer.timings.generate > 0 and answer.claims:
             shares.append(answer.timings.verify / answer.timings.generate)
+        if args.agreement_samples:
+            gen.llm.reset()  # both asks start from an empty cache
+            other = sampling.ask(question, "demo", params=params)
+            sampled_latencies.append(other.timings.total)
+            if other.timings.generate > 0 and other.claims:
+                sampled_shares.append(other.timings.verify / other.timings.generate)
+            gen.llm.reset()
 
     print(f"\nanswer latency, {gen.name}, demo corpus (pydoc topics), n_threads default")
     print(
@@ -103,6 +128,14 @@ def main() -> None:
         f"ask latency over {len(latencies)} questions: p50 {percentile(latencies, 0.5):.1f}s, "
         f"p95 {percentile(latencies, 0.95):.1f}s; decisions {decisions}"
     )
+    if sampled_latencies:
+        n = args.agreement_samples
+        print(
+            f"with sampling consistency ({n} samples): verification / generation median "
+            f"{statistics.median(sampled_shares):.1%} (without: {statistics.median(shares):.1%});"
+            f" ask p50 {percentile(sampled_latencies, 0.5):.1f}s, ratio to without "
+            f"{percentile(sampled_latencies, 0.5) / percentile(latencies, 0.5):.2f}x"
+        )
 
 
 if __name__ == "__main__":
