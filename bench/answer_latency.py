@@ -122,7 +122,7 @@ def main() -> None:
     if shares:
         print(
             f"verification / generation time: median {statistics.median(shares):.1%}, max "
-            f"{max(shares):.1%} over {len(shares)} answers with claims (target <= 30%)"
+            f"{max(shares):.1%} over {len(shares)} answers with claims (target <= 40%)"
         )
     print(
         f"ask latency over {len(latencies)} questions: p50 {percentile(latencies, 0.5):.1f}s, "
