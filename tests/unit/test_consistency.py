@@ -10,7 +10,7 @@ import pytest
 
 from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.core.records import Answer
-from verirag.evaluators.consistency import agrees, sample_agreement
+from verirag.evaluators.consistency import SampleAgreement, agrees, sample_agreement
 from verirag.generators.prompts import load_prompts
 from verirag.pipeline.api.schemas import AnswerOut
 from verirag.pipeline.evaluation.suites.abstention import own_signals
@@ -50,30 +50,25 @@ def test_samples_are_seeded_cleaned_and_counted() -> None:
     gen = ScriptedGenerator({}, direct=["Answer: 1889 [1].", "1901", "I don't know.", "1889"])
     prompts = load_prompts("v2")
     block = prompts.context_block([(1, "", "The tower was completed in March 1889.")])
-    got = sample_agreement(
-        gen,
-        prompts,
-        block,
-        "When was the tower completed?",
-        "I don't know.",
-        ANSWER,
-        "1889",
-        samples=4,
-    )
+
+    def draw() -> SampleAgreement:
+        return sample_agreement(
+            gen,
+            prompts,
+            block,
+            "When was the tower completed?",
+            "I don't know.",
+            ANSWER,
+            "1889",
+            samples=4,
+        )
+
+    got = draw()
     # Seeds 0..3 pick the scripted replies in order; the refusal counts as disagreeing.
     assert got.samples == ("1889", "1901", "", "1889")
     assert got.score == 0.5
     assert gen.calls == ["sample"] * 4
-    again = sample_agreement(
-        gen,
-        prompts,
-        block,
-        "When was the tower completed?",
-        "I don't know.",
-        ANSWER,
-        "1889",
-        samples=4,
-    )
+    again = draw()
     assert again == got  # the same answer gets the same samples
     with pytest.raises(ValueError, match="at least 1"):
         sample_agreement(gen, prompts, block, "q", "idk", ANSWER, "1889", samples=0)
