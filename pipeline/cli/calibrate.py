@@ -146,6 +146,7 @@ def calibrate(
             log=lambda line: out.print(line),
         )
     )
-    target = output or packaged_calibration_path(settings.generator)
-    excluded = write_calibration(fitted, measured, target)
+    shipped = packaged_calibration_path(settings.generator)
+    target = output or shipped
+    excluded = write_calibration(fitted, measured, target, shipped)
     out.print(f"wrote {target} (version {fitted.version}) and {excluded.name}")

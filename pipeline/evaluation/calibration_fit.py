@@ -303,16 +303,21 @@ def exclusion_path(calibration: Path) -> Path:
     return calibration.with_name(calibration.stem + ".exclude.json")
 
 
-def write_calibration(fitted: Thresholds, data: CalibrationData, target: Path) -> Path:
+def write_calibration(
+    fitted: Thresholds, data: CalibrationData, target: Path, shipped: Path | None = None
+) -> Path:
     """The calibration file and, beside it, the ids of every item it sampled. Ids an earlier
-    calibration there sampled stay listed: an item once fitted on is never reported on."""
+    calibration sampled stay listed: an item once fitted on is never reported on. Earlier
+    calibrations are read beside `target` and beside `shipped` (the generator's packaged
+    calibration), so that a refit written elsewhere and installed by copying drops none."""
     excluded = exclusion_path(target)
     ids: dict[str, set[str]] = {k: set(v) for k, v in data.excluded.items()}
-    if excluded.is_file():
-        for kind, earlier in json.loads(excluded.read_text()).items():
-            ids.setdefault(kind, set()).update(earlier)
+    for earlier in {excluded, *([exclusion_path(shipped)] if shipped is not None else [])}:
+        if earlier.is_file():
+            for kind, listed in json.loads(earlier.read_text()).items():
+                ids.setdefault(kind, set()).update(listed)
     fitted = replace(fitted, report={**fitted.report, "excluded": excluded.name})
     target.write_text(fitted.dump())
-    listed = {kind: sorted(v) for kind, v in ids.items()}
-    excluded.write_text(json.dumps(listed, indent=1, sort_keys=True) + "\n")
+    merged = {kind: sorted(v) for kind, v in ids.items()}
+    excluded.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
     return excluded

@@ -173,6 +173,14 @@ def test_avoided_items_are_never_sampled_and_exclusions_accumulate(tmp_path: Pat
     listed = json.loads(exclusion_path(target).read_text())
     for kind in ("squad", "halueval"):
         assert set(listed[kind]) == set(first.excluded[kind]) | set(second.excluded[kind])
+    # A refit written elsewhere (to be installed by copying) keeps the shipped list's ids too:
+    # the signals it was fitted from need not name every item an earlier calibration sampled.
+    elsewhere = tmp_path / "refit" / "m.json"
+    elsewhere.parent.mkdir()
+    write_calibration(Thresholds(model="m"), second, elsewhere, shipped=target)
+    refit = json.loads(exclusion_path(elsewhere).read_text())
+    assert refit == listed
+    assert json.loads(exclusion_path(target).read_text()) == listed  # the shipped one untouched
 
 
 def test_summaries_are_scored_as_a_second_set_and_excluded(tmp_path: Path) -> None:
