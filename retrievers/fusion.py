@@ -46,18 +46,52 @@ def _min_max(scored: Scored[K]) -> dict[K, float]:
     return {item: (s - low) / span if span > 0 else 1.0 for item, s in scored}
 
 
+def _z_scores(scored: Scored[K]) -> dict[K, float]:
+    """Scores standardised within the list: (s - mean) / standard deviation (no spread: 0)."""
+    if not scored:
+        return {}
+    values = [s for _, s in scored]
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    return {item: (s - mean) / sd if sd > 0 else 0.0 for item, s in scored}
+
+
+def _combine(
+    dense: Scored[K],
+    sparse: Scored[K],
+    d: dict[K, float],
+    b: dict[K, float],
+    alpha: float,
+    floor: float | None = None,
+) -> list[tuple[K, float]]:
+    """alpha * d + (1 - alpha) * b over the union of both lists; an item missing from one
+    list gets `floor` there, or by default that list's lowest normalised score (it scored
+    under the list's last candidate). Ties keep the order of first appearance (dense first)."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError("alpha must be in [0, 1]")
+    order: dict[K, int] = {}
+    for item, _ in [*dense, *sparse]:
+        order.setdefault(item, len(order))
+    d_low = floor if floor is not None else min(d.values(), default=0.0)
+    b_low = floor if floor is not None else min(b.values(), default=0.0)
+    fused = {item: alpha * d.get(item, d_low) + (1 - alpha) * b.get(item, b_low) for item in order}
+    return sorted(fused.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
 def convex_fusion(dense: Scored[K], sparse: Scored[K], alpha: float) -> list[tuple[K, float]]:
     """alpha * dense + (1 - alpha) * BM25, each min-max normalised over its own candidates;
     an item missing from one list gets 0 there (it scored under that list's last candidate).
     Ties keep the order of first appearance (dense first)."""
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError("alpha must be in [0, 1]")
-    d, b = _min_max(dense), _min_max(sparse)
-    order: dict[K, int] = {}
-    for item, _ in [*dense, *sparse]:
-        order.setdefault(item, len(order))
-    fused = {item: alpha * d.get(item, 0.0) + (1 - alpha) * b.get(item, 0.0) for item in order}
-    return sorted(fused.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+    return _combine(dense, sparse, _min_max(dense), _min_max(sparse), alpha, floor=0.0)
+
+
+def zscore_fusion(dense: Scored[K], sparse: Scored[K], alpha: float) -> list[tuple[K, float]]:
+    """alpha * dense + (1 - alpha) * BM25, each standardised over its own candidates (as
+    distribution-based score fusion does). Min-max hangs each side's scale on its two extreme
+    candidates, of which the last is an accident of the list's depth; the mean and standard
+    deviation of the whole list are steadier, so a side's confidence in its top hits is kept
+    in proportion to how far they stand out from the rest."""
+    return _combine(dense, sparse, _z_scores(dense), _z_scores(sparse), alpha)
 
 
 def peakedness(scored: Scored[K], top: int = 10) -> float:
@@ -95,16 +129,19 @@ def fuse(
     bm25_weight: float = 1.0,
     alpha: float = 0.5,
 ) -> list[tuple[K, float]]:
-    """One fused ranking of the two candidate lists by `method` (rrf | convex | adaptive)."""
+    """One fused ranking of the two candidate lists by `method` (rrf | convex | zscore |
+    adaptive)."""
     if method == "rrf":
         return reciprocal_rank_fusion(
             [[i for i, _ in dense], [i for i, _ in sparse]], [dense_weight, bm25_weight], rrf_k
         )
     if method == "convex":
         return convex_fusion(dense, sparse, alpha)
+    if method == "zscore":
+        return zscore_fusion(dense, sparse, alpha)
     if method == "adaptive":
         return adaptive_fusion(dense, sparse, rrf_k)
-    raise ValueError(f"unknown fusion method {method!r}; choose rrf, convex or adaptive")
+    raise ValueError(f"unknown fusion method {method!r}; choose rrf, convex, zscore or adaptive")
 
 
 def merge_collections(ranked: Sequence[Sequence[SearchHit]], k: int, rrf_k: int) -> list[SearchHit]:

@@ -1,6 +1,6 @@
-"""`HybridRetriever`: dense (FAISS) and BM25 candidates of one collection, fused (weighted
-reciprocal rank fusion, a convex combination of normalised scores, or RRF weighted per query
-by how sure each side is); BM25 alone and dense alone stay selectable."""
+"""`HybridRetriever`: dense (FAISS) and BM25 candidates of one collection, fused (a convex
+combination of standardised or min-max normalised scores, weighted reciprocal rank fusion, or
+RRF weighted per query by how sure each side is); BM25 alone and dense alone stay selectable."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from verirag.retrievers.store import FaissStore
 SearchMode = Literal["hybrid", "dense", "bm25"]
 
 
-FusionMethod = Literal["rrf", "convex", "adaptive"]
+FusionMethod = Literal["rrf", "convex", "zscore", "adaptive"]
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,8 @@ class FusionConfig:
     rrf_k: int = 60
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
-    method: FusionMethod = "convex"
-    alpha: float = 0.5  # convex: the dense share
+    method: FusionMethod = "zscore"
+    alpha: float = 0.5  # convex and zscore: the dense share
 
 
 class HybridRetriever:

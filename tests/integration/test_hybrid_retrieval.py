@@ -3,9 +3,9 @@ index holds every chunk, dense retrieval finds the passages, and the default hyb
 retrieval is never below BM25 alone, question by question, by its 95% bootstrap interval.
 
 The sample is all 600 paragraphs of tests/fixtures/public_sample (drawn from SQuAD dev with a
-seed, not picked) and 500 of their questions (seed 13). Measured on 800 (2026-12-01, convex
-0.5): nDCG@10 hybrid 0.936, BM25 0.907, dense 0.857; hybrid minus BM25 +0.029 [+0.018,
-+0.041]; R@5 0.973 / 0.940 / 0.921. The full-domain figures (1,000 questions each of SQuAD
+seed, not picked) and 500 of their questions (seed 13). Measured (2026-12-03, zscore 0.5):
+nDCG@10 hybrid 0.935, BM25 0.904, dense 0.862; hybrid minus BM25 +0.031 [+0.018, +0.044];
+R@5 0.974 / 0.934 / 0.928. The full-domain figures (1,000 questions each of SQuAD
 dev and SQuADShifts Amazon, every paragraph indexed) are in bench/RESULTS.md."""
 
 from __future__ import annotations

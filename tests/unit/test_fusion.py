@@ -9,6 +9,7 @@ from verirag.retrievers.fusion import (
     fuse,
     peakedness,
     reciprocal_rank_fusion,
+    zscore_fusion,
 )
 from verirag.retrievers.hybrid import FusionConfig
 
@@ -80,3 +81,31 @@ def test_fuse_dispatches_and_defaults_come_from_settings() -> None:
         s["rrf_k"].default,
         s["retrieval_k"].default,
     )
+
+
+def test_zscore_fusion_hand_computed() -> None:
+    # Dense 3/2/1: mean 2, sd sqrt(2/3) -> z = +1.2247, 0, -1.2247.
+    # BM25 10/4: mean 7, sd 3 -> z = +1, -1. alpha 0.5; items missing from a list get its
+    # lowest z (they scored under its last candidate).
+    dense = [("a", 3.0), ("b", 2.0), ("c", 1.0)]
+    sparse = [("b", 10.0), ("d", 4.0)]
+    z = (2 / 3) ** -0.5
+    fused = zscore_fusion(dense, sparse, 0.5)
+    assert dict(fused) == pytest.approx(
+        {"a": 0.5 * z - 0.5, "b": 0.5, "c": -0.5 * z - 0.5, "d": -0.5 * z - 0.5}
+    )
+    assert [i for i, _ in fused] == ["b", "a", "c", "d"]  # c before d: first appearance
+    # Scale-free: multiplying one side's scores by a constant changes nothing.
+    scaled = zscore_fusion(dense, [(i, 100 * s) for i, s in sparse], 0.5)
+    assert [i for i, _ in scaled] == [i for i, _ in fused]
+    assert dict(scaled) == pytest.approx(dict(fused))
+    # Not min-max under another name: a side whose leader stands far above a tight pack
+    # gets it a larger lead than min-max (which puts every leader at 1) would.
+    dense = [("p", 0.9)] + [(f"x{i}", 0.5 - 0.001 * i) for i in range(9)]
+    assert dict(zscore_fusion(dense, [], 1.0))["p"] == pytest.approx(3.0, abs=0.01)
+    assert dict(convex_fusion(dense, [], 1.0))["p"] == 1.0
+    # No spread: every candidate at 0.
+    assert dict(zscore_fusion([("x", 0.3)], [], 0.5)) == {"x": 0.0}
+    with pytest.raises(ValueError, match="alpha"):
+        zscore_fusion(dense, [], -0.1)
+    assert fuse("zscore", dense, sparse, alpha=0.3) == zscore_fusion(dense, sparse, 0.3)

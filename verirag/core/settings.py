@@ -148,12 +148,14 @@ class Settings(BaseSettings):
     agreement_temperature: float = Field(default=1.0, gt=0.0, le=2.0)
     retrieval_k: int = Field(default=30, ge=1, le=1000, description="candidates per retriever")
     # Chosen on 1,000 SQuAD dev questions and confirmed on 1,000 SQuADShifts Amazon ones
-    # (bench/RESULTS.md): equal-weight RRF was level with BM25 alone on both.
-    fusion_method: Literal["rrf", "convex", "adaptive"] = Field(
-        default="convex",
-        description="hybrid fusion: a convex combination of min-max normalised scores "
-        "(fusion_alpha = dense share), weighted RRF (rrf_k, dense_weight, bm25_weight), or "
-        "RRF weighted per query by each side's peakedness",
+    # (bench/RESULTS.md): equal-weight RRF was level with BM25 alone on both; z-scores beat
+    # min-max at the same equal weight on both.
+    fusion_method: Literal["rrf", "convex", "zscore", "adaptive"] = Field(
+        default="zscore",
+        description="hybrid fusion: a convex combination of scores standardised over each "
+        "side's candidates (zscore) or min-max normalised (convex), fusion_alpha = dense "
+        "share; weighted RRF (rrf_k, dense_weight, bm25_weight); or RRF weighted per query by "
+        "each side's peakedness",
     )
     fusion_alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     rrf_k: int = Field(default=60, ge=1)

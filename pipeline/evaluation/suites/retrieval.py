@@ -35,6 +35,9 @@ FUSIONS: tuple[tuple[str, str, float, float, float], ...] = (
     ("convex 0.3", "convex", 1.0, 1.0, 0.3),
     ("convex 0.5", "convex", 1.0, 1.0, 0.5),
     ("convex 0.7", "convex", 1.0, 1.0, 0.7),
+    ("zscore 0.3", "zscore", 1.0, 1.0, 0.3),
+    ("zscore 0.5", "zscore", 1.0, 1.0, 0.5),
+    ("zscore 0.7", "zscore", 1.0, 1.0, 0.7),
     ("adaptive", "adaptive", 1.0, 1.0, 0.5),
 )
 
