@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import replace
+from statistics import fmean, pstdev
 from typing import TypeVar
 
 from verirag.core.records import SearchHit
@@ -51,8 +52,7 @@ def _z_scores(scored: Scored[K]) -> dict[K, float]:
     if not scored:
         return {}
     values = [s for _, s in scored]
-    mean = sum(values) / len(values)
-    sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    mean, sd = fmean(values), pstdev(values)
     return {item: (s - mean) / sd if sd > 0 else 0.0 for item, s in scored}
 
 
@@ -102,9 +102,8 @@ def peakedness(scored: Scored[K], top: int = 10) -> float:
     if len(values) < 3:
         return 0.0
     rest = values[1:]
-    mean = sum(rest) / len(rest)
-    var = sum((v - mean) ** 2 for v in rest) / len(rest)
-    return 0.0 if var <= 0 else (values[0] - mean) / var**0.5
+    sd = pstdev(rest)
+    return 0.0 if sd <= 0 else (values[0] - fmean(rest)) / sd
 
 
 def adaptive_fusion(

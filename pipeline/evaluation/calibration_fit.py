@@ -312,7 +312,8 @@ def write_calibration(
     calibration), so that a refit written elsewhere and installed by copying drops none."""
     excluded = exclusion_path(target)
     ids: dict[str, set[str]] = {k: set(v) for k, v in data.excluded.items()}
-    for earlier in {excluded, *([exclusion_path(shipped)] if shipped is not None else [])}:
+    earlier_lists = {excluded} if shipped is None else {excluded, exclusion_path(shipped)}
+    for earlier in earlier_lists:
         if earlier.is_file():
             for kind, listed in json.loads(earlier.read_text()).items():
                 ids.setdefault(kind, set()).update(listed)
