@@ -5,7 +5,8 @@ into a fresh collection with each engine, alternating because these machines are
 each run pays what a real `verirag index` pays (the in-process encoder loads, the Ray actors
 start and load theirs). The Ray instance itself is started once, before the rounds, and its
 start-up is reported apart. Prints medians, the throughput ratio (Ray / in-process; the
-engine's overhead on one machine), and the chunks per second of one embedding actor.
+engine's overhead on one machine), each round's ratio and their spread, and the chunks per
+second of one embedding actor.
 
     python bench/ray_index.py [--passages 600] [--seed 13] [--rounds 3] [--actors 1]
         [--ray-address ADDR --gpus-per-actor G]   # on a cluster: the per-actor figure there
@@ -95,6 +96,14 @@ def main() -> None:
     print(f"in-process median {near:.1f} s ({n / near:.1f} chunks/s)")
     print(f"ray        median {far:.1f} s ({n / far:.1f} chunks/s)")
     print(f"throughput ratio ray / in-process: {near / far:.2f}x (target >= 0.8x)")
+    # Each round's pair ran back to back, so its ratio is the least disturbed by the
+    # machine's drift over the run; the spread shows how far one figure can be trusted.
+    pairs = [a / b for a, b in zip(times["in-process"], times["ray"], strict=True)]
+    print(
+        "per-round ratios: "
+        + " ".join(f"{x:.2f}" for x in pairs)
+        + f" (median {statistics.median(pairs):.2f}, range {min(pairs):.2f}-{max(pairs):.2f})"
+    )
     print(f"per embedding actor: {n / far / args.actors:.1f} chunks/s")
 
 
