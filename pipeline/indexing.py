@@ -19,11 +19,17 @@ import numpy as np
 
 from verirag.core.db import purge_wal
 from verirag.core.records import Chunk, Document, FileOutcome, IndexReport
+from verirag.core.registry import resolve_model
 from verirag.core.settings import Settings
 from verirag.pipeline.review import ReviewQueue
 from verirag.retrievers.bm25 import bm25_for
 from verirag.retrievers.chunking import Chunker
-from verirag.retrievers.encoders import SentenceTransformerEncoder, Vectors
+from verirag.retrievers.encoders import (
+    SentenceTransformerEncoder,
+    Vectors,
+    load_tokenizer,
+    model_shape,
+)
 from verirag.retrievers.loaders import iter_files
 from verirag.retrievers.staging import FileResult, FileWork, stage_file
 from verirag.retrievers.store import (
@@ -138,17 +144,36 @@ class IndexingPipeline:
         path = self.collection_path(name)
         s = self.settings
         # The configuration is used only if the collection has none yet.
-        config = self._index_config(s.embedder, self.encoder.dim) if create else None
+        config = self._index_config(s.embedder, self._embedder_shape()[0]) if create else None
         store = FaissStore(path, create=config, writable=True)
         store.set_save_interval(s.faiss_save_seconds)
         return store
 
     def chunker(self) -> Chunker:
         if self._chunker is None:
-            size = min(self.settings.chunk_tokens, self.encoder.max_tokens - _PREFIX_BUDGET)
+            size = min(self.settings.chunk_tokens, self._embedder_shape()[1] - _PREFIX_BUDGET)
             overlap = min(self.settings.chunk_overlap, size // 2)
-            self._chunker = Chunker(self.encoder.tokenizer(), size, overlap)
+            if self._embeds_here():
+                tokenizer = self.encoder.tokenizer()
+            else:
+                tokenizer = load_tokenizer(self._embedder_path())
+            self._chunker = Chunker(tokenizer, size, overlap)
         return self._chunker
+
+    def _embeds_here(self) -> bool:
+        """False where Ray actors embed and this process's encoder is not loaded yet: then
+        the driver reads the model's shape and tokenizer from its files and never loads it
+        (on a cluster, the head node need not hold the model at all)."""
+        return self.settings.index_engine != "ray" or self.encoder.loaded
+
+    def _embedder_path(self) -> str:
+        return resolve_model(self.settings.embedder, self.settings.models_dir, kind="embedder")
+
+    def _embedder_shape(self) -> tuple[int, int]:
+        """(vector dimension, maximum input tokens) of the embedder."""
+        if not self._embeds_here() and (shape := model_shape(self._embedder_path())):
+            return shape
+        return self.encoder.dim, self.encoder.max_tokens
 
     # -- the job -------------------------------------------------------------------------
     def run(

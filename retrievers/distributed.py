@@ -21,11 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from verirag.core.device import offline_env
 from verirag.core.registry import resolve_model
 from verirag.core.settings import Settings
-from verirag.retrievers.chunking import Chunker, HfTokenizer
-from verirag.retrievers.encoders import SentenceTransformerEncoder
+from verirag.retrievers.chunking import Chunker
+from verirag.retrievers.encoders import SentenceTransformerEncoder, load_tokenizer
 from verirag.retrievers.staging import FileResult, stage_file
 
 # Fault injection for the recovery test: the first embedding actor to see this file missing
@@ -45,13 +44,9 @@ class ChunkStage:
     """Ray Data callable class: loads each file and chunks its changed documents."""
 
     def __init__(self, settings: Settings, size: int, overlap: int, fingerprint: str) -> None:
-        # The embedder's tokenizer without its weights: chunking workers never embed.
-        from transformers import AutoTokenizer
-
-        offline_env()
+        # Chunking workers never embed: the tokenizer alone, no weights.
         path = resolve_model(settings.embedder, settings.models_dir, kind="embedder")
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.chunker = Chunker(HfTokenizer(tokenizer), size, overlap)
+        self.chunker = Chunker(load_tokenizer(path), size, overlap)
         self.max_bytes = settings.max_file_bytes
         self.fingerprint = fingerprint
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,52 @@ def _quantize_int8(model: Any) -> Any:
         )
 
 
+def model_shape(path: str) -> tuple[int, int] | None:
+    """(output dimension, maximum input tokens) of a sentence-transformers model directory,
+    read from its configuration files; None where its layout is not one this reads (a module
+    other than Transformer, Pooling, Dense or Normalize, or a file missing), and the caller
+    loads the model instead.
+
+    Hand-read because sentence-transformers reports both only from a built model, and a Ray
+    driver that builds one imports torch and loads weights it never uses (about 10 s here).
+    """
+    root = Path(path)
+
+    def config(sub: str, name: str) -> dict[str, Any]:
+        loaded = json.loads((root / sub / name).read_text())
+        return loaded if isinstance(loaded, dict) else {}
+
+    try:
+        modules = json.loads((root / "modules.json").read_text())
+        dim: int | None = None
+        max_tokens: int | None = None
+        for module in modules:
+            kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+            sub = str(module.get("path", ""))
+            if kind == "Transformer":
+                max_tokens = int(config(sub, "sentence_bert_config.json")["max_seq_length"])
+                dim = int(config(sub, "config.json")["hidden_size"])
+            elif kind == "Pooling":
+                pooling = config(sub, "config.json")
+                modes = sum(bool(v) for k, v in pooling.items() if k.startswith("pooling_mode_"))
+                dim = int(pooling["word_embedding_dimension"]) * modes
+            elif kind == "Dense":
+                dim = int(config(sub, "config.json")["out_features"])
+            elif kind != "Normalize":
+                return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return (dim, max_tokens) if dim and max_tokens else None
+
+
+def load_tokenizer(path: str) -> HfTokenizer:
+    """The embedder's tokenizer without its weights (chunking needs only the tokenizer)."""
+    from transformers import AutoTokenizer
+
+    offline_env()
+    return HfTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
+
+
 class SentenceTransformerEncoder:
     """Embeds text to L2-normalised float32 vectors (inner product = cosine).
 
@@ -63,6 +111,10 @@ class SentenceTransformerEncoder:
     @property
     def name(self) -> str:
         return self.model_spec
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
 
     def warm_up(self) -> None:
         if self._model is None:

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from verirag.core.registry import resolve_model
 from verirag.core.settings import Settings
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import RagPipeline
-from verirag.retrievers.encoders import SentenceTransformerEncoder
+from verirag.retrievers.encoders import SentenceTransformerEncoder, model_shape
 from verirag.retrievers.store import FaissStore
 
 pytestmark = pytest.mark.integration
@@ -31,12 +32,20 @@ def _corpus(root: Path) -> Path:
 
 def test_mpnet_collection(tmp_path: Path, real_settings: Settings) -> None:
     settings = real_settings.with_overrides(embedder="mpnet")
-    IndexingPipeline(settings).run([_corpus(tmp_path / "docs")], "mp")
+    pipeline = IndexingPipeline(settings)
+    pipeline.run([_corpus(tmp_path / "docs")], "mp")
     with FaissStore(settings.collections_dir / "mp") as store:
         assert store.config.dim == 768 and store.config.embedder == "mpnet"
     # The reader embeds the query with the collection's own model, whatever the default.
     hit = RagPipeline(real_settings).search("which volcano erupts often?", "mp", 1)[0]
     assert hit.source.endswith("volcano.txt")
+
+
+@pytest.mark.parametrize("name", ["minilm", "mpnet"])
+def test_the_shape_read_from_files_is_the_loaded_models(name: str, real_settings: Settings) -> None:
+    encoder = SentenceTransformerEncoder(name, settings=real_settings)
+    path = resolve_model(name, real_settings.models_dir, kind="embedder")
+    assert model_shape(path) == (encoder.dim, encoder.max_tokens)
 
 
 def test_int8_fast_path_stays_close_to_fp32(

@@ -78,7 +78,9 @@ def test_ray_engine_indexes_what_the_in_process_engine_does(
     local = real_settings.with_overrides(chunk_tokens=64, chunk_overlap=8)
     remote = local.with_overrides(index_engine="ray")
     a = IndexingPipeline(local, encoder=minilm).run([docs], "local")
-    b = IndexingPipeline(remote, encoder=minilm).run([docs], "ray")
+    driver = IndexingPipeline(remote)  # its own encoder, never loaded: the actors embed
+    b = driver.run([docs], "ray")
+    assert not driver.encoder.loaded
     assert ray_cluster.exists()  # an embedding actor died mid-run and Ray retried its batch
     for field in ("added", "updated", "unchanged", "failed", "chunks_added"):
         assert getattr(b, field) == getattr(a, field), field
