@@ -13,6 +13,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -144,19 +145,19 @@ class IndexingPipeline:
         path = self.collection_path(name)
         s = self.settings
         # The configuration is used only if the collection has none yet.
-        config = self._index_config(s.embedder, self._embedder_shape()[0]) if create else None
+        config = self._index_config(s.embedder, self._embedder_shape[0]) if create else None
         store = FaissStore(path, create=config, writable=True)
         store.set_save_interval(s.faiss_save_seconds)
         return store
 
     def chunker(self) -> Chunker:
         if self._chunker is None:
-            size = min(self.settings.chunk_tokens, self._embedder_shape()[1] - _PREFIX_BUDGET)
+            size = min(self.settings.chunk_tokens, self._embedder_shape[1] - _PREFIX_BUDGET)
             overlap = min(self.settings.chunk_overlap, size // 2)
             if self._embeds_here():
                 tokenizer = self.encoder.tokenizer()
             else:
-                tokenizer = load_tokenizer(self._embedder_path())
+                tokenizer = load_tokenizer(self._embedder_path)
             self._chunker = Chunker(tokenizer, size, overlap)
         return self._chunker
 
@@ -166,12 +167,16 @@ class IndexingPipeline:
         (on a cluster, the head node need not hold the model at all)."""
         return self.settings.index_engine != "ray" or self.encoder.loaded
 
+    @cached_property
     def _embedder_path(self) -> str:
+        # Once per pipeline: resolving a bundled model checks its weights' stamp (and rehashes
+        # them where site-packages is read-only).
         return resolve_model(self.settings.embedder, self.settings.models_dir, kind="embedder")
 
+    @cached_property
     def _embedder_shape(self) -> tuple[int, int]:
         """(vector dimension, maximum input tokens) of the embedder."""
-        if not self._embeds_here() and (shape := model_shape(self._embedder_path())):
+        if not self._embeds_here() and (shape := model_shape(self._embedder_path)):
             return shape
         return self.encoder.dim, self.encoder.max_tokens
 

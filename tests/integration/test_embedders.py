@@ -32,8 +32,7 @@ def _corpus(root: Path) -> Path:
 
 def test_mpnet_collection(tmp_path: Path, real_settings: Settings) -> None:
     settings = real_settings.with_overrides(embedder="mpnet")
-    pipeline = IndexingPipeline(settings)
-    pipeline.run([_corpus(tmp_path / "docs")], "mp")
+    IndexingPipeline(settings).run([_corpus(tmp_path / "docs")], "mp")
     with FaissStore(settings.collections_dir / "mp") as store:
         assert store.config.dim == 768 and store.config.embedder == "mpnet"
     # The reader embeds the query with the collection's own model, whatever the default.
