@@ -523,6 +523,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("review-export").addEventListener("click", () => exportReview().catch(showError("review-item")));
   $("doc-collection").addEventListener("change", () => loadDocuments().catch(showError("job")));
   $("upload-form").addEventListener("submit", (event) => upload(event).catch(showError("job")));
+  $("signin-form").querySelector("button[type=submit]").disabled = false;
   const saved = sessionStorage.getItem(KEY_SLOT);
   if (saved) signIn(saved).catch(() => {});
 });
