@@ -308,14 +308,13 @@ def test_an_admin_sees_every_collection_and_a_reader_cannot_resolve(
 def test_sign_in_waits_for_the_script(server: Server, browser: Any) -> None:
     """Until app.js handles the form, Sign in is disabled: a key submitted before then would
     reload the page (the race a fast user, or a test right after Sign out, used to hit)."""
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(STEP_MS)
-    page.route("**/static/app.js", lambda route: route.abort())
-    page.goto(f"{server.base_url}/ui/")
+    page, errors = _page(browser, server)
+    page.route("**/static/app.js", lambda route: route.abort())  # routing bypasses the cache
+    page.reload()
     assert page.locator("#signin-form button[type=submit]").is_disabled()
     page.unroute("**/static/app.js")
     page.reload()
     page.wait_for_selector("#signin-form button[type=submit]:enabled")
     _sign_in(page, server.keys["a_read"])
-    context.close()
+    assert not errors, errors
+    page.context.close()
