@@ -31,6 +31,7 @@ from verirag.retrievers.encoders import (
     load_tokenizer,
     model_shape,
 )
+from verirag.retrievers.learned_sparse import SpladeEncoder, drop_sparse_index, sparse_index_for
 from verirag.retrievers.loaders import iter_files
 from verirag.retrievers.staging import FileResult, FileWork, stage_file
 from verirag.retrievers.store import (
@@ -109,12 +110,14 @@ class IndexingPipeline:
         self,
         settings: Settings | None = None,
         encoder: SentenceTransformerEncoder | None = None,
+        splade: SpladeEncoder | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.encoder = encoder or SentenceTransformerEncoder(
             self.settings.embedder, settings=self.settings
         )
         self._chunker: Chunker | None = None
+        self._splade = splade  # made on first use from the collection's splade_model
 
     # -- collections ---------------------------------------------------------------------
     def collection_path(self, name: str) -> Path:
@@ -236,11 +239,19 @@ class IndexingPipeline:
             if prune:
                 self._prune(store, report)
             store.save()
-            bm25_for(store)  # built now, so the first question does not pay for it
+            self._build_lexical(store)  # now, so that the first question does not pay for it
         finally:
             store.close()
         report.seconds = time.perf_counter() - started
         return report
+
+    def _build_lexical(self, store: FaissStore) -> None:
+        """The BM25 and learned sparse segments of the committed generation, saved."""
+        bm25_for(store)
+        if store.config.splade_model:
+            if self._splade is None or self._splade.model_spec != store.config.splade_model:
+                self._splade = SpladeEncoder(store.config.splade_model, settings=self.settings)
+            sparse_index_for(store, self._splade)
 
     def _index_config(self, embedder: str, dim: int) -> CollectionConfig:
         s = self.settings
@@ -255,6 +266,7 @@ class IndexingPipeline:
             pq_m=s.pq_m,
             backend=s.vector_backend,
             backend_uri=s.vector_uri if s.vector_backend == "milvus" else "",
+            splade_model=s.splade_model,
         )
 
     def _check_compatible(self, store: FaissStore, change_index: bool) -> None:
@@ -266,7 +278,12 @@ class IndexingPipeline:
                 "new collection"
             )
         if change_index:
-            store.set_index_config(self._index_config(store.config.embedder, store.config.dim))
+            config = self._index_config(store.config.embedder, store.config.dim)
+            if config.splade_model != store.config.splade_model:
+                # Another model's weights first, then the new setting: a crash in between
+                # leaves the old setting with no segments, which are rebuilt on demand.
+                drop_sparse_index(store)
+            store.set_index_config(config)
 
     def _unchanged_file(
         self, store: FaissStore, path: Path, fingerprint: str, report: IndexReport
@@ -434,7 +451,7 @@ class IndexingPipeline:
             # Deleted means deleted: BM25 rebuilt without the text (its older files and
             # vocabulary removed), the WAL emptied, and the review items that drew on the
             # documents redacted.
-            bm25_for(store)
+            self._build_lexical(store)
             purge_wal(store.db)
             review = ReviewQueue(self.settings.data_dir / "review.sqlite")
             try:

@@ -45,6 +45,7 @@ from verirag.retrievers.encoders import SentenceTransformerEncoder
 from verirag.retrievers.filters import MetadataFilter
 from verirag.retrievers.fusion import merge_collections
 from verirag.retrievers.hybrid import FusionConfig, HybridRetriever, SearchMode
+from verirag.retrievers.learned_sparse import SpladeEncoder
 from verirag.retrievers.store import CollectionError, FaissStore, validate_name
 
 __all__ = [
@@ -96,12 +97,16 @@ class RagPipeline:
         thresholds: Thresholds | None = None,
         *,
         measure_all: bool = False,
+        splade: SpladeEncoder | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.measure_all = measure_all
         self._encoders: dict[str, SentenceTransformerEncoder] = {}
+        self._splade: dict[str, SpladeEncoder] = {}
         if encoder is not None:
             self._encoders[encoder.model_spec] = encoder
+        if splade is not None:
+            self._splade[splade.model_spec] = splade
         self._stores: dict[str, FaissStore] = {}
         self._lock = threading.RLock()
         self._answering = threading.Lock()
@@ -122,6 +127,15 @@ class RagPipeline:
                     embedder, settings=self.settings
                 )
             return self._encoders[embedder]
+
+    def splade_for(self, model: str) -> SpladeEncoder | None:
+        """The learned sparse encoder of a collection's `splade_model` ("" = none)."""
+        if not model:
+            return None
+        with self._lock:
+            if model not in self._splade:
+                self._splade[model] = SpladeEncoder(model, settings=self.settings)
+            return self._splade[model]
 
     def store(self, collection: str) -> FaissStore:
         with self._lock:
@@ -158,8 +172,11 @@ class RagPipeline:
             s.bm25_weight,
             s.fusion_method,
             s.fusion_alpha,
+            s.splade_share,
+            s.splade_weight,
         )
-        return HybridRetriever(store, self.encoder_for(store.config.embedder), fusion)
+        encoder = self.encoder_for(store.config.embedder)
+        return HybridRetriever(store, encoder, fusion, self.splade_for(store.config.splade_model))
 
     def search(
         self,

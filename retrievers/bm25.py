@@ -9,6 +9,9 @@ chunks alive in the reader's SQLite snapshot: the same Lucene BM25 as
 `bm25s.BM25(method="lucene")` over the live chunks (tested). A reader masks chunks deleted
 since its segments were saved; the writer rewrites the segments that held them.
 
+The same segments hold the learned sparse side's term weights (`retrievers/learned_sparse.py`,
+under `<collection>/splade/`): `SegmentKind` says how a kind builds a segment and searches.
+
 Layout of `<collection>/bm25/`:
   seg-<G>-<K>-<R>/   one segment: ids.npy, lengths.npy, terms.json and the postings
                      (CSC arrays, .npy, no pickle), written to a temporary folder and renamed
@@ -29,9 +32,10 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -91,6 +95,33 @@ class Segment:
         return cls._of(ids, lengths, terms, matrix)
 
     @classmethod
+    def from_weights(
+        cls, ids: Ids, rows: Sequence[tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]]
+    ) -> Segment:
+        """A segment of given term weights: row i is (term ids, weights) of chunk `ids[i]`,
+        a term named by its id; `lengths` holds each row's number of terms."""
+        from scipy import sparse
+
+        terms: dict[str, int] = {}
+        cols: list[int] = []
+        data: list[npt.NDArray[np.float32]] = []
+        lengths = np.zeros(len(rows), dtype=np.float32)
+        for i, (term_ids, weights) in enumerate(rows):
+            lengths[i] = len(term_ids)
+            cols.extend(terms.setdefault(str(int(t)), len(terms)) for t in term_ids)
+            data.append(np.asarray(weights, dtype=np.float32))
+        doc_of = np.repeat(np.arange(len(rows), dtype=np.int32), lengths.astype(np.int64))
+        matrix = sparse.csc_matrix(
+            (
+                np.concatenate(data) if data else np.zeros(0, np.float32),
+                (doc_of, np.asarray(cols, dtype=np.int64)),
+            ),
+            shape=(len(rows), len(terms)),
+        )
+        matrix.sum_duplicates()
+        return cls._of(ids, lengths, terms, matrix)
+
+    @classmethod
     def _of(
         cls, ids: Ids, lengths: npt.NDArray[np.float32], terms: dict[str, int], matrix: Any
     ) -> Segment:
@@ -139,7 +170,7 @@ class Segment:
         vocab = json.loads((folder / "terms.json").read_text())
         segment = cls(terms={t: j for j, t in enumerate(vocab)}, name=folder.name, **arrays)
         if len(segment.indptr) != len(vocab) + 1 or len(segment.lengths) != len(segment.ids):
-            raise ValueError(f"{folder}: a damaged BM25 segment")
+            raise ValueError(f"{folder}: a damaged index segment")
         return segment
 
 
@@ -178,48 +209,31 @@ def merge(segments: list[Segment], alive: list[npt.NDArray[np.bool_]]) -> Segmen
 
 
 @dataclass
-class Bm25Index:
+class SegmentIndex:
     """The segments serving one committed generation, with which of their chunks are alive."""
 
     segments: list[Segment]
     alive: list[npt.NDArray[np.bool_]]
     _n: int = field(init=False)
-    _avgdl: float = field(init=False)
 
     def __post_init__(self) -> None:
         self._n = int(sum(int(a.sum()) for a in self.alive))
-        pairs = zip(self.segments, self.alive, strict=True)
-        total = sum(float(s.lengths[a].sum()) for s, a in pairs)
-        self._avgdl = total / self._n if self._n else 0.0
 
     def __len__(self) -> int:
         return self._n
 
-    def search(self, query: str, k: int, within: Ids | None = None) -> list[tuple[int, float]]:
-        """Top-k chunks by Lucene BM25 over the live chunks; only among the chunk ids `within`
-        when given (a filter's: the others are masked out before ranking)."""
-        if self._n == 0 or k <= 0:
-            return []
-        terms = _tokenize([query])[0]
-        if not any(t in s.terms for s in self.segments for t in terms):
-            return []
-        # Document frequency over live chunks, so a deleted chunk no longer counts.
-        pairs = list(zip(self.segments, self.alive, strict=True))
-        df = {t: sum(int(a[s.postings(t)[0]].sum()) for s, a in pairs) for t in set(terms)}
-        idf = {t: float(np.log1p((self._n - d + 0.5) / (d + 0.5))) for t, d in df.items() if d}
+    def _top_k(
+        self, k: int, within: Ids | None, score: Callable[[Segment], npt.NDArray[np.float32]]
+    ) -> list[tuple[int, float]]:
+        """The k best live chunks (positive scores only) by `score`, a segment's scores per
+        row; only among the chunk ids `within` when given (masked out before ranking)."""
         ids: list[Ids] = []
         scores: list[npt.NDArray[np.float32]] = []
-        for seg, live in pairs:
+        for seg, live in zip(self.segments, self.alive, strict=True):
             keep = live if within is None else live & np.isin(seg.ids, within)
             if not keep.any():
                 continue
-            total = np.zeros(len(seg.ids), dtype=np.float32)
-            for t in terms:  # a repeated query word counts each time, as in bm25s
-                if t not in idf:
-                    continue
-                rows, tf = seg.postings(t)
-                norm = K1 * ((1 - B) + B * seg.lengths[rows] / self._avgdl)
-                total[rows] += (idf[t] * tf / (norm + tf)).astype(np.float32)
+            total = score(seg)
             hit = np.flatnonzero(keep & (total > 0))
             if len(hit) > k:
                 # Everything scoring at least the k-th best (ties included), found in linear
@@ -236,6 +250,42 @@ class Bm25Index:
         # Ties go to the lower chunk id, whichever segment holds it.
         order = np.lexsort((all_ids, -all_scores))[:k]
         return [(int(all_ids[i]), float(all_scores[i])) for i in order]
+
+
+@dataclass
+class Bm25Index(SegmentIndex):
+    _avgdl: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        pairs = zip(self.segments, self.alive, strict=True)
+        total = sum(float(s.lengths[a].sum()) for s, a in pairs)
+        self._avgdl = total / self._n if self._n else 0.0
+
+    def search(self, query: str, k: int, within: Ids | None = None) -> list[tuple[int, float]]:
+        """Top-k chunks by Lucene BM25 over the live chunks; only among the chunk ids `within`
+        when given (a filter's: the others are masked out before ranking)."""
+        if self._n == 0 or k <= 0:
+            return []
+        terms = _tokenize([query])[0]
+        if not any(t in s.terms for s in self.segments for t in terms):
+            return []
+        # Document frequency over live chunks, so a deleted chunk no longer counts.
+        pairs = list(zip(self.segments, self.alive, strict=True))
+        df = {t: sum(int(a[s.postings(t)[0]].sum()) for s, a in pairs) for t in set(terms)}
+        idf = {t: float(np.log1p((self._n - d + 0.5) / (d + 0.5))) for t, d in df.items() if d}
+
+        def score(seg: Segment) -> npt.NDArray[np.float32]:
+            total = np.zeros(len(seg.ids), dtype=np.float32)
+            for t in terms:  # a repeated query word counts each time, as in bm25s
+                if t not in idf:
+                    continue
+                rows, tf = seg.postings(t)
+                norm = K1 * ((1 - B) + B * seg.lengths[rows] / self._avgdl)
+                total[rows] += (idf[t] * tf / (norm + tf)).astype(np.float32)
+            return total
+
+        return self._top_k(k, within, score)
 
 
 def _read_manifest(root: Path) -> list[str]:
@@ -259,10 +309,26 @@ def _load_segments(root: Path, names: list[str], cached: dict[str, Segment]) -> 
     return out
 
 
-def assemble(store: FaissStore, previous: list[Segment]) -> Bm25Index:
+IndexT = TypeVar("IndexT", bound=SegmentIndex)
+
+
+@dataclass(frozen=True)
+class SegmentKind(Generic[IndexT]):
+    """One kind of segmented index over a collection's chunks: its folder, how it builds a
+    segment for chunks no saved segment holds (ids, their lexical texts), and its index."""
+
+    subdir: str
+    build: Callable[[Ids, list[str]], Segment]
+    index: Callable[[list[Segment], list[npt.NDArray[np.bool_]]], IndexT]
+
+
+BM25 = SegmentKind(SUBDIR, Segment.from_texts, Bm25Index)
+
+
+def assemble(store: FaissStore, previous: list[Segment], kind: SegmentKind[IndexT]) -> IndexT:
     """The index of the store's current snapshot: the saved (or cached) segments, masked to
     the live chunks, plus one new segment for the live chunks none of them holds."""
-    root = store.path / SUBDIR
+    root = store.path / kind.subdir
     cached = {s.name: s for s in previous if s.name}
     segments = _load_segments(root, _read_manifest(root), cached)
     covered = np.concatenate([s.ids for s in segments]) if segments else np.empty(0, np.int64)
@@ -279,12 +345,12 @@ def assemble(store: FaissStore, previous: list[Segment]) -> Bm25Index:
     segments, alive = [segments[i] for i in keep], [alive[i] for i in keep]
     missing = np.setdiff1d(live, covered, assume_unique=True)
     if len(missing):
-        segments.append(Segment.from_texts(missing, store.lexical_texts(missing)))
+        segments.append(kind.build(missing, store.lexical_texts(missing)))
         alive.append(np.ones(len(missing), dtype=bool))
-    return Bm25Index(segments, alive)
+    return kind.index(segments, alive)
 
 
-def _compact(index: Bm25Index) -> Bm25Index:
+def _compact(index: IndexT) -> IndexT:
     """Merge what the policy asks for: segments that hold deleted chunks, and segments of
     about the same size once there are MERGE_FACTOR of them. Tiered, as Lucene merges, so
     that a chunk is copied O(log n) times over a collection's life, not at every add."""
@@ -302,11 +368,11 @@ def _compact(index: Bm25Index) -> Bm25Index:
     chosen = set(merging)
     kept = [p for i, p in enumerate(pairs) if i not in chosen]
     kept.append((merged, np.ones(len(merged.ids), dtype=bool)))
-    return Bm25Index([p[0] for p in kept], [p[1] for p in kept])
+    return type(index)([p[0] for p in kept], [p[1] for p in kept])
 
 
-def _save(store: FaissStore, index: Bm25Index, gen: int) -> None:
-    root = store.path / SUBDIR
+def _save(store: FaissStore, index: SegmentIndex, gen: int, subdir: str = SUBDIR) -> None:
+    root = store.path / subdir
     root.mkdir(exist_ok=True)
     for k, seg in enumerate(index.segments):
         if not seg.name or not (root / seg.name).is_dir():
@@ -321,8 +387,9 @@ def _save(store: FaissStore, index: Bm25Index, gen: int) -> None:
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 old.unlink(missing_ok=True)
-    for legacy in store.path.glob("bm25-g*"):  # the whole-index format before segments
-        shutil.rmtree(legacy, ignore_errors=True)
+    if subdir == SUBDIR:
+        for legacy in store.path.glob("bm25-g*"):  # the whole-index format before segments
+            shutil.rmtree(legacy, ignore_errors=True)
 
 
 # A reader whose BM25 index is older than the committed generation serves it (consistent, if
@@ -333,19 +400,25 @@ STALE_FACTOR = 10.0
 
 
 @dataclass
-class _Cached:
+class _Cached(Generic[IndexT]):
     generation: int
-    index: Bm25Index
+    index: IndexT
     built_at: float
     build_seconds: float
 
 
 def bm25_for(store: FaissStore) -> Bm25Index:
-    """The BM25 index of the store's committed generation, read in one snapshot: from
+    """The BM25 index of the store's committed generation (`index_for`)."""
+    return index_for(store, BM25)
+
+
+def index_for(store: FaissStore, kind: SegmentKind[IndexT]) -> IndexT:
+    """The `kind` index of the store's committed generation, read in one snapshot: from
     memory, caught up from the segments on disk and in memory. A writer then saves the new
     segment (and any merge) and removes what the manifest no longer names; a reader never
     writes or removes index files (it could remove what a writer just saved)."""
-    cached: _Cached | None = getattr(store, "_bm25", None)
+    caches: dict[str, _Cached[Any]] = store.__dict__.setdefault("_segment_indexes", {})
+    cached: _Cached[IndexT] | None = caches.get(kind.subdir)
     with store.snapshot():
         gen = store.generation
         if cached is not None and cached.generation == gen:
@@ -357,10 +430,10 @@ def bm25_for(store: FaissStore) -> Bm25Index:
         ):
             return cached.index
         started = time.monotonic()
-        index = assemble(store, cached.index.segments if cached is not None else [])
+        index = assemble(store, cached.index.segments if cached is not None else [], kind)
     if store.writable:
         index = _compact(index)
         with contextlib.suppress(OSError):  # a read-only collection still searches, from memory
-            _save(store, index, gen)
-    store._bm25 = _Cached(gen, index, time.monotonic(), time.monotonic() - started)  # type: ignore[attr-defined]
+            _save(store, index, gen, kind.subdir)
+    caches[kind.subdir] = _Cached(gen, index, time.monotonic(), time.monotonic() - started)
     return index

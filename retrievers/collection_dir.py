@@ -63,6 +63,9 @@ class CollectionConfig:
     # (a Milvus server or cluster at `backend_uri`; `retrievers/milvus_vectors.py`).
     backend: str = "faiss"
     backend_uri: str = ""
+    # The learned sparse (SPLADE) model whose term weights the collection keeps beside BM25's
+    # (`retrievers/learned_sparse.py`); "" = none (collections made before it existed).
+    splade_model: str = ""
 
 
 class WriterLock:

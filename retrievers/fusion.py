@@ -57,32 +57,40 @@ def _z_scores(scored: Scored[K]) -> dict[K, float]:
 
 
 def _combine(
-    dense: Scored[K],
-    sparse: Scored[K],
-    d: dict[K, float],
-    b: dict[K, float],
-    alpha: float,
+    sides: Sequence[Scored[K]],
+    normalised: Sequence[dict[K, float]],
+    weights: Sequence[float],
     floor: float | None = None,
 ) -> list[tuple[K, float]]:
-    """alpha * d + (1 - alpha) * b over the union of both lists; an item missing from one
+    """sum_i weights[i] * normalised[i] over the union of the lists; an item missing from a
     list gets `floor` there, or by default that list's lowest normalised score (it scored
-    under the list's last candidate). Ties keep the order of first appearance (dense first)."""
+    under the list's last candidate). Ties keep the order of first appearance (in side order)."""
+    if len(weights) != len(sides) or any(w < 0 for w in weights):
+        raise ValueError("one non-negative weight per side")
+    order: dict[K, int] = {}
+    for side in sides:
+        for item, _ in side:
+            order.setdefault(item, len(order))
+    lows = [floor if floor is not None else min(n.values(), default=0.0) for n in normalised]
+    fused = {
+        item: sum(w * n.get(item, low) for w, n, low in zip(weights, normalised, lows, strict=True))
+        for item in order
+    }
+    return sorted(fused.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
+def _shares(alpha: float) -> list[float]:
     if not 0.0 <= alpha <= 1.0:
         raise ValueError("alpha must be in [0, 1]")
-    order: dict[K, int] = {}
-    for item, _ in [*dense, *sparse]:
-        order.setdefault(item, len(order))
-    d_low = floor if floor is not None else min(d.values(), default=0.0)
-    b_low = floor if floor is not None else min(b.values(), default=0.0)
-    fused = {item: alpha * d.get(item, d_low) + (1 - alpha) * b.get(item, b_low) for item in order}
-    return sorted(fused.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+    return [alpha, 1 - alpha]
 
 
 def convex_fusion(dense: Scored[K], sparse: Scored[K], alpha: float) -> list[tuple[K, float]]:
     """alpha * dense + (1 - alpha) * BM25, each min-max normalised over its own candidates;
     an item missing from one list gets 0 there (it scored under that list's last candidate).
     Ties keep the order of first appearance (dense first)."""
-    return _combine(dense, sparse, _min_max(dense), _min_max(sparse), alpha, floor=0.0)
+    sides = [dense, sparse]
+    return _combine(sides, [_min_max(s) for s in sides], _shares(alpha), floor=0.0)
 
 
 def zscore_fusion(dense: Scored[K], sparse: Scored[K], alpha: float) -> list[tuple[K, float]]:
@@ -91,7 +99,8 @@ def zscore_fusion(dense: Scored[K], sparse: Scored[K], alpha: float) -> list[tup
     candidates, of which the last is an accident of the list's depth; the mean and standard
     deviation of the whole list are steadier, so a side's confidence in its top hits is kept
     in proportion to how far they stand out from the rest."""
-    return _combine(dense, sparse, _z_scores(dense), _z_scores(sparse), alpha)
+    sides = [dense, sparse]
+    return _combine(sides, [_z_scores(s) for s in sides], _shares(alpha))
 
 
 def peakedness(scored: Scored[K], top: int = 10) -> float:
@@ -106,17 +115,53 @@ def peakedness(scored: Scored[K], top: int = 10) -> float:
     return 0.0 if sd <= 0 else (values[0] - fmean(rest)) / sd
 
 
+def _peaked_weights(sides: Sequence[Scored[K]], floor: float) -> list[float]:
+    """Each side's share of the summed peakedness (equal shares when none is peaked); with
+    two sides each share is clamped to [floor, 1 - floor], with more each is raised to
+    `floor` and the shares are normalised again."""
+    peaks = [max(peakedness(s), 0.0) for s in sides]
+    total = sum(peaks)
+    shares = [1 / len(sides)] * len(sides) if total == 0 else [p / total for p in peaks]
+    if len(sides) == 2:
+        first = min(max(shares[0], floor), 1 - floor)
+        return [first, 1 - first]
+    raised = [max(s, floor) for s in shares]
+    return [s / sum(raised) for s in raised]
+
+
 def adaptive_fusion(
     dense: Scored[K], sparse: Scored[K], k: int = 60, floor: float = 0.1
 ) -> list[tuple[K, float]]:
     """Weighted RRF with per-query weights from each side's peakedness: the side that is
     surer of its first hit on this query counts more. Each weight is at least `floor` of the
     total, so neither side is ever ignored."""
-    pd, ps = max(peakedness(dense), 0.0), max(peakedness(sparse), 0.0)
-    total = pd + ps
-    wd = 0.5 if total == 0 else pd / total
-    wd = min(max(wd, floor), 1 - floor)
-    return reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in sparse]], [wd, 1 - wd], k)
+    return fuse_sides("adaptive", [dense, sparse], [1.0, 1.0], k, floor)
+
+
+def fuse_sides(
+    method: str,
+    sides: Sequence[Scored[K]],
+    weights: Sequence[float],
+    rrf_k: int = 60,
+    floor: float = 0.1,
+) -> list[tuple[K, float]]:
+    """One fused ranking of any number of scored candidate lists (dense, BM25, learned
+    sparse) by `method`: `weights` are the sides' shares for convex and zscore (they need
+    not sum to 1), their RRF weights for rrf; adaptive ignores them (per-query weights,
+    each side at least `floor`)."""
+    if len(weights) != len(sides):
+        raise ValueError(f"{len(weights)} weights for {len(sides)} sides")
+    if method == "rrf":
+        return reciprocal_rank_fusion([[i for i, _ in s] for s in sides], weights, rrf_k)
+    if method == "convex":
+        return _combine(sides, [_min_max(s) for s in sides], weights, floor=0.0)
+    if method == "zscore":
+        return _combine(sides, [_z_scores(s) for s in sides], weights)
+    if method == "adaptive":
+        return reciprocal_rank_fusion(
+            [[i for i, _ in s] for s in sides], _peaked_weights(sides, floor), rrf_k
+        )
+    raise ValueError(f"unknown fusion method {method!r}; choose rrf, convex, zscore or adaptive")
 
 
 def fuse(
@@ -130,17 +175,8 @@ def fuse(
 ) -> list[tuple[K, float]]:
     """One fused ranking of the two candidate lists by `method` (rrf | convex | zscore |
     adaptive)."""
-    if method == "rrf":
-        return reciprocal_rank_fusion(
-            [[i for i, _ in dense], [i for i, _ in sparse]], [dense_weight, bm25_weight], rrf_k
-        )
-    if method == "convex":
-        return convex_fusion(dense, sparse, alpha)
-    if method == "zscore":
-        return zscore_fusion(dense, sparse, alpha)
-    if method == "adaptive":
-        return adaptive_fusion(dense, sparse, rrf_k)
-    raise ValueError(f"unknown fusion method {method!r}; choose rrf, convex, zscore or adaptive")
+    weights = [dense_weight, bm25_weight] if method == "rrf" else _shares(alpha)
+    return fuse_sides(method, [dense, sparse], weights, rrf_k)
 
 
 def merge_collections(ranked: Sequence[Sequence[SearchHit]], k: int, rrf_k: int) -> list[SearchHit]:

@@ -27,6 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -172,10 +173,18 @@ class FaissStore:
         return int(get_meta(self.db, "generation") or 0)
 
     def set_index_config(self, config: CollectionConfig) -> None:
-        """Change index type or parameters: the vectors are kept, only FAISS is rebuilt."""
+        """Change index type or parameters: the vectors are kept, only FAISS is rebuilt (not
+        even FAISS when only the learned sparse model changes)."""
         if config.embedder != self.config.embedder or config.dim != self.config.dim:
             raise CollectionError("the embedder of an existing collection cannot change")
         if config == self.config:
+            return
+        if replace(config, splade_model="") == replace(self.config, splade_model=""):
+            # Only the learned sparse side changes: the vectors and their index stay.
+            with self.transaction():
+                set_meta(self.db, "config", json.dumps(config.__dict__))
+                self._bump_generation()
+            self.config = config
             return
         old = self.vectors
         with self.transaction():

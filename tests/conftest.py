@@ -13,6 +13,7 @@ import pytest
 
 from verirag.core.settings import Settings, default_data_dir
 from verirag.retrievers.chunking import RegexTokenizer
+from verirag.retrievers.learned_sparse import SparseVector
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
@@ -96,6 +97,38 @@ class HashEncoder:
         return self.encode([query])
 
 
+class HashSplade:
+    """A deterministic stand-in for `SpladeEncoder` (no model): a text's terms are its words'
+    hashed ids, each weighted 1 + log(count), so a search with it is lexical."""
+
+    def __init__(self) -> None:
+        self.model_spec = "hash-splade"
+        self.encoded = 0
+
+    @property
+    def loaded(self) -> bool:
+        return True
+
+    def warm_up(self) -> None:
+        pass
+
+    def encode(self, texts: list[str], max_tokens: int = 256) -> list[SparseVector]:
+        self.encoded += len(texts)
+        out = []
+        for text in texts:
+            counts: dict[int, int] = {}
+            for word in text.lower().split():
+                term = int(hashlib.md5(word.strip(".,;:!?").encode()).hexdigest()[:4], 16)
+                counts[term] = counts.get(term, 0) + 1
+            terms = np.array(sorted(counts), dtype=np.int32)
+            weights = np.array([1 + np.log(counts[t]) for t in terms.tolist()], np.float32)
+            out.append(SparseVector(terms, weights))
+        return out
+
+    def encode_query(self, query: str) -> SparseVector:
+        return self.encode([query])[0]
+
+
 def _hash_settings(tmp_path: Path, **extra: Any) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
@@ -103,7 +136,7 @@ def _hash_settings(tmp_path: Path, **extra: Any) -> Settings:
         chunk_tokens=40,
         chunk_overlap=8,
         docs_per_batch=4,
-        **extra,
+        **{"splade_model": "", **extra},
     )
 
 

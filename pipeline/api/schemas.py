@@ -112,7 +112,11 @@ class SearchRequest(BaseModel):
     query: str = Field(description="not empty, at most `max_question_chars` characters")
     collection: str = Field(default="default", pattern=COLLECTION_PATTERN)
     k: int | None = Field(default=None, ge=1, description="chunks to return (≤ api_max_k)")
-    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    mode: Literal["hybrid", "dense", "bm25", "splade"] = Field(
+        default="hybrid",
+        description="hybrid: every side the collection has, fused; or one side alone "
+        "(splade: only on a collection with a learned sparse index)",
+    )
     filter: MetadataFilterField = None
 
 

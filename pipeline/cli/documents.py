@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +24,13 @@ from verirag.pipeline.cli.common import (
 )
 
 
+class SearchModeOpt(StrEnum):
+    hybrid = "hybrid"
+    dense = "dense"
+    bm25 = "bm25"
+    splade = "splade"
+
+
 def index(
     paths: Annotated[list[Path], typer.Argument(help="files and directories (recursive)")],
     collection: CollectionOpt = "default",
@@ -40,6 +48,13 @@ def index(
         str | None, typer.Option(help="the Milvus server, e.g. http://127.0.0.1:19530")
     ] = None,
     embedder: Annotated[str | None, typer.Option(help="registry name, path or hub id")] = None,
+    splade_model: Annotated[
+        str | None,
+        typer.Option(
+            help="learned sparse side of hybrid retrieval: splade-tiny (default), a path, or "
+            "'' for none; on an existing collection, adds, changes or removes it"
+        ),
+    ] = None,
     embed_backend: Annotated[
         str | None, typer.Option(help="torch (default) | int8 (fast CPU path)")
     ] = None,
@@ -64,6 +79,7 @@ def index(
         vector_backend=vector_backend,
         vector_uri=vector_uri,
         embedder=embedder,
+        splade_model=splade_model,
         embed_backend=embed_backend,
         chunk_tokens=chunk_tokens,
         chunk_overlap=chunk_overlap,
@@ -81,7 +97,7 @@ def index(
                 include=include,
                 exclude=exclude,
                 prune=prune,
-                change_index=index_type is not None or vector_backend is not None,
+                change_index=any(o is not None for o in (index_type, vector_backend, splade_model)),
                 progress=update,
             )
 
@@ -135,6 +151,10 @@ def search(
     query: Annotated[str, typer.Argument(help="what to look for")],
     collection: CollectionOpt = "default",
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="results")] = 5,
+    mode: Annotated[
+        SearchModeOpt,
+        typer.Option(help="hybrid (every side fused, default) | dense | bm25 | splade"),
+    ] = SearchModeOpt.hybrid,
     filters: FilterOpt = None,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
@@ -146,7 +166,9 @@ def search(
 
     rag = RagPipeline(settings)
     where = guard(lambda: parse_filters(filters))
-    hits: list[SearchHit] = guard(lambda: rag.search(query, collection, k, where=where))
+    hits: list[SearchHit] = guard(
+        lambda: rag.search(query, collection, k, mode=mode.value, where=where)
+    )
     if as_json:
         out.print_json(json.dumps([asdict(h) for h in hits]))
         return

@@ -41,7 +41,9 @@ WORDS = [
 
 
 def settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, embedder="hash-test", chunk_tokens=24, chunk_overlap=4)
+    return Settings(
+        data_dir=data_dir, embedder="hash-test", splade_model="", chunk_tokens=24, chunk_overlap=4
+    )
 
 
 def body(doc: int, version: int, rng: random.Random) -> str:

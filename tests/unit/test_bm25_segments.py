@@ -111,7 +111,7 @@ def _fresh(path: Path, query: str) -> list[tuple[int, float]]:
     """What a rebuild from nothing gives: a reader with no segments on disk or in memory."""
     with FaissStore(path) as store:
         with store.snapshot():
-            index = bm25_module.assemble(store, [])
+            index = bm25_module.assemble(store, [], bm25_module.BM25)
         live = store.chunk_ids()
         assert len(index) == len(live)
         texts = store.lexical_texts(live)

@@ -97,7 +97,7 @@ def test_an_answer_says_whether_its_cuts_were_fitted_for_its_generator(tmp_path:
         {"judge": "qwen2.5-0.5b"},
         {"generator_backend": "transformers"},
     ):
-        base = Settings(data_dir=tmp_path / "data", embedder="hash-test")
+        base = Settings(data_dir=tmp_path / "data", embedder="hash-test", splade_model="")
         settings = base.with_overrides(**other)
         assert not RagPipeline(settings).calibrated, other
 
@@ -109,7 +109,7 @@ def test_an_answer_says_whether_its_cuts_were_fitted_for_its_generator(tmp_path:
     stale = Thresholds.load(stale_file)
     assert stale.stale and stale.model == "qwen2.5-1.5b"
     assert not stale.covers("qwen2.5-1.5b", "same", "llama.cpp")
-    settings = Settings(data_dir=tmp_path / "data", embedder="hash-test")
+    settings = Settings(data_dir=tmp_path / "data", embedder="hash-test", splade_model="")
     assert RagPipeline(settings).calibrated
     assert not RagPipeline(settings.with_overrides(thresholds_file=stale_file)).calibrated
 

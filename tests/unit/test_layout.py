@@ -182,7 +182,9 @@ def test_a_question_is_validated_once_on_its_way_down(
     from verirag.pipeline import rag as rag_module
     from verirag.pipeline.indexing import IndexingPipeline
 
-    settings = Settings(data_dir=tmp_path / "data", embedder="hash-test", relevance_floor=1.0)
+    settings = Settings(
+        data_dir=tmp_path / "data", embedder="hash-test", splade_model="", relevance_floor=1.0
+    )
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Parrots talk and dogs bark.\n")

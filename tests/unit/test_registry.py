@@ -11,7 +11,14 @@ from verirag.core.settings import Settings
 
 
 def test_every_design_model_is_registered_with_a_pinned_hash() -> None:
-    assert set(REGISTRY) == {"minilm", "mpnet", "qwen2.5-1.5b", "qwen2.5-0.5b", "smollm2-135m"}
+    assert set(REGISTRY) == {
+        "minilm",
+        "mpnet",
+        "splade-tiny",
+        "qwen2.5-1.5b",
+        "qwen2.5-0.5b",
+        "smollm2-135m",
+    }
     for model in REGISTRY.values():
         assert len(model.sha256) == 64
         assert all("==" in p for p in model.packages)

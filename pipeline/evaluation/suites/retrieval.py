@@ -25,20 +25,30 @@ from verirag.pipeline.evaluation.runs import Cell, FailedItem, Plot, Series, Sui
 from verirag.pipeline.evaluation.suites.shared import COLLECTION, build_index, mean_intervals
 from verirag.retrievers.hybrid import SearchMode
 
-MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
+# Each side alone, then the default fusion of every side the collection has; "splade" only
+# where the collection keeps a learned sparse index.
+MODES: tuple[SearchMode, ...] = ("dense", "bm25", "splade", "hybrid")
+SIDES = ("dense", "bm25", "splade")
 DEPTH = 100  # scored candidates recorded per retriever
-# Fusions compared on the recorded candidates: (name, method, dense weight, BM25 weight, alpha).
-FUSIONS: tuple[tuple[str, str, float, float, float], ...] = (
-    ("rrf 1:1", "rrf", 1.0, 1.0, 0.5),
-    ("rrf 1:2", "rrf", 1.0, 2.0, 0.5),
-    ("rrf 1:3", "rrf", 1.0, 3.0, 0.5),
-    ("convex 0.3", "convex", 1.0, 1.0, 0.3),
-    ("convex 0.5", "convex", 1.0, 1.0, 0.5),
-    ("convex 0.7", "convex", 1.0, 1.0, 0.7),
-    ("zscore 0.3", "zscore", 1.0, 1.0, 0.3),
-    ("zscore 0.5", "zscore", 1.0, 1.0, 0.5),
-    ("zscore 0.7", "zscore", 1.0, 1.0, 0.7),
-    ("adaptive", "adaptive", 1.0, 1.0, 0.5),
+_THIRD = 1 / 3
+# Fusions compared on the recorded candidates: (name, method, weights of dense, BM25 and
+# SPLADE: shares for convex and zscore, RRF weights for rrf; 0 = the side is left out).
+FUSIONS: tuple[tuple[str, str, tuple[float, float, float]], ...] = (
+    ("rrf 1:1", "rrf", (1.0, 1.0, 0.0)),
+    ("rrf 1:2", "rrf", (1.0, 2.0, 0.0)),
+    ("rrf 1:3", "rrf", (1.0, 3.0, 0.0)),
+    ("convex 0.3", "convex", (0.3, 0.7, 0.0)),
+    ("convex 0.5", "convex", (0.5, 0.5, 0.0)),
+    ("convex 0.7", "convex", (0.7, 0.3, 0.0)),
+    ("zscore 0.3", "zscore", (0.3, 0.7, 0.0)),
+    ("zscore 0.5", "zscore", (0.5, 0.5, 0.0)),
+    ("zscore 0.7", "zscore", (0.7, 0.3, 0.0)),
+    ("adaptive", "adaptive", (1.0, 1.0, 0.0)),
+    ("zscore BM25 + SPLADE", "zscore", (0.0, 0.5, 0.5)),
+    ("zscore dense + SPLADE", "zscore", (0.5, 0.0, 0.5)),
+    ("rrf 1:1:1 (three sides)", "rrf", (1.0, 1.0, 1.0)),
+    ("convex thirds (three sides)", "convex", (_THIRD, _THIRD, _THIRD)),
+    ("zscore thirds (three sides)", "zscore", (_THIRD, _THIRD, _THIRD)),
 )
 
 
@@ -46,7 +56,8 @@ FUSIONS: tuple[tuple[str, str, float, float, float], ...] = (
 class RetrievalRecord:
     ranked: dict[str, list[str]]  # mode -> document ids, best first, deduplicated
     relevant: list[str]
-    # Scored candidates [chunk id, doc id, score], best first, per retriever ("dense", "bm25").
+    # Scored candidates [chunk id, doc id, score], best first, per retriever ("dense", "bm25",
+    # and "splade" where the collection has it).
     candidates: dict[str, list[list[Any]]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # mode -> query latency
 
@@ -61,20 +72,23 @@ def retrieval_suite(plan: EvalPlan, settings: Settings, progress: bool) -> Suite
         int(c): str(d)
         for c, d in rag.store(COLLECTION).db.execute("SELECT chunk_id, doc_id FROM chunks")
     }
-    rag.search("warm up", COLLECTION, 1)  # the encoder loads outside the timings
+    rag.search("warm up", COLLECTION, 1)  # the encoders load outside the timings
+    retriever = rag.retriever(COLLECTION)
+    modes = [m for m in MODES if m != "splade" or retriever.splade is not None]
 
     def work(item: EvalItem) -> RetrievalRecord:
         ranked: dict[str, list[str]] = {}
         seconds: dict[str, float] = {}
-        for mode in MODES:
+        for mode in modes:
             started = time.perf_counter()
             hits = rag.search(item.question, COLLECTION, 30, mode=mode)
             seconds[mode] = time.perf_counter() - started
             ranked[mode] = dedupe([h.doc_id for h in hits])[:10]
-        dense, sparse = rag.retriever(COLLECTION).candidates(item.question, DEPTH)
+        found = retriever.candidates(item.question, DEPTH)
         candidates = {
-            side: [[cid, doc_of.get(cid, ""), score] for cid, score in found]
-            for side, found in (("dense", dense), ("bm25", sparse))
+            side: [[cid, doc_of.get(cid, ""), score] for cid, score in getattr(found, side)]
+            for side in SIDES
+            if side != "splade" or retriever.splade is not None
         }
         return RetrievalRecord(ranked, sorted(item.relevant), candidates, seconds)
 
@@ -99,7 +113,8 @@ def summarise_retrieval(
     metrics: dict[str, float] = {}
     samples: dict[str, list[float]] = {}
     rows: list[list[Cell]] = []
-    for mode in MODES:
+    modes = [m for m in MODES if records and all(m in r.ranked for r in records)]
+    for mode in modes:
         values = {
             "recall@1": [recall_at_k(r.ranked[mode], r.relevant, 1) for r in records],
             "recall@5": [recall_at_k(r.ranked[mode], r.relevant, 5) for r in records],
@@ -144,7 +159,7 @@ def summarise_retrieval(
         "score",
         [
             Series(mode, columns[1:6], [float(v or 0.0) for v in row[1:6]])
-            for mode, row in zip(MODES, rows, strict=True)
+            for mode, row in zip(modes, rows, strict=True)
         ],
     )
     tables = [Table("Retrieval", columns, rows)]
@@ -176,21 +191,25 @@ def _fusion_rows(
 ) -> list[list[Cell]]:
     """Each fusion of `FUSIONS` applied to the top `depth` recorded candidates of every
     question, as the live retriever fuses them."""
-    from verirag.retrievers.fusion import fuse
+    from verirag.retrievers.fusion import fuse_sides
 
     scored = [r for r in records if r.candidates.get("dense") or r.candidates.get("bm25")]
     if not scored:
         return []
+    has_splade = all("splade" in r.candidates for r in scored)
     rows: list[list[Cell]] = []
     bm25 = [ndcg_at_k(r.ranked["bm25"], r.relevant, 10) for r in scored]
-    for name, method, wd, wb, alpha in FUSIONS:
+    for name, method, weights in FUSIONS:
+        used = [i for i, w in enumerate(weights) if w > 0 or (method == "adaptive" and i < 2)]
+        if 2 in used and not has_splade:
+            continue
         ndcg, r5 = [], []
         for r in scored:
-            both = [*r.candidates["dense"], *r.candidates["bm25"]]
-            doc = {int(c): str(d) for c, d, _ in both}
-            dense = [(int(c), float(s)) for c, _, s in r.candidates["dense"][:depth]]
-            sparse = [(int(c), float(s)) for c, _, s in r.candidates["bm25"][:depth]]
-            fused = fuse(method, dense, sparse, 60, wd, wb, alpha)
+            doc = {int(c): str(d) for side in SIDES for c, d, _ in r.candidates.get(side, [])}
+            sides = [
+                [(int(c), float(s)) for c, _, s in r.candidates[SIDES[i]][:depth]] for i in used
+            ]
+            fused = fuse_sides(method, sides, [weights[i] for i in used], 60)
             ranked = dedupe([doc[c] for c, _ in fused])[:10]
             ndcg.append(ndcg_at_k(ranked, r.relevant, 10))
             r5.append(recall_at_k(ranked, r.relevant, 5))
