@@ -407,6 +407,19 @@ class _Cached(Generic[IndexT]):
     build_seconds: float
 
 
+def _caches(store: FaissStore) -> dict[str, _Cached[Any]]:
+    """The store's in-memory segment indexes, by kind (its folder)."""
+    caches: dict[str, _Cached[Any]] = store.__dict__.setdefault("_segment_indexes", {})
+    return caches
+
+
+def drop_index(store: FaissStore, subdir: str) -> None:
+    """Forget and remove a kind's segments (their producer changes; a later `index_for`
+    builds them anew)."""
+    _caches(store).pop(subdir, None)
+    shutil.rmtree(store.path / subdir, ignore_errors=True)
+
+
 def bm25_for(store: FaissStore) -> Bm25Index:
     """The BM25 index of the store's committed generation (`index_for`)."""
     return index_for(store, BM25)
@@ -417,7 +430,7 @@ def index_for(store: FaissStore, kind: SegmentKind[IndexT]) -> IndexT:
     memory, caught up from the segments on disk and in memory. A writer then saves the new
     segment (and any merge) and removes what the manifest no longer names; a reader never
     writes or removes index files (it could remove what a writer just saved)."""
-    caches: dict[str, _Cached[Any]] = store.__dict__.setdefault("_segment_indexes", {})
+    caches = _caches(store)
     cached: _Cached[IndexT] | None = caches.get(kind.subdir)
     with store.snapshot():
         gen = store.generation

@@ -14,7 +14,6 @@ at index time, so that deletes, merges and crash safety work the same way.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,14 @@ from verirag.core.compute import model_call
 from verirag.core.device import configure_torch_threads, cpu_threads, offline_env, resolve_device
 from verirag.core.registry import resolve_model
 from verirag.core.settings import Settings
-from verirag.retrievers.bm25 import Ids, Segment, SegmentIndex, SegmentKind, index_for
+from verirag.retrievers.bm25 import (
+    Ids,
+    Segment,
+    SegmentIndex,
+    SegmentKind,
+    drop_index,
+    index_for,
+)
 from verirag.retrievers.store import FaissStore
 
 TermIds = npt.NDArray[np.int32]
@@ -170,5 +176,4 @@ def sparse_index_for(store: FaissStore, encoder: SpladeEncoder) -> LearnedSparse
 
 def drop_sparse_index(store: FaissStore) -> None:
     """Remove the collection's learned sparse segments (before its model changes)."""
-    store.__dict__.get("_segment_indexes", {}).pop(SUBDIR, None)
-    shutil.rmtree(store.path / SUBDIR, ignore_errors=True)
+    drop_index(store, SUBDIR)
