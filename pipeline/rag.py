@@ -46,6 +46,7 @@ from verirag.retrievers.filters import MetadataFilter
 from verirag.retrievers.fusion import merge_collections
 from verirag.retrievers.hybrid import FusionConfig, HybridRetriever, SearchMode
 from verirag.retrievers.learned_sparse import SpladeEncoder
+from verirag.retrievers.rerank import load_reranker
 from verirag.retrievers.store import CollectionError, FaissStore, validate_name
 
 __all__ = [
@@ -174,6 +175,7 @@ class RagPipeline:
             s.fusion_alpha,
             s.splade_share,
             s.splade_weight,
+            s.rerank_depth,
         )
         encoder = self.encoder_for(store.config.embedder)
         return HybridRetriever(store, encoder, fusion, self.splade_for(store.config.splade_model))
@@ -186,9 +188,11 @@ class RagPipeline:
         mode: SearchMode = "hybrid",
         allowed: AccessCheck | None = None,
         where: MetadataFilter | None = None,
+        rerank: bool | None = None,
     ) -> list[SearchHit]:
-        """Top-k chunks for `query`: dense (FAISS), BM25, or both fused; only from the
-        documents that match `where` when given (`retrievers/filters.py`).
+        """Top-k chunks for `query`: dense (FAISS), BM25, SPLADE, or all fused; only from the
+        documents that match `where` when given (`retrievers/filters.py`). `rerank`: order
+        the fused candidates again with the reranker (None: the `rerank` setting).
 
         The query embeds with each collection's own model. `allowed` (e.g. an API key's
         check) is applied to every collection before any is opened. Several collections:
@@ -201,10 +205,15 @@ class RagPipeline:
         k = k or self.settings.top_k
         if k < 1:
             raise QueryError("k must be at least 1")
+        reranker = (
+            load_reranker(self.settings.rerank_model)
+            if (self.settings.rerank if rerank is None else rerank)
+            else None
+        )
         ranked = [
             [
                 replace(hit, collection=name)
-                for hit in self.retriever(name).retrieve(text, k, mode, where)
+                for hit in self.retriever(name).retrieve(text, k, mode, where, reranker)
             ]
             for name in names
             if len(names) == 1 or self.store(name).count("chunks") > 0

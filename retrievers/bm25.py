@@ -54,7 +54,8 @@ SUBDIR = "bm25"
 Ids = npt.NDArray[np.int64]
 
 
-def _tokenize(texts: list[str]) -> list[list[str]]:
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased words without English stopwords, as BM25 indexes them."""
     import bm25s
 
     tokens: list[list[str]] = bm25s.tokenize(
@@ -79,7 +80,7 @@ class Segment:
     def from_texts(cls, ids: Ids, texts: list[str]) -> Segment:
         from scipy import sparse
 
-        tokens = _tokenize(texts) if texts else []
+        tokens = tokenize(texts) if texts else []
         terms: dict[str, int] = {}
         cols: list[int] = []
         lengths = np.zeros(len(texts), dtype=np.float32)
@@ -262,18 +263,24 @@ class Bm25Index(SegmentIndex):
         total = sum(float(s.lengths[a].sum()) for s, a in pairs)
         self._avgdl = total / self._n if self._n else 0.0
 
+    def idf(self, terms: list[str]) -> dict[str, float]:
+        """Lucene's inverse document frequency of each of `terms` the live chunks contain.
+
+        Document frequency is counted over live chunks, so a deleted chunk no longer counts.
+        """
+        pairs = list(zip(self.segments, self.alive, strict=True))
+        df = {t: sum(int(a[s.postings(t)[0]].sum()) for s, a in pairs) for t in set(terms)}
+        return {t: float(np.log1p((self._n - d + 0.5) / (d + 0.5))) for t, d in df.items() if d}
+
     def search(self, query: str, k: int, within: Ids | None = None) -> list[tuple[int, float]]:
         """Top-k chunks by Lucene BM25 over the live chunks; only among the chunk ids `within`
         when given (a filter's: the others are masked out before ranking)."""
         if self._n == 0 or k <= 0:
             return []
-        terms = _tokenize([query])[0]
+        terms = tokenize([query])[0]
         if not any(t in s.terms for s in self.segments for t in terms):
             return []
-        # Document frequency over live chunks, so a deleted chunk no longer counts.
-        pairs = list(zip(self.segments, self.alive, strict=True))
-        df = {t: sum(int(a[s.postings(t)[0]].sum()) for s, a in pairs) for t in set(terms)}
-        idf = {t: float(np.log1p((self._n - d + 0.5) / (d + 0.5))) for t, d in df.items() if d}
+        idf = self.idf(terms)
 
         def score(seg: Segment) -> npt.NDArray[np.float32]:
             total = np.zeros(len(seg.ids), dtype=np.float32)

@@ -12,12 +12,13 @@ import numpy as np
 import numpy.typing as npt
 
 from verirag.core.records import SearchHit
-from verirag.retrievers.bm25 import bm25_for
+from verirag.retrievers.bm25 import bm25_for, tokenize
 from verirag.retrievers.collection_dir import CollectionError
 from verirag.retrievers.encoders import SentenceTransformerEncoder
 from verirag.retrievers.filters import MetadataFilter
 from verirag.retrievers.fusion import fuse_sides
 from verirag.retrievers.learned_sparse import SpladeEncoder, sparse_index_for
+from verirag.retrievers.rerank import RerankCandidate, RerankInput, RerankModel, rerank
 from verirag.retrievers.store import FaissStore
 
 SearchMode = Literal["hybrid", "dense", "bm25", "splade"]
@@ -38,6 +39,7 @@ class FusionConfig:
     alpha: float = 0.5  # convex and zscore: the dense share of what SPLADE leaves
     splade_share: float = 1 / 3  # convex and zscore: the learned sparse side's share
     splade_weight: float = 1.0  # rrf
+    rerank_depth: int = 30  # fused candidates the reranker scores again
 
     def weights(self, sides: int) -> list[float]:
         """Each side's weight for `fuse_sides`, sides in the order dense, BM25, SPLADE."""
@@ -82,9 +84,12 @@ class HybridRetriever:
         k: int,
         mode: SearchMode = "hybrid",
         where: MetadataFilter | None = None,
+        reranker: RerankModel | None = None,
     ) -> list[SearchHit]:
         """Top-k chunks for an already validated `query`, among the documents that match
         `where` when given (every side ranks only those: the filter applies before top-k).
+        `reranker`: the fused top `rerank_depth` are ordered again by it (hybrid mode only:
+        a single side is what a user asks for to see that side alone).
 
         Every hit carries its dense cosine (computed for hits the dense side did not find
         too), so callers can apply the relevance floor whichever retriever found it, and its
@@ -94,6 +99,15 @@ class HybridRetriever:
         within = None if where is None else self.store.chunk_ids_where(where)
         if within is not None and len(within) == 0:
             return []
+        if reranker is not None and mode == "hybrid":
+            given = self.rerank_input(query, max(k, f.rerank_depth), within)
+            by_id = {c.chunk_id: c for c in given.candidates}
+            return [
+                replace(
+                    hit, dense_score=by_id[hit.chunk_id].dense, bm25_score=by_id[hit.chunk_id].bm25
+                )
+                for hit in self.store.hits(rerank(reranker, given, tokenize)[:k])
+            ]
         vector = self.encoder.encode_query(query)[0]
         found = self.candidates(query, max(k, f.depth), mode, vector, within)
         if mode == "dense":
@@ -105,15 +119,41 @@ class HybridRetriever:
         else:
             sides = found.sides(self.splade is not None)
             ranked = fuse_sides(f.method, sides, f.weights(len(sides)), f.rrf_k)[:k]
-        cosine = dict(found.dense)
-        missing = [cid for cid, _ in ranked if cid not in cosine]
-        for cid, vec in self.store.vectors_for(missing).items():
-            cosine[cid] = float(vec @ vector)
+        cosine = self._cosines(ranked, found, vector)
         bm25 = dict(found.bm25)
         return [
             replace(hit, dense_score=cosine.get(hit.chunk_id), bm25_score=bm25.get(hit.chunk_id))
             for hit in self.store.hits(ranked)
         ]
+
+    def _cosines(self, ranked: Scored, found: Candidates, vector: Any) -> dict[int, float]:
+        """Dense cosine of every chunk in `ranked`, computed for those the dense side missed."""
+        cosine = dict(found.dense)
+        missing = [cid for cid, _ in ranked if cid not in cosine]
+        for cid, vec in self.store.vectors_for(missing).items():
+            cosine[cid] = float(vec @ vector)
+        return cosine
+
+    def rerank_input(
+        self, query: str, depth: int, within: npt.NDArray[np.int64] | None = None
+    ) -> RerankInput:
+        """The fused top `depth` chunks with what a reranker reads of them: what `retrieve`
+        reranks, and what a reranker is fitted on (`pipeline/evaluation/rerank_fit.py`)."""
+        f = self.fusion
+        vector = self.encoder.encode_query(query)[0]
+        found = self.candidates(query, max(depth, f.depth), "hybrid", vector, within)
+        sides = found.sides(self.splade is not None)
+        fused = fuse_sides(f.method, sides, f.weights(len(sides)), f.rrf_k)[:depth]
+        cosine = self._cosines(fused, found, vector)
+        texts = self.store.lexical_text_of([cid for cid, _ in fused])
+        bm25, splade = dict(found.bm25), dict(found.splade)
+        candidates = [
+            RerankCandidate(cid, texts[cid], score, cosine.get(cid), bm25.get(cid), splade.get(cid))
+            for cid, score in fused
+            if cid in texts  # deleted since the sides ranked it
+        ]
+        terms = tokenize([query])[0]
+        return RerankInput(terms, bm25_for(self.store).idf(terms), candidates)
 
     def candidates(
         self,

@@ -423,17 +423,21 @@ class FaissStore:
     def lexical_texts(self, chunk_ids: Sequence[int] | npt.NDArray[np.int64]) -> list[str]:
         """What BM25 indexes of each chunk, in id order: its document's title, its headings
         and its text. Ids no longer stored are left out."""
-        out: list[str] = []
+        return list(self.lexical_text_of(chunk_ids).values())
+
+    def lexical_text_of(self, chunk_ids: Sequence[int] | npt.NDArray[np.int64]) -> dict[int, str]:
+        """`lexical_texts` by chunk id, in id order."""
+        out: dict[int, str] = {}
         ids = sorted(int(c) for c in chunk_ids)
         for start in range(0, len(ids), 500):  # SQLite caps the number of bound parameters
             part = ids[start : start + 500]
             rows = self.db.execute(
-                "SELECT d.title, c.headings, c.text FROM chunks c "
+                "SELECT c.chunk_id, d.title, c.headings, c.text FROM chunks c "
                 "JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN "
                 f"({','.join('?' * len(part))}) ORDER BY c.chunk_id",
                 part,
             ).fetchall()
-            out.extend(" ".join([r[0], *json.loads(r[1]), r[2]]) for r in rows)
+            out.update((int(r[0]), " ".join([r[1], *json.loads(r[2]), r[3]])) for r in rows)
         return out
 
     def hits(self, ranked: Sequence[tuple[int, float]]) -> list[SearchHit]:

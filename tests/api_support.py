@@ -91,6 +91,7 @@ class FakeRag:
         self._review: ReviewQueue | None = None
         self._lock = threading.Lock()
         self.asked: list[str] = []  # every collection `ask` touched
+        self.reranked: list[bool | None] = []  # `search`'s rerank, as each call gave it
         self.histories: list[list[Message]] = []  # the history each `ask` was given
         self.pieces = ["Cats ", "purr ", "and ", "sleep [1]."]
         self.token_delay = 0.0
@@ -125,13 +126,16 @@ class FakeRag:
         mode: SearchMode = "hybrid",
         allowed: AccessCheck | None = None,
         where: MetadataFilter | None = None,
+        rerank: bool | None = None,
     ) -> list[SearchHit]:
-        """Dense retrieval over the real stores, whatever `mode` (the fake has no BM25);
-        several collections merged as the real pipeline merges them."""
+        """Dense retrieval over the real stores, whatever `mode` and `rerank` (the fake has no
+        BM25; `rerank` is recorded); several collections merged as the real pipeline merges
+        them."""
         names = collection_names(collection)
         for name in names:
             check_access(name, allowed)
         self.asked.extend(names)
+        self.reranked.append(rerank)
         text = validate_query(query, self.settings.max_question_chars)
         vector = self.encoder.encode_query(text)[0]
         ranked = []

@@ -117,6 +117,11 @@ class SearchRequest(BaseModel):
         description="hybrid: every side the collection has, fused; or one side alone "
         "(splade: only on a collection with a learned sparse index)",
     )
+    rerank: bool | None = Field(
+        default=None,
+        description="hybrid mode: order the fused candidates again with the reranker; null: "
+        "the server's rerank setting",
+    )
     filter: MetadataFilterField = None
 
 

@@ -69,6 +69,7 @@ class AnswerPipeline(Protocol):
         mode: SearchMode = "hybrid",
         allowed: AccessCheck | None = None,
         where: MetadataFilter | None = None,
+        rerank: bool | None = None,
     ) -> list[SearchHit]: ...
 
     def store(self, collection: str) -> FaissStore: ...

@@ -155,6 +155,14 @@ def search(
         SearchModeOpt,
         typer.Option(help="hybrid (every side fused, default) | dense | bm25 | splade"),
     ] = SearchModeOpt.hybrid,
+    rerank: Annotated[
+        bool | None,
+        typer.Option(
+            "--rerank/--no-rerank",
+            help="order the fused candidates again with the reranker (hybrid mode; default: "
+            "the rerank setting)",
+        ),
+    ] = None,
     filters: FilterOpt = None,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
@@ -167,7 +175,7 @@ def search(
     rag = RagPipeline(settings)
     where = guard(lambda: parse_filters(filters))
     hits: list[SearchHit] = guard(
-        lambda: rag.search(query, collection, k, mode=mode.value, where=where)
+        lambda: rag.search(query, collection, k, mode=mode.value, where=where, rerank=rerank)
     )
     if as_json:
         out.print_json(json.dumps([asdict(h) for h in hits]))

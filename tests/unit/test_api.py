@@ -928,6 +928,17 @@ def test_search_returns_hits_of_covered_collections_only(bed: Bed) -> None:
     _problem(bed.client.post("/v1/search", json={"query": "  ", "collection": "a"}, headers=a), 422)
 
 
+def test_search_passes_the_rerank_flag(bed: Bed) -> None:
+    a = bed.headers("a_read")
+    body = {"query": "do cats purr", "collection": "a", "k": 3}
+    for flag in (True, False):
+        got = bed.client.post("/v1/search", json={**body, "rerank": flag}, headers=a)
+        assert got.status_code == 200, got.text
+    assert bed.client.post("/v1/search", json=body, headers=a).status_code == 200
+    assert bed.rag.reranked[-3:] == [True, False, None]  # None: the server's setting
+    _problem(bed.client.post("/v1/search", json={**body, "rerank": "yes please"}, headers=a), 422)
+
+
 def test_search_and_ask_take_a_metadata_filter(bed: Bed) -> None:
     a = bed.headers("a_read")
     body = {"query": "cats purr dogs bark", "collection": "a", "k": 5}

@@ -31,8 +31,8 @@ def _reference(texts: list[str], ids: np.ndarray, query: str, k: int) -> list[tu
     import bm25s
 
     retriever = bm25s.BM25(method="lucene", k1=K1, b=B)
-    retriever.index(bm25_module._tokenize(texts), show_progress=False)
-    terms = [t for t in bm25_module._tokenize([query])[0] if t in retriever.vocab_dict]
+    retriever.index(bm25_module.tokenize(texts), show_progress=False)
+    terms = [t for t in bm25_module.tokenize([query])[0] if t in retriever.vocab_dict]
     if not terms:
         return []
     docs, scores = retriever.retrieve([terms], k=k, show_progress=False, n_threads=1)
@@ -123,14 +123,14 @@ def _fresh(path: Path, query: str) -> list[tuple[int, float]]:
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     tokenized: list[int] = []
-    real = bm25_module._tokenize
+    real = bm25_module.tokenize
 
     def counting(texts: list[str]) -> list[list[str]]:
         if len(texts) > 1 or (texts and "talks" in texts[0]):
             tokenized.append(len(texts))  # chunk texts, not a query
         return real(texts)
 
-    monkeypatch.setattr(bm25_module, "_tokenize", counting)
+    monkeypatch.setattr(bm25_module, "tokenize", counting)
     return tokenized
 
 

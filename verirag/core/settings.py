@@ -173,6 +173,16 @@ class Settings(BaseSettings):
         "the rest by fusion_alpha",
     )
     splade_weight: float = Field(default=1.0, ge=0.0, description="rrf: the SPLADE side's weight")
+    rerank: bool = Field(
+        default=False,
+        description="order the fused top rerank_depth chunks again with the reranker "
+        "(retrievers/rerank.py); a search or question can ask for it either way",
+    )
+    rerank_model: str = Field(
+        default="lexical-v1",
+        description="a shipped reranker's name or a fitted reranker's .json (`make reranker`)",
+    )
+    rerank_depth: int = Field(default=30, ge=1, le=1000)
     rrf_k: int = Field(default=60, ge=1)
     dense_weight: float = Field(default=1.0, ge=0.0)
     bm25_weight: float = Field(default=1.0, ge=0.0)

@@ -126,7 +126,9 @@ async def search(body: SearchRequest, key: ReadKey, services: ServicesDep) -> li
         )
     where = _where(body.filter)
     hits = await services.run(
-        lambda: services.rag.search(body.query, body.collection, k, body.mode, key.covers, where)
+        lambda: services.rag.search(
+            body.query, body.collection, k, body.mode, key.covers, where, body.rerank
+        )
     )
     view = services.source_view(key)
     return [
