@@ -32,7 +32,7 @@ from verirag.pipeline.evaluation.datasets.records import Passage
 from verirag.pipeline.evaluation.metrics import dedupe, mean, ndcg_at_k
 from verirag.pipeline.evaluation.suites.shared import mean_intervals
 from verirag.retrievers.bm25 import tokenize
-from verirag.retrievers.rerank import FEATURES, MODELS_DIR, RerankModel
+from verirag.retrievers.rerank import FEATURES, MODELS_DIR, SHIPPED_FEATURES, RerankModel
 
 COLLECTION = "rerank-fit"
 
@@ -109,7 +109,14 @@ def _ndcg(ranked: Ranked, scores: npt.NDArray[np.float64] | None) -> float:
     return ndcg_at_k(dedupe([ranked.docs[i] for i in order])[:10], [ranked.relevant], 10)
 
 
-def fit_model(ranked: list[Ranked], name: str, folds: int, seed: int, c: float) -> RerankModel:
+def fit_model(
+    ranked: list[Ranked],
+    name: str,
+    folds: int,
+    seed: int,
+    c: float,
+    features: tuple[str, ...] = SHIPPED_FEATURES,
+) -> RerankModel:
     """A logistic model on every candidate of the questions whose document was retrieved,
     with out-of-fold nDCG@10 (reranked against the first stage's order) over all questions."""
     from sklearn.linear_model import LogisticRegression
@@ -117,7 +124,7 @@ def fit_model(ranked: list[Ranked], name: str, folds: int, seed: int, c: float) 
 
     def fitted(rows: list[Ranked]) -> RerankModel:
         usable = [r for r in rows if r.relevant in r.docs]
-        x = np.vstack([r.x for r in usable])
+        x = np.vstack([r.x for r in usable])[:, [FEATURES.index(f) for f in features]]
         y = np.concatenate([[d == r.relevant for d in r.docs] for r in usable]).astype(int)
         mean_, scale = x.mean(axis=0), x.std(axis=0)
         scale[scale == 0] = 1.0
@@ -128,6 +135,7 @@ def fit_model(ranked: list[Ranked], name: str, folds: int, seed: int, c: float) 
             float(lr.intercept_[0]),
             tuple(float(m) for m in mean_),
             tuple(float(s) for s in scale),
+            features,
         )
 
     order = list(range(len(ranked)))
@@ -167,7 +175,7 @@ def fit_model(ranked: list[Ranked], name: str, folds: int, seed: int, c: float) 
         },
     }
     return RerankModel(
-        final.name, final.weights, final.bias, final.mean, final.scale, FEATURES, about
+        final.name, final.weights, final.bias, final.mean, final.scale, features, about
     )
 
 
@@ -179,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--C", type=float, default=1.0, help="inverse L2 strength")
     parser.add_argument("--name", default="lexical-v1")
+    parser.add_argument(
+        "--features",
+        default=",".join(SHIPPED_FEATURES),
+        help=f"comma-separated, of {','.join(FEATURES)}",
+    )
     parser.add_argument("--out", type=Path, default=None, help="default: the shipped model")
     parser.add_argument("--work", type=Path, default=Path("eval-runs/rerank-fit"))
     args = parser.parse_args(argv)
@@ -190,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     passages, questions = build_corpus(data, args.questions, args.seed)
     ranked = retrieve_all(settings, passages, questions, args.work)
-    model = fit_model(ranked, args.name, args.folds, args.seed, args.C)
+    features = tuple(f.strip() for f in args.features.split(",") if f.strip())
+    model = fit_model(ranked, args.name, args.folds, args.seed, args.C, features)
     model.about["trained_on_ids"] = sorted(q.qid for q in questions)
     model.about["seconds"] = round(time.perf_counter() - started, 1)
     out = args.out or MODELS_DIR / f"{args.name}.json"

@@ -70,10 +70,13 @@ def test_retrieval_suite(tmp_path: Path) -> None:
     m = s.result.metrics
     print(
         "\nSQuAD sample retrieval, 20 questions (seed 21), 60 distractors: "
-        + ", ".join(f"{k} nDCG@10 {m[k + '/ndcg@10']:.3f}" for k in ("dense", "bm25", "hybrid"))
+        + ", ".join(
+            f"{k} nDCG@10 {m[k + '/ndcg@10']:.3f}"
+            for k in ("dense", "bm25", "splade", "hybrid", "hybrid+rerank")
+        )
     )
     assert s.dataset.items == 20 and s.result.counts["questions"] == 20
-    for mode in ("dense", "bm25", "hybrid"):
+    for mode in ("dense", "bm25", "splade", "hybrid", "hybrid+rerank"):
         # Measured 0.935 to 1.000 on the sample (dense 0.982, BM25 0.935, hybrid 1.000): room
         # for a question or two more lost at the top, not for a broken retriever.
         assert 0.85 < m[f"{mode}/ndcg@10"] <= 1.0

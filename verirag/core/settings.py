@@ -173,10 +173,12 @@ class Settings(BaseSettings):
         "the rest by fusion_alpha",
     )
     splade_weight: float = Field(default=1.0, ge=0.0, description="rrf: the SPLADE side's weight")
+    # Fitted on HaluEval QA; on 1,000 questions each it added +0.005 [0.000, 0.009] nDCG@10 on
+    # SQuAD dev and +0.008 [0.003, 0.014] on SQuADShifts Amazon, for ~5 ms a query.
     rerank: bool = Field(
-        default=False,
+        default=True,
         description="order the fused top rerank_depth chunks again with the reranker "
-        "(retrievers/rerank.py); a search or question can ask for it either way",
+        "(retrievers/rerank.py); a search can ask either way (--rerank/--no-rerank)",
     )
     rerank_model: str = Field(
         default="lexical-v1",

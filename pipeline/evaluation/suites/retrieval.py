@@ -84,7 +84,7 @@ def retrieval_suite(plan: EvalPlan, settings: Settings, progress: bool) -> Suite
         seconds: dict[str, float] = {}
         for mode in modes:
             started = time.perf_counter()
-            hits = rag.search(item.question, COLLECTION, 30, mode=mode)
+            hits = rag.search(item.question, COLLECTION, 30, mode=mode, rerank=False)
             seconds[mode] = time.perf_counter() - started
             ranked[mode] = dedupe([h.doc_id for h in hits])[:10]
         started = time.perf_counter()
