@@ -205,10 +205,10 @@ class RagPipeline:
         k = k or self.settings.top_k
         if k < 1:
             raise QueryError("k must be at least 1")
+        wanted = self.settings.rerank if rerank is None else rerank
+        # Only the fusion is reranked: one side alone is asked for to see that side.
         reranker = (
-            load_reranker(self.settings.rerank_model)
-            if (self.settings.rerank if rerank is None else rerank)
-            else None
+            load_reranker(self.settings.rerank_model) if wanted and mode == "hybrid" else None
         )
         ranked = [
             [

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from verirag.core.registry import ModelError
+
 FEATURES: tuple[str, ...] = (
     "fused",  # the first stage's fused score, standardised over the candidates
     "dense",  # cosine to the query, standardised
@@ -223,14 +225,19 @@ def model_path(spec: str) -> Path:
 
 @lru_cache(maxsize=8)
 def load_reranker(spec: str) -> RerankModel:
+    """The reranker `spec` names; `ModelError` (HTTP 503, CLI exit 4) when there is none or
+    its file cannot be read: a setting that names it is the server's, not the request's."""
     path = model_path(spec)
     if not path.is_file():
         shipped = sorted(p.stem for p in MODELS_DIR.glob("*.json"))
-        raise FileNotFoundError(
+        raise ModelError(
             f"no reranker '{spec}': neither a shipped one ({', '.join(shipped) or 'none'}) "
             "nor a .json file; fit one with `make reranker`"
         )
-    return RerankModel.load(path)
+    try:
+        return RerankModel.load(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"reranker file {path} cannot be read: {exc}") from exc
 
 
 def rerank(model: RerankModel, given: RerankInput, tokenize: Tokenizer) -> list[tuple[int, float]]:

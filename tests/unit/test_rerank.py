@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import HashEncoder, HashSplade, _hash_settings
+from verirag.core.registry import ModelError
 from verirag.core.settings import Settings
+from verirag.pipeline.api.errors import classify
 from verirag.pipeline.indexing import IndexingPipeline
 from verirag.pipeline.rag import RagPipeline
 from verirag.retrievers.bm25 import tokenize
@@ -108,12 +110,16 @@ def test_the_model_file_round_trips_and_refuses_other_features(tmp_path: Path) -
     path.write_text(json.dumps(raw))
     with pytest.raises(ValueError, match="fit it again"):
         RerankModel.load(path)
+    path.with_name("other.json").write_text(json.dumps(raw))
     raw["features"] = raw["features"][1:]
     path.write_text(json.dumps(raw))
     with pytest.raises(ValueError, match="one weight, mean and scale per feature"):
         RerankModel.load(path)
-    with pytest.raises(FileNotFoundError, match=r"no reranker 'nope'.*lexical-v1"):
+    with pytest.raises(ModelError, match=r"no reranker 'nope'.*lexical-v1"):
         load_reranker("nope")
+    with pytest.raises(ModelError, match=r"cannot be read: .*fit it again"):
+        load_reranker(str(path.with_name("other.json")))  # a file from a newer verirag
+    assert classify(ModelError("x")).status == 503  # what the API answers
 
 
 def test_the_shipped_reranker_says_how_it_was_fitted() -> None:
