@@ -70,7 +70,7 @@ eval: setup
 	$(EVAL) ragas --data $(SQUAD) --limit 50 --seed 3 --distractors 400 -k 4 --generator qwen2.5-0.5b --out eval-runs/ragas
 
 # The reranker (retrievers/rerank.py) fitted again on HaluEval QA, the file shipped in
-# retrievers/rerankers/ rewritten: deterministic for a seed (about 10 minutes on 2 cores).
+# retrievers/rerankers/ rewritten: the same weights for a seed, to rounding (about 5 minutes on 2 cores).
 reranker: setup
 	@test -f "$(HALUEVAL)" || { echo "make reranker: $(HALUEVAL) not found; set VERIRAG_SHARED_DATA" >&2; exit 1; }
 	$(BIN)/python -m verirag.pipeline.evaluation.rerank_fit --data $(HALUEVAL) --questions 1500 --seed 0
