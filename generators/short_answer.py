@@ -17,6 +17,10 @@ from verirag.generators.prompts import PromptSet
 
 MAX_TOKENS = 24
 MAX_WORDS = 15
+# A reply of at most this many words is a phrase, taken as said: its words that the question
+# also uses belong to it ("Butcher Market" for "What market did it replace?"). A longer reply
+# is a sentence, whose question words at either end are the question restated.
+PHRASE_WORDS = 3
 _NONE = frozenset({"none", "n a", "na", "unknown", "no answer", "not stated", "not given"})
 _CITATION = re.compile(r"\s*\[\d+\]")
 _LEAD = re.compile(r"^(?:short answer|answer)\s*:\s*", re.IGNORECASE)
@@ -42,15 +46,18 @@ def words(text: str) -> list[str]:
 
 def clean_short_answer(raw: str, question: str = "") -> str:
     """The reply's first line without a label, citations, quotes or a final full stop, and
-    without the question's own words at either end (small models answer "The tower was
-    completed in 1889" for "When was the tower completed?"); "" for a reply that declines or
-    is not short."""
+    without the question's own words at either end of a sentence reply (small models answer
+    "The tower was completed in 1889" for "When was the tower completed?"); "" for a reply
+    that declines or is not short."""
     line = raw.strip().splitlines()[0].strip() if raw.strip() else ""
     line = _CITATION.sub("", _LEAD.sub("", line)).strip().strip("\"'`*").strip()
     line = line.rstrip(".").strip()
     if not line or " ".join(words(line)) in _NONE:
         return ""
-    line = _trim_question_words(line, question) if question else line
+    if len(line.split()) <= PHRASE_WORDS:
+        line = _trim_question_words(line, "")
+    elif question:
+        line = _trim_question_words(line, question)
     return line if 0 < len(line.split()) <= MAX_WORDS else ""
 
 
@@ -63,6 +70,8 @@ def stem(word: str) -> str:
 
 
 def _trim_question_words(line: str, question: str) -> str:
+    """`line` without the question's words and function words at either end ("" question:
+    function words alone)."""
     asked = {stem(w) for w in words(question)} | STOP_WORDS
     tokens = line.split()
 
@@ -114,8 +123,22 @@ def short_answer(
     idk: str,
     answer: str,
 ) -> str:
-    """The short answer to `question` taken from `answer`, or "" when there is none."""
+    """The short answer to `question` taken from `answer`, or "" when there is none.
+
+    First the answer's own conversation is continued. Where that names nothing, or only the
+    question's words (the 1.5B often names the question's subject: "Lady Gaga" for "What did
+    Lady Gaga sing?"), the question is asked again in a few words straight from the sources
+    (`direct_answer.txt`, greedy), and that reply is kept if it stands in the cited answer:
+    the short answer never says what the explanation beside it does not."""
+    params = GenerationParams(max_tokens=MAX_TOKENS, stop=("\n",))
     prompt = generator.render(prompts.short_answer_messages(context_block, question, idk, answer))
-    reply = generator.generate(prompt, GenerationParams(max_tokens=MAX_TOKENS, stop=("\n",)))
-    short = clean_short_answer(reply.text, question)
-    return short if short and grounded_in(short, answer) else ""
+    first = clean_short_answer(generator.generate(prompt, params).text, question)
+    first = first if first and grounded_in(first, answer) else ""
+    if first and _says_more(first, set(words(question))):
+        return first
+    # The sources' prefix is the answer prompt's: the KV cache holds it still.
+    direct = generator.render(prompts.direct_answer_messages(context_block, question, idk))
+    second = clean_short_answer(generator.generate(direct, params).text, question)
+    if second and grounded_in(second, answer) and _says_more(second, set(words(question))):
+        return second
+    return first
