@@ -131,14 +131,19 @@ def short_answer(
     (`direct_answer.txt`, greedy), and that reply is kept if it stands in the cited answer:
     the short answer never says what the explanation beside it does not."""
     params = GenerationParams(max_tokens=MAX_TOKENS, stop=("\n",))
-    prompt = generator.render(prompts.short_answer_messages(context_block, question, idk, answer))
-    first = clean_short_answer(generator.generate(prompt, params).text, question)
-    first = first if first and grounded_in(first, answer) else ""
-    if first and _says_more(first, set(words(question))):
+    asked = set(words(question))
+
+    def grounded_reply(prompt: str) -> str:
+        short = clean_short_answer(generator.generate(prompt, params).text, question)
+        return short if short and grounded_in(short, answer) else ""
+
+    first = grounded_reply(
+        generator.render(prompts.short_answer_messages(context_block, question, idk, answer))
+    )
+    if first and _says_more(first, asked):
         return first
     # The sources' prefix is the answer prompt's: the KV cache holds it still.
-    direct = generator.render(prompts.direct_answer_messages(context_block, question, idk))
-    second = clean_short_answer(generator.generate(direct, params).text, question)
-    if second and grounded_in(second, answer) and _says_more(second, set(words(question))):
-        return second
-    return first
+    second = grounded_reply(
+        generator.render(prompts.direct_answer_messages(context_block, question, idk))
+    )
+    return second if second and _says_more(second, asked) else first
