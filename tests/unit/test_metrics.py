@@ -19,6 +19,7 @@ from verirag.pipeline.evaluation.metrics import (
     average_precision,
     best_f1,
     binary_prf,
+    calibration_consistency,
     exact_match,
     expected_calibration_error,
     ndcg_at_k,
@@ -173,6 +174,35 @@ def test_reliability_bins_and_ece_hand_computed() -> None:
     assert expected_calibration_error([0.0, 1.0], [False, True]) == 0.0
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         reliability_bins([0.5, 1.2], [True, False])
+
+
+def test_calibration_consistency_reference_under_perfect_calibration() -> None:
+    rng = np.random.default_rng(7)
+    probs = rng.uniform(0.0, 1.0, 150)
+    # Labels drawn from the probabilities: calibrated by construction, and still an ECE far
+    # from 0 on 150 answers, which is what the reference is for.
+    honest = list(rng.random(150) < probs)
+    c = calibration_consistency(list(probs), honest, draws=2000, seed=1)
+    assert c.observed == pytest.approx(expected_calibration_error(list(probs), honest))
+    assert 0.05 < c.expected < 0.12 and c.expected < c.upper
+    assert c.p_value > 0.05
+    # Overconfident: said 0.9, right half the time. Far above the reference.
+    sure = [0.9] * 150
+    half = [i % 2 == 0 for i in range(150)]
+    bad = calibration_consistency(sure, half, draws=2000)
+    assert bad.observed == pytest.approx(0.4)
+    assert bad.observed > bad.upper and bad.p_value == 0.0
+    # The reference shrinks as the sample grows (about 1/sqrt(n)).
+    big = rng.uniform(0.0, 1.0, 2400)
+    c_big = calibration_consistency(list(big), list(rng.random(2400) < big), draws=500)
+    assert c_big.expected < c.expected / 3
+    # The reference equals a slow, obvious draw-by-draw ECE for the same coins.
+    coins = np.random.default_rng(3).random((50, 150)) < probs
+    slow = [expected_calibration_error(list(probs), list(row)) for row in coins]
+    fast = calibration_consistency(list(probs), honest, draws=50, seed=3)
+    assert fast.expected == pytest.approx(float(np.mean(slow)))
+    with pytest.raises(ValueError, match="draws"):
+        calibration_consistency([0.5], [True], draws=0)
 
 
 def test_risk_coverage_hand_computed_and_order_independent() -> None:

@@ -577,3 +577,4 @@ def test_the_reliability_table_shows_each_bins_count() -> None:
     assert table.rows[1][3] == 0.5 and table.rows[2][3] == 0.75
     # ECE = (1*0.05 + 2*|0.5-0.15| + 4*|0.75-0.95|) / 7
     assert "ECE 0.221" in table.title and "7 answers" in table.title
+    assert "perfectly calibrated: 0." in table.title and "p = " in table.title

@@ -287,17 +287,25 @@ def latency_intervals(prefix: str, seconds: Sequence[float]) -> dict[str, Interv
 def reliability_table(title: str, probs: Sequence[float], right: Sequence[bool]) -> Table:
     """The reliability diagram as numbers: each confidence bin's count, mean confidence and
     share right, so a reader sees how many answers each point rests on; ECE in the title."""
-    from verirag.pipeline.evaluation.metrics import expected_calibration_error, reliability_bins
+    from verirag.pipeline.evaluation.metrics import calibration_consistency, reliability_bins
 
     bins = reliability_bins(probs, right, 10)
-    ece = expected_calibration_error(probs, right, 10) if probs else float("nan")
+    if probs:
+        c = calibration_consistency(probs, right, 10)
+        # Beside the ECE, what a perfectly calibrated confidence shows on as few answers.
+        ece = (
+            f"ECE {c.observed:.3f}; perfectly calibrated: {c.expected:.3f}, 95th percentile "
+            f"{c.upper:.3f}, p = {c.p_value:.2f}"
+        )
+    else:
+        ece = "ECE n/a"
     rows: list[list[Cell]] = [
         [f"{i / 10:.1f}-{(i + 1) / 10:.1f}", b.count, b.mean_confidence, b.accuracy]
         for i, b in enumerate(bins)
         if b.count
     ]
     return Table(
-        f"{title} (ECE {ece:.3f}, {len(probs)} answers, 10 equal-width bins)",
+        f"{title} ({ece}; {len(probs)} answers, 10 equal-width bins)",
         ["confidence bin", "answers", "mean confidence", "share right"],
         rows,
     )
