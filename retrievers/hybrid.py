@@ -117,14 +117,19 @@ class HybridRetriever:
         elif mode == "splade":
             ranked = found.splade[:k]
         else:
-            sides = found.sides(self.splade is not None)
-            ranked = fuse_sides(f.method, sides, f.weights(len(sides)), f.rrf_k)[:k]
+            ranked = self._fused(found)[:k]
         cosine = self._cosines(ranked, found, vector)
         bm25 = dict(found.bm25)
         return [
             replace(hit, dense_score=cosine.get(hit.chunk_id), bm25_score=bm25.get(hit.chunk_id))
             for hit in self.store.hits(ranked)
         ]
+
+    def _fused(self, found: Candidates) -> Scored:
+        """The sides this collection has, fused as its settings say."""
+        f = self.fusion
+        sides = found.sides(self.splade is not None)
+        return fuse_sides(f.method, sides, f.weights(len(sides)), f.rrf_k)
 
     def _cosines(self, ranked: Scored, found: Candidates, vector: Any) -> dict[int, float]:
         """Dense cosine of every chunk in `ranked`, computed for those the dense side missed."""
@@ -142,8 +147,7 @@ class HybridRetriever:
         f = self.fusion
         vector = self.encoder.encode_query(query)[0]
         found = self.candidates(query, max(depth, f.depth), "hybrid", vector, within)
-        sides = found.sides(self.splade is not None)
-        fused = fuse_sides(f.method, sides, f.weights(len(sides)), f.rrf_k)[:depth]
+        fused = self._fused(found)[:depth]
         cosine = self._cosines(fused, found, vector)
         texts = self.store.lexical_text_of([cid for cid, _ in fused])
         bm25, splade = dict(found.bm25), dict(found.splade)
