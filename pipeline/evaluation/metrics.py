@@ -267,6 +267,11 @@ def _check_probs(probs: Sequence[float], labels: Sequence[bool], bins: int) -> N
         raise ValueError(f"calibration: probabilities must lie in [0, 1], got {bad}")
 
 
+def _bin_ids(y_prob: npt.NDArray[np.float64], bins: int) -> npt.NDArray[np.intp]:
+    """Each probability's equal-width bin; an inner edge belongs to the lower bin."""
+    return np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], y_prob)
+
+
 def reliability_bins(
     probs: Sequence[float], labels: Sequence[bool], bins: int = 10
 ) -> list[ReliabilityBin]:
@@ -278,7 +283,7 @@ def reliability_bins(
     # ECE weighs by) nor the empty bins (which the table shows).
     y_prob, y_true = _arrays(probs, labels)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    ids = np.searchsorted(edges[1:-1], y_prob)
+    ids = _bin_ids(y_prob, bins)
     counts = np.bincount(ids, minlength=bins)
     conf = np.bincount(ids, weights=y_prob, minlength=bins)
     hits = np.bincount(ids, weights=y_true, minlength=bins)
@@ -336,13 +341,11 @@ def calibration_consistency(
         raise ValueError(f"calibration: draws must be at least 1, got {draws}")
     y_prob, _ = _arrays(probs, labels)
     observed = expected_calibration_error(probs, labels, bins)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    ids = np.searchsorted(edges[1:-1], y_prob)  # the bins of reliability_bins
-    conf = np.bincount(ids, weights=y_prob, minlength=bins)
+    member = np.eye(bins)[_bin_ids(y_prob, bins)]  # items x bins, one 1 per row
+    conf = y_prob @ member
     coins = np.random.default_rng(seed).random((draws, len(y_prob))) < y_prob
     # count/n * |hits/count - conf/count| = |hits - conf| / n: per draw, the bins' gaps summed.
-    hits = np.stack([np.bincount(ids, weights=row, minlength=bins) for row in coins])
-    null = np.abs(hits - conf).sum(axis=1) / len(y_prob)
+    null = np.abs(coins @ member - conf).sum(axis=1) / len(y_prob)
     return CalibrationConsistency(
         observed=observed,
         expected=float(null.mean()),
