@@ -4,7 +4,14 @@ A claim can be fully supported by a source that answers another question: a sibl
 of another product, another year's event, the paragraph beside the right one. For each claim,
 the sentence of its cited source that the claim rests on (most words in common) and its
 neighbours form a window; the share of the question's content words found in that window is
-the claim's alignment, and the answer's is its weakest claim's. Pure Python.
+the claim's alignment, and the answer's is its weakest claim's.
+
+The anchor asks the same of the short answer: where do the answer's own words stand in the
+sources, and is the question asked there? A model that answers from the wrong paragraph
+names something that stands among other words than the question's (the classic sliding
+window of reading-comprehension baselines, Richardson et al. 2013). It reads the short answer
+rather than the claim, so it finds the place even where the cited sentence is long or the
+claim paraphrases it. Pure Python.
 """
 
 from __future__ import annotations
@@ -77,3 +84,26 @@ def question_alignment(
         claim = content_stems(text)
         per_claim.append(max(_window_alignment(asked, claim, s) for s in cited))
     return min(per_claim)
+
+
+def anchor_alignment(question: str, short: str, sources: Sequence[str]) -> float | None:
+    """The anchor in [0, 1]: for every source sentence that holds all of the short answer's
+    content words, the share of the question's content words in that sentence and its
+    neighbours; the best such place's. 0 when the model named no short answer or its words
+    stand together in no source (nothing anchors it); None when the question has no content
+    word or there are no sources."""
+    asked = content_stems(question)
+    if not asked or not sources:
+        return None
+    named = set(words(short)) - STOP_WORDS
+    if not named:
+        return 0.0
+    best = 0.0
+    for source in sources:
+        sentences = _sentences(source)
+        stems = [content_stems(s) for s in sentences]
+        for i, sentence in enumerate(sentences):
+            if named <= set(words(sentence)):
+                window = set().union(*stems[max(0, i - 1) : i + 2])
+                best = max(best, len(asked & window) / len(asked))
+    return best

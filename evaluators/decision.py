@@ -38,7 +38,14 @@ class AnswerModel:
     calibrate` on labelled answers. `logprob` is 0 in the model for text the generator did
     not write (its logprobs measure fluency there, not doubt)."""
 
-    SIGNALS: ClassVar[tuple[str, ...]] = ("support", "lift", "logprob", "check", "alignment")
+    SIGNALS: ClassVar[tuple[str, ...]] = (
+        "support",
+        "lift",
+        "logprob",
+        "check",
+        "alignment",
+        "anchor",
+    )
 
     bias: float
     support: float  # the weakest claim's score
@@ -47,6 +54,7 @@ class AnswerModel:
     # Added 2026-12; 0 in files fitted before, which did not measure them.
     check: float = 0.0  # the judge's P(the sources give this answer to this question)
     alignment: float = 0.0  # the question's words around the sentences the claims rest on
+    anchor: float = 0.0  # the question's words around the sentence holding the short answer
 
     def probability(
         self,
@@ -55,6 +63,7 @@ class AnswerModel:
         logprob: float,
         check: float = UNKNOWN,
         alignment: float = UNKNOWN,
+        anchor: float = UNKNOWN,
     ) -> float:
         z = (
             self.bias
@@ -63,6 +72,7 @@ class AnswerModel:
             + self.logprob * logprob
             + self.check * check
             + self.alignment * alignment
+            + self.anchor * anchor
         )
         return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
 
@@ -199,6 +209,7 @@ def answer_score(
     *,
     check: float | None = None,
     alignment: float | None = None,
+    anchor: float | None = None,
 ) -> float:
     """The blended score of an answer; `support` is its weakest claim's score.
 
@@ -212,6 +223,7 @@ def answer_score(
     extra = (
         UNKNOWN if check is None else check,
         UNKNOWN if alignment is None else alignment,
+        UNKNOWN if anchor is None else anchor,
     )
     if confidence is not None and t.own_model is not None:
         return t.own_model.probability(known_support, lift_s, confidence, *extra)

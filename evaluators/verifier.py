@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from verirag.core.records import ClaimResult, EvidenceSpan
-from verirag.evaluators.alignment import question_alignment, rests_on
+from verirag.evaluators.alignment import anchor_alignment, question_alignment, rests_on
 from verirag.evaluators.claims import split_claims
 from verirag.evaluators.decision import Thresholds, answer_score, claim_floor, claim_verdict
 from verirag.evaluators.grounding import source_lift
@@ -52,6 +52,8 @@ class Verification:
     answer_check: float | None = None
     # Share of the question's content words around the source sentences the claims rest on.
     alignment: float | None = None
+    # The same around the source sentence that holds the short answer (`anchor_alignment`).
+    anchor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Grounded:
     judge: float | None
     answer_check: float | None
     alignment: float | None
+    anchor: float | None
 
 
 class Verifier:
@@ -142,8 +145,12 @@ class Verifier:
             aligned = question_alignment(
                 evidence.question, [(c.text, c.citations) for c in claims], evidence.texts
             )
+            # A given answer has no short answer of its own: it is anchored by its own words.
+            anchored = anchor_alignment(
+                evidence.question, short or (answer if given else ""), evidence.texts
+            )
             grounded.append(
-                Grounded(with_sources, claims, _weakest_judged(claims), checked, aligned)
+                Grounded(with_sources, claims, _weakest_judged(claims), checked, aligned, anchored)
             )
         closed = self.generator.render(self.prompts.closed_book_messages(evidence.question))
         out = []
@@ -164,6 +171,7 @@ class Verifier:
                     with_sources=with_sources,
                     answer_check=g.answer_check,
                     alignment=g.alignment,
+                    anchor=g.anchor,
                 )
             )
         return out
@@ -177,6 +185,7 @@ class Verifier:
             logprob_confidence,
             check=verification.answer_check,
             alignment=verification.alignment,
+            anchor=verification.anchor,
         )
 
     def _claims(self, evidence: Evidence, answer: str, given: bool) -> list[ClaimResult]:

@@ -460,6 +460,7 @@ class RagPipeline:
             short_answer=short,
             answer_check=verification.answer_check if verification else None,
             question_alignment=verification.alignment if verification else None,
+            answer_anchor=verification.anchor if verification else None,
             sample_agreement=agreement,
             calibrated=self.calibrated,
         )

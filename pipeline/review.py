@@ -73,6 +73,7 @@ class ReviewItem:
                     "source_lift",
                     "answer_check",
                     "question_alignment",
+                    "answer_anchor",
                 )
             },
             "claims": [

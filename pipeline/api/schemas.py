@@ -218,6 +218,11 @@ class AnswerOut(_Out):
         description="share of the question's content words around the source sentences the "
         "claims rest on",
     )
+    answer_anchor: float | None = Field(
+        default=None,
+        description="share of the question's content words around the source sentence that "
+        "holds the short answer; 0 when no source sentence holds it",
+    )
     sample_agreement: float | None = Field(
         default=None,
         description="share of short answers sampled again from the sources that agree with "

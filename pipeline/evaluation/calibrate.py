@@ -24,6 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from verirag.core.records import Answer
+from verirag.evaluators.alignment import anchor_alignment
 from verirag.evaluators.confidence import ConfidenceFeatures
 from verirag.evaluators.decision import claim_floor
 from verirag.pipeline.evaluation.datasets import Passage, Question
@@ -86,6 +87,7 @@ class OwnAnswer:
     alignment: float | None = None  # question words around the sentences claims rest on
     indexed: bool = True  # the question's paragraph was indexed
     sources: Sources = field(default_factory=Sources)
+    anchor: float | None = None  # question words around the sentence holding the short answer
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ def own_answer(
         answer.question_alignment,
         gold_indexed,
         _sources(answer),
+        answer.answer_anchor,
     )
 
 
@@ -152,6 +155,7 @@ class HaluRow:
     item_id: str = ""  # the HaluEval pair id (both answers of a pair share it)
     check: float | None = None
     alignment: float | None = None
+    anchor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,18 @@ class CalibrationData:
 def own_from_dict(o: dict[str, Any]) -> OwnAnswer:
     """An `OwnAnswer` from its JSON form (files written before a field existed lack it)."""
     src = o.get("sources") or {}
+    sources = Sources(
+        question=src.get("question", ""),
+        answer=src.get("answer", ""),
+        short=src.get("short", ""),
+        texts=tuple(src.get("texts", ())),
+        titles=tuple(src.get("titles", ())),
+        dense=tuple(src.get("dense", ())),
+    )
+    anchor = o.get("anchor")
+    if anchor is None and sources.question and sources.texts:
+        # Pure text: files from before the anchor existed are measured from what they kept.
+        anchor = anchor_alignment(sources.question, sources.short, sources.texts)
     return OwnAnswer(
         ConfidenceFeatures.from_dict(o["features"]),
         o["lift"],
@@ -199,14 +215,8 @@ def own_from_dict(o: dict[str, Any]) -> OwnAnswer:
         o.get("check"),
         o.get("alignment"),
         o.get("indexed", True),
-        Sources(
-            question=src.get("question", ""),
-            answer=src.get("answer", ""),
-            short=src.get("short", ""),
-            texts=tuple(src.get("texts", ())),
-            titles=tuple(src.get("titles", ())),
-            dense=tuple(src.get("dense", ())),
-        ),
+        sources,
+        anchor,
     )
 
 
@@ -388,7 +398,16 @@ def with_second_set(data: CalibrationData, rows: list[HaluRow], pairs: int) -> C
 
 def _halu_from_signals(s: Signals, right: bool, pair_id: str) -> HaluRow:
     return HaluRow(
-        s.features, s.support, s.lift, s.judge, s.lexical, right, pair_id, s.check, s.alignment
+        s.features,
+        s.support,
+        s.lift,
+        s.judge,
+        s.lexical,
+        right,
+        pair_id,
+        s.check,
+        s.alignment,
+        s.anchor,
     )
 
 

@@ -157,6 +157,7 @@ def single_signal_auroc(data: CalibrationData) -> dict[str, dict[str, float | No
             "lift": measured([h.lift for h in rows], labels),
             "check": measured([h.check for h in rows], labels),
             "alignment": measured([h.alignment for h in rows], labels),
+            "anchor": measured([h.anchor for h in rows], labels),
         }
 
     second = _both_classes([h.right for h in data.confirm])
@@ -168,6 +169,7 @@ def single_signal_auroc(data: CalibrationData) -> dict[str, dict[str, float | No
             "mean_logprob": measured([o.features.mean_logprob for o in data.own], right),
             "check": measured([o.check for o in data.own], right),
             "alignment": measured([o.alignment for o in data.own], right),
+            "anchor": measured([o.anchor for o in data.own], right),
             # Not a model input (its scale belongs to the embedder, which a calibration does
             # not fix): the best dense cosine among the cited sources, for comparison.
             "cited_dense_cosine": measured([_cited_dense(o) for o in data.own], right),

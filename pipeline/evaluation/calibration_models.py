@@ -36,7 +36,7 @@ CLAIM_CUT = 0.5  # a claim is "supported" when its calibrated P(supported) reach
 # given one), so a signal that does not earn its place adds no weight to overfit with.
 OWN_BASE = ("support", "lift", "logprob")
 GIVEN_BASE = ("support", "lift")
-CANDIDATES = ("check", "alignment")
+CANDIDATES = ("check", "alignment", "anchor")
 GIVEN_POOL = (*GIVEN_BASE, *CANDIDATES)  # with a second set, any subset of these may win
 MIN_GAIN = 0.01
 UNKNOWN = 0.5  # a signal that was not measured (files from before it existed, no claim)
@@ -78,6 +78,7 @@ def _own_columns(
         "logprob": np.asarray([conf.score(o.features) for o in own], dtype=np.float64),
         "check": np.asarray([_known(o.check) for o in own], dtype=np.float64),
         "alignment": np.asarray([_known(o.alignment) for o in own], dtype=np.float64),
+        "anchor": np.asarray([_known(o.anchor) for o in own], dtype=np.float64),
     }
 
 
@@ -90,6 +91,7 @@ def _given_columns(
         "logprob": np.zeros(len(halu)),  # not the generator's text: no doubt to read
         "check": np.asarray([_known(h.check) for h in halu], dtype=np.float64),
         "alignment": np.asarray([_known(h.alignment) for h in halu], dtype=np.float64),
+        "anchor": np.asarray([_known(h.anchor) for h in halu], dtype=np.float64),
     }
 
 

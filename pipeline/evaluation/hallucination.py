@@ -63,6 +63,7 @@ class Signals:
     combined: float  # `answer_score` of someone else's answer: support and lift
     check: float | None = None  # the judge's P(the sources give this answer to the question)
     alignment: float | None = None  # question words around the sentences claims rest on
+    anchor: float | None = None  # question words around the sentence holding the answer
 
 
 class SignalScorer:
@@ -106,6 +107,7 @@ class SignalScorer:
                     self.verifier.score(v, None),
                     v.answer_check,
                     v.alignment,
+                    v.anchor,
                 )
             )
         return out

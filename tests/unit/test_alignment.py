@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from verirag.evaluators.alignment import content_stems, question_alignment
+from verirag.evaluators.alignment import anchor_alignment, content_stems, question_alignment
 
 TOWER = (
     "The Eiffel Tower is a wrought-iron lattice tower in Paris. "
@@ -58,3 +58,30 @@ def test_content_stems_leave_out_the_words_that_ask() -> None:
         "after",
         "eiffel",
     }
+
+
+def test_the_anchor_finds_the_short_answer_where_the_question_is_asked() -> None:
+    # Both sources hold a year; only the tower's sentence about 1889 is where it is asked.
+    assert anchor_alignment(QUESTION, "1889", [BRIDGE, TOWER]) == pytest.approx(1.0)
+    # The sibling's year stands among the bridge's words: only "completed" is asked there.
+    assert anchor_alignment(QUESTION, "1890", [BRIDGE, TOWER]) == pytest.approx(1 / 3)
+
+
+def test_the_anchor_needs_all_of_the_short_answer_in_one_sentence() -> None:
+    # "Paris" and "1889" stand in the tower source, but in different sentences far apart.
+    far = "The Eiffel Tower is in Paris. " + " ".join(f"Filler {i}." for i in range(5))
+    far += " It was completed in 1889."
+    assert anchor_alignment(QUESTION, "Paris 1889", [far]) == 0.0
+    # The window is the sentence holding it and its neighbours, as for claims.
+    assert anchor_alignment(QUESTION, "1889", [far]) == pytest.approx(1 / 3)
+    # Function words of the short answer are not required ("the", "in").
+    assert anchor_alignment(QUESTION, "in the 1889", [TOWER]) == pytest.approx(1.0)
+
+
+def test_an_unnamed_or_unfound_short_answer_anchors_nothing() -> None:
+    assert anchor_alignment(QUESTION, "", [TOWER]) == 0.0
+    assert anchor_alignment(QUESTION, "the", [TOWER]) == 0.0  # no content word
+    assert anchor_alignment(QUESTION, "1901", [TOWER, BRIDGE]) == 0.0
+    # Nothing to measure: no content word asked, or no source.
+    assert anchor_alignment("What is it?", "1889", [TOWER]) is None
+    assert anchor_alignment(QUESTION, "1889", []) is None

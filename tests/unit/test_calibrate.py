@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,29 @@ def test_calibration_data_round_trips(tmp_path: Path) -> None:
         path = tmp_path / "signals.json"
         data.dump(path)
         assert CalibrationData.load(path) == data
+
+
+def test_files_from_before_the_anchor_measure_it_from_their_texts(tmp_path: Path) -> None:
+    """The anchor is pure text: an own answer stored without it (signals files written before
+    it existed) gets it from the question, short answer and sources it kept, so a refit
+    `--from-signals` can weigh it; one stored with it keeps the stored value."""
+    from verirag.pipeline.evaluation.calibrate import Sources, own_from_dict
+
+    first = _synthetic().own[0]
+    sources = Sources(
+        "When did the tower open?",
+        "It opened in 1889 [1].",
+        "1889",
+        ("A bridge opened in 1890.", "The tower opened in 1889."),
+    )
+    stored = json.loads(json.dumps(asdict(replace(first, sources=sources))))
+    del stored["anchor"]
+    assert own_from_dict(stored).anchor == pytest.approx(1.0)  # tower, open: both there
+    sibling = {**stored, "sources": {**stored["sources"], "short": "1890"}}
+    assert own_from_dict(sibling).anchor == pytest.approx(0.5)  # "opened" without the tower
+    assert own_from_dict({**stored, "anchor": 0.25}).anchor == 0.25
+    no_text = {**stored, "sources": {}}
+    assert own_from_dict(no_text).anchor is None
 
 
 def test_a_new_signal_joins_the_model_only_when_it_helps_out_of_fold() -> None:

@@ -69,6 +69,7 @@ class _Asker:
                 short_answer=text.split()[0],
                 answer_check=0.7,
                 question_alignment=0.6,
+                answer_anchor=0.4,
             )
 
         return ask
@@ -136,7 +137,7 @@ def test_collected_answers_keep_their_signals_and_texts(tmp_path: Path) -> None:
     labelled = {(o.item_id, o.indexed) for o in data.own}
     assert {(a.item_id, a.indexed) for a in data.asked} >= labelled
     first = data.own[0]
-    assert first.check == 0.7 and first.alignment == 0.6
+    assert first.check == 0.7 and first.alignment == 0.6 and first.anchor == 0.4
     assert first.sources.answer.startswith("The answer is") and first.sources.texts
     assert first.sources.short == first.sources.question.split()[0]
     assert [h.right for h in data.halueval[:2]] == [True, False]

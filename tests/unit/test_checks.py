@@ -130,6 +130,20 @@ def test_answer_score_blends_the_signals() -> None:
     assert claim_floor(True) == 0.0 and claim_floor(False) == 0.5
 
 
+def test_the_own_model_weighs_the_anchor_and_reads_an_unmeasured_one_as_unknown() -> None:
+    from verirag.evaluators.decision import AnswerModel
+
+    model = AnswerModel(bias=-2.0, support=1.0, lift=0.0, logprob=1.0, anchor=3.0)
+    t = Thresholds(own_model=model)
+    anchored = answer_score(t, 0.9, None, 0.8, anchor=1.0)
+    adrift = answer_score(t, 0.9, None, 0.8, anchor=0.0)
+    assert anchored == pytest.approx(1 / (1 + math.exp(-(-2.0 + 0.9 + 0.8 + 3.0))))
+    assert adrift < answer_score(t, 0.9, None, 0.8) < anchored  # None: 0.5, in between
+    # Files fitted before the anchor existed weigh it 0: their scores do not move.
+    old = Thresholds(own_model=AnswerModel(bias=-2.0, support=1.0, lift=0.0, logprob=1.0))
+    assert answer_score(old, 0.9, None, 0.8, anchor=1.0) == answer_score(old, 0.9, None, 0.8)
+
+
 def test_abstention_detection() -> None:
     idk = "I don't know based on the provided sources."
     assert is_abstention(idk, idk)

@@ -448,7 +448,8 @@ def test_qa_suite_asks_through_rag_with_the_runs_params(
                 decision="answer", confidence=0.9, logprob_confidence=0.8,
                 claims=[SimpleNamespace(text=text, score=0.9, missing_terms=())], flagged=[],
                 citations=[SimpleNamespace(snippet="source")], source_lift=0.5,
-                answer_check=None, question_alignment=None, sample_agreement=None,
+                answer_check=None, question_alignment=None, answer_anchor=None,
+                sample_agreement=None,
             )  # fmt: skip
 
     monkeypatch.setattr("verirag.pipeline.rag.RagPipeline", StandIn)

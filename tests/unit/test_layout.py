@@ -94,6 +94,7 @@ def test_verifier_checks_each_claim_then_scores_closed_book_last() -> None:
     # The answer check asks about the short answer; alignment reads the claims' sentence.
     assert v.answer_check == pytest.approx(0.8)
     assert v.alignment == pytest.approx(1.0)  # "capital" stands in the cited sentence
+    assert v.anchor == pytest.approx(1.0)  # "Paris" stands in that sentence too
     assert gen.calls == ["score-sources", "judge", "judge", "check", "score-closed"]
 
 
@@ -134,6 +135,7 @@ def test_the_answer_check_runs_only_where_the_score_weighs_it() -> None:
         assert ("check" in gen.calls) is expect_check, (thresholds, given)
         assert (v.answer_check is not None) is expect_check
         assert v.alignment is not None  # pure and cheap: always measured
+        assert v.anchor is not None
     assert Thresholds().weighs_check(True) is False and weighs.weighs_check(True) is True
 
 

@@ -110,6 +110,7 @@ def test_export_is_labelled_jsonl_of_the_keys_resolved_items(bed: Bed) -> None:
         "source_lift",
         "answer_check",
         "question_alignment",
+        "answer_anchor",
     }
 
 

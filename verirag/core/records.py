@@ -256,6 +256,9 @@ class Answer:
     # measured (withheld answers).
     answer_check: float | None = None
     question_alignment: float | None = None
+    # The same share around the source sentence that holds the short answer: whether what the
+    # model named stands where the question is asked (`anchor_alignment`). None: not measured.
+    answer_anchor: float | None = None
     # The share of short answers sampled again from the sources that agree with this one
     # (`agreement_samples`); None: not measured.
     sample_agreement: float | None = None
