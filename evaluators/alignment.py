@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from verirag.generators.short_answer import STOP_WORDS, stem, words
+from verirag.generators.short_answer import MAX_WORDS, STOP_WORDS, stem, words
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 # Words a question uses to ask rather than to say what it is about.
@@ -107,3 +107,12 @@ def anchor_alignment(question: str, short: str, sources: Sequence[str]) -> float
                 window = set().union(*stems[max(0, i - 1) : i + 2])
                 best = max(best, len(asked & window) / len(asked))
     return best
+
+
+def given_anchor(question: str, answer: str, sources: Sequence[str]) -> float | None:
+    """The anchor of an answer someone else wrote, which is its own short answer when it is
+    one (at most MAX_WORDS words); None for a longer text (a summary, an essay), whose words
+    never stand in one sentence: not measurable, rather than 0."""
+    if len(answer.split()) > MAX_WORDS:
+        return None
+    return anchor_alignment(question, answer, sources)

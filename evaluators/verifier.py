@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from verirag.core.records import ClaimResult, EvidenceSpan
-from verirag.evaluators.alignment import anchor_alignment, question_alignment, rests_on
+from verirag.evaluators.alignment import (
+    anchor_alignment,
+    given_anchor,
+    question_alignment,
+    rests_on,
+)
 from verirag.evaluators.claims import split_claims
 from verirag.evaluators.decision import Thresholds, answer_score, claim_floor, claim_verdict
 from verirag.evaluators.grounding import source_lift
@@ -146,8 +151,10 @@ class Verifier:
                 evidence.question, [(c.text, c.citations) for c in claims], evidence.texts
             )
             # A given answer has no short answer of its own: it is anchored by its own words.
-            anchored = anchor_alignment(
-                evidence.question, short or (answer if given else ""), evidence.texts
+            anchored = (
+                given_anchor(evidence.question, _CITATION.sub("", answer).strip(), evidence.texts)
+                if given and not short
+                else anchor_alignment(evidence.question, short, evidence.texts)
             )
             grounded.append(
                 Grounded(with_sources, claims, _weakest_judged(claims), checked, aligned, anchored)

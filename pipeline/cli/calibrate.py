@@ -75,6 +75,7 @@ def calibrate(
         measure_signals,
         packaged_calibration_path,
         public_data_files,
+        with_given_anchors,
     )
     from verirag.pipeline.evaluation.datasets import shared_data_dir
 
@@ -84,9 +85,14 @@ def calibrate(
     if from_signals is not None:
         if not from_signals.is_file():
             fail(f"signals file not found: {from_signals}")
-        earlier = guard(lambda: CalibrationData.load(from_signals))
+        loaded = guard(lambda: CalibrationData.load(from_signals))
+        # Pure-text signals that the file predates are measured from the public data.
+        earlier = with_given_anchors(loaded, data or shared_data_dir())
     if earlier is not None and not summary_pairs:
         measured = earlier
+        if save_signals is not None:
+            measured.dump(save_signals)
+            out.print(f"signals written to {save_signals}")
     else:
         root = data or shared_data_dir()
         if earlier is None:

@@ -9,9 +9,12 @@ and only out-of-fold figures.
   each newer signal (the answer check, question alignment) that raises the out-of-fold AUROC
   by at least 0.01. `Answer.confidence` is that probability. With a second set of given
   answers (HaluEval summarization, never fitted on), the given-answer model's signals are
-  instead the subset, of all of them, whose worse AUROC over the two sets is highest (within
-  0.01, the fewest signals): a blend that holds only where it was fitted loses to one that
-  holds on both.
+  instead the subset, of all of them, whose worst AUROC over three sets is highest (within
+  0.01, the fewest signals): HaluEval QA (out of fold), the summaries and the generator's own
+  answers read as given text (both never fitted on). A blend that holds only where it was
+  fitted loses to one that holds on all three. A signal one of the other two sets cannot
+  measure (the anchor of a summary: its words never stand in one sentence) is read there as
+  unknown, so the set it is measured on decides.
 - Answer cut: the lowest out-of-fold probability at which the delivered answers (no claim
   flagged) reach the target precision, so as many right answers as possible are delivered.
 
@@ -104,17 +107,27 @@ def choose_signals(
 def _given_on_both(
     data: CalibrationData, base: Thresholds, folds: int, seed: int, chosen: Signals
 ) -> tuple[tuple[str, ...], dict[str, dict[str, float | None]]]:
-    """The given-answer signals whose model, fitted on HaluEval QA, has the highest worse
-    AUROC of QA (out of fold) and the second set (a model fitted on all of QA), the fewest
-    signals within MIN_GAIN of it; with every subset's three figures. A signal one set lacks
-    is not tried."""
+    """The given-answer signals whose model, fitted on HaluEval QA, has the highest worst
+    AUROC of QA (out of fold), the second set and the own answers (a model fitted on all of
+    QA), the fewest signals within MIN_GAIN of it; with every subset's figures. A signal is
+    tried where QA and at least one of the other sets measure it."""
     h_right = [h.right for h in data.halueval]
     c_right = [h.right for h in data.confirm]
-    sets = (data.halueval, data.confirm)
-    pool = [n for n in GIVEN_POOL if all(any(getattr(r, n) is not None for r in s) for s in sets)]
+    own = [_as_given(o) for o in data.own]
+    o_right = [o.correct for o in data.own]
+
+    def measured(rows: Sequence[HaluRow], name: str) -> bool:
+        return any(getattr(r, name) is not None for r in rows)
+
+    pool = [
+        n
+        for n in GIVEN_POOL
+        if measured(data.halueval, n) and (measured(data.confirm, n) or measured(own, n))
+    ]
     worse: dict[str, float | None] = {}
     on_qa: dict[str, float | None] = {}
     on_second: dict[str, float | None] = {}
+    on_own: dict[str, float | None] = {}
     for size in range(1, len(pool) + 1):
         for names in combinations(pool, size):
             trial = replace(chosen, given=names)
@@ -123,8 +136,9 @@ def _given_on_both(
             on_qa[key] = _oof_auroc(oof.halu_p, h_right)
             parts = fit_parts(data.own, data.halueval, base, trial)
             on_second[key] = _oof_auroc(given_probabilities(parts, data.confirm, base), c_right)
-            qa, second = on_qa[key], on_second[key]
-            worse[key] = None if qa is None or second is None else min(qa, second)
+            on_own[key] = _oof_auroc(given_probabilities(parts, own, base), o_right)
+            figures = (on_qa[key], on_second[key], on_own[key])
+            worse[key] = None if None in figures else min(f for f in figures if f is not None)
     known = {k: v for k, v in worse.items() if v is not None}
     if not known:
         return chosen.given, {"given": worse}
@@ -137,7 +151,24 @@ def _given_on_both(
         "given": worse,
         "given_halueval": on_qa,
         "given_summaries": on_second,
+        "given_own": on_own,
     }
+
+
+def _as_given(o: OwnAnswer) -> HaluRow:
+    """An own answer's text signals as a given answer's (its logprobs are not used there)."""
+    return HaluRow(
+        o.features,
+        min(o.claim_scores),
+        o.lift,
+        None,
+        1.0,
+        o.correct,
+        o.item_id,
+        o.check,
+        o.alignment,
+        o.anchor,
+    )
 
 
 def single_signal_auroc(data: CalibrationData) -> dict[str, dict[str, float | None]]:

@@ -23,6 +23,7 @@ from verirag.pipeline.evaluation.calibrate import (
     CONFIRM_PART,
     CalibrationData,
     Checkpoint,
+    HaluRow,
     Progress,
     collect,
     score_halueval,
@@ -205,3 +206,33 @@ def avoided_ids(paths: Sequence[Path]) -> dict[str, frozenset[str]]:
         halueval.update(h.pair_id for h in data.halu)
         squad.update(item.item_id for item in data.items)
     return {"squad": frozenset(squad), "halueval": frozenset(halueval)}
+
+
+def with_given_anchors(data: CalibrationData, data_root: Path) -> CalibrationData:
+    """`data` with the anchor of every HaluEval answer that was stored without it (signals
+    measured before it existed), read from the public files by pair id. It is pure text, so
+    this is what the verifier would have measured; rows whose file is missing keep None."""
+    from verirag.evaluators.alignment import given_anchor
+    from verirag.pipeline.evaluation.datasets.halueval import read_halueval
+
+    answers: dict[tuple[str, bool], tuple[str, str, str]] = {}
+    for path in (data_root / HALUEVAL_FILE, data_root / SUMMARIES_FILE):
+        if path.is_file():
+            for item in read_halueval(path):
+                answers[(item.pair_id, not item.hallucinated)] = (
+                    item.question,
+                    item.answer,
+                    item.knowledge,
+                )
+
+    def filled(rows: list[HaluRow]) -> list[HaluRow]:
+        out = []
+        for row in rows:
+            found = answers.get((row.item_id, row.right))
+            if row.anchor is None and found is not None:
+                question, answer, knowledge = found
+                row = replace(row, anchor=given_anchor(question, answer, [knowledge]))
+            out.append(row)
+        return out
+
+    return replace(data, halueval=filled(data.halueval), confirm=filled(data.confirm))

@@ -370,7 +370,8 @@ def test_given_signals_are_chosen_on_the_worse_of_two_sets() -> None:
     tried = signals["tried"]
     qa, second = tried["given_halueval"], tried["given_summaries"]
     assert qa["support+lift"] > qa["lift"] and second["support+lift"] < second["lift"]
-    assert tried["given"]["lift"] == min(qa["lift"], second["lift"])
+    mine = tried["given_own"]  # the generator's own answers, read as given text
+    assert tried["given"]["lift"] == min(qa["lift"], second["lift"], mine["lift"])
     assert t.given_model is not None and t.given_model.support == 0 and t.given_model.lift > 0
     single = t.report["single_signal_auroc"]["summaries"]
     assert single["support"] < 0.5 < single["lift"]
@@ -380,3 +381,49 @@ def test_given_signals_are_chosen_on_the_worse_of_two_sets() -> None:
     assert figures["figures"]["summaries_auroc"] > 0.7
     assert t.report["samples"]["summaries"] == 120
     assert any("second set" in line for line in logged)
+
+
+def _anchored(data: CalibrationData, own_sign: float, seed: int = 3) -> CalibrationData:
+    """`data` whose HaluEval QA answers carry an anchor that separates them, the summaries
+    none (a summary is not a short answer), and the own answers one that separates them the
+    same way (`own_sign` 1) or the other way (-1). As measured on real answers, the own
+    answers' source lift says little, so they are the set a lift-only model holds worst on."""
+    rng = np.random.default_rng(seed)
+
+    def anchor(right: bool, sign: float = 1.0) -> float:
+        centre = 0.5 + sign * (0.3 if right else -0.3)
+        return float(np.clip(centre + rng.normal(0, 0.15), 0, 1))
+
+    return replace(
+        data,
+        halueval=[replace(h, anchor=anchor(h.right)) for h in data.halueval],
+        own=[
+            replace(o, lift=float(rng.normal(0, 1)), anchor=anchor(o.correct, own_sign))
+            for o in data.own
+        ],
+    )
+
+
+@pytest.mark.parametrize("own_sign", [1.0, -1.0])
+def test_a_given_signal_the_summaries_cannot_measure_is_judged_on_own_answers(
+    own_sign: float,
+) -> None:
+    """The anchor separates HaluEval QA; summaries cannot measure it. It joins the given
+    model when it also holds on the generator's own answers, and not when it runs the other
+    way there: a signal that wins only where it was fitted is left out."""
+    from verirag.evaluators.decision import Thresholds
+    from verirag.pipeline.evaluation.calibration_fit import fit
+
+    data = _anchored(_second_set(_synthetic(120, seed=5)), own_sign)
+    t = fit(data, Thresholds(), "m", log=lambda _: None, resamples=50)
+    tried = t.report["signals"]["tried"]
+    assert tried["given_halueval"]["lift+anchor"] > tried["given_halueval"]["lift"] + 0.02
+    # Read as unknown on the summaries: the blend ranks them as lift alone does.
+    assert tried["given_summaries"]["lift+anchor"] == pytest.approx(
+        tried["given_summaries"]["lift"]
+    )
+    assert t.given_model is not None
+    if own_sign > 0:
+        assert t.report["signals"]["given"] == ["lift", "anchor"] and t.given_model.anchor > 0
+    else:
+        assert "anchor" not in t.report["signals"]["given"] and t.given_model.anchor == 0
