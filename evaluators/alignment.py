@@ -59,14 +59,19 @@ def rests_on(claim: str, source: str) -> tuple[int, int] | None:
     return best
 
 
+def _window_share(asked: set[str], stems: Sequence[set[str]], at: int) -> float:
+    """The share of `asked` in sentence `at` and its neighbours (`stems`: each sentence's)."""
+    window = set().union(*stems[max(0, at - 1) : at + 2])
+    return len(asked & window) / len(asked)
+
+
 def _window_alignment(asked: set[str], claim: set[str], source: str) -> float:
     sentences = _sentences(source)
     if not sentences:
         return 0.0
     stems = [content_stems(s) for s in sentences]
     rests_on = max(range(len(stems)), key=lambda i: len(claim & stems[i]))
-    window = set().union(*stems[max(0, rests_on - 1) : rests_on + 2])
-    return len(asked & window) / len(asked)
+    return _window_share(asked, stems, rests_on)
 
 
 def question_alignment(
@@ -104,8 +109,7 @@ def anchor_alignment(question: str, short: str, sources: Sequence[str]) -> float
         stems = [content_stems(s) for s in sentences]
         for i, sentence in enumerate(sentences):
             if named <= set(words(sentence)):
-                window = set().union(*stems[max(0, i - 1) : i + 2])
-                best = max(best, len(asked & window) / len(asked))
+                best = max(best, _window_share(asked, stems, i))
     return best
 
 

@@ -140,9 +140,10 @@ class Verifier:
             # own answer, the answer itself).
             with_sources = self._scored(evidence.prompt, answer)
             claims = self._claims(evidence, answer, given)
+            uncited = _CITATION.sub("", answer).strip()
             checked = (
                 self.judge.check_answer(
-                    evidence.block, evidence.question, short or _CITATION.sub("", answer).strip()
+                    evidence.block, evidence.question, short or uncited
                 ).p_supported
                 if check
                 else None
@@ -152,7 +153,7 @@ class Verifier:
             )
             # A given answer has no short answer of its own: it is anchored by its own words.
             anchored = (
-                given_anchor(evidence.question, _CITATION.sub("", answer).strip(), evidence.texts)
+                given_anchor(evidence.question, uncited, evidence.texts)
                 if given and not short
                 else anchor_alignment(evidence.question, short, evidence.texts)
             )
