@@ -20,6 +20,14 @@ def calibrate(
             "the signals that hold on both sets",
         ),
     ] = 0,
+    more_pairs: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="with --from-signals: score this many more HaluEval QA pairs (none the "
+            "signals sampled) and fit on all of them",
+        ),
+    ] = 0,
     questions: Annotated[int, typer.Option(min=10, help="SQuAD questions")] = 30,
     distractors: Annotated[int, typer.Option(min=0, help="other SQuAD paragraphs indexed")] = 60,
     k: Annotated[int, typer.Option(min=1, help="sources per question")] = 4,
@@ -35,8 +43,8 @@ def calibrate(
     from_signals: Annotated[
         Path | None,
         typer.Option(
-            help="refit from signals saved earlier; loads no model unless --summary-pairs "
-            "adds a second set to them"
+            help="refit from signals saved earlier; loads no model unless --more-pairs or "
+            "--summary-pairs adds pairs to them"
         ),
     ] = None,
     work_dir: Annotated[
@@ -68,10 +76,10 @@ def calibrate(
 
     from verirag.evaluators.decision import Thresholds
     from verirag.generators import backend_for
-    from verirag.pipeline.evaluation.calibrate import CalibrationData
+    from verirag.pipeline.evaluation.calibrate import CONFIRM_PART, HALUEVAL_PART, CalibrationData
     from verirag.pipeline.evaluation.calibration_fit import fit, write_calibration
     from verirag.pipeline.evaluation.calibration_run import (
-        measure_second_set,
+        measure_more,
         measure_signals,
         packaged_calibration_path,
         public_data_files,
@@ -88,7 +96,9 @@ def calibrate(
         loaded = guard(lambda: CalibrationData.load(from_signals))
         # Pure-text signals that the file predates are measured from the public data.
         earlier = with_given_anchors(loaded, data or shared_data_dir())
-    if earlier is not None and not summary_pairs:
+    if more_pairs and earlier is None:
+        fail("--more-pairs adds to saved signals: pass --from-signals")
+    if earlier is not None and not summary_pairs and not more_pairs:
         measured = earlier
         if save_signals is not None:
             measured.dump(save_signals)
@@ -108,19 +118,23 @@ def calibrate(
             err.print(f"  {part}: {done}/{total}", end="\r")
 
         def measure(earlier: CalibrationData | None) -> CalibrationData:
-            if earlier is not None:  # only the second set is scored
-                return measure_second_set(
-                    settings,
-                    root,
-                    earlier,
-                    pairs=summary_pairs,
-                    seed=seed,
-                    thresholds=base,
-                    work_dir=work,
-                    progress=asked,
-                    avoid=avoid or (),
-                    budget_minutes=budget,
-                )
+            if earlier is not None:  # only the pairs asked for are scored
+                for part, n in ((HALUEVAL_PART, more_pairs), (CONFIRM_PART, summary_pairs)):
+                    if n:
+                        earlier = measure_more(
+                            settings,
+                            root,
+                            earlier,
+                            part=part,
+                            pairs=n,
+                            seed=seed,
+                            thresholds=base,
+                            work_dir=work,
+                            progress=asked,
+                            avoid=avoid or (),
+                            budget_minutes=budget,
+                        )
+                return earlier
             return measure_signals(
                 settings,
                 root,

@@ -396,6 +396,17 @@ def with_second_set(data: CalibrationData, rows: list[HaluRow], pairs: int) -> C
     )
 
 
+def with_more_pairs(data: CalibrationData, rows: list[HaluRow], pairs: int) -> CalibrationData:
+    """Signals measured earlier, with more HaluEval QA pairs to fit on (and excluded)."""
+    ids = {*data.excluded.get("halueval", ()), *(h.item_id for h in rows)}
+    return replace(
+        data,
+        halueval=[*data.halueval, *rows],
+        excluded={**data.excluded, "halueval": sorted(ids)},
+        described=f"{data.described}; plus HaluEval QA {pairs} pairs",
+    )
+
+
 def _halu_from_signals(s: Signals, right: bool, pair_id: str) -> HaluRow:
     return HaluRow(
         s.features,

@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from verirag.pipeline.evaluation.calibrate import CalibrationData, HaluRow
-from verirag.pipeline.evaluation.metrics import auroc, expected_calibration_error
+from verirag.pipeline.evaluation.metrics import (
+    auroc,
+    balanced_accuracy,
+    expected_calibration_error,
+)
 from verirag.pipeline.evaluation.runs import CI_RESAMPLES
 from verirag.pipeline.evaluation.suites.shared import bootstrap_intervals
 
@@ -44,14 +48,11 @@ def _own(p: Sequence[float], right: Sequence[bool], delivered: Sequence[bool] | 
 
 
 def _halu(p: Sequence[float], right: Sequence[bool], flagged: Sequence[bool]) -> Computed:
-    caught = sum(f for f, y in zip(flagged, right, strict=True) if not y)
-    passed = sum(not f for f, y in zip(flagged, right, strict=True) if y)
-    wrong = len(right) - sum(right)
     return {
         "halueval_auroc": _auroc(p, right),
         "halueval_ece": expected_calibration_error(p, right, bins=ECE_BINS),
-        # Flagged (a claim under the cut) as the detector of hallucinated answers.
-        "halueval_balanced_accuracy": (_ratio(caught, wrong) + _ratio(passed, sum(right))) / 2,
+        # Flagged (`given_flagged`) as the detector of hallucinated answers.
+        "halueval_balanced_accuracy": balanced_accuracy(flagged, [not y for y in right]),
     }
 
 

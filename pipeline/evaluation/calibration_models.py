@@ -14,7 +14,7 @@ import numpy.typing as npt
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from verirag.evaluators.confidence import ConfidenceWeights, LogprobConfidence
-from verirag.evaluators.decision import AnswerModel, ClaimModel, Thresholds
+from verirag.evaluators.decision import AnswerModel, ClaimModel, Thresholds, given_flagged
 from verirag.evaluators.grounding import lift_score
 from verirag.pipeline.evaluation.calibrate import (
     CalibrationData,
@@ -177,7 +177,7 @@ class OutOfFold:
     own_p: list[float]  # P(right) of each own answer, from a fit that did not see it
     halu_p: list[float]
     own_flagged: list[bool]  # a claim under its fold's claim cut
-    halu_flagged: list[bool]
+    halu_flagged: list[bool]  # `given_flagged` by its fold's given model
     # Delivered under its fold's model and answer cut, the cut chosen by an inner
     # cross-validation of the training folds alone (None: not computed).
     own_delivered: list[bool] | None = None
@@ -220,14 +220,9 @@ def out_of_fold(
             own_flag[i] = bool(support < parts.claim_cut)
         test_halu = [halu[i] for i in halu_test]
         halu_cols = _given_columns(test_halu, parts.claim, scale)
-        for i, p, support in zip(
-            halu_test,
-            _probabilities(parts.given_model, halu_cols),
-            halu_cols["support"],
-            strict=True,
-        ):
+        for i, p in zip(halu_test, _probabilities(parts.given_model, halu_cols), strict=True):
             halu_p[i] = p
-            halu_flag[i] = bool(support < parts.claim_cut)
+            halu_flag[i] = given_flagged(p, base)
         if delivered is not None and target_precision is not None:
             inner = CalibrationData(train_own, train_halu, 0, "", {})
             inner_folds = max(2, min(folds, _fold_limit(inner)))

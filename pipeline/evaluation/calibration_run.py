@@ -20,13 +20,14 @@ from verirag.core.records import Answer
 from verirag.core.settings import Settings
 from verirag.evaluators.decision import CALIBRATION_DIR, Thresholds, calibration_name
 from verirag.pipeline.evaluation.calibrate import (
-    CONFIRM_PART,
+    HALUEVAL_PART,
     CalibrationData,
     Checkpoint,
     HaluRow,
     Progress,
     collect,
     score_halueval,
+    with_more_pairs,
     with_second_set,
 )
 from verirag.pipeline.evaluation.datasets import Passage, write_jsonl
@@ -119,11 +120,12 @@ def measure_signals(
     )
 
 
-def measure_second_set(
+def measure_more(
     settings: Settings,
     data_root: Path,
     measured: CalibrationData,
     *,
+    part: str,
     pairs: int,
     seed: int,
     thresholds: Thresholds | None = None,
@@ -132,28 +134,30 @@ def measure_second_set(
     avoid: Sequence[Path] = (),
     budget_minutes: float | None = None,
 ) -> CalibrationData:
-    """`measured` (signals saved earlier) with HaluEval summarization pairs scored by
-    `settings.generator` as the second set; no pair the signals sampled is drawn. Resumes
-    from `work_dir` like `measure_signals`."""
-    summaries = data_root / SUMMARIES_FILE
-    if not summaries.is_file():
-        raise FileNotFoundError(f"public data file not found: {summaries}")
+    """`measured` (signals saved earlier) with `pairs` more given-answer pairs scored by
+    `settings.generator`: HaluEval QA pairs added to those fitted on (`part` HALUEVAL_PART),
+    or HaluEval summarization pairs as the second set (CONFIRM_PART). No pair the signals
+    sampled is drawn again. Resumes from `work_dir` like `measure_signals`."""
+    path = data_root / (HALUEVAL_FILE if part == HALUEVAL_PART else SUMMARIES_FILE)
+    if not path.is_file():
+        raise FileNotFoundError(f"public data file not found: {path}")
     avoided = dict(avoided_ids(avoid))
     avoided["halueval"] = avoided["halueval"] | set(measured.excluded.get("halueval", ()))
     rig = _Rig.load(settings, thresholds, work_dir)
     deadline = _deadline(budget_minutes)
     rows, done = score_halueval(
         rig.scorer,
-        summaries,
+        path,
         pairs,
         seed,
-        Checkpoint(rig.work / f"summaries-{rig.stem}-p{pairs}-s{seed}.jsonl"),
-        CONFIRM_PART,
+        Checkpoint(rig.work / f"{part}-{rig.stem}-p{pairs}-s{seed}.jsonl"),
+        part,
         avoid=avoided,
         progress=progress,
         in_time=lambda: deadline is None or time.monotonic() < deadline,
     )
-    return with_second_set(measured, rows, len(done))
+    add = with_more_pairs if part == HALUEVAL_PART else with_second_set
+    return add(measured, rows, len(done))
 
 
 @dataclass(frozen=True)

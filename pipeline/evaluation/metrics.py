@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import precision_recall_curve
+from sklearn.metrics import balanced_accuracy_score, precision_recall_curve
 from sklearn.metrics import roc_curve as sk_roc_curve
 
 # Retrieval metrics stay here: scikit-learn's ndcg_score and top-k scores take score matrices
@@ -217,6 +217,16 @@ def binary_prf(predicted: Sequence[bool], labels: Sequence[bool]) -> PRF:
     fp = int(np.sum(y_pred & ~y_true))
     fn = int(np.sum(~y_pred & y_true))
     return _prf(tp, fp, fn, len(y_true) - tp - fp - fn)
+
+
+def balanced_accuracy(predicted: Sequence[bool], labels: Sequence[bool]) -> float:
+    """The mean of the recalls of both classes; ValueError unless both are present (where
+    scikit-learn's would warn and score the one class)."""
+    if len(predicted) != len(labels):
+        raise ValueError(f"balanced accuracy: {len(predicted)} predictions, {len(labels)} labels")
+    if not 0 < sum(labels) < len(labels):
+        raise ValueError("balanced accuracy: needs both classes")
+    return float(balanced_accuracy_score(labels, predicted))
 
 
 def _prf(tp: int, fp: int, fn: int, tn: int) -> PRF:

@@ -1,7 +1,8 @@
 """`verirag calibrate` end to end with a real generator on the committed public-data samples:
 measure, fit and write a calibration with its exclusion list, then add a second set of given
-answers (HaluEval summaries) to the saved signals and refit. The smallest bundled generator
-keeps CI time down; the figures worth quoting come from the shipped calibrations' runs."""
+answers (HaluEval summaries) and more HaluEval QA pairs to the saved signals and refit. The
+smallest bundled generator keeps CI time down; the figures worth quoting come from the shipped
+calibrations' runs."""
 
 from __future__ import annotations
 
@@ -73,3 +74,24 @@ def test_calibrate_measures_fits_and_adds_a_second_set(
     assert "second set" in shown
     excluded = json.loads((tmp_path / "second.exclude.json").read_text())
     assert summaries <= set(excluded["halueval"])
+
+    # More HaluEval QA pairs to fit on: only those are scored, none the signals sampled.
+    third, more = tmp_path / "third.json", tmp_path / "more.json"
+    _calibrate(
+        *common,
+        *("--from-signals", str(both), "--more-pairs", "3"),
+        *("--output", str(third), "--save-signals", str(more), "--work-dir", str(tmp_path / "m")),
+    )
+    data3 = CalibrationData.load(more)
+    assert data3.own == data.own and data3.confirm == data2.confirm
+    assert data3.halueval[:20] == data2.halueval and len(data3.halueval) == 26
+    added = {h.item_id for h in data3.halueval[20:]}
+    assert len(added) == 3 and not added & (summaries | {h.item_id for h in data.halueval})
+    assert "plus HaluEval QA 3 pairs" in data3.described
+    assert json.loads(third.read_text())["report"]["samples"]["halueval"] == 26
+    assert added <= set(json.loads((tmp_path / "third.exclude.json").read_text())["halueval"])
+
+
+def test_more_pairs_needs_saved_signals(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["calibrate", "--more-pairs", "3", "--data", str(tmp_path)])
+    assert result.exit_code != 0 and "--from-signals" in result.output

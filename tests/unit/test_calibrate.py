@@ -336,6 +336,25 @@ def test_halueval_pairs_stay_in_one_fold() -> None:
     assert len(seen) == 5 and set().union(*seen) == {f"p{i}" for i in range(40)}
 
 
+def test_a_given_answer_is_flagged_by_its_probability_not_its_claims() -> None:
+    """The HaluEval flag (and so the balanced accuracy reported) is the shipped given-answer
+    rule, `given_flagged`: its out-of-fold P(right) under `given_min`, whatever its claims."""
+    from verirag.evaluators.decision import Thresholds
+    from verirag.pipeline.evaluation.calibration_figures import oof_figures
+    from verirag.pipeline.evaluation.calibration_fit import out_of_fold
+
+    data = _synthetic(60)
+    for given_min in (0.5, 0.7):
+        oof = out_of_fold(data, Thresholds(given_min=given_min), 5, 0)
+        assert oof.halu_flagged == [p < given_min for p in oof.halu_p]
+    figures, _ = oof_figures(data, oof.own_p, oof.halu_p, oof.halu_flagged, None, resamples=20)
+    right = [h.right for h in data.halueval]
+    caught = sum(f for f, y in zip(oof.halu_flagged, right, strict=True) if not y)
+    passed = sum(not f for f, y in zip(oof.halu_flagged, right, strict=True) if y)
+    expected = (caught / (len(right) - sum(right)) + passed / sum(right)) / 2
+    assert figures["halueval_balanced_accuracy"] == pytest.approx(expected)
+
+
 def _second_set(data: CalibrationData, n: int = 60, seed: int = 9) -> CalibrationData:
     """`data` with a second set of given answers on which source lift still separates right
     from hallucinated answers but claim support runs the other way (as the judge does on

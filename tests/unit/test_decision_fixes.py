@@ -9,7 +9,7 @@ import pytest
 
 from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.core.settings import Settings
-from verirag.evaluators.decision import Thresholds, is_abstention
+from verirag.evaluators.decision import Thresholds, given_flagged, is_abstention
 from verirag.evaluators.judge import LlmJudgeVerifier
 from verirag.evaluators.verifier import Verifier
 from verirag.generators.prompts import load_prompts
@@ -144,3 +144,12 @@ def test_evaluations_leave_out_what_a_calibration_was_fitted_on(
     )
     kept = {i.item_id for i in engine.plan(cfg).items}
     assert kept == everything - set(dropped)
+
+
+def test_a_given_answer_is_flagged_when_more_likely_wrong_than_right() -> None:
+    t = Thresholds()
+    assert t.given_min == 0.5  # not fitted: files from before it read the same
+    assert given_flagged(0.49, t) and not given_flagged(0.5, t)
+    assert not given_flagged(0.6, Thresholds(given_min=0.55))
+    shipped = json.loads(packaged_calibration_path("qwen2.5-1.5b").read_text())
+    assert Thresholds.parse(json.dumps(shipped), "file").given_min == 0.5

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from typer.testing import CliRunner
 
 from verirag.core.settings import Settings
@@ -221,7 +221,7 @@ def test_qa_summary_and_decision_mix() -> None:
     assert result.metrics["selective/confidence_auroc"] == 1.0
 
 
-THRESHOLDS = SimpleNamespace(claim_support=0.5, answer_min=0.4)
+THRESHOLDS = SimpleNamespace(claim_support=0.5, answer_min=0.8, given_min=0.4)
 
 
 def _halu_records(answers: int) -> list[HaluRecord]:
@@ -252,6 +252,11 @@ def test_hallucination_summary_matches_sklearn() -> None:
     tp = sum(f and y for f, y in zip(flagged, labels, strict=True))
     assert result.metrics["judge/precision_at_shipped"] == pytest.approx(tp / sum(flagged))
     assert 0.0 <= result.metrics["combined/ece"] <= 1.0
+    # The combined score is held to the given-answer cut, not the own answers' delivery cut.
+    combined_flag = [r.combined < 0.4 for r in records]
+    assert result.metrics["combined/balanced_accuracy_at_shipped"] == pytest.approx(
+        balanced_accuracy_score(labels, combined_flag)
+    )
     assert {p.title.split(":")[0] for p in result.plots} >= {"ROC", "Reliability"}
 
 

@@ -17,6 +17,7 @@ from verirag.pipeline.evaluation.metrics import (
     aurc,
     auroc,
     average_precision,
+    balanced_accuracy,
     best_f1,
     binary_prf,
     calibration_consistency,
@@ -447,3 +448,14 @@ def test_risk_coverage_on_random_data(seed: int) -> None:
     # At a tie-group boundary the selective risk is the curve's point.
     for cov, r in zip(coverage, risk, strict=True):
         assert selective_risk_at(scores, correct, cov) == pytest.approx(r)
+
+
+def test_balanced_accuracy_is_the_mean_of_both_recalls() -> None:
+    predicted = [True, True, False, False, True]
+    labels = [True, False, False, False, True]
+    # positives: 2 of 2 found; negatives: 2 of 3 passed.
+    assert balanced_accuracy(predicted, labels) == pytest.approx((1.0 + 2 / 3) / 2)
+    with pytest.raises(ValueError, match="both classes"):
+        balanced_accuracy([True, False], [True, True])
+    with pytest.raises(ValueError, match="predictions"):
+        balanced_accuracy([True], [True, False])

@@ -15,6 +15,7 @@ from verirag.pipeline.evaluation.metrics import (
     aurc,
     auroc,
     average_precision,
+    balanced_accuracy,
     best_f1,
     binary_prf,
     expected_calibration_error,
@@ -134,9 +135,13 @@ def _signal_metrics(
     }
     if cut is not None:
         # flagged when the support score is under the shipped cut
-        at = binary_prf([s < cut for s in support], labels)
+        flagged = [s < cut for s in support]
+        at = binary_prf(flagged, labels)
         metrics.update(
-            precision_at_shipped=at.precision, recall_at_shipped=at.recall, f1_at_shipped=at.f1
+            precision_at_shipped=at.precision,
+            recall_at_shipped=at.recall,
+            f1_at_shipped=at.f1,
+            balanced_accuracy_at_shipped=balanced_accuracy(flagged, labels),
         )
     metrics["aurc"] = aurc(support, right)
     if name in CALIBRATED:
@@ -182,7 +187,8 @@ def summarise_hallucination(
         "lexical": 0.5,
         "support": None,
         "lift": None,
-        "combined": thresholds.answer_min,
+        # `given_flagged`: the cut of a given answer, not the own answers' delivery cut.
+        "combined": thresholds.given_min,
     }
     if not records or all(labels) or not any(labels):
         return SuiteResult(
@@ -208,7 +214,10 @@ def summarise_hallucination(
                 found[f"{name}/best_f1"],
                 1.0 - cut,
                 shipped[name],
-                *(found.get(f"{name}/{m}_at_shipped") for m in ("precision", "recall", "f1")),
+                *(
+                    found.get(f"{name}/{m}_at_shipped")
+                    for m in ("precision", "recall", "f1", "balanced_accuracy")
+                ),
             ]
         )
         fpr, tpr, _ = roc_curve(danger, labels)
@@ -239,6 +248,7 @@ def summarise_hallucination(
                     "precision @ shipped",
                     "recall @ shipped",
                     "F1 @ shipped",
+                    "balanced acc @ shipped",
                 ],
                 rows,
                 note="Scores are support scores (high = supported); an answer is flagged when "
