@@ -119,22 +119,18 @@ def calibrate(
 
         def measure(earlier: CalibrationData | None) -> CalibrationData:
             if earlier is not None:  # only the pairs asked for are scored
-                for part, n in ((HALUEVAL_PART, more_pairs), (CONFIRM_PART, summary_pairs)):
-                    if n:
-                        earlier = measure_more(
-                            settings,
-                            root,
-                            earlier,
-                            part=part,
-                            pairs=n,
-                            seed=seed,
-                            thresholds=base,
-                            work_dir=work,
-                            progress=asked,
-                            avoid=avoid or (),
-                            budget_minutes=budget,
-                        )
-                return earlier
+                return measure_more(
+                    settings,
+                    root,
+                    earlier,
+                    pairs={HALUEVAL_PART: more_pairs, CONFIRM_PART: summary_pairs},
+                    seed=seed,
+                    thresholds=base,
+                    work_dir=work,
+                    progress=asked,
+                    avoid=avoid or (),
+                    budget_minutes=budget,
+                )
             return measure_signals(
                 settings,
                 root,

@@ -385,24 +385,28 @@ def score_halueval(
     return rows, done
 
 
+def _excluding(data: CalibrationData, rows: list[HaluRow]) -> dict[str, list[str]]:
+    """`data`'s exclusion list with the pair ids of `rows` added."""
+    ids = {*data.excluded.get("halueval", ()), *(h.item_id for h in rows)}
+    return {**data.excluded, "halueval": sorted(ids)}
+
+
 def with_second_set(data: CalibrationData, rows: list[HaluRow], pairs: int) -> CalibrationData:
     """Signals measured earlier, with a second set of given answers added (and excluded)."""
-    ids = {*data.excluded.get("halueval", ()), *(h.item_id for h in rows)}
     return replace(
         data,
         confirm=rows,
-        excluded={**data.excluded, "halueval": sorted(ids)},
+        excluded=_excluding(data, rows),
         described=f"{data.described}; plus HaluEval summarization {pairs} pairs",
     )
 
 
 def with_more_pairs(data: CalibrationData, rows: list[HaluRow], pairs: int) -> CalibrationData:
     """Signals measured earlier, with more HaluEval QA pairs to fit on (and excluded)."""
-    ids = {*data.excluded.get("halueval", ()), *(h.item_id for h in rows)}
     return replace(
         data,
         halueval=[*data.halueval, *rows],
-        excluded={**data.excluded, "halueval": sorted(ids)},
+        excluded=_excluding(data, rows),
         described=f"{data.described}; plus HaluEval QA {pairs} pairs",
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -20,6 +20,7 @@ from verirag.core.records import Answer
 from verirag.core.settings import Settings
 from verirag.evaluators.decision import CALIBRATION_DIR, Thresholds, calibration_name
 from verirag.pipeline.evaluation.calibrate import (
+    CONFIRM_PART,
     HALUEVAL_PART,
     CalibrationData,
     Checkpoint,
@@ -120,13 +121,19 @@ def measure_signals(
     )
 
 
+# Each kind of given-answer pair `measure_more` adds: its file and how it joins the signals.
+_MORE: dict[str, tuple[Path, Callable[[CalibrationData, list[HaluRow], int], CalibrationData]]] = {
+    HALUEVAL_PART: (HALUEVAL_FILE, with_more_pairs),  # fitted on
+    CONFIRM_PART: (SUMMARIES_FILE, with_second_set),  # the second set
+}
+
+
 def measure_more(
     settings: Settings,
     data_root: Path,
     measured: CalibrationData,
     *,
-    part: str,
-    pairs: int,
+    pairs: Mapping[str, int],
     seed: int,
     thresholds: Thresholds | None = None,
     work_dir: Path | None = None,
@@ -134,30 +141,40 @@ def measure_more(
     avoid: Sequence[Path] = (),
     budget_minutes: float | None = None,
 ) -> CalibrationData:
-    """`measured` (signals saved earlier) with `pairs` more given-answer pairs scored by
-    `settings.generator`: HaluEval QA pairs added to those fitted on (`part` HALUEVAL_PART),
-    or HaluEval summarization pairs as the second set (CONFIRM_PART). No pair the signals
-    sampled is drawn again. Resumes from `work_dir` like `measure_signals`."""
-    path = data_root / (HALUEVAL_FILE if part == HALUEVAL_PART else SUMMARIES_FILE)
-    if not path.is_file():
-        raise FileNotFoundError(f"public data file not found: {path}")
-    avoided = dict(avoided_ids(avoid))
-    avoided["halueval"] = avoided["halueval"] | set(measured.excluded.get("halueval", ()))
+    """`measured` (signals saved earlier) with more given-answer pairs scored by
+    `settings.generator`, `pairs[part]` of each: HaluEval QA pairs added to those fitted on
+    (HALUEVAL_PART), HaluEval summarization pairs as the second set (CONFIRM_PART). The
+    generator is loaded once; no pair the signals sampled, or an earlier part added, is drawn
+    again. Resumes from `work_dir` like `measure_signals`; `budget_minutes` spans all parts."""
+    asked = {part: n for part, n in pairs.items() if n}
+    for part in asked:
+        path = data_root / _MORE[part][0]
+        if not path.is_file():
+            raise FileNotFoundError(f"public data file not found: {path}")
+    if not asked:
+        return measured
+    given = avoided_ids(avoid)
     rig = _Rig.load(settings, thresholds, work_dir)
     deadline = _deadline(budget_minutes)
-    rows, done = score_halueval(
-        rig.scorer,
-        path,
-        pairs,
-        seed,
-        Checkpoint(rig.work / f"{part}-{rig.stem}-p{pairs}-s{seed}.jsonl"),
-        part,
-        avoid=avoided,
-        progress=progress,
-        in_time=lambda: deadline is None or time.monotonic() < deadline,
-    )
-    add = with_more_pairs if part == HALUEVAL_PART else with_second_set
-    return add(measured, rows, len(done))
+    for part, n in asked.items():
+        file, add = _MORE[part]
+        avoided = {
+            **given,
+            "halueval": given["halueval"] | set(measured.excluded.get("halueval", ())),
+        }
+        rows, done = score_halueval(
+            rig.scorer,
+            data_root / file,
+            n,
+            seed,
+            Checkpoint(rig.work / f"{part}-{rig.stem}-p{n}-s{seed}.jsonl"),
+            part,
+            avoid=avoided,
+            progress=progress,
+            in_time=lambda: deadline is None or time.monotonic() < deadline,
+        )
+        measured = add(measured, rows, len(done))
+    return measured
 
 
 @dataclass(frozen=True)
