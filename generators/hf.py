@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from verirag.core.compute import checkpoint, model_call, model_stream
-from verirag.core.device import configure_torch_threads, cpu_threads, offline_env, resolve_device
+from verirag.core.device import torch_runtime
 from verirag.core.records import Message
 from verirag.core.settings import Settings
 from verirag.generators.base import Generator, StopScanner, StreamEvent, TokenLogprob
@@ -42,14 +42,10 @@ class TransformersGenerator(Generator):
         with self._lock:
             if self._model is not None:
                 return
-            offline_env()
-            configure_torch_threads(cpu_threads(self.settings.threads))
+            self._device = torch_runtime(self.settings.threads, self.settings.device)
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
-            from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-            self._device = resolve_device(self.settings.device)
             dtype = torch.float16 if self._device == "cuda" else torch.float32
             kwargs: dict[str, Any] = {"local_files_only": True}
             source = self.model_spec

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from verirag.core.compute import model_call
-from verirag.core.device import configure_torch_threads, cpu_threads, offline_env, resolve_device
+from verirag.core.device import offline_env, torch_runtime
 from verirag.core.registry import resolve_model
 from verirag.core.settings import Settings
 from verirag.retrievers.chunking import HfTokenizer
@@ -127,15 +127,10 @@ class SentenceTransformerEncoder:
         with self._lock:
             if self._model is not None:
                 return
-            offline_env()
-            configure_torch_threads(cpu_threads(self.settings.threads))
+            device = torch_runtime(self.settings.threads, self.settings.device)
             path = resolve_model(self.model_spec, self.settings.models_dir, kind="embedder")
             from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-
-            device = resolve_device(self.settings.device)
             model = SentenceTransformer(path, device=device, local_files_only=True)
             if self.backend == "int8":
                 if device != "cpu":

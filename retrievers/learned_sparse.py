@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from verirag.core.compute import model_call
-from verirag.core.device import configure_torch_threads, cpu_threads, offline_env, resolve_device
+from verirag.core.device import torch_runtime
 from verirag.core.registry import resolve_model
 from verirag.core.settings import Settings
 from verirag.retrievers.bm25 import (
@@ -94,14 +94,10 @@ class SpladeEncoder:
         with self._lock:
             if self._model is not None:
                 return
-            offline_env()
-            configure_torch_threads(cpu_threads(self.settings.threads))
+            self._device = torch_runtime(self.settings.threads, self.settings.device)
             path = resolve_model(self.model_spec, self.settings.models_dir, kind="sparse")
             from transformers import AutoModelForMaskedLM, AutoTokenizer
-            from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-            self._device = resolve_device(self.settings.device)
             self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             model = AutoModelForMaskedLM.from_pretrained(path, local_files_only=True)
             self._model = model.to(self._device).eval()

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from verirag.core.device import cpu_threads, resolve_device
+from verirag.core.device import cpu_threads, resolve_device, torch_runtime
 from verirag.core.settings import Settings
 
 
@@ -54,3 +55,15 @@ def test_device_and_threads() -> None:
     assert resolve_device("auto") in ("cpu", "cuda")
     assert cpu_threads(3) == 3
     assert cpu_threads(0) >= 1
+
+
+def test_torch_runtime_readies_an_offline_quiet_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every torch model (embedder, SPLADE, transformers generator) loads through this.
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+    assert torch_runtime(0, "cpu") == "cpu"
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"
+    assert not hf_logging.is_progress_bar_enabled()  # type: ignore[no-untyped-call]

@@ -40,6 +40,17 @@ def configure_torch_threads(threads: int) -> int:
     return threads
 
 
+def torch_runtime(threads: int, device: Device) -> str:
+    """Ready this process to load a bundled torch model and say where it goes: offline, the
+    thread pool sized once, transformers' progress bars off (they flood logs and CI)."""
+    offline_env()
+    configure_torch_threads(cpu_threads(threads))
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    return resolve_device(device)
+
+
 def resolve_device(device: Device) -> str:
     if device != "auto":
         if device == "cuda":
