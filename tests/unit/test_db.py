@@ -35,7 +35,10 @@ def test_processes_opening_a_new_database_at_once_all_get_it_in_wal_mode(
     # fail with "database is locked" (two readers both upgrading to convert the file).
     results: list[str] = []
     with multiprocessing.get_context("spawn").Pool(6) as pool:
-        pool.map(_open_at, [(str(tmp_path / "warm.db"), 0.0)])  # workers started
+        # Every worker takes one of these (each waits for the same instant), so all six have
+        # imported this module before the trials: none arrives late to a trial's instant.
+        warm = time.time() + 2.0
+        pool.map(_open_at, [(str(tmp_path / f"warm{i}.db"), warm) for i in range(6)])
         for trial in range(12):
             start = time.time() + 0.3
             results += pool.map(_open_at, [(str(tmp_path / f"t{trial}.db"), start)] * 6)
