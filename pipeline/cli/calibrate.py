@@ -28,6 +28,15 @@ def calibrate(
             "signals sampled) and fit on all of them",
         ),
     ] = 0,
+    own_questions: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="with --from-signals: ask this many new SQuAD questions (with and without "
+            "their paragraph, --distractors, -k) and fit on those own answers instead of the "
+            "saved ones, which an earlier pipeline gave; their ids stay excluded",
+        ),
+    ] = 0,
     questions: Annotated[int, typer.Option(min=10, help="SQuAD questions")] = 30,
     distractors: Annotated[int, typer.Option(min=0, help="other SQuAD paragraphs indexed")] = 60,
     k: Annotated[int, typer.Option(min=1, help="sources per question")] = 4,
@@ -80,6 +89,7 @@ def calibrate(
     from verirag.pipeline.evaluation.calibration_fit import fit, write_calibration
     from verirag.pipeline.evaluation.calibration_run import (
         measure_more,
+        measure_own,
         measure_signals,
         packaged_calibration_path,
         public_data_files,
@@ -96,9 +106,9 @@ def calibrate(
         loaded = guard(lambda: CalibrationData.load(from_signals))
         # Pure-text signals that the file predates are measured from the public data.
         earlier = with_given_anchors(loaded, data or shared_data_dir())
-    if more_pairs and earlier is None:
-        fail("--more-pairs adds to saved signals: pass --from-signals")
-    if earlier is not None and not summary_pairs and not more_pairs:
+    if (more_pairs or own_questions) and earlier is None:
+        fail("--more-pairs and --own-questions change saved signals: pass --from-signals")
+    if earlier is not None and not summary_pairs and not more_pairs and not own_questions:
         measured = earlier
         if save_signals is not None:
             measured.dump(save_signals)
@@ -118,12 +128,28 @@ def calibrate(
             err.print(f"  {part}: {done}/{total}", end="\r")
 
         def measure(earlier: CalibrationData | None) -> CalibrationData:
-            if earlier is not None:  # only the pairs asked for are scored
-                return measure_more(
+            if earlier is not None:  # only the pairs and questions asked for are measured
+                more = measure_more(
                     settings,
                     root,
                     earlier,
                     pairs={HALUEVAL_PART: more_pairs, CONFIRM_PART: summary_pairs},
+                    seed=seed,
+                    thresholds=base,
+                    work_dir=work,
+                    progress=asked,
+                    avoid=avoid or (),
+                    budget_minutes=budget,
+                )
+                if not own_questions:
+                    return more
+                return measure_own(
+                    settings,
+                    root,
+                    more,
+                    questions=own_questions,
+                    distractors=distractors,
+                    k=k,
                     seed=seed,
                     thresholds=base,
                     work_dir=work,

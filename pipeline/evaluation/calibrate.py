@@ -411,6 +411,26 @@ def with_more_pairs(data: CalibrationData, rows: list[HaluRow], pairs: int) -> C
     )
 
 
+def with_own_answers(data: CalibrationData, fresh: CalibrationData, how: str) -> CalibrationData:
+    """Signals measured earlier, with their own answers replaced by `fresh`'s (asked by the
+    pipeline as it is now): a generator's own answers are only evidence for the pipeline that
+    gave them, and one that changed since (how it names its short answer, say) would be
+    calibrated on answers it no longer gives. Every id either sample drew stays excluded;
+    `how` says how the fresh ones were sampled."""
+    excluded = {
+        part: sorted({*data.excluded.get(part, ()), *fresh.excluded.get(part, ())})
+        for part in {*data.excluded, *fresh.excluded}
+    }
+    return replace(
+        data,
+        own=fresh.own,
+        asked=fresh.asked,
+        abstained_without_source=fresh.abstained_without_source,
+        excluded=excluded,
+        described=f"{data.described}; own answers replaced by {how}",
+    )
+
+
 def _halu_from_signals(s: Signals, right: bool, pair_id: str) -> HaluRow:
     return HaluRow(
         s.features,

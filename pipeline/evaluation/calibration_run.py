@@ -29,6 +29,7 @@ from verirag.pipeline.evaluation.calibrate import (
     collect,
     score_halueval,
     with_more_pairs,
+    with_own_answers,
     with_second_set,
 )
 from verirag.pipeline.evaluation.datasets import Passage, write_jsonl
@@ -37,7 +38,13 @@ from verirag.pipeline.evaluation.hallucination import SignalScorer
 if TYPE_CHECKING:
     from verirag.generators.base import Generator
 
-__all__ = ["Progress", "measure_signals", "packaged_calibration_path", "public_data_files"]
+__all__ = [
+    "Progress",
+    "measure_own",
+    "measure_signals",
+    "packaged_calibration_path",
+    "public_data_files",
+]
 
 
 SQUAD_FILE = Path("squad_v1.1_dev") / "dev-v1.1.json"
@@ -82,6 +89,39 @@ def measure_signals(
     for a missing data file, before any model is loaded, and `ModelError` when the generator
     cannot be.
     """
+    return _measure(
+        settings,
+        data_root,
+        pairs=pairs,
+        questions=questions,
+        distractors=distractors,
+        k=k,
+        seed=seed,
+        thresholds=thresholds,
+        work_dir=work_dir,
+        progress=progress,
+        avoided=avoided_ids(avoid),
+        budget_minutes=budget_minutes,
+        confirm_pairs=confirm_pairs,
+    )
+
+
+def _measure(
+    settings: Settings,
+    data_root: Path,
+    *,
+    pairs: int,
+    questions: int,
+    distractors: int,
+    k: int,
+    seed: int,
+    thresholds: Thresholds | None,
+    work_dir: Path | None,
+    progress: Progress | None,
+    avoided: dict[str, frozenset[str]],
+    budget_minutes: float | None,
+    confirm_pairs: int,
+) -> CalibrationData:
     from verirag.pipeline.indexing import IndexingPipeline
     from verirag.pipeline.rag import RagPipeline
 
@@ -90,7 +130,6 @@ def measure_signals(
     for path in (squad, halueval, *([summaries] if confirm_pairs else [])):
         if not path.is_file():
             raise FileNotFoundError(f"public data file not found: {path}")
-    avoided = avoided_ids(avoid)
     rig = _Rig.load(settings, thresholds, work_dir)
 
     def ask(collection: str, corpus: list[Passage]) -> Callable[[str], Answer]:
@@ -175,6 +214,50 @@ def measure_more(
         )
         measured = add(measured, rows, len(done))
     return measured
+
+
+def measure_own(
+    settings: Settings,
+    data_root: Path,
+    measured: CalibrationData,
+    *,
+    questions: int,
+    distractors: int,
+    k: int,
+    seed: int,
+    thresholds: Thresholds | None = None,
+    work_dir: Path | None = None,
+    progress: Progress | None = None,
+    avoid: Sequence[Path] = (),
+    budget_minutes: float | None = None,
+) -> CalibrationData:
+    """`measured` (signals saved earlier) with its own answers replaced by `questions` new
+    SQuAD questions asked by the pipeline as it is now, each with and without its paragraph
+    among `distractors` others; no question the signals sampled is drawn again. HaluEval rows
+    are kept. Resumes from `work_dir` like `measure_signals`."""
+    given = avoided_ids(avoid)
+    avoided = {**given, "squad": given["squad"] | set(measured.excluded.get("squad", ()))}
+    fresh = _measure(
+        settings,
+        data_root,
+        pairs=0,
+        questions=questions,
+        distractors=distractors,
+        k=k,
+        seed=seed,
+        thresholds=thresholds,
+        work_dir=work_dir,
+        progress=progress,
+        avoided=avoided,
+        budget_minutes=budget_minutes,
+        confirm_pairs=0,
+    )
+    asked = len({a.item_id for a in fresh.asked})
+    how = (
+        f"{asked} new SQuAD questions with and without their paragraph among {distractors} "
+        f"others (seed {seed})"
+    )
+    return with_own_answers(measured, fresh, how)
 
 
 @dataclass(frozen=True)
