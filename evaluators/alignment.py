@@ -21,7 +21,9 @@ from collections.abc import Sequence
 
 from verirag.generators.short_answer import MAX_WORDS, STOP_WORDS, stem, words
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# A full stop after a lone capital is an initial ("C. J. Anderson", "U.S. forces"), not a
+# sentence's end: split there and a name's words never stand in one sentence.
+_SENTENCE_END = re.compile(r"(?<![\s.(][A-Z]\.)(?<!^[A-Z]\.)(?<=[.!?])\s+|\n+")
 # Words a question uses to ask rather than to say what it is about.
 _ASKING = frozenset({"name", "many", "much", "called", "type", "kind", "one", "according"})
 

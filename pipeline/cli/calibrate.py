@@ -93,7 +93,7 @@ def calibrate(
         measure_signals,
         packaged_calibration_path,
         public_data_files,
-        with_given_anchors,
+        with_text_anchors,
     )
     from verirag.pipeline.evaluation.datasets import shared_data_dir
 
@@ -104,8 +104,8 @@ def calibrate(
         if not from_signals.is_file():
             fail(f"signals file not found: {from_signals}")
         loaded = guard(lambda: CalibrationData.load(from_signals))
-        # Pure-text signals that the file predates are measured from the public data.
-        earlier = with_given_anchors(loaded, data or shared_data_dir())
+        # The anchor is pure text: read again as the verifier reads it now.
+        earlier = with_text_anchors(loaded, data or shared_data_dir())
     if (more_pairs or own_questions) and earlier is None:
         fail("--more-pairs and --own-questions change saved signals: pass --from-signals")
     if earlier is not None and not summary_pairs and not more_pairs and not own_questions:

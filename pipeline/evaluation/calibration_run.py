@@ -312,11 +312,14 @@ def avoided_ids(paths: Sequence[Path]) -> dict[str, frozenset[str]]:
     return {"squad": frozenset(squad), "halueval": frozenset(halueval)}
 
 
-def with_given_anchors(data: CalibrationData, data_root: Path) -> CalibrationData:
-    """`data` with the anchor of every HaluEval answer that was stored without it (signals
-    measured before it existed), read from the public files by pair id. It is pure text, so
-    this is what the verifier would have measured; rows whose file is missing keep None."""
-    from verirag.evaluators.alignment import given_anchor
+def with_text_anchors(data: CalibrationData, data_root: Path) -> CalibrationData:
+    """`data` with every anchor read again as the verifier reads it now: own answers' from
+    their stored question, short answer and sources, HaluEval answers' from the public files
+    by pair id. The anchor is pure text, so this is what the verifier would measure today; a
+    fit then weighs the signal the pipeline computes, not the one in force when the signals
+    were saved (or None, for files from before it existed). Rows whose text is missing keep
+    what was stored."""
+    from verirag.evaluators.alignment import anchor_alignment, given_anchor
     from verirag.pipeline.evaluation.datasets.halueval import read_halueval
 
     answers: dict[tuple[str, bool], tuple[str, str, str]] = {}
@@ -329,14 +332,20 @@ def with_given_anchors(data: CalibrationData, data_root: Path) -> CalibrationDat
                     item.knowledge,
                 )
 
-    def filled(rows: list[HaluRow]) -> list[HaluRow]:
+    def given(rows: list[HaluRow]) -> list[HaluRow]:
         out = []
         for row in rows:
             found = answers.get((row.item_id, row.right))
-            if row.anchor is None and found is not None:
+            if found is not None:
                 question, answer, knowledge = found
                 row = replace(row, anchor=given_anchor(question, answer, [knowledge]))
             out.append(row)
         return out
 
-    return replace(data, halueval=filled(data.halueval), confirm=filled(data.confirm))
+    own = [
+        replace(o, anchor=anchor_alignment(o.sources.question, o.sources.short, o.sources.texts))
+        if o.sources.question and o.sources.texts
+        else o
+        for o in data.own
+    ]
+    return replace(data, own=own, halueval=given(data.halueval), confirm=given(data.confirm))

@@ -1,6 +1,7 @@
 """`verirag calibrate` end to end with a real generator on the committed public-data samples:
 measure, fit and write a calibration with its exclusion list, then add a second set of given
-answers (HaluEval summaries) and more HaluEval QA pairs to the saved signals and refit. The
+answers (HaluEval summaries) and more HaluEval QA pairs to the saved signals and refit, and
+ask the own answers again. The
 smallest bundled generator keeps CI time down; the figures worth quoting come from the shipped
 calibrations' runs."""
 
@@ -91,7 +92,27 @@ def test_calibrate_measures_fits_and_adds_a_second_set(
     assert json.loads(third.read_text())["report"]["samples"]["halueval"] == 26
     assert added <= set(json.loads((tmp_path / "third.exclude.json").read_text())["halueval"])
 
+    # Own answers asked again by the pipeline as it is now: they replace the saved ones, no
+    # question drawn before is drawn again, and both samples' ids stay excluded.
+    fourth, again = tmp_path / "fourth.json", tmp_path / "again.json"
+    _calibrate(
+        *common,
+        *("--from-signals", str(more), "--own-questions", "5", "--distractors", "10", "--k", "2"),
+        *("--output", str(fourth), "--save-signals", str(again), "--work-dir", str(tmp_path / "o")),
+    )
+    data4 = CalibrationData.load(again)
+    assert data4.halueval == data3.halueval and data4.confirm == data3.confirm
+    before, now = set(data3.excluded["squad"]), {a.item_id for a in data4.asked}
+    assert len(now) == 5 and not now & before and len(data4.asked) == 10
+    assert {o.item_id for o in data4.own} <= now
+    assert set(data4.excluded["squad"]) == before | now
+    assert "own answers replaced by 5 new SQuAD questions" in data4.described
+    excluded4 = json.loads((tmp_path / "fourth.exclude.json").read_text())
+    assert before | now <= set(excluded4["squad"])
+    assert json.loads(fourth.read_text())["report"]["samples"]["asked"] == 10
 
-def test_more_pairs_needs_saved_signals(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["calibrate", "--more-pairs", "3", "--data", str(tmp_path)])
+
+@pytest.mark.parametrize("option", ["--more-pairs", "--own-questions"])
+def test_changing_signals_needs_saved_signals(option: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["calibrate", option, "3", "--data", str(tmp_path)])
     assert result.exit_code != 0 and "--from-signals" in result.output

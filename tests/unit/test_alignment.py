@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from verirag.evaluators.alignment import anchor_alignment, content_stems, question_alignment
+from verirag.evaluators.alignment import (
+    _sentences,
+    anchor_alignment,
+    content_stems,
+    question_alignment,
+)
 
 TOWER = (
     "The Eiffel Tower is a wrought-iron lattice tower in Paris. "
@@ -85,3 +90,20 @@ def test_an_unnamed_or_unfound_short_answer_anchors_nothing() -> None:
     # Nothing to measure: no content word asked, or no source.
     assert anchor_alignment("What is it?", "1889", [TOWER]) is None
     assert anchor_alignment(QUESTION, "1889", []) is None
+
+
+def test_initials_do_not_end_a_sentence() -> None:
+    # Split after "C." and "J.", the name's words stood in three sentences and anchored nothing.
+    source = (
+        "The Broncos' leading rusher was C. J. Anderson with 720 yards. "
+        "Ronnie Hillman added 863 yards. U.S. viewers saw the game on CBS."
+    )
+    question = "Who was the Broncos' leading rusher?"
+    assert anchor_alignment(question, "C. J. Anderson", [source]) == pytest.approx(1.0)
+    # A sentence that ends with a word still ends, and an initial at the very start is one.
+    assert _sentences(source) == [
+        "The Broncos' leading rusher was C. J. Anderson with 720 yards.",
+        "Ronnie Hillman added 863 yards.",
+        "U.S. viewers saw the game on CBS.",
+    ]
+    assert _sentences("J. Smith wrote it. It sold.") == ["J. Smith wrote it.", "It sold."]

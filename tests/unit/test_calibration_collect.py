@@ -76,14 +76,18 @@ class _Asker:
 
 
 def _collect(
-    asker: _Asker, scorer: _Scorer, checkpoint: Path | None = None, **options: Any
+    asker: _Asker,
+    scorer: _Scorer,
+    checkpoint: Path | None = None,
+    pairs: int = 4,
+    **options: Any,
 ) -> CalibrationData:
     return collect(
         scorer=scorer,
         ask=asker,
         squad_path=SQUAD_SAMPLE,
         halueval_path=HALUEVAL_SAMPLE,
-        pairs=4,
+        pairs=pairs,
         questions=5,
         distractors=10,
         seed=3,
@@ -190,7 +194,7 @@ def test_summaries_are_scored_as_a_second_set_and_excluded(tmp_path: Path) -> No
     from tests.conftest import SUMMARIES_SAMPLE
 
     checkpoint = tmp_path / "c.jsonl"
-    options = {"confirm_path": SUMMARIES_SAMPLE, "confirm_pairs": 3}
+    options: dict[str, Any] = {"confirm_path": SUMMARIES_SAMPLE, "confirm_pairs": 3}
     scorer = _Scorer()
     data = _collect(_Asker(), scorer, checkpoint, **options)
     assert len(data.confirm) == 6 and scorer.scored == 4 + 3
@@ -206,3 +210,54 @@ def test_summaries_are_scored_as_a_second_set_and_excluded(tmp_path: Path) -> No
     assert _collect(_Asker(), again, checkpoint, **options) == data and again.scored == 0
     # Without the option, no second set.
     assert _collect(_Asker(), _Scorer()).confirm == []
+
+
+def test_own_answers_asked_again_replace_the_saved_ones_and_every_id_stays_excluded(
+    tmp_path: Path,
+) -> None:
+    from verirag.pipeline.evaluation.calibrate import with_own_answers
+
+    saved = _collect(_Asker(), _Scorer())
+    avoid = {"squad": frozenset(saved.excluded["squad"])}
+    fresh = _collect(_Asker(), _Scorer(), avoid=avoid, pairs=0)
+    assert fresh.halueval == [] and fresh.excluded["halueval"] == []
+    merged = with_own_answers(saved, fresh, "5 new SQuAD questions (seed 3)")
+    assert merged.own == fresh.own and merged.asked == fresh.asked
+    assert merged.abstained_without_source == fresh.abstained_without_source
+    assert merged.halueval == saved.halueval and merged.confirm == saved.confirm
+    assert set(merged.excluded["squad"]) == set(saved.excluded["squad"]) | set(
+        fresh.excluded["squad"]
+    )
+    assert merged.excluded["halueval"] == saved.excluded["halueval"]
+    assert merged.described.endswith("own answers replaced by 5 new SQuAD questions (seed 3)")
+
+
+def test_anchors_are_read_again_as_the_verifier_reads_them_now() -> None:
+    from dataclasses import replace
+
+    from verirag.evaluators.alignment import anchor_alignment, given_anchor
+    from verirag.pipeline.evaluation.calibration_run import with_text_anchors
+    from verirag.pipeline.evaluation.datasets.halueval import read_halueval
+
+    data = _collect(_Asker(), _Scorer())
+    # Stored as an earlier definition measured them (or not at all).
+    stale = replace(
+        data,
+        own=[replace(o, anchor=0.123) for o in data.own],
+        halueval=[replace(h, anchor=None) for h in data.halueval],
+    )
+    read = with_text_anchors(stale, HALUEVAL_SAMPLE.parent.parent)
+    for o in read.own:
+        s = o.sources
+        assert o.anchor == anchor_alignment(s.question, s.short, s.texts) != 0.123
+    public = {(h.pair_id, not h.hallucinated): h for h in read_halueval(HALUEVAL_SAMPLE)}
+    for row in read.halueval:
+        item = public[(row.item_id, row.right)]
+        assert row.anchor == given_anchor(item.question, item.answer, [item.knowledge])
+    # Without the public files, or the stored texts, what was stored is kept.
+    kept = with_text_anchors(
+        replace(stale, own=[replace(o, sources=replace(o.sources, texts=())) for o in stale.own]),
+        Path("/nonexistent"),
+    )
+    assert [o.anchor for o in kept.own] == [0.123] * len(stale.own)
+    assert all(h.anchor is None for h in kept.halueval)
