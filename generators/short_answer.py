@@ -102,6 +102,18 @@ def _says_more(text: str, known: set[str]) -> bool:
     return any(w in _YES_NO or w not in known for w in content)
 
 
+def says_more_than_question(text: str, question: str, known: frozenset[str] = frozenset()) -> bool:
+    """Whether `text` says more than `question` (and the words `known`) already do. A question
+    that offers alternatives ("Who was born first, Hemingway or Fitzgerald?") is answered by
+    naming one of them, so there a reply made of the question's words answers when it picks
+    (names content words, without "or" itself)."""
+    asked = set(words(question))
+    if _says_more(text, asked | known):
+        return True
+    said = words(text)
+    return "or" in asked and any(w not in STOP_WORDS for w in said) and "or" not in said
+
+
 def answers_question(
     short: str, question: str, answer: str = "", titles: tuple[str, ...] = ()
 ) -> bool:
@@ -109,10 +121,10 @@ def answers_question(
     question's words and the sources' titles, or its short answer only repeats the question.
     An empty short answer (the model named none) decides nothing by itself: small models say
     "none" to answers that do answer, and the claim checks still apply."""
-    asked = set(words(question))
-    if answer and not _says_more(_CITATION.sub(" ", answer), asked | set(words(" ".join(titles)))):
+    titled = frozenset(words(" ".join(titles)))
+    if answer and not says_more_than_question(_CITATION.sub(" ", answer), question, titled):
         return False
-    return not short or _says_more(short, asked)
+    return not short or says_more_than_question(short, question)
 
 
 def short_answer(
@@ -131,7 +143,6 @@ def short_answer(
     (`direct_answer.txt`, greedy), and that reply is kept if it stands in the cited answer:
     the short answer never says what the explanation beside it does not."""
     params = GenerationParams(max_tokens=MAX_TOKENS, stop=("\n",))
-    asked = set(words(question))
 
     def grounded_reply(prompt: str) -> str:
         short = clean_short_answer(generator.generate(prompt, params).text, question)
@@ -140,10 +151,10 @@ def short_answer(
     first = grounded_reply(
         generator.render(prompts.short_answer_messages(context_block, question, idk, answer))
     )
-    if first and _says_more(first, asked):
+    if first and says_more_than_question(first, question):
         return first
     # The sources' prefix is the answer prompt's: the KV cache holds it still.
     second = grounded_reply(
         generator.render(prompts.direct_answer_messages(context_block, question, idk))
     )
-    return second if second and _says_more(second, asked) else first
+    return second if second and says_more_than_question(second, question) else first

@@ -75,6 +75,17 @@ def test_an_answer_must_say_more_than_the_question_and_the_titles() -> None:
     assert answers_question("", question, "It is a null operation [1].")
 
 
+def test_naming_one_of_the_alternatives_a_question_offers_answers_it() -> None:
+    question = "Who was born first, Ernest Hemingway or F. Scott Fitzgerald?"
+    assert answers_question("Ernest Hemingway", question)
+    assert answers_question("Fitzgerald", question, "F. Scott Fitzgerald was born first [1].")
+    # Restating the choice, or naming nothing, still answers nothing.
+    assert not answers_question("Hemingway or Fitzgerald", question)
+    assert not answers_question("the", question)
+    # Without alternatives, the question's own words answer nothing, as before.
+    assert not answers_question("Ernest Hemingway", "When was Ernest Hemingway born?")
+
+
 def test_short_answer_continues_the_answer_conversation() -> None:
     gen = ScriptedGenerator({}, short="Short answer: Paris [1].")
     prompts = load_prompts("v2")
