@@ -39,7 +39,7 @@ def calibrate(
     ] = 0,
     questions: Annotated[int, typer.Option(min=10, help="SQuAD questions")] = 30,
     distractors: Annotated[int, typer.Option(min=0, help="other SQuAD paragraphs indexed")] = 60,
-    k: Annotated[int, typer.Option(min=1, help="sources per question")] = 4,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, help="sources per question")] = 4,
     seed: Annotated[int, typer.Option(help="sampling seed")] = 1,
     generator: Annotated[str | None, typer.Option(help="model to calibrate for")] = None,
     data: Annotated[Path | None, typer.Option(help="public data dir (../shared/data)")] = None,

@@ -97,7 +97,7 @@ def test_calibrate_measures_fits_and_adds_a_second_set(
     fourth, again = tmp_path / "fourth.json", tmp_path / "again.json"
     _calibrate(
         *common,
-        *("--from-signals", str(more), "--own-questions", "5", "--distractors", "10", "--k", "2"),
+        *("--from-signals", str(more), "--own-questions", "5", "--distractors", "10", "-k", "2"),
         *("--output", str(fourth), "--save-signals", str(again), "--work-dir", str(tmp_path / "o")),
     )
     data4 = CalibrationData.load(again)
