@@ -73,6 +73,17 @@ class Sources:
     titles: tuple[str, ...] = ()
     dense: tuple[float | None, ...] = ()  # each source's cosine to the question
 
+    @property
+    def read(self) -> tuple[str, ...]:
+        """Each source as the verifier read it (`PackedContext.texts`: the title, then the
+        body), so a text signal measured again sees what the pipeline saw. Headings are not
+        stored: the calibration corpora (SQuAD passages) have none."""
+        if len(self.titles) != len(self.texts):
+            return self.texts
+        return tuple(
+            f"{title} \n{text}" for title, text in zip(self.titles, self.texts, strict=True)
+        )
+
 
 @dataclass(frozen=True)
 class OwnAnswer:

@@ -343,7 +343,7 @@ def with_text_anchors(data: CalibrationData, data_root: Path) -> CalibrationData
         return out
 
     own = [
-        replace(o, anchor=anchor_alignment(o.sources.question, o.sources.short, o.sources.texts))
+        replace(o, anchor=anchor_alignment(o.sources.question, o.sources.short, o.sources.read))
         if o.sources.question and o.sources.texts
         else o
         for o in data.own

@@ -249,7 +249,8 @@ def test_anchors_are_read_again_as_the_verifier_reads_them_now() -> None:
     read = with_text_anchors(stale, HALUEVAL_SAMPLE.parent.parent)
     for o in read.own:
         s = o.sources
-        assert o.anchor == anchor_alignment(s.question, s.short, s.texts) != 0.123
+        assert o.anchor == anchor_alignment(s.question, s.short, s.read) != 0.123
+        assert s.read == tuple(f"{t} \n{x}" for t, x in zip(s.titles, s.texts, strict=True))
     public = {(h.pair_id, not h.hallucinated): h for h in read_halueval(HALUEVAL_SAMPLE)}
     for row in read.halueval:
         item = public[(row.item_id, row.right)]
