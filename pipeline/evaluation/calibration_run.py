@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -78,6 +78,7 @@ def measure_signals(
     avoid: Sequence[Path] = (),
     budget_minutes: float | None = None,
     confirm_pairs: int = 0,
+    avoid_ids: Mapping[str, Collection[str]] | None = None,
 ) -> CalibrationData:
     """Load `settings.generator` once, answer and score the samples, return the signals.
 
@@ -85,43 +86,11 @@ def measure_signals(
     generator's current file). Scratch collections and the checkpoint of measured items go
     to `work_dir` (default: a new temporary directory; the same one again resumes a stopped
     run), never to the user's data directory. `confirm_pairs`: HaluEval summarization pairs
-    scored as the second set the given-answer model must hold on. Raises `FileNotFoundError`
+    scored as the second set the given-answer model must hold on. `avoid_ids`: ids ("squad",
+    "halueval") never sampled, beside those of the files `avoid`. Raises `FileNotFoundError`
     for a missing data file, before any model is loaded, and `ModelError` when the generator
     cannot be.
     """
-    return _measure(
-        settings,
-        data_root,
-        pairs=pairs,
-        questions=questions,
-        distractors=distractors,
-        k=k,
-        seed=seed,
-        thresholds=thresholds,
-        work_dir=work_dir,
-        progress=progress,
-        avoided=avoided_ids(avoid),
-        budget_minutes=budget_minutes,
-        confirm_pairs=confirm_pairs,
-    )
-
-
-def _measure(
-    settings: Settings,
-    data_root: Path,
-    *,
-    pairs: int,
-    questions: int,
-    distractors: int,
-    k: int,
-    seed: int,
-    thresholds: Thresholds | None,
-    work_dir: Path | None,
-    progress: Progress | None,
-    avoided: dict[str, frozenset[str]],
-    budget_minutes: float | None,
-    confirm_pairs: int,
-) -> CalibrationData:
     from verirag.pipeline.indexing import IndexingPipeline
     from verirag.pipeline.rag import RagPipeline
 
@@ -130,6 +99,8 @@ def _measure(
     for path in (squad, halueval, *([summaries] if confirm_pairs else [])):
         if not path.is_file():
             raise FileNotFoundError(f"public data file not found: {path}")
+    given = avoided_ids(avoid)
+    avoided = {kind: ids | set((avoid_ids or {}).get(kind, ())) for kind, ids in given.items()}
     rig = _Rig.load(settings, thresholds, work_dir)
 
     def ask(collection: str, corpus: list[Passage]) -> Callable[[str], Answer]:
@@ -235,9 +206,7 @@ def measure_own(
     SQuAD questions asked by the pipeline as it is now, each with and without its paragraph
     among `distractors` others; no question the signals sampled is drawn again. HaluEval rows
     are kept. Resumes from `work_dir` like `measure_signals`."""
-    given = avoided_ids(avoid)
-    avoided = {**given, "squad": given["squad"] | set(measured.excluded.get("squad", ()))}
-    fresh = _measure(
+    fresh = measure_signals(
         settings,
         data_root,
         pairs=0,
@@ -248,9 +217,9 @@ def measure_own(
         thresholds=thresholds,
         work_dir=work_dir,
         progress=progress,
-        avoided=avoided,
+        avoid=avoid,
         budget_minutes=budget_minutes,
-        confirm_pairs=0,
+        avoid_ids={"squad": measured.excluded.get("squad", ())},
     )
     asked = len({a.item_id for a in fresh.asked})
     how = (
