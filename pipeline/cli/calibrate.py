@@ -56,6 +56,14 @@ def calibrate(
             "--summary-pairs adds pairs to them"
         ),
     ] = None,
+    read_anchors_again: Annotated[
+        bool,
+        typer.Option(
+            help="with --from-signals: read every anchor again from the stored texts as the "
+            "verifier reads it now (default: fit the anchors as saved, so that a refit "
+            "reproduces the calibration the signals came from)"
+        ),
+    ] = False,
     work_dir: Annotated[
         Path | None,
         typer.Option(
@@ -88,8 +96,8 @@ def calibrate(
     from verirag.pipeline.evaluation.calibrate import CONFIRM_PART, HALUEVAL_PART, CalibrationData
     from verirag.pipeline.evaluation.calibration_fit import fit, write_calibration
     from verirag.pipeline.evaluation.calibration_run import (
+        RunOptions,
         measure_more,
-        measure_own,
         measure_signals,
         packaged_calibration_path,
         public_data_files,
@@ -103,9 +111,9 @@ def calibrate(
     if from_signals is not None:
         if not from_signals.is_file():
             fail(f"signals file not found: {from_signals}")
-        loaded = guard(lambda: CalibrationData.load(from_signals))
-        # The anchor is pure text: read again as the verifier reads it now.
-        earlier = with_text_anchors(loaded, data or shared_data_dir())
+        earlier = guard(lambda: CalibrationData.load(from_signals))
+        if read_anchors_again:  # pure text: what the verifier would measure today
+            earlier = with_text_anchors(earlier, data or shared_data_dir())
     if (more_pairs or own_questions) and earlier is None:
         fail("--more-pairs and --own-questions change saved signals: pass --from-signals")
     if earlier is not None and not summary_pairs and not more_pairs and not own_questions:
@@ -127,35 +135,26 @@ def calibrate(
         def asked(part: str, done: int, total: int) -> None:
             err.print(f"  {part}: {done}/{total}", end="\r")
 
+        run = RunOptions(
+            seed=seed,
+            thresholds=base,
+            work_dir=work,
+            progress=asked,
+            avoid=avoid or (),
+            budget_minutes=budget,
+        )
+
         def measure(earlier: CalibrationData | None) -> CalibrationData:
             if earlier is not None:  # only the pairs and questions asked for are measured
-                more = measure_more(
+                return measure_more(
                     settings,
                     root,
                     earlier,
                     pairs={HALUEVAL_PART: more_pairs, CONFIRM_PART: summary_pairs},
-                    seed=seed,
-                    thresholds=base,
-                    work_dir=work,
-                    progress=asked,
-                    avoid=avoid or (),
-                    budget_minutes=budget,
-                )
-                if not own_questions:
-                    return more
-                return measure_own(
-                    settings,
-                    root,
-                    more,
                     questions=own_questions,
                     distractors=distractors,
                     k=k,
-                    seed=seed,
-                    thresholds=base,
-                    work_dir=work,
-                    progress=asked,
-                    avoid=avoid or (),
-                    budget_minutes=budget,
+                    run=run,
                 )
             return measure_signals(
                 settings,
@@ -164,12 +163,7 @@ def calibrate(
                 questions=questions,
                 distractors=distractors,
                 k=k,
-                seed=seed,
-                thresholds=base,
-                work_dir=work,
-                progress=asked,
-                avoid=avoid or (),
-                budget_minutes=budget,
+                run=run,
                 confirm_pairs=summary_pairs,
             )
 

@@ -215,8 +215,9 @@ def own_from_dict(o: dict[str, Any]) -> OwnAnswer:
     )
     anchor = o.get("anchor")
     if anchor is None and sources.question and sources.texts:
-        # Pure text: files from before the anchor existed are measured from what they kept.
-        anchor = anchor_alignment(sources.question, sources.short, sources.texts)
+        # Pure text: files from before the anchor existed are measured from what they kept,
+        # each source read as the verifier reads it (title, then body).
+        anchor = anchor_alignment(sources.question, sources.short, sources.read)
     return OwnAnswer(
         ConfidenceFeatures.from_dict(o["features"]),
         o["lift"],

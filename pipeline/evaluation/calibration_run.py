@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Progress",
-    "measure_own",
+    "RunOptions",
+    "measure_more",
     "measure_signals",
     "packaged_calibration_path",
     "public_data_files",
@@ -63,6 +64,22 @@ def packaged_calibration_path(generator: str) -> Path:
     return Path(str(folder.joinpath(calibration_name(generator))))
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How a calibration run measures, whatever it measures."""
+
+    seed: int = 1  # sampling seed
+    # The thresholds answers are decided with while measuring (default: the generator's file).
+    thresholds: Thresholds | None = None
+    # Scratch collections and the checkpoint of measured items (default: a new temporary
+    # directory; the same one again resumes a stopped run), never the user's data directory.
+    work_dir: Path | None = None
+    progress: Progress | None = None
+    avoid: Sequence[Path] = ()  # data files whose items are never sampled (a test set)
+    # Minutes: no new item is started after this, over every part of the run.
+    budget_minutes: float | None = None
+
+
 def measure_signals(
     settings: Settings,
     data_root: Path,
@@ -71,63 +88,31 @@ def measure_signals(
     questions: int,
     distractors: int,
     k: int,
-    seed: int,
-    thresholds: Thresholds | None = None,
-    work_dir: Path | None = None,
-    progress: Progress | None = None,
-    avoid: Sequence[Path] = (),
-    budget_minutes: float | None = None,
+    run: RunOptions = RunOptions(),
     confirm_pairs: int = 0,
-    avoid_ids: Mapping[str, Collection[str]] | None = None,
 ) -> CalibrationData:
     """Load `settings.generator` once, answer and score the samples, return the signals.
 
-    `thresholds` are the ones the answers are decided with while measuring (default: the
-    generator's current file). Scratch collections and the checkpoint of measured items go
-    to `work_dir` (default: a new temporary directory; the same one again resumes a stopped
-    run), never to the user's data directory. `confirm_pairs`: HaluEval summarization pairs
-    scored as the second set the given-answer model must hold on. `avoid_ids`: ids ("squad",
-    "halueval") never sampled, beside those of the files `avoid`. Raises `FileNotFoundError`
-    for a missing data file, before any model is loaded, and `ModelError` when the generator
-    cannot be.
+    `confirm_pairs`: HaluEval summarization pairs scored as the second set the given-answer
+    model must hold on. Raises `FileNotFoundError` for a missing data file, before any model
+    is loaded, and `ModelError` when the generator cannot be.
     """
-    from verirag.pipeline.indexing import IndexingPipeline
-    from verirag.pipeline.rag import RagPipeline
-
     squad, halueval = public_data_files(data_root)
     summaries = data_root / SUMMARIES_FILE
     for path in (squad, halueval, *([summaries] if confirm_pairs else [])):
         if not path.is_file():
             raise FileNotFoundError(f"public data file not found: {path}")
-    given = avoided_ids(avoid)
-    avoided = {kind: ids | set((avoid_ids or {}).get(kind, ())) for kind, ids in given.items()}
-    rig = _Rig.load(settings, thresholds, work_dir)
-
-    def ask(collection: str, corpus: list[Passage]) -> Callable[[str], Answer]:
-        source = write_jsonl(corpus, rig.work / collection / "passages.jsonl")
-        IndexingPipeline(rig.scratch).run([source], collection)
-        rag = RagPipeline(
-            rig.scratch, generator=rig.generator, thresholds=rig.base, measure_all=True
-        )
-        return lambda text: rag.ask(text, collection, k)
-
-    return collect(
-        scorer=rig.scorer,
-        ask=ask,
-        squad_path=squad,
-        halueval_path=halueval,
+    avoided = avoided_ids(run.avoid)
+    rig = _Rig.load(settings, run)
+    return _collect(
+        rig,
+        data_root,
         pairs=pairs,
         questions=questions,
         distractors=distractors,
-        seed=seed,
-        generator_name=rig.generator.name,
-        # In the work directory: a run started again with the same one resumes.
-        checkpoint=rig.work / f"signals-{rig.stem}-q{questions}-p{pairs}-s{seed}-k{k}.jsonl",
-        confirm_path=summaries if confirm_pairs else None,
-        confirm_pairs=confirm_pairs,
-        progress=progress,
+        k=k,
         avoid=avoided,
-        deadline=_deadline(budget_minutes),
+        confirm_pairs=confirm_pairs,
     )
 
 
@@ -144,28 +129,32 @@ def measure_more(
     measured: CalibrationData,
     *,
     pairs: Mapping[str, int],
-    seed: int,
-    thresholds: Thresholds | None = None,
-    work_dir: Path | None = None,
-    progress: Progress | None = None,
-    avoid: Sequence[Path] = (),
-    budget_minutes: float | None = None,
+    questions: int = 0,
+    distractors: int = 0,
+    k: int = 4,
+    run: RunOptions = RunOptions(),
 ) -> CalibrationData:
-    """`measured` (signals saved earlier) with more given-answer pairs scored by
-    `settings.generator`, `pairs[part]` of each: HaluEval QA pairs added to those fitted on
-    (HALUEVAL_PART), HaluEval summarization pairs as the second set (CONFIRM_PART). The
-    generator is loaded once; no pair the signals sampled, or an earlier part added, is drawn
-    again. Resumes from `work_dir` like `measure_signals`; `budget_minutes` spans all parts."""
+    """`measured` (signals saved earlier) with what is asked for measured by
+    `settings.generator` and joined to it: `pairs[part]` given-answer pairs of each part,
+    HaluEval QA pairs added to those fitted on (HALUEVAL_PART) and HaluEval summarization
+    pairs as the second set (CONFIRM_PART); then, with `questions`, the own answers replaced
+    by that many new SQuAD questions asked by the pipeline as it is now, each with and
+    without its paragraph among `distractors` others (HaluEval rows are kept). No item the
+    signals sampled, or an earlier part added, is drawn again, and every id stays excluded.
+    The generator is loaded once and `run.budget_minutes` spans every part, pairs first.
+    Raises `ValueError` when the budget ran out before any new own answer was measured (the
+    saved ones would be replaced by none)."""
     asked = {part: n for part, n in pairs.items() if n}
-    for part in asked:
-        path = data_root / _MORE[part][0]
+    files = [data_root / _MORE[part][0] for part in asked]
+    if questions:
+        files.append(public_data_files(data_root)[0])
+    for path in files:
         if not path.is_file():
             raise FileNotFoundError(f"public data file not found: {path}")
-    if not asked:
+    if not asked and not questions:
         return measured
-    given = avoided_ids(avoid)
-    rig = _Rig.load(settings, thresholds, work_dir)
-    deadline = _deadline(budget_minutes)
+    given = avoided_ids(run.avoid)
+    rig = _Rig.load(settings, run)
     for part, n in asked.items():
         file, add = _MORE[part]
         avoided = {
@@ -176,94 +165,125 @@ def measure_more(
             rig.scorer,
             data_root / file,
             n,
-            seed,
-            Checkpoint(rig.work / f"{part}-{rig.stem}-p{n}-s{seed}.jsonl"),
+            run.seed,
+            Checkpoint(rig.work / f"{part}-{rig.stem}-p{n}-s{run.seed}.jsonl"),
             part,
             avoid=avoided,
-            progress=progress,
-            in_time=lambda: deadline is None or time.monotonic() < deadline,
+            progress=run.progress,
+            in_time=rig.in_time,
         )
         measured = add(measured, rows, len(done))
-    return measured
-
-
-def measure_own(
-    settings: Settings,
-    data_root: Path,
-    measured: CalibrationData,
-    *,
-    questions: int,
-    distractors: int,
-    k: int,
-    seed: int,
-    thresholds: Thresholds | None = None,
-    work_dir: Path | None = None,
-    progress: Progress | None = None,
-    avoid: Sequence[Path] = (),
-    budget_minutes: float | None = None,
-) -> CalibrationData:
-    """`measured` (signals saved earlier) with its own answers replaced by `questions` new
-    SQuAD questions asked by the pipeline as it is now, each with and without its paragraph
-    among `distractors` others; no question the signals sampled is drawn again. HaluEval rows
-    are kept. Resumes from `work_dir` like `measure_signals`."""
-    fresh = measure_signals(
-        settings,
+    if not questions:
+        return measured
+    fresh = _collect(
+        rig,
         data_root,
         pairs=0,
         questions=questions,
         distractors=distractors,
         k=k,
-        seed=seed,
-        thresholds=thresholds,
-        work_dir=work_dir,
-        progress=progress,
-        avoid=avoid,
-        budget_minutes=budget_minutes,
-        avoid_ids={"squad": measured.excluded.get("squad", ())},
+        avoid={**given, "squad": given["squad"] | set(measured.excluded.get("squad", ()))},
     )
-    asked = len({a.item_id for a in fresh.asked})
+    new = len({a.item_id for a in fresh.asked})
+    if not new:
+        raise ValueError(
+            "the budget ran out before any new own answer was measured: nothing to replace "
+            "the saved ones with (raise --budget)"
+        )
     how = (
-        f"{asked} new SQuAD questions with and without their paragraph among {distractors} "
-        f"others (seed {seed})"
+        f"{new} new SQuAD questions with and without their paragraph among {distractors} "
+        f"others (seed {run.seed})"
     )
     return with_own_answers(measured, fresh, how)
+
+
+def _collect(
+    rig: _Rig,
+    data_root: Path,
+    *,
+    pairs: int,
+    questions: int,
+    distractors: int,
+    k: int,
+    avoid: Mapping[str, Collection[str]],
+    confirm_pairs: int = 0,
+) -> CalibrationData:
+    """`collect` with the rig's generator: each SQuAD corpus indexed in the work directory
+    and asked through the real pipeline."""
+    from verirag.pipeline.indexing import IndexingPipeline
+    from verirag.pipeline.rag import RagPipeline
+
+    squad, halueval = public_data_files(data_root)
+
+    def ask(collection: str, corpus: list[Passage]) -> Callable[[str], Answer]:
+        source = write_jsonl(corpus, rig.work / collection / "passages.jsonl")
+        IndexingPipeline(rig.scratch).run([source], collection)
+        rag = RagPipeline(
+            rig.scratch, generator=rig.generator, thresholds=rig.base, measure_all=True
+        )
+        return lambda text: rag.ask(text, collection, k)
+
+    seed = rig.run.seed
+    return collect(
+        scorer=rig.scorer,
+        ask=ask,
+        squad_path=squad,
+        halueval_path=halueval,
+        pairs=pairs,
+        questions=questions,
+        distractors=distractors,
+        seed=seed,
+        generator_name=rig.generator.name,
+        # In the work directory: a run started again with the same one resumes.
+        checkpoint=rig.work / f"signals-{rig.stem}-q{questions}-p{pairs}-s{seed}-k{k}.jsonl",
+        confirm_path=data_root / SUMMARIES_FILE if confirm_pairs else None,
+        confirm_pairs=confirm_pairs,
+        progress=rig.run.progress,
+        avoid={kind: frozenset(ids) for kind, ids in avoid.items()},
+        deadline=rig.deadline,
+    )
 
 
 @dataclass(frozen=True)
 class _Rig:
     """What measuring needs, loaded once: the thresholds answers are decided with, the
-    generator, the work directory, settings that keep scratch collections in it, and the
-    scorer of given answers."""
+    generator, the work directory, settings that keep scratch collections in it, the scorer
+    of given answers, and the run's options and deadline (one for every part)."""
 
     base: Thresholds
     generator: Generator
     work: Path
     scratch: Settings
     scorer: SignalScorer
+    run: RunOptions
+    deadline: float | None  # a time.monotonic() value
 
     @property
     def stem(self) -> str:  # names the checkpoint files after the generator
         return calibration_name(self.generator.name).removesuffix(".json")
 
+    def in_time(self) -> bool:
+        return self.deadline is None or time.monotonic() < self.deadline
+
     @classmethod
-    def load(cls, settings: Settings, thresholds: Thresholds | None, work_dir: Path | None) -> _Rig:
+    def load(cls, settings: Settings, run: RunOptions) -> _Rig:
         from verirag.generators import make_generator
         from verirag.pipeline.rag import RagPipeline
 
         # Claims are scored raw (the judge's P(yes) after the lexical penalties): the fit
         # learns the claim model on raw scores, and one already applied would apply twice.
-        base = replace(thresholds or Thresholds.load(model=settings.generator), claim_model=None)
+        base = replace(
+            run.thresholds or Thresholds.load(model=settings.generator), claim_model=None
+        )
         generator = make_generator(settings.generator, settings)
-        work = work_dir or Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
+        work = run.work_dir or Path(tempfile.mkdtemp(prefix="verirag-calibrate-"))
         # Model files still come from the user's cache, so nothing is downloaded twice.
         scratch = settings.with_overrides(data_dir=work, model_cache=settings.models_dir)
         prompts = RagPipeline(scratch).prompts
         scorer = SignalScorer(generator, prompts, base, settings.idk_sentence)
-        return cls(base, generator, work, scratch, scorer)
-
-
-def _deadline(budget_minutes: float | None) -> float | None:
-    return time.monotonic() + budget_minutes * 60 if budget_minutes else None
+        # The budget counts from here: loading the model is not measuring.
+        deadline = time.monotonic() + run.budget_minutes * 60 if run.budget_minutes else None
+        return cls(base, generator, work, scratch, scorer, run, deadline)
 
 
 def avoided_ids(paths: Sequence[Path]) -> dict[str, frozenset[str]]:

@@ -92,16 +92,30 @@ def test_calibrate_measures_fits_and_adds_a_second_set(
     assert json.loads(third.read_text())["report"]["samples"]["halueval"] == 26
     assert added <= set(json.loads((tmp_path / "third.exclude.json").read_text())["halueval"])
 
-    # Own answers asked again by the pipeline as it is now: they replace the saved ones, no
+    # Own answers asked again by the pipeline as it is now, with two more pairs in the same
+    # run: the generator is loaded once for both; the own answers replace the saved ones, no
     # question drawn before is drawn again, and both samples' ids stay excluded.
+    import verirag.generators as generators
+
+    loads: list[str] = []
+    make = generators.make_generator
+
+    def counted(name: str, *args: object, **kwargs: object) -> object:
+        loads.append(name)
+        return make(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(generators, "make_generator", counted)
     fourth, again = tmp_path / "fourth.json", tmp_path / "again.json"
     _calibrate(
         *common,
-        *("--from-signals", str(more), "--own-questions", "5", "--distractors", "10", "-k", "2"),
+        *("--from-signals", str(more), "--own-questions", "5", "--more-pairs", "2"),
+        *("--distractors", "10", "-k", "2"),
         *("--output", str(fourth), "--save-signals", str(again), "--work-dir", str(tmp_path / "o")),
     )
+    assert loads == [SMALL]
     data4 = CalibrationData.load(again)
-    assert data4.halueval == data3.halueval and data4.confirm == data3.confirm
+    assert data4.halueval[:26] == data3.halueval and len(data4.halueval) == 30
+    assert data4.confirm == data3.confirm
     before, now = set(data3.excluded["squad"]), {a.item_id for a in data4.asked}
     assert len(now) == 5 and not now & before and len(data4.asked) == 10
     assert {o.item_id for o in data4.own} <= now

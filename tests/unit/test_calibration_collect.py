@@ -262,3 +262,29 @@ def test_anchors_are_read_again_as_the_verifier_reads_them_now() -> None:
     )
     assert [o.anchor for o in kept.own] == [0.123] * len(stale.own)
     assert all(h.anchor is None for h in kept.halueval)
+
+
+def test_a_file_from_before_the_anchor_measures_it_from_the_sources_as_read() -> None:
+    """The title is part of what the verifier read: "Eiffel Tower" anchors the short answer
+    "1889" to the question only through the source's title."""
+    from verirag.evaluators.alignment import anchor_alignment
+    from verirag.pipeline.evaluation.calibrate import Sources, own_from_dict
+
+    sources = Sources(
+        question="When was the Eiffel Tower built?",
+        answer="It was completed in 1889 [1].",
+        short="1889",
+        texts=("It was completed in 1889.",),
+        titles=("Eiffel Tower",),
+    )
+    stored = {
+        "features": asdict(ConfidenceFeatures(5, -0.4, -1.3, 0.2, 0.1)),
+        "lift": 0.1,
+        "claim_scores": [0.7],
+        "correct": True,
+        "sources": asdict(sources),
+    }  # no "anchor": written before it existed
+    anchor = own_from_dict(stored).anchor
+    assert anchor == anchor_alignment(sources.question, sources.short, sources.read)
+    bodies_only = anchor_alignment(sources.question, sources.short, sources.texts)
+    assert anchor is not None and bodies_only is not None and anchor > bodies_only

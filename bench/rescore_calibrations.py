@@ -1,0 +1,184 @@
+"""Calibrations compared on answers already measured, paired, without a model.
+
+`verirag eval abstention` stores each answer's signals (items.jsonl). Every calibration
+turns the same signals into a confidence, so candidates are compared on the same answers:
+the own-answer AUROC and ECE of each (labelled as `suites.abstention.own_answers` labels
+them), and each candidate's AUROC minus the baseline's with a paired bootstrap interval.
+The runs' questions must be out of sample for every calibration compared (excluded by id:
+`verirag eval` leaves out the ids of every shipped calibration when it draws them).
+
+    python bench/rescore_calibrations.py --run eval-runs/s45 --run eval-runs/s47=v11.json \
+        --candidate v11.json [--baseline evaluators/calibration/qwen2.5-1.5b.json]
+
+A question two runs drew counts once, with the first run's answer.
+`--run DIR[=CALIBRATION]`: the calibration the run was answered under (default: the
+baseline), needed to read its stored claim support back to the raw score. An answer whose
+run did not record a signal that a calibration weighs (the answer check is computed only
+when the shipped one weighs it) is scored with that signal unknown, as the pipeline would
+score it; the count of such answers is printed, and the runs where every weighed signal was
+recorded are also compared alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from verirag.evaluators.decision import Thresholds, answer_score
+from verirag.pipeline.evaluation.metrics import auroc, expected_calibration_error
+from verirag.pipeline.evaluation.suites.shared import bootstrap_intervals
+
+SIGNALS = ("support", "lift", "logprob", "check", "alignment", "anchor")
+
+
+@dataclass(frozen=True)
+class Item:
+    item_id: str
+    run: str
+    right: bool
+    raw_support: float | None
+    signals: dict[str, float | None]
+
+
+def raw_support(stored: float | None, t: Thresholds) -> float | None:
+    """The weakest claim's raw score from its calibrated one (the claim model's inverse)."""
+    if stored is None or t.claim_model is None:
+        return stored
+    p = min(max(stored, 1e-12), 1 - 1e-12)
+    return (math.log(p / (1 - p)) - t.claim_model.bias) / t.claim_model.slope
+
+
+def load_items(run: Path, answered_with: Thresholds) -> list[Item]:
+    items = []
+    for line in (run / "items.jsonl").read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        if not entry.get("ok"):
+            continue
+        r = entry["record"]
+        # `own_answers`' labels: given answers; one without its paragraph that still holds a
+        # gold answer is left out (memory or a sibling passage cannot be told apart).
+        if r["decision"] == "abstain" or (not r["answerable"] and r["contains"]):
+            continue
+        s = r.get("signals") or {}
+        items.append(
+            Item(
+                entry["id"],
+                run.name,
+                bool(r["answerable"] and r["contains"]),
+                raw_support(s.get("support"), answered_with),
+                {name: s.get(name) for name in SIGNALS},
+            )
+        )
+    return items
+
+
+def score(item: Item, t: Thresholds) -> float:
+    s = item.signals
+    support = item.raw_support
+    if support is not None and t.claim_model is not None:
+        support = t.claim_model.probability(support)
+    return answer_score(
+        t,
+        support,
+        s["lift"],
+        s["logprob"],
+        check=s["check"],
+        alignment=s["alignment"],
+        anchor=s["anchor"],
+    )
+
+
+def unrecorded(item: Item, t: Thresholds) -> bool:
+    """The answer lacks a signal that `t`'s own-answer model weighs."""
+    model = t.own_model
+    if model is None:
+        return False
+    return any(
+        item.signals[name] is None and getattr(model, name, 0.0) != 0.0
+        for name in ("check", "alignment", "anchor")
+    )
+
+
+def compare(title: str, items: list[Item], calibrations: dict[str, Thresholds]) -> None:
+    names = list(calibrations)
+    base = names[0]
+    scores = {n: [score(i, t) for i in items] for n, t in calibrations.items()}
+    right = [i.right for i in items]
+    print(f"\n## {title}: {len(items)} own answers, {sum(right)} right")
+    if all(right) or not any(right):
+        print("one class only: nothing to compare")
+        return
+
+    def stats(rows: list[int]) -> dict[str, float]:
+        y = [right[r] for r in rows]
+        out = {}
+        for n in names:
+            out[n] = auroc([scores[n][r] for r in rows], y)
+            if n != base:
+                out[f"{n}-{base}"] = out[n] - out[base]
+        return out
+
+    ci = bootstrap_intervals(len(items), stats)
+    print("| calibration | AUROC [95% CI] | ECE | answers missing a weighed signal |")
+    print("|---|---|---|---|")
+    for n, t in calibrations.items():
+        value, iv = auroc(scores[n], right), ci.get(n)
+        shown = f"{value:.3f} [{iv.low:.3f}, {iv.high:.3f}]" if iv else f"{value:.3f}"
+        ece = expected_calibration_error(scores[n], right, 10)
+        missing = sum(unrecorded(i, t) for i in items)
+        print(f"| {n} | {shown} | {ece:.3f} | {missing} |")
+    for n in names[1:]:
+        key = f"{n}-{base}"
+        iv = ci.get(key)
+        diff = auroc(scores[n], right) - auroc(scores[base], right)
+        band = f" [{iv.low:+.3f}, {iv.high:+.3f}]" if iv else ""
+        print(f"AUROC {n} - {base}: {diff:+.3f}{band} (paired bootstrap)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", action="append", required=True, help="DIR[=CALIBRATION]")
+    parser.add_argument("--candidate", action="append", type=Path, required=True)
+    parser.add_argument("--baseline", type=Path, help="default: the packaged calibration")
+    parser.add_argument("--generator", default="qwen2.5-1.5b")
+    args = parser.parse_args()
+
+    baseline = (
+        Thresholds.load(args.baseline) if args.baseline else Thresholds.load(model=args.generator)
+    )
+    calibrations = {f"baseline (version {baseline.version})": baseline}
+    for path in args.candidate:
+        t = Thresholds.load(path)
+        calibrations[f"{path.stem} (version {t.version})"] = t
+    by_run: dict[str, list[Item]] = {}
+    seen: set[str] = set()
+    for spec in args.run:
+        run, _, answered = spec.partition("=")
+        under = Thresholds.load(Path(answered)) if answered else baseline
+        # A question two runs drew counts once (the first run's answer), as when pooling.
+        items = load_items(Path(run), under)
+        by_run[Path(run).name] = [i for i in items if i.item_id not in seen]
+        seen.update(i.item_id for i in items)
+    everything = [i for items in by_run.values() for i in items]
+    compare("all runs pooled", everything, calibrations)
+    complete = [
+        name
+        for name, items in by_run.items()
+        if not any(unrecorded(i, t) for i in items for t in calibrations.values())
+    ]
+    if complete and len(complete) < len(by_run):
+        compare(
+            "runs that recorded every weighed signal (" + ", ".join(complete) + ")",
+            [i for name in complete for i in by_run[name]],
+            calibrations,
+        )
+
+
+if __name__ == "__main__":
+    main()

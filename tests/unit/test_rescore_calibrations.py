@@ -1,0 +1,61 @@
+"""bench/rescore_calibrations.py reads stored answers back to what a calibration scores."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.rescore_calibrations import load_items, score, unrecorded
+from verirag.evaluators.decision import Thresholds, answer_score
+
+
+def _record(
+    t: Thresholds, raw: float, answerable: bool, contains: bool, anchor: float
+) -> dict[str, Any]:
+    """An answer as `verirag eval` stores it, scored by `t` from a weakest claim of `raw`."""
+    assert t.claim_model is not None
+    support = t.claim_model.probability(raw)
+    s: dict[str, float | None] = {
+        "support": support,
+        "lift": 0.02,
+        "logprob": 0.7,
+        "check": None,  # not recorded: the shipped model does not weigh it
+        "alignment": 0.5,
+        "anchor": anchor,
+    }
+    confidence = answer_score(t, support, 0.02, 0.7, check=None, alignment=0.5, anchor=anchor)
+    return {
+        "answerable": answerable,
+        "contains": contains,
+        "decision": "review",
+        "confidence": confidence,
+        "signals": s,
+    }
+
+
+def test_stored_answers_score_again_as_the_pipeline_scored_them(tmp_path: Path) -> None:
+    shipped = Thresholds.load(model="qwen2.5-1.5b")
+    rows = [
+        ("a", _record(shipped, 0.8, True, True, 1.0)),
+        ("b", _record(shipped, 0.1, True, False, 0.0)),
+        ("c", _record(shipped, 0.5, False, True, 0.5)),  # left out: memory or sibling
+        ("d", {**_record(shipped, 0.5, False, False, 0.2), "decision": "abstain"}),
+    ]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "items.jsonl").write_text(
+        "".join(json.dumps({"id": i, "ok": True, "record": r}) + "\n" for i, r in rows)
+    )
+    items = load_items(run, shipped)
+    assert [i.item_id for i in items] == ["a", "b"]
+    assert [i.right for i in items] == [True, False]
+    for item, (_, record) in zip(items, rows, strict=False):
+        assert score(item, shipped) == pytest.approx(record["confidence"], abs=1e-9)
+    # A calibration weighing the answer check sees it missing where it was not recorded.
+    assert shipped.own_model is not None
+    weighs_check = replace(shipped, own_model=replace(shipped.own_model, check=2.0))
+    assert unrecorded(items[0], weighs_check) and not unrecorded(items[0], shipped)
