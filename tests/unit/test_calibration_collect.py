@@ -288,3 +288,31 @@ def test_a_file_from_before_the_anchor_measures_it_from_the_sources_as_read() ->
     assert anchor == anchor_alignment(sources.question, sources.short, sources.read)
     bodies_only = anchor_alignment(sources.question, sources.short, sources.texts)
     assert anchor is not None and bodies_only is not None and anchor > bodies_only
+
+
+def test_own_answers_are_not_replaced_by_none_when_the_budget_ran_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With pairs first under one budget, the own questions can get no time at all: the saved
+    own answers must not then be replaced by an empty list and fitted on."""
+    import time
+    from types import SimpleNamespace
+
+    from tests.conftest import PUBLIC_SAMPLE
+    from verirag.core.settings import Settings
+    from verirag.pipeline.evaluation import calibration_run
+
+    saved = _collect(_Asker(), _Scorer())
+    asked: list[int] = []
+
+    def out_of_time(rig: object, data_root: Path, **kw: Any) -> CalibrationData:
+        asked.append(kw["questions"])
+        return _collect(_Asker(), _Scorer(), pairs=0, deadline=time.monotonic() - 1)
+
+    monkeypatch.setattr(calibration_run._Rig, "load", lambda *a: SimpleNamespace())
+    monkeypatch.setattr(calibration_run, "_collect", out_of_time)
+    with pytest.raises(ValueError, match="budget ran out before any new own answer"):
+        calibration_run.measure_more(
+            Settings(data_dir=tmp_path), PUBLIC_SAMPLE, saved, pairs={}, questions=5
+        )
+    assert asked == [5]
