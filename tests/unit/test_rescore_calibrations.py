@@ -59,3 +59,27 @@ def test_stored_answers_score_again_as_the_pipeline_scored_them(tmp_path: Path) 
     assert shipped.own_model is not None
     weighs_check = replace(shipped, own_model=replace(shipped.own_model, check=2.0))
     assert unrecorded(items[0], weighs_check) and not unrecorded(items[0], shipped)
+
+
+def test_pooled_runs_count_a_question_two_runs_drew_once(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from bench.pool_eval_runs import pooled
+    from verirag.pipeline.evaluation.suites.shared import AnswerRecord
+
+    def record(question: str, decision: str) -> dict[str, Any]:
+        return asdict(
+            AnswerRecord(question, True, ["x"], "x", decision, 0.9, 0.9, 1.0, 1.0, True, 1.0, 1, 0)
+        )
+
+    for name, rows in (("a", [("q1", "answer"), ("q2", "review")]), ("b", [("q2", "answer")])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "items.jsonl").write_text(
+            "".join(
+                json.dumps({"id": q, "ok": True, "record": record(q, d)}) + "\n" for q, d in rows
+            )
+            + json.dumps({"id": "q3", "ok": False})
+            + "\n"
+        )
+    records = pooled([tmp_path / "a", tmp_path / "b"])
+    assert [(r.question, r.decision) for r in records] == [("q1", "answer"), ("q2", "review")]

@@ -1,0 +1,70 @@
+"""Several `verirag eval abstention` runs pooled and summarised by the suites' own summaries.
+
+A figure on 200 fresh questions moves by several hundredths between seeds; runs answered
+under the same calibration pool into one sample (a question two runs drew counts once, the
+first run's answer kept), with the abstention and, on the answerable questions, the QA
+suite's figures and 95% bootstrap intervals.
+
+    python bench/pool_eval_runs.py eval-runs/s45 eval-runs/s46 eval-runs/s48
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from verirag.pipeline.evaluation.runs import SuiteResult
+from verirag.pipeline.evaluation.suites import summarise_abstention
+from verirag.pipeline.evaluation.suites.qa import summarise_qa
+from verirag.pipeline.evaluation.suites.shared import AnswerRecord
+
+
+def pooled(runs: list[Path]) -> list[AnswerRecord]:
+    seen: set[str] = set()
+    records = []
+    for run in runs:
+        for line in (run / "items.jsonl").read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if entry.get("ok") and entry["id"] not in seen:
+                seen.add(entry["id"])
+                records.append(AnswerRecord(**entry["record"]))
+    return records
+
+
+def show(result: SuiteResult, prefixes: tuple[str, ...]) -> None:
+    for key, value in result.metrics.items():
+        if key.startswith(prefixes):
+            iv = result.intervals.get(key)
+            band = f" [{iv.low:.3f}, {iv.high:.3f}]" if iv else ""
+            print(f"{key:34s} {value:.3f}{band}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories (items.jsonl)")
+    args = parser.parse_args()
+    records = pooled(args.runs)
+    answerable = [r for r in records if r.answerable]
+    print(f"{len(records)} questions, {len(answerable)} answerable")
+    abstention = summarise_abstention(records, [])
+    show(abstention, ("own/", "withheld/", "abstain/", "answerable/", "unanswerable/"))
+    print(abstention.counts)
+    qa = summarise_qa(answerable, [])
+    show(qa, ("exact_match", "f1", "contains_gold", "delivered_accuracy", "share_"))
+    delivered = [r for r in answerable if r.decision == "answer"]
+    print(
+        f"delivered on answerable: {len(delivered)} of {len(answerable)} "
+        f"(coverage {len(delivered) / max(1, len(answerable)):.3f}), "
+        f"{sum(r.contains for r in delivered)} contain a gold answer"
+    )
+    for table in abstention.tables:
+        if table.title.startswith("Reliability"):
+            print(table.title)
+
+
+if __name__ == "__main__":
+    main()
