@@ -11,12 +11,12 @@ suite's figures and 95% bootstrap intervals.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from verirag.pipeline.evaluation.engine import ItemLog
 from verirag.pipeline.evaluation.runs import SuiteResult
 from verirag.pipeline.evaluation.suites import summarise_abstention
 from verirag.pipeline.evaluation.suites.qa import summarise_qa
@@ -24,15 +24,15 @@ from verirag.pipeline.evaluation.suites.shared import AnswerRecord
 
 
 def pooled(runs: list[Path]) -> list[AnswerRecord]:
-    seen: set[str] = set()
-    records = []
+    """The runs' answers, read as the suite reads its item log; a question two runs drew
+    counts once, with the first run's answer."""
+    records: dict[str, AnswerRecord] = {}
     for run in runs:
-        for line in (run / "items.jsonl").read_text(encoding="utf-8").splitlines():
-            entry = json.loads(line)
-            if entry.get("ok") and entry["id"] not in seen:
-                seen.add(entry["id"])
-                records.append(AnswerRecord(**entry["record"]))
-    return records
+        log: ItemLog[AnswerRecord] = ItemLog(run / "items.jsonl", lambda raw: AnswerRecord(**raw))
+        log.load()
+        for item_id, record in log.done.items():
+            records.setdefault(item_id, record)
+    return list(records.values())
 
 
 def show(result: SuiteResult, prefixes: tuple[str, ...]) -> None:

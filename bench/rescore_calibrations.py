@@ -22,7 +22,6 @@ recorded are also compared alone.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -31,8 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from verirag.evaluators.decision import Thresholds, answer_score
+from verirag.pipeline.evaluation.engine import ItemLog
 from verirag.pipeline.evaluation.metrics import auroc, expected_calibration_error
-from verirag.pipeline.evaluation.suites.shared import bootstrap_intervals
+from verirag.pipeline.evaluation.suites.abstention import own_records
+from verirag.pipeline.evaluation.suites.shared import AnswerRecord, bootstrap_intervals
 
 SIGNALS = ("support", "lift", "logprob", "check", "alignment", "anchor")
 
@@ -55,22 +56,20 @@ def raw_support(stored: float | None, t: Thresholds) -> float | None:
 
 
 def load_items(run: Path, answered_with: Thresholds) -> list[Item]:
+    """The run's own answers (`own_records`: labelled as the suite labels them), read as the
+    suite reads its item log."""
+    log: ItemLog[AnswerRecord] = ItemLog(run / "items.jsonl", lambda raw: AnswerRecord(**raw))
+    log.load()
     items = []
-    for line in (run / "items.jsonl").read_text(encoding="utf-8").splitlines():
-        entry = json.loads(line)
-        if not entry.get("ok"):
+    for item_id, r in log.done.items():
+        if not own_records([r]):  # abstained, or not labellable
             continue
-        r = entry["record"]
-        # `own_answers`' labels: given answers; one without its paragraph that still holds a
-        # gold answer is left out (memory or a sibling passage cannot be told apart).
-        if r["decision"] == "abstain" or (not r["answerable"] and r["contains"]):
-            continue
-        s = r.get("signals") or {}
+        s = r.signals
         items.append(
             Item(
-                entry["id"],
+                item_id,
                 run.name,
-                bool(r["answerable"] and r["contains"]),
+                r.answerable and r.contains,
                 raw_support(s.get("support"), answered_with),
                 {name: s.get(name) for name in SIGNALS},
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 
 from bench.rescore_calibrations import load_items, score, unrecorded
 from verirag.evaluators.decision import Thresholds, answer_score
+from verirag.pipeline.evaluation.suites.shared import AnswerRecord
 
 
 def _record(
@@ -28,13 +29,10 @@ def _record(
         "anchor": anchor,
     }
     confidence = answer_score(t, support, 0.02, 0.7, check=None, alignment=0.5, anchor=anchor)
-    return {
-        "answerable": answerable,
-        "contains": contains,
-        "decision": "review",
-        "confidence": confidence,
-        "signals": s,
-    }
+    record = AnswerRecord(
+        "q", answerable, ["x"], "x [1]", "review", confidence, 0.7, 0.0, 0.0, contains, 1.0, 1, 0
+    )
+    return {**asdict(record), "signals": s}
 
 
 def test_stored_answers_score_again_as_the_pipeline_scored_them(tmp_path: Path) -> None:
@@ -62,10 +60,8 @@ def test_stored_answers_score_again_as_the_pipeline_scored_them(tmp_path: Path) 
 
 
 def test_pooled_runs_count_a_question_two_runs_drew_once(tmp_path: Path) -> None:
-    from dataclasses import asdict
 
     from bench.pool_eval_runs import pooled
-    from verirag.pipeline.evaluation.suites.shared import AnswerRecord
 
     def record(question: str, decision: str) -> dict[str, Any]:
         return asdict(
@@ -78,7 +74,7 @@ def test_pooled_runs_count_a_question_two_runs_drew_once(tmp_path: Path) -> None
             "".join(
                 json.dumps({"id": q, "ok": True, "record": record(q, d)}) + "\n" for q, d in rows
             )
-            + json.dumps({"id": "q3", "ok": False})
+            + json.dumps({"id": "q3", "ok": False, "stage": "generate", "error": "boom"})
             + "\n"
         )
     records = pooled([tmp_path / "a", tmp_path / "b"])

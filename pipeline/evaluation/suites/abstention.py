@@ -47,21 +47,26 @@ def abstention_suite(plan: EvalPlan, settings: Settings, progress: bool) -> Suit
     return summarise_abstention(records, failed)
 
 
+def own_records(records: list[AnswerRecord]) -> list[AnswerRecord]:
+    """The answers given (not abstained) that can be labelled as `verirag calibrate` labels
+    them, so that its out-of-fold figure and a fresh one measure the same thing: right = the
+    gold paragraph was indexed and the answer contains a gold answer (`answerable and
+    contains`); wrong = it misses every gold answer, or was given although its paragraph was
+    left out. An answer without its paragraph that still contains a gold answer (from memory
+    or a sibling passage) is left out: which it is cannot be told here."""
+    return [r for r in records if r.decision != "abstain" and not (not r.answerable and r.contains)]
+
+
 def own_answers(records: list[AnswerRecord]) -> tuple[list[float], list[bool]]:
-    """The answers given (not abstained), labelled as `verirag calibrate` labels them, so
-    that its out-of-fold figure and this fresh one measure the same thing: right = the gold
-    paragraph was indexed and the answer contains a gold answer; wrong = it misses every gold
-    answer, or was given although its paragraph was left out. An answer without its paragraph
-    that still contains a gold answer (from memory or a sibling passage) is left out: which
-    it is cannot be told here."""
-    kept = [r for r in records if r.decision != "abstain" and not (not r.answerable and r.contains)]
+    """The confidence and label of each of `own_records`."""
+    kept = own_records(records)
     return [r.confidence for r in kept], [r.answerable and r.contains for r in kept]
 
 
 def own_signals(records: list[AnswerRecord]) -> dict[str, tuple[list[float], list[bool]]]:
     """Each signal of the own answers (`own_answers`' labels) over the answers it was
     measured on."""
-    kept = [r for r in records if r.decision != "abstain" and not (not r.answerable and r.contains)]
+    kept = own_records(records)
     out: dict[str, tuple[list[float], list[bool]]] = {}
     for name in SIGNALS:
         pairs = [
