@@ -97,11 +97,8 @@ def measure_signals(
     model must hold on. Raises `FileNotFoundError` for a missing data file, before any model
     is loaded, and `ModelError` when the generator cannot be.
     """
-    squad, halueval = public_data_files(data_root)
-    summaries = data_root / SUMMARIES_FILE
-    for path in (squad, halueval, *([summaries] if confirm_pairs else [])):
-        if not path.is_file():
-            raise FileNotFoundError(f"public data file not found: {path}")
+    summaries = [data_root / SUMMARIES_FILE] if confirm_pairs else []
+    _require([*public_data_files(data_root), *summaries])
     avoided = avoided_ids(run.avoid)
     rig = _Rig.load(settings, run)
     return _collect(
@@ -148,19 +145,13 @@ def measure_more(
     files = [data_root / _MORE[part][0] for part in asked]
     if questions:
         files.append(public_data_files(data_root)[0])
-    for path in files:
-        if not path.is_file():
-            raise FileNotFoundError(f"public data file not found: {path}")
+    _require(files)
     if not asked and not questions:
         return measured
     given = avoided_ids(run.avoid)
     rig = _Rig.load(settings, run)
     for part, n in asked.items():
         file, add = _MORE[part]
-        avoided = {
-            **given,
-            "halueval": given["halueval"] | set(measured.excluded.get("halueval", ())),
-        }
         rows, done = score_halueval(
             rig.scorer,
             data_root / file,
@@ -168,7 +159,7 @@ def measure_more(
             run.seed,
             Checkpoint(rig.work / f"{part}-{rig.stem}-p{n}-s{run.seed}.jsonl"),
             part,
-            avoid=avoided,
+            avoid=_and_sampled(given, measured, "halueval"),
             progress=run.progress,
             in_time=rig.in_time,
         )
@@ -182,7 +173,7 @@ def measure_more(
         questions=questions,
         distractors=distractors,
         k=k,
-        avoid={**given, "squad": given["squad"] | set(measured.excluded.get("squad", ()))},
+        avoid=_and_sampled(given, measured, "squad"),
     )
     new = len({a.item_id for a in fresh.asked})
     if not new:
@@ -195,6 +186,20 @@ def measure_more(
         f"others (seed {run.seed})"
     )
     return with_own_answers(measured, fresh, how)
+
+
+def _require(paths: Sequence[Path]) -> None:
+    """Raise before any model is loaded when a data file is missing."""
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"public data file not found: {path}")
+
+
+def _and_sampled(
+    given: Mapping[str, frozenset[str]], measured: CalibrationData, kind: str
+) -> dict[str, frozenset[str]]:
+    """The ids to avoid: `given`, and the ids of `kind` the signals sampled already."""
+    return {**given, kind: given[kind] | frozenset(measured.excluded.get(kind, ()))}
 
 
 def _collect(
