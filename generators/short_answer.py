@@ -87,6 +87,50 @@ def _trim_question_words(line: str, question: str) -> str:
     return " ".join(tokens).strip(" ,;:") if tokens else line
 
 
+def _asked_key(word: str) -> str:
+    """`stem` with a final e dropped, so "enable" matches "enables" (stemmed "enabl")."""
+    key = stem(word)
+    return key[:-1] if len(key) > 4 and key.endswith("e") else key
+
+
+# Words that open or close a clause without saying anything ("There were five ...").
+_END_WORDS = STOP_WORDS | {"there", "they", "he", "she", "also", "as", "then"}
+_CLAUSE_END = re.compile(r"[.;:!?]$")
+
+
+def extracted_short_answer(answer: str, question: str) -> str:
+    """The first run of the answer's words that the question does not already say: what a
+    sentence answer adds to the question it restates ("The historic heart of Newcastle is the
+    Grainger Town area" for "What is the historic heart of Newcastle?" gives "Grainger Town
+    area"); "" when every content word is the question's. For when the model names no short
+    answer of its own; extractive readers take the same view of a span (what is new)."""
+    asked = {_asked_key(w) for w in words(question)}
+
+    def told(token: str) -> bool:
+        found = words(token)
+        return bool(found) and all(w in STOP_WORDS or _asked_key(w) in asked for w in found)
+
+    def empty(token: str) -> bool:
+        return all(w in _END_WORDS for w in words(token))
+
+    runs: list[list[str]] = [[]]
+    for token in _CITATION.sub(" ", answer).split():
+        if told(token) and not empty(token):
+            runs.append([])
+            continue
+        runs[-1].append(token)
+        if _CLAUSE_END.search(token):
+            runs.append([])
+    for run in runs:
+        while run and (told(run[0]) or empty(run[0])):
+            run.pop(0)
+        while run and (told(run[-1]) or empty(run[-1])):
+            run.pop()
+        if run:
+            return " ".join(run[:MAX_WORDS]).strip(" ,;:.\"'()")
+    return ""
+
+
 def grounded_in(short: str, answer: str) -> bool:
     """At least half of the short answer's content words stand in the cited answer."""
     every = words(short)

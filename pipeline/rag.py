@@ -29,7 +29,12 @@ from verirag.generators.context import pack_context
 from verirag.generators.params import GenerationParams, generation_params
 from verirag.generators.prompts import load_prompts
 from verirag.generators.rewrite import standalone_question
-from verirag.generators.short_answer import answers_question, short_answer
+from verirag.generators.short_answer import (
+    answers_question,
+    extracted_short_answer,
+    says_more_than_question,
+    short_answer,
+)
 from verirag.pipeline.requests import (
     AccessCheck,
     CollectionAccessError,
@@ -380,11 +385,11 @@ class RagPipeline:
         # Claims are split on the text the answer carries, so `text[start:end]` is the claim.
         answer_text = result.text.strip()
         abstained = is_abstention(answer_text, self.settings.idk_sentence)
-        short = ""
+        short = shown = ""
         if not abstained:
             # Right after the answer: its prompt and text are still in the KV cache.
             t0 = time.perf_counter()
-            short = short_answer(
+            short = shown = short_answer(
                 gen,
                 self.prompts,
                 prepared.context_block,
@@ -393,6 +398,8 @@ class RagPipeline:
                 answer_text,
             )
             t_generate += time.perf_counter() - t0
+            if not (short and says_more_than_question(short, prepared.question)):
+                shown = extracted_short_answer(answer_text, prepared.question) or short
         t0 = time.perf_counter()
         verification = None
         verifier = self.verifier()
@@ -457,7 +464,8 @@ class RagPipeline:
             source_lift=verification.lift if verification else None,
             logprob_confidence=logprob_conf,
             confidence_features={k: float(v) for k, v in asdict(conf_features).items()},
-            short_answer=short,
+            short_answer=shown,
+            short_answer_named=None if shown == short else short,
             answer_check=verification.answer_check if verification else None,
             question_alignment=verification.alignment if verification else None,
             answer_anchor=verification.anchor if verification else None,

@@ -268,7 +268,13 @@ class ReviewQueue:
                 answer["citations"] = [c for c in answer.get("citations", ()) if c not in cited]
                 if cited:
                     text = REDACTED
-                    answer.update(text=REDACTED, claims=[], short_answer="", source_deleted=True)
+                    answer.update(
+                        text=REDACTED,
+                        claims=[],
+                        short_answer="",
+                        short_answer_named=None,
+                        source_deleted=True,
+                    )
                 # A correction written from the deleted document may quote it: it goes too.
                 self.db.execute(
                     "UPDATE reviews SET answer_text=?, answer_json=?, "

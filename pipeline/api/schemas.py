@@ -198,6 +198,12 @@ class AnswerOut(_Out):
         description="the fewest words that answer the question, taken from `text`; empty when "
         "the answer declines or names none"
     )
+    short_answer_extracted: bool = Field(
+        default=False,
+        description="true: the model named no short answer of its own (or only the "
+        "question's words), and `short_answer` is the words of `text` that the question does "
+        "not already say",
+    )
     text: str
     decision: Literal["answer", "review", "abstain"]
     decision_reason: str

@@ -107,7 +107,15 @@ def ask(
 def print_answer(answer: Answer, streamed: bool) -> None:
     colour = {"answer": "green", "review": "yellow", "abstain": "red"}[answer.decision]
     if answer.short_answer:
-        out.print(f"\n[bold]{escape(answer.short_answer)}[/]", highlight=False)
+        out.print(
+            f"\n[bold]{escape(answer.short_answer)}[/]"
+            + (
+                " [dim](the answer's own words; the model named none)[/]"
+                if answer.short_answer_extracted
+                else ""
+            ),
+            highlight=False,
+        )
     if not streamed:
         out.print(f"\n{answer.text}", markup=False)
     out.print(

@@ -117,7 +117,7 @@ def _sources(answer: Answer) -> Sources:
     return Sources(
         answer.question,
         answer.text,
-        answer.short_answer,
+        answer.named_short_answer,  # what the anchor reads
         tuple(c.snippet for c in answer.citations),
         tuple(c.title for c in answer.citations),
         tuple(dense.get(c.chunk_id) for c in answer.citations),

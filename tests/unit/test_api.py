@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -905,6 +906,9 @@ def test_answer_schema_conversion_keeps_every_field() -> None:
     out = AnswerOut.of(answer).model_dump(mode="json")
     assert out["params"]["stop"] == ["a", "b"] and out["timings"]["total"] == 1.5
     assert out["review_id"] is None and out["decision"] == "abstain"
+    assert out["short_answer_extracted"] is False
+    extracted = replace(answer, short_answer="a null operation", short_answer_named="")
+    assert AnswerOut.of(extracted).model_dump(mode="json")["short_answer_extracted"] is True
 
 
 # -- search, review items, request ids -------------------------------------------------------------

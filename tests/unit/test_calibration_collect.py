@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import HALUEVAL_SAMPLE, SQUAD_SAMPLE
 from verirag.core.records import Answer, Citation, ClaimResult, Timings
 from verirag.evaluators.confidence import ConfidenceFeatures
-from verirag.pipeline.evaluation.calibrate import CalibrationData, collect
+from verirag.pipeline.evaluation.calibrate import CalibrationData, collect, own_answer
 from verirag.pipeline.evaluation.datasets import Passage
 from verirag.pipeline.evaluation.hallucination import Signals, SignalScorer
 
@@ -152,6 +152,15 @@ def test_collected_answers_keep_their_signals_and_texts(tmp_path: Path) -> None:
     assert CalibrationData.load(path) == data
     # The exclusion list names every HaluEval pair measured.
     assert data.excluded["halueval"] == sorted({h.item_id for h in data.halueval})
+
+
+def test_the_anchor_is_saved_with_what_the_model_named_not_what_was_extracted() -> None:
+    answer = _Asker()("c", [Passage("p", "Title", "The answer is Paris.")])("Paris is what?")
+    extracted = replace(answer, short_answer="Paris", short_answer_named="")
+    own = own_answer(extracted, ["Paris"], gold_indexed=True)
+    assert own is not None and own.sources.short == ""  # an anchor read again reads ""
+    own = own_answer(answer, ["Paris"], gold_indexed=True)
+    assert own is not None and own.sources.short == "Paris"
 
 
 def test_avoided_items_are_never_sampled_and_exclusions_accumulate(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from verirag.generators.prompts import load_prompts
 from verirag.generators.short_answer import (
     answers_question,
     clean_short_answer,
+    extracted_short_answer,
     grounded_in,
     short_answer,
 )
@@ -113,6 +114,44 @@ def test_a_short_answer_that_only_repeats_the_question_is_asked_again_from_the_s
     assert gen.calls == ["generate"]
 
 
+@pytest.mark.parametrize(
+    ("answer", "question", "extracted"),
+    [
+        (
+            "The historic heart of Newcastle is the Grainger Town area. It was built [1].",
+            "What is the historic heart of Newcastle?",
+            "Grainger Town area",
+        ),
+        # "enable" is the question's "enables": a final e does not hide a question word.
+        (
+            "Several procedures enable the Scottish Parliament to scrutinize the Government [1].",
+            "What enables the Scottish Parliament to scrutinize the government?",
+            "Several procedures",
+        ),
+        # Citation marks and the words that open a clause say nothing.
+        ("[2] There were five lines [3].", "How many lines were there?", "five"),
+        # The first clause that adds something, not the whole answer.
+        (
+            "The pass statement does nothing; it is a placeholder.",
+            "What does the pass statement do?",
+            "nothing",
+        ),
+        # Nothing but the question's words: nothing to extract.
+        ("The pass statement [1].", "What does the pass statement do?", ""),
+        ("", "What does the pass statement do?", ""),
+    ],
+)
+def test_extracted_short_answer_is_what_the_answer_adds_to_the_question(
+    answer: str, question: str, extracted: str
+) -> None:
+    assert extracted_short_answer(answer, question) == extracted
+
+
+def test_extracted_short_answer_is_short() -> None:
+    answer = "It was " + " ".join(f"w{i}" for i in range(40)) + "."
+    assert len(extracted_short_answer(answer, "What was it?").split()) == 15
+
+
 def _rag(tmp_path: Path, gen: ScriptedGenerator) -> RagPipeline:
     # One source, so top_k does not matter; the settings' default is kept as before.
     files = {"pass.txt": "The pass statement is a null operation: nothing happens."}
@@ -140,3 +179,31 @@ def test_the_short_answer_is_carried_by_a_delivered_answer(tmp_path: Path) -> No
     answer = _rag(tmp_path, gen).ask("What does the pass statement do?", "c")
     assert answer.short_answer == "null operation"  # articles go, as in SQuAD scoring
     assert answer.decision_reason != "the answer does not answer the question"
+
+
+def test_a_short_answer_the_model_could_not_name_is_extracted_from_its_answer(
+    tmp_path: Path,
+) -> None:
+    # The model names only the question's subject, and the direct question names nothing.
+    gen = ScriptedGenerator(
+        {"The pass statement is a null": 0.99},
+        reply="The pass statement is a null operation [1].",
+        reply_p=0.99,
+        short="the pass statement",
+        check={"pass statement": 0.2, "null operation": 0.95},
+    )
+    rag = _rag(tmp_path, gen)
+    rag.measure_all = True  # the answer check is measured though no shipped model weighs it
+    answer = rag.ask("What does the pass statement do?", "c")
+    assert answer.short_answer == "null operation"
+    assert answer.short_answer_extracted and answer.named_short_answer == "pass statement"
+    # The checks read what the model named, as they were calibrated: the answer check asked
+    # about "pass statement", and an answer whose model named only the question's words is
+    # still withheld.
+    assert answer.answer_check == pytest.approx(0.2)
+    assert answer.decision_reason == "the answer does not answer the question"
+    # A short answer the model named itself is not marked.
+    gen.short = "a null operation"
+    named = _rag(tmp_path / "again", gen).ask("What does the pass statement do?", "c")
+    assert named.short_answer == "null operation" and not named.short_answer_extracted
+    assert named.named_short_answer == "null operation"

@@ -248,7 +248,7 @@ class Answer:
     logprob_confidence: float = 0.0  # from the generator's own token logprobs alone, [0, 1]
     confidence_features: dict[str, float] = field(default_factory=dict)
     # The fewest words that answer the question, taken from `text`; "" when it declines or
-    # when the model could name none.
+    # when neither the model nor `text` names anything the question does not already say.
     short_answer: str = ""
     # The judge's P(the sources give this answer to this question), and the share of the
     # question's content words around the source sentences the claims rest on: whether the
@@ -268,6 +268,22 @@ class Answer:
     # The question as the user asked it, when earlier turns of a conversation made `question`
     # (what was retrieved for, answered and checked) a standalone rewrite of it; "" otherwise.
     follow_up: str = ""
+    # What the model itself named when `short_answer` had to be extracted from `text` (it named
+    # none, "", or only the question's words); None: the model named `short_answer` itself.
+    # The answer anchor, the answer check and the is-it-an-answer check read what it named,
+    # as they were calibrated.
+    short_answer_named: str | None = None
+
+    @property
+    def named_short_answer(self) -> str:
+        """The short answer the model named itself ("" for none)."""
+        return self.short_answer if self.short_answer_named is None else self.short_answer_named
+
+    @property
+    def short_answer_extracted(self) -> bool:
+        """`short_answer` is the words of `text` the question does not already say, because
+        the model named no short answer of its own."""
+        return self.short_answer_named is not None
 
     @property
     def flagged(self) -> list[ClaimResult]:

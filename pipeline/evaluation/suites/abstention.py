@@ -134,6 +134,7 @@ def summarise_abstention(
     if answerable:
         samples["answerable/contains_gold"] = [float(r.contains) for r in answerable]
         samples["answerable/f1"] = [r.f1 for r in answerable]
+        samples["answerable/short_extracted"] = [float(r.short_extracted) for r in answerable]
     if unanswerable:
         samples["unanswerable/delivered"] = [float(r.decision == "answer") for r in unanswerable]
         # What the model "knows" without its sources (a high value means memorised data).

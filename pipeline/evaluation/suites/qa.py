@@ -90,7 +90,9 @@ def summarise_qa(
             exact_match=[r.exact_match for r in answerable],
             f1=[r.f1 for r in answerable],
             contains_gold=[float(r.contains) for r in answerable],
+            short_extracted=[float(r.short_extracted) for r in answerable],
         )
+        metrics["short_extracted"] = mean(samples["short_extracted"])
         delivered = [r for r in answerable if r.decision == "answer"]
         if delivered:
             metrics["delivered_accuracy"] = mean([float(r.contains) for r in delivered])

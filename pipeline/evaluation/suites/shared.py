@@ -85,6 +85,7 @@ class AnswerRecord:
     flagged: int
     contexts: list[str] = field(default_factory=list)  # the sources the model was given
     short_answer: str = ""  # what EM and F1 score ("" in item logs written before it existed)
+    short_extracted: bool = False  # taken from the answer's words: the model named none
     # The answer's signals, each alone (`answer_signals`); empty in logs written before them.
     signals: dict[str, float | None] = field(default_factory=dict)
 
@@ -109,6 +110,7 @@ def answer_record(item: EvalItem, answer: Any, seconds: float) -> AnswerRecord:
         flagged=len(answer.flagged),
         contexts=[c.snippet for c in answer.citations],
         short_answer=short,
+        short_extracted=answer.short_answer_extracted,
         signals=answer_signals(answer),
     )
 

@@ -236,7 +236,10 @@ function renderAnswer(answer, prefix) {
     { class: `answer decision-${decision}`, id: `${prefix}-answer` },
     el("p", { class: "short-answer", id: `${prefix}-short` },
       el("span", { class: "label", text: "Short answer: " }),
-      answer.short_answer || "(none)"),
+      answer.short_answer || "(none)",
+      answer.short_answer_extracted
+        ? el("span", { class: "label", text: " (the answer's own words; the model named none)" })
+        : ""),
     el("p", { class: "decision" },
       el("span", { class: `badge ${decision}`, id: `${prefix}-decision`, text: decision.toUpperCase() }),
       ` ${answer.decision_reason || ""}`),
