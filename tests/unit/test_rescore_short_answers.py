@@ -1,0 +1,28 @@
+"""bench/rescore_short_answers.py shows a stored answer's short answer as the pipeline would."""
+
+from __future__ import annotations
+
+from bench.rescore_short_answers import IDK, shown
+from verirag.pipeline.evaluation.suites.shared import AnswerRecord
+
+QUESTION = "What is the historic heart of Newcastle?"
+TEXT = "The historic heart of Newcastle is the Grainger Town area [1]."
+
+
+def _record(text: str, short: str, decision: str = "review") -> AnswerRecord:
+    return AnswerRecord(
+        QUESTION, True, ["Grainger Town area"], text, decision, 0.5, 0.5, 0.0, 0.0, True, 1.0, 1, 0,
+        short_answer=short,
+    )  # fmt: skip
+
+
+def test_a_short_answer_that_only_repeats_the_question_is_extracted_again() -> None:
+    assert shown(_record(TEXT, "Newcastle")) == "Grainger Town area"
+    assert shown(_record(TEXT, "")) == "Grainger Town area"
+
+
+def test_a_named_short_answer_and_a_declined_answer_are_kept() -> None:
+    assert shown(_record(TEXT, "Grainger Town")) == "Grainger Town"
+    assert shown(_record(IDK, "", decision="abstain")) == ""
+    # Already extracted (a run answered with the fallback): the same again.
+    assert shown(_record(TEXT, "Grainger Town area")) == "Grainger Town area"
