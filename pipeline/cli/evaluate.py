@@ -65,6 +65,7 @@ class EvalOptions:
     progress: bool
     data_dir: Path | None
     agreement_samples: int = 0
+    all_signals: bool = False
 
     def config(self, settings: Settings, stamp: str) -> EvalConfig:
         from verirag.pipeline.evaluation.engine import EvalConfig
@@ -84,6 +85,7 @@ class EvalOptions:
             distractors=self.distractors,
             metrics=tuple(m.strip() for m in (self.metrics or "").split(",") if m.strip()),
             agreement_samples=self.agreement_samples,
+            all_signals=self.all_signals,
         )
 
 
@@ -131,6 +133,15 @@ def _suite_command(suite: str) -> Callable[..., None]:
                 "(sampling consistency); 0 = off",
             ),
         ] = 0,
+        all_signals: Annotated[
+            bool,
+            typer.Option(
+                "--all-signals",
+                help="qa/abstention: measure every signal, also those the calibration gives no "
+                "weight (the answer check: one more judge call per answer), so that other "
+                "calibrations can be scored on the stored answers",
+            ),
+        ] = False,
     ) -> None:
         _run_eval(
             EvalOptions(
@@ -150,6 +161,7 @@ def _suite_command(suite: str) -> Callable[..., None]:
                 progress=progress,
                 data_dir=data_dir,
                 agreement_samples=agreement_samples,
+                all_signals=all_signals,
             )
         )
 

@@ -69,6 +69,9 @@ class EvalConfig:
     distractors: int | None = None  # other passages indexed; None = all in the file
     metrics: tuple[str, ...] = ()  # ragas metrics; empty = all
     agreement_samples: int = 0  # sampling consistency (settings.agreement_samples); 0 = off
+    # Every signal measured, also those the shipped calibration gives no weight (the answer
+    # check), so that calibrations weighing them can be compared on the stored answers.
+    all_signals: bool = False
 
     def identity(self) -> dict[str, Cell]:
         """What must match for a run directory to be resumed."""
@@ -76,6 +79,8 @@ class EvalConfig:
         raw.pop("out")
         if not self.agreement_samples:
             raw.pop("agreement_samples")  # run directories from before it still resume
+        if not self.all_signals:
+            raw.pop("all_signals")
         raw["data"] = str(Path(self.data).resolve())
         raw["metrics"] = ",".join(self.metrics)
         return raw

@@ -421,6 +421,32 @@ def test_ragas_intervals_only_over_scored_samples() -> None:
 # --------------------------------------------------------------------------- wiring
 
 
+def test_a_run_measures_every_signal_when_asked_and_says_so(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--all-signals`: the pipeline measures the signals no calibration weighs too."""
+    measured: list[bool] = []
+
+    class StopError(Exception):
+        pass
+
+    class StandIn:
+        def __init__(self, run_settings: Settings, measure_all: bool = False) -> None:
+            measured.append(measure_all)
+            raise StopError
+
+    monkeypatch.setattr("verirag.pipeline.rag.RagPipeline", StandIn)
+    monkeypatch.setattr(shared, "build_index", lambda plan_, settings_: None)
+    for all_signals in (True, False):
+        the_plan = plan(config(tmp_path, "qa", limit=1, all_signals=all_signals))
+        with pytest.raises(StopError):
+            shared.ask_items(the_plan, settings, False, "qa")
+    assert measured == [True, False]
+    # A run that measures them says so in its config; one that does not resumes as before.
+    assert config(tmp_path, "qa", all_signals=True).identity()["all_signals"] is True
+    assert "all_signals" not in config(tmp_path, "qa").identity()
+
+
 def test_every_suite_has_a_runner_and_its_settings() -> None:
     assert set(suites.SUITE_RUNNERS) == set(SUITES) == set(SUITE_SETTINGS)
 

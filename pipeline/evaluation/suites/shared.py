@@ -143,7 +143,7 @@ def ask_items(
     from verirag.pipeline.rag import RagPipeline
 
     build_index(plan, settings)
-    rag = RagPipeline(settings)
+    rag = RagPipeline(settings, measure_all=plan.config.all_signals)
     rag.warm_up()  # model loading is not part of any item's latency
     params = generation_params(settings, max_tokens=plan.config.max_tokens)
 
