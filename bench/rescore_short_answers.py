@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.pool_eval_runs import pooled
 from verirag.core.settings import Settings
 from verirag.evaluators.decision import is_abstention
-from verirag.generators.short_answer import extracted_short_answer, says_more_than_question
+from verirag.generators.short_answer import shown_short_answer
 from verirag.pipeline.evaluation.metrics import exact_match, mean, token_f1
 from verirag.pipeline.evaluation.suites.shared import AnswerRecord, bootstrap_intervals
 
@@ -31,14 +31,11 @@ IDK = Settings.model_fields["idk_sentence"].default
 
 
 def shown(record: AnswerRecord) -> str:
-    """The short answer today's pipeline shows for a stored answer. An answer the model
-    declined carries none; one whose short answer says more than the question keeps it."""
-    short = record.short_answer
+    """The short answer today's pipeline shows for a stored answer (none for one the model
+    declined)."""
     if is_abstention(record.text.strip(), IDK):
-        return short
-    if short and says_more_than_question(short, record.question):
-        return short
-    return extracted_short_answer(record.text, record.question) or short
+        return record.short_answer
+    return shown_short_answer(record.short_answer, record.text, record.question)
 
 
 def main() -> None:

@@ -131,6 +131,14 @@ def extracted_short_answer(answer: str, question: str) -> str:
     return ""
 
 
+def shown_short_answer(named: str, answer: str, question: str) -> str:
+    """The short answer to show beside `answer`: what the model `named` where that says more
+    than the question, else the answer's own words (`extracted_short_answer`), else `named`."""
+    if named and says_more_than_question(named, question):
+        return named
+    return extracted_short_answer(answer, question) or named
+
+
 def grounded_in(short: str, answer: str) -> bool:
     """At least half of the short answer's content words stand in the cited answer."""
     every = words(short)

@@ -29,12 +29,7 @@ from verirag.generators.context import pack_context
 from verirag.generators.params import GenerationParams, generation_params
 from verirag.generators.prompts import load_prompts
 from verirag.generators.rewrite import standalone_question
-from verirag.generators.short_answer import (
-    answers_question,
-    extracted_short_answer,
-    says_more_than_question,
-    short_answer,
-)
+from verirag.generators.short_answer import answers_question, short_answer, shown_short_answer
 from verirag.pipeline.requests import (
     AccessCheck,
     CollectionAccessError,
@@ -389,7 +384,7 @@ class RagPipeline:
         if not abstained:
             # Right after the answer: its prompt and text are still in the KV cache.
             t0 = time.perf_counter()
-            short = shown = short_answer(
+            short = short_answer(
                 gen,
                 self.prompts,
                 prepared.context_block,
@@ -398,8 +393,7 @@ class RagPipeline:
                 answer_text,
             )
             t_generate += time.perf_counter() - t0
-            if not (short and says_more_than_question(short, prepared.question)):
-                shown = extracted_short_answer(answer_text, prepared.question) or short
+            shown = shown_short_answer(short, answer_text, prepared.question)
         t0 = time.perf_counter()
         verification = None
         verifier = self.verifier()
