@@ -16,11 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from verirag.pipeline.evaluation.engine import ItemLog
 from verirag.pipeline.evaluation.runs import SuiteResult
 from verirag.pipeline.evaluation.suites import summarise_abstention
 from verirag.pipeline.evaluation.suites.qa import summarise_qa
-from verirag.pipeline.evaluation.suites.shared import AnswerRecord
+from verirag.pipeline.evaluation.suites.shared import AnswerRecord, answer_log
 
 
 def pooled(runs: list[Path]) -> list[AnswerRecord]:
@@ -28,9 +27,7 @@ def pooled(runs: list[Path]) -> list[AnswerRecord]:
     counts once, with the first run's answer."""
     records: dict[str, AnswerRecord] = {}
     for run in runs:
-        log: ItemLog[AnswerRecord] = ItemLog(run / "items.jsonl", lambda raw: AnswerRecord(**raw))
-        log.load()
-        for item_id, record in log.done.items():
+        for item_id, record in answer_log(run).done.items():
             records.setdefault(item_id, record)
     return list(records.values())
 

@@ -30,10 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from verirag.evaluators.decision import Thresholds, answer_score
-from verirag.pipeline.evaluation.engine import ItemLog
 from verirag.pipeline.evaluation.metrics import auroc, expected_calibration_error
 from verirag.pipeline.evaluation.suites.abstention import own_records
-from verirag.pipeline.evaluation.suites.shared import AnswerRecord, bootstrap_intervals
+from verirag.pipeline.evaluation.suites.shared import answer_log, bootstrap_intervals
 
 SIGNALS = ("support", "lift", "logprob", "check", "alignment", "anchor")
 
@@ -58,10 +57,8 @@ def raw_support(stored: float | None, t: Thresholds) -> float | None:
 def load_items(run: Path, answered_with: Thresholds) -> list[Item]:
     """The run's own answers (`own_records`: labelled as the suite labels them), read as the
     suite reads its item log."""
-    log: ItemLog[AnswerRecord] = ItemLog(run / "items.jsonl", lambda raw: AnswerRecord(**raw))
-    log.load()
     items = []
-    for item_id, r in log.done.items():
+    for item_id, r in answer_log(run).done.items():
         if not own_records([r]):  # abstained, or not labellable
             continue
         s = r.signals

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -152,8 +153,7 @@ def ask_items(
         answer = rag.ask(item.question, COLLECTION, plan.config.k, params=params)
         return answer_record(item, answer, time.perf_counter() - started)
 
-    log: ItemLog[AnswerRecord] = ItemLog(plan.config.out / "items.jsonl", _decode_answer)
-    log.load()
+    log = answer_log(plan.config.out)
     for _ in run_items(plan.items, lambda i: i.item_id, work, log, stage=stage, progress=progress):
         pass
     rag.close()
@@ -161,8 +161,12 @@ def ask_items(
     return [log.done[i] for i in ids if i in log.done], failed_list(log, ids)
 
 
-def _decode_answer(raw: dict[str, Any]) -> AnswerRecord:
-    return AnswerRecord(**raw)
+def answer_log(run: Path) -> ItemLog[AnswerRecord]:
+    """The item log of the answers of the run in directory `run`, loaded (what it holds is
+    what a resumed run does not ask again, and what a report over runs reads)."""
+    log: ItemLog[AnswerRecord] = ItemLog(run / "items.jsonl", lambda raw: AnswerRecord(**raw))
+    log.load()
+    return log
 
 
 def examples(records: Sequence[AnswerRecord], n: int = 15) -> Table:
