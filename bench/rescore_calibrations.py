@@ -10,7 +10,9 @@ The runs' questions must be out of sample for every calibration compared (exclud
     python bench/rescore_calibrations.py --run eval-runs/s45 --run eval-runs/s47=v11.json \
         --candidate v11.json [--baseline evaluators/calibration/qwen2.5-1.5b.json]
 
-A question two runs drew counts once, with the first run's answer.
+A question two runs drew counts once, with the first run's answer. A question that one of
+the calibrations compared now excludes (its exclusion file lists every id it sampled or held
+out, e.g. a run it was recalibrated on) is left out, and the count printed.
 `--run DIR[=CALIBRATION]`: the calibration the run was answered under (default: the
 baseline), needed to read its stored claim support back to the raw score. An answer whose
 run did not record a signal that a calibration weighs (the answer check is computed only
@@ -22,7 +24,7 @@ recorded are also compared alone.
 from __future__ import annotations
 
 import argparse
-import math
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from verirag.evaluators.decision import Thresholds, answer_score
-from verirag.pipeline.evaluation.metrics import auroc, expected_calibration_error
+from verirag.pipeline.evaluation.calibration_fit import exclusion_path
+from verirag.pipeline.evaluation.calibration_run import packaged_calibration_path
+from verirag.pipeline.evaluation.metrics import (
+    auroc,
+    calibration_consistency,
+    expected_calibration_error,
+)
 from verirag.pipeline.evaluation.suites.abstention import own_records
 from verirag.pipeline.evaluation.suites.shared import answer_log, bootstrap_intervals
 
@@ -50,8 +58,13 @@ def raw_support(stored: float | None, t: Thresholds) -> float | None:
     """The weakest claim's raw score from its calibrated one (the claim model's inverse)."""
     if stored is None or t.claim_model is None:
         return stored
-    p = min(max(stored, 1e-12), 1 - 1e-12)
-    return (math.log(p / (1 - p)) - t.claim_model.bias) / t.claim_model.slope
+    return t.claim_model.raw(stored)
+
+
+def excluded_ids(calibration: Path) -> set[str]:
+    """The SQuAD ids the calibration at `calibration` sampled or held out."""
+    listed = exclusion_path(calibration)
+    return set(json.loads(listed.read_text()).get("squad", ())) if listed.is_file() else set()
 
 
 def load_items(run: Path, answered_with: Thresholds) -> list[Item]:
@@ -121,14 +134,24 @@ def compare(title: str, items: list[Item], calibrations: dict[str, Thresholds]) 
         return out
 
     ci = bootstrap_intervals(len(items), stats)
-    print("| calibration | AUROC [95% CI] | ECE | answers missing a weighed signal |")
-    print("|---|---|---|---|")
+    print(
+        "| calibration | AUROC [95% CI] | ECE (calibrated on as many: mean, p) "
+        "| mean confidence | at or above the answer cut | answers missing a weighed signal |"
+    )
+    print("|---|---|---|---|---|---|")
     for n, t in calibrations.items():
         value, iv = auroc(scores[n], right), ci.get(n)
         shown = f"{value:.3f} [{iv.low:.3f}, {iv.high:.3f}]" if iv else f"{value:.3f}"
         ece = expected_calibration_error(scores[n], right, 10)
+        ref = calibration_consistency(scores[n], right, 10, draws=2000)
+        mean = sum(scores[n]) / len(items)
+        above = sum(v >= t.answer_min for v in scores[n])
         missing = sum(unrecorded(i, t) for i in items)
-        print(f"| {n} | {shown} | {ece:.3f} | {missing} |")
+        print(
+            f"| {n} | {shown} | {ece:.3f} ({ref.expected:.3f}, p {ref.p_value:.2f}) "
+            f"| {mean:.3f} | {above} | {missing} |"
+        )
+    print(f"share right: {sum(right) / len(right):.3f}")
     for n in names[1:]:
         key = f"{n}-{base}"
         iv = ci.get(key)
@@ -149,18 +172,24 @@ def main() -> None:
         Thresholds.load(args.baseline) if args.baseline else Thresholds.load(model=args.generator)
     )
     calibrations = {f"baseline (version {baseline.version})": baseline}
+    excluded = excluded_ids(args.baseline or packaged_calibration_path(args.generator))
     for path in args.candidate:
         t = Thresholds.load(path)
         calibrations[f"{path.stem} (version {t.version})"] = t
+        excluded |= excluded_ids(path)
     by_run: dict[str, list[Item]] = {}
     seen: set[str] = set()
+    dropped = 0
     for spec in args.run:
         run, _, answered = spec.partition("=")
         under = Thresholds.load(Path(answered)) if answered else baseline
         # A question two runs drew counts once (the first run's answer), as when pooling.
         items = load_items(Path(run), under)
-        by_run[Path(run).name] = [i for i in items if i.item_id not in seen]
+        dropped += sum(i.item_id in excluded for i in items)
+        by_run[Path(run).name] = [i for i in items if i.item_id not in seen | excluded]
         seen.update(i.item_id for i in items)
+    if dropped:
+        print(f"{dropped} own answers left out: a compared calibration excludes their questions")
     everything = [i for items in by_run.values() for i in items]
     compare("all runs pooled", everything, calibrations)
     complete = [

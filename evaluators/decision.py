@@ -89,6 +89,12 @@ class ClaimModel:
         z = self.bias + self.slope * raw
         return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
 
+    def raw(self, probability: float) -> float:
+        """The raw score that `probability` calibrates to (its inverse): a stored claim score
+        read back, so that another calibration's claim model can score it."""
+        p = min(max(probability, 1e-12), 1 - 1e-12)
+        return (math.log(p / (1 - p)) - self.bias) / self.slope
+
 
 @dataclass(frozen=True)
 class Thresholds:

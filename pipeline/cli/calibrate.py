@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from verirag.pipeline.cli.common import DataDirOpt, err, fail, guard, load_settings, out
+
+if TYPE_CHECKING:
+    from verirag.evaluators.decision import Thresholds
+    from verirag.pipeline.evaluation.calibrate import CalibrationData
 
 
 def calibrate(
@@ -64,6 +68,15 @@ def calibrate(
             "reproduces the calibration the signals came from)"
         ),
     ] = False,
+    recalibrate_with: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="RUN[=CALIBRATION]: a `verirag eval abstention|qa` run directory of this "
+            "generator, answered under CALIBRATION (default: the shipped one), whose own "
+            "answers recalibrate the own-answer model's intercept after the fit (decisions "
+            "unchanged) and are excluded from later samples; repeatable"
+        ),
+    ] = None,
     work_dir: Annotated[
         Path | None,
         typer.Option(
@@ -171,6 +184,10 @@ def calibrate(
         signals_path = save_signals or work / "signals.json"
         measured.dump(signals_path)
         out.print(f"signals written to {signals_path}")
+    if recalibrate_with:
+        measured = guard(lambda: _with_runs(measured, recalibrate_with, settings.generator, base))
+        if save_signals is not None:  # the held-out rows too, so that a refit reproduces it
+            measured.dump(save_signals)
     fitted = guard(
         lambda: fit(
             measured,
@@ -186,3 +203,20 @@ def calibrate(
     target = output or shipped
     excluded = write_calibration(fitted, measured, target, shipped)
     out.print(f"wrote {target} (version {fitted.version}) and {excluded.name}")
+
+
+def _with_runs(
+    measured: CalibrationData, specs: list[str], generator: str, base: Thresholds
+) -> CalibrationData:
+    """`measured` with the own answers of the evaluation runs `specs` (RUN[=CALIBRATION])
+    held out for the recalibration."""
+    from verirag.evaluators.decision import Thresholds
+    from verirag.pipeline.evaluation.calibrate import with_held_out
+    from verirag.pipeline.evaluation.held_out import held_out_answers
+
+    rows = []
+    for spec in specs:
+        run, _, answered = spec.partition("=")
+        under = Thresholds.load(Path(answered)) if answered else base
+        rows += held_out_answers(Path(run), generator, under)
+    return with_held_out(measured, rows)

@@ -170,6 +170,24 @@ class HaluRow:
 
 
 @dataclass(frozen=True)
+class HeldOutAnswer:
+    """An own answer from an evaluation run of today's pipeline, never fitted on by the
+    answer model: the answer model's intercept is recalibrated on these
+    (`calibration_fit.recalibrate`), so that its probabilities hold for the answers the
+    pipeline gives now and not only for those the calibration's questions drew."""
+
+    item_id: str
+    run: str  # the evaluation run's directory name
+    correct: bool
+    support: float | None  # the weakest claim's raw score (before the claim model)
+    lift: float | None
+    logprob: float
+    check: float | None = None
+    alignment: float | None = None
+    anchor: float | None = None
+
+
+@dataclass(frozen=True)
 class CalibrationData:
     """Everything the fit needs; collected once with the models, refit without them."""
 
@@ -183,6 +201,9 @@ class CalibrationData:
     # HaluEval summarization answers, never fitted on: the given-answer model's signals are
     # chosen so that a model fitted on HaluEval QA also holds here (a second domain).
     confirm: list[HaluRow] = field(default_factory=list)
+    # Own answers of evaluation runs the answer model's intercept is recalibrated on (their
+    # ids are excluded too); empty: the out-of-fold fit stands as it is.
+    held_out: list[HeldOutAnswer] = field(default_factory=list)
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)) + "\n")
@@ -199,6 +220,7 @@ class CalibrationData:
             excluded=raw.get("excluded", {}),
             asked=[Asked(**a) for a in raw.get("asked", [])],
             confirm=[_halu_row(h) for h in raw.get("confirm", [])],
+            held_out=[HeldOutAnswer(**h) for h in raw.get("held_out", [])],
         )
 
 
@@ -420,6 +442,23 @@ def with_more_pairs(data: CalibrationData, rows: list[HaluRow], pairs: int) -> C
         halueval=[*data.halueval, *rows],
         excluded=_excluding(data, rows),
         described=f"{data.described}; plus HaluEval QA {pairs} pairs",
+    )
+
+
+def with_held_out(data: CalibrationData, rows: Sequence[HeldOutAnswer]) -> CalibrationData:
+    """Signals measured earlier, with own answers of evaluation runs to recalibrate the answer
+    model's intercept on (and excluded). A question already held out keeps its first answer,
+    so adding the same run twice changes nothing."""
+    held = {h.item_id: h for h in data.held_out}
+    for row in rows:
+        held.setdefault(row.item_id, row)
+    runs = sorted({h.run for h in held.values()})
+    described = data.described.split("; held out: ")[0]
+    return replace(
+        data,
+        held_out=list(held.values()),
+        excluded={**data.excluded, "squad": sorted({*data.excluded.get("squad", ()), *held})},
+        described=f"{described}; held out: {len(held)} own answers of {', '.join(runs)}",
     )
 
 

@@ -17,6 +17,11 @@ and only out-of-fold figures.
   unknown, so the set it is measured on decides.
 - Answer cut: the lowest out-of-fold probability at which the delivered answers (no claim
   flagged) reach the target precision, so as many right answers as possible are delivered.
+- Held-out recalibration (optional): own answers of `verirag eval` runs of today's pipeline,
+  on questions never fitted on, move the own-answer model's intercept (one parameter, so that
+  its mean probability matches their share right) and the answer cut with it: every
+  confidence moves the same way on the logit scale, so the ranking and every decision stay
+  as fitted, and the probabilities describe the answers the pipeline gives now.
 
 Every figure it reports is out of fold (k-fold, stratified; HaluEval pairs stay together),
 the delivered figures with each fold's cut chosen on the other folds, with 95% bootstrap
@@ -28,14 +33,22 @@ kept in a file, so the fit can be reproduced without models.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from verirag.evaluators.decision import Thresholds
-from verirag.pipeline.evaluation.calibrate import CalibrationData, HaluRow, OwnAnswer
+from scipy.optimize import brentq
+
+from verirag.evaluators.decision import Thresholds, answer_score
+from verirag.pipeline.evaluation.calibrate import (
+    CalibrationData,
+    HaluRow,
+    HeldOutAnswer,
+    OwnAnswer,
+)
 from verirag.pipeline.evaluation.calibration_figures import confirm_figures, oof_figures
 from verirag.pipeline.evaluation.calibration_models import (
     CANDIDATES,
@@ -51,7 +64,7 @@ from verirag.pipeline.evaluation.calibration_models import (
     out_of_fold,
     precision_cut,
 )
-from verirag.pipeline.evaluation.metrics import auroc
+from verirag.pipeline.evaluation.metrics import auroc, expected_calibration_error
 from verirag.pipeline.evaluation.runs import CI_RESAMPLES
 
 __all__ = [
@@ -314,7 +327,7 @@ def fit(
             + (" [{:.3f}, {:.3f}]".format(*ci) if ci else "")
         )
     version = str(int(base.version) + 1) if base.version.isdigit() else "1"
-    return replace(
+    fitted = replace(
         base,
         version=version,
         model=model,
@@ -330,6 +343,82 @@ def fit(
         report=report,
         stale="",  # fitted now, on the signals just measured
     )
+    if not data.held_out:
+        return fitted
+    recalibrated, shift = recalibrate(fitted, data.held_out)
+    log(
+        f"recalibrated on {shift['answers']} held-out own answers of {', '.join(shift['runs'])} "
+        f"({shift['right']} right): intercept {shift['shift']:+.3f}, mean confidence "
+        f"{shift['mean_confidence_before']:.3f} -> {shift['mean_confidence_after']:.3f} "
+        f"(share right {shift['share_right']:.3f}); answer cut {fitted.answer_min:.3f} -> "
+        f"{recalibrated.answer_min:.3f}, so every decision stays as fitted"
+    )
+    return recalibrated
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+
+def held_out_scores(t: Thresholds, held: Sequence[HeldOutAnswer]) -> list[float]:
+    """Each held-out answer's confidence under `t`, as the pipeline would score it."""
+    claim = t.claim_model
+    return [
+        answer_score(
+            t,
+            claim.probability(h.support) if claim and h.support is not None else h.support,
+            h.lift,
+            h.logprob,
+            check=h.check,
+            alignment=h.alignment,
+            anchor=h.anchor,
+        )
+        for h in held
+    ]
+
+
+def recalibrate(t: Thresholds, held: Sequence[HeldOutAnswer]) -> tuple[Thresholds, dict[str, Any]]:
+    """`t` with its own-answer model's intercept moved so that the held-out answers' mean
+    confidence is their share right (the maximum-likelihood intercept with every weight
+    kept), and the answer cut moved by as much on the logit scale. One parameter: a few
+    hundred answers fit it well, and a shift cannot reorder answers or change a decision.
+    The figures it reports on the held-out answers are in-sample for the shift."""
+    if t.own_model is None:
+        raise ValueError("no own-answer model to recalibrate (fit one first)")
+    right = [h.correct for h in held]
+    if len(held) < 20 or not _both_classes(right):
+        raise ValueError(
+            f"{len(held)} held-out answers, {sum(right)} right: recalibrating needs at least "
+            "20, some right and some wrong"
+        )
+    before = held_out_scores(t, held)
+    z = [_logit(p) for p in before]
+    share = sum(right) / len(right)
+    shift = float(brentq(lambda b: sum(_sigmoid(v + b) for v in z) / len(z) - share, -20, 20))
+    moved = replace(
+        t,
+        own_model=replace(t.own_model, bias=t.own_model.bias + shift),
+        answer_min=_sigmoid(_logit(t.answer_min) + shift),
+    )
+    after = held_out_scores(moved, held)
+    report = {
+        "answers": len(held),
+        "right": sum(right),
+        "runs": sorted({h.run for h in held}),
+        "shift": shift,
+        "share_right": share,
+        "mean_confidence_before": sum(before) / len(before),
+        "mean_confidence_after": sum(after) / len(after),
+        "in_sample_ece_before": expected_calibration_error(before, right, 10),
+        "in_sample_ece_after": expected_calibration_error(after, right, 10),
+        "held_out_auroc": auroc(after, right),  # never fitted on: the weights' fresh figure
+    }
+    return replace(moved, report={**t.report, "recalibration": report}), report
 
 
 def exclusion_path(calibration: Path) -> Path:

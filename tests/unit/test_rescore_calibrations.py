@@ -79,3 +79,29 @@ def test_pooled_runs_count_a_question_two_runs_drew_once(tmp_path: Path) -> None
         )
     records = pooled([tmp_path / "a", tmp_path / "b"])
     assert [(r.question, r.decision) for r in records] == [("q1", "answer"), ("q2", "review")]
+
+
+def test_questions_a_compared_calibration_excludes_are_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run a candidate was recalibrated on is in its exclusion file: comparing on it would
+    score the candidate on answers it was fitted to."""
+    from bench import rescore_calibrations
+
+    shipped = Thresholds.load(model="qwen2.5-1.5b")
+    rows = [
+        (f"q{i}", _record(shipped, 0.2 + 0.05 * i, True, i % 2 == 0, 0.1 * i)) for i in range(8)
+    ]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "items.jsonl").write_text(
+        "".join(json.dumps({"id": i, "ok": True, "record": r}) + "\n" for i, r in rows)
+    )
+    candidate = tmp_path / "cand.json"
+    candidate.write_text(replace(shipped, report={"excluded": "cand.exclude.json"}).dump())
+    (tmp_path / "cand.exclude.json").write_text(json.dumps({"squad": ["q0", "q3"]}))
+    monkeypatch.setattr("sys.argv", ["rescore", "--run", str(run), "--candidate", str(candidate)])
+    rescore_calibrations.main()
+    out = capsys.readouterr().out
+    assert "2 own answers left out" in out
+    assert "6 own answers, 3 right" in out
