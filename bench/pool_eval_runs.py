@@ -16,20 +16,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from verirag.pipeline.evaluation.engine import calibration_exclusions
 from verirag.pipeline.evaluation.runs import SuiteResult
 from verirag.pipeline.evaluation.suites import summarise_abstention
 from verirag.pipeline.evaluation.suites.qa import summarise_qa
 from verirag.pipeline.evaluation.suites.shared import AnswerRecord, answer_log
 
 
-def pooled(runs: list[Path]) -> list[AnswerRecord]:
+def pooled(runs: list[Path], excluded: frozenset[str] = frozenset()) -> list[AnswerRecord]:
     """The runs' answers, read as the suite reads its item log; a question two runs drew
-    counts once, with the first run's answer."""
+    counts once, with the first run's answer. Questions in `excluded` are left out: a
+    calibration fitted or recalibrated on them since the run drew them (`verirag eval` leaves
+    out the shipped calibrations' ids when it samples; a pooled figure does the same)."""
     records: dict[str, AnswerRecord] = {}
     for run in runs:
         for item_id, record in answer_log(run).done.items():
-            records.setdefault(item_id, record)
+            if item_id not in excluded:
+                records.setdefault(item_id, record)
     return list(records.values())
+
+
+def shipped_exclusions() -> frozenset[str]:
+    """The question ids every shipped calibration sampled or held out."""
+    return calibration_exclusions().squad
 
 
 def show(result: SuiteResult, prefixes: tuple[str, ...]) -> None:
@@ -44,9 +53,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run directories (items.jsonl)")
     args = parser.parse_args()
-    records = pooled(args.runs)
+    records = pooled(args.runs, shipped_exclusions())
+    left_out = len(pooled(args.runs)) - len(records)
     answerable = [r for r in records if r.answerable]
-    print(f"{len(records)} questions, {len(answerable)} answerable")
+    print(
+        f"{len(records)} questions, {len(answerable)} answerable"
+        + (f"; {left_out} left out: a shipped calibration excludes them" if left_out else "")
+    )
     abstention = summarise_abstention(records, [])
     show(abstention, ("own/", "withheld/", "abstain/", "answerable/", "unanswerable/"))
     print(abstention.counts)

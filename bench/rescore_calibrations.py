@@ -124,13 +124,19 @@ def compare(title: str, items: list[Item], calibrations: dict[str, Thresholds]) 
         print("one class only: nothing to compare")
         return
 
+    def brier(n: str, rows: list[int]) -> float:
+        return sum((scores[n][r] - right[r]) ** 2 for r in rows) / len(rows)
+
     def stats(rows: list[int]) -> dict[str, float]:
         y = [right[r] for r in rows]
         out = {}
         for n in names:
             out[n] = auroc([scores[n][r] for r in rows], y)
+            # Mean confidence minus share right: over-confidence, one number, no bins.
+            out[f"{n} gap"] = sum(scores[n][r] - right[r] for r in rows) / len(rows)
             if n != base:
                 out[f"{n}-{base}"] = out[n] - out[base]
+                out[f"{n}-{base} brier"] = brier(n, rows) - brier(base, rows)
         return out
 
     ci = bootstrap_intervals(len(items), stats)
@@ -152,12 +158,24 @@ def compare(title: str, items: list[Item], calibrations: dict[str, Thresholds]) 
             f"| {mean:.3f} | {above} | {missing} |"
         )
     print(f"share right: {sum(right) / len(right):.3f}")
+    every = list(range(len(items)))
+    for n in names:
+        iv, gap = ci[f"{n} gap"], stats(every)[f"{n} gap"]
+        print(
+            f"{n}: mean confidence - share right {gap:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}]; "
+            f"Brier {brier(n, every):.4f}"
+        )
     for n in names[1:]:
         key = f"{n}-{base}"
         iv = ci.get(key)
         diff = auroc(scores[n], right) - auroc(scores[base], right)
         band = f" [{iv.low:+.3f}, {iv.high:+.3f}]" if iv else ""
         print(f"AUROC {n} - {base}: {diff:+.3f}{band} (paired bootstrap)")
+        iv = ci[f"{n}-{base} brier"]
+        print(
+            f"Brier {n} - {base}: {brier(n, every) - brier(base, every):+.4f} "
+            f"[{iv.low:+.4f}, {iv.high:+.4f}] (paired bootstrap; lower is better)"
+        )
 
 
 def main() -> None:
@@ -187,7 +205,8 @@ def main() -> None:
         items = load_items(Path(run), under)
         dropped += sum(i.item_id in excluded for i in items)
         by_run[Path(run).name] = [i for i in items if i.item_id not in seen | excluded]
-        seen.update(i.item_id for i in items)
+        # Every question the run drew, answered or abstained, as `pool_eval_runs` counts it.
+        seen.update(answer_log(Path(run)).done)
     if dropped:
         print(f"{dropped} own answers left out: a compared calibration excludes their questions")
     everything = [i for items in by_run.values() for i in items]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.pool_eval_runs import pooled
+from bench.pool_eval_runs import pooled, shipped_exclusions
 from verirag.core.settings import Settings
 from verirag.evaluators.decision import is_abstention
 from verirag.generators.short_answer import shown_short_answer
@@ -42,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run directories (items.jsonl)")
     args = parser.parse_args()
-    answerable = [r for r in pooled(args.runs) if r.answerable and r.gold]
+    answerable = [r for r in pooled(args.runs, shipped_exclusions()) if r.answerable and r.gold]
     after = [shown(r) for r in answerable]
     changed = sum(a != r.short_answer for a, r in zip(after, answerable, strict=True))
     scores = {

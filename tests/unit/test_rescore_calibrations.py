@@ -79,6 +79,9 @@ def test_pooled_runs_count_a_question_two_runs_drew_once(tmp_path: Path) -> None
         )
     records = pooled([tmp_path / "a", tmp_path / "b"])
     assert [(r.question, r.decision) for r in records] == [("q1", "answer"), ("q2", "review")]
+    # A question a calibration has since excluded (fitted or recalibrated on) is left out.
+    kept = pooled([tmp_path / "a", tmp_path / "b"], frozenset({"q1"}))
+    assert [(r.question, r.decision) for r in kept] == [("q2", "review")]
 
 
 def test_questions_a_compared_calibration_excludes_are_left_out(
@@ -105,3 +108,7 @@ def test_questions_a_compared_calibration_excludes_are_left_out(
     out = capsys.readouterr().out
     assert "2 own answers left out" in out
     assert "6 own answers, 3 right" in out
+    # The candidate is the baseline's copy: the paired Brier difference is exactly nothing.
+    v = shipped.version
+    assert f"Brier cand (version {v}) - baseline (version {v}): +0.0000" in out
+    assert out.count("mean confidence - share right") == 2
