@@ -23,17 +23,21 @@ from verirag.pipeline.evaluation.suites.qa import summarise_qa
 from verirag.pipeline.evaluation.suites.shared import AnswerRecord, answer_log
 
 
-def pooled(runs: list[Path], excluded: frozenset[str] = frozenset()) -> list[AnswerRecord]:
-    """The runs' answers, read as the suite reads its item log; a question two runs drew
-    counts once, with the first run's answer. Questions in `excluded` are left out: a
-    calibration fitted or recalibrated on them since the run drew them (`verirag eval` leaves
-    out the shipped calibrations' ids when it samples; a pooled figure does the same)."""
+def pooled_by_id(runs: list[Path]) -> dict[str, AnswerRecord]:
+    """The runs' answers by question id, read as the suite reads its item log; a question two
+    runs drew counts once, with the first run's answer."""
     records: dict[str, AnswerRecord] = {}
     for run in runs:
         for item_id, record in answer_log(run).done.items():
-            if item_id not in excluded:
-                records.setdefault(item_id, record)
-    return list(records.values())
+            records.setdefault(item_id, record)
+    return records
+
+
+def pooled(runs: list[Path], excluded: frozenset[str] = frozenset()) -> list[AnswerRecord]:
+    """`pooled_by_id`'s answers without the questions in `excluded`: a calibration fitted or
+    recalibrated on them since the run drew them (`verirag eval` leaves out the shipped
+    calibrations' ids when it samples; a pooled figure does the same)."""
+    return [r for item_id, r in pooled_by_id(runs).items() if item_id not in excluded]
 
 
 def shipped_exclusions() -> frozenset[str]:
@@ -53,8 +57,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run directories (items.jsonl)")
     args = parser.parse_args()
-    records = pooled(args.runs, shipped_exclusions())
-    left_out = len(pooled(args.runs)) - len(records)
+    drawn, excluded = pooled_by_id(args.runs), shipped_exclusions()
+    records = [r for item_id, r in drawn.items() if item_id not in excluded]
+    left_out = len(drawn) - len(records)
     answerable = [r for r in records if r.answerable]
     print(
         f"{len(records)} questions, {len(answerable)} answerable"

@@ -26,39 +26,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from verirag.evaluators.decision import Thresholds, answer_score
-from verirag.pipeline.evaluation.calibration_fit import exclusion_path
+from verirag.evaluators.decision import Thresholds
+from verirag.pipeline.evaluation.calibrate import HeldOutAnswer
+from verirag.pipeline.evaluation.calibration_fit import exclusion_path, held_out_scores
 from verirag.pipeline.evaluation.calibration_run import packaged_calibration_path
+from verirag.pipeline.evaluation.held_out import own_answer_rows
 from verirag.pipeline.evaluation.metrics import (
     auroc,
     calibration_consistency,
     expected_calibration_error,
 )
-from verirag.pipeline.evaluation.suites.abstention import own_records
 from verirag.pipeline.evaluation.suites.shared import answer_log, bootstrap_intervals
-
-SIGNALS = ("support", "lift", "logprob", "check", "alignment", "anchor")
-
-
-@dataclass(frozen=True)
-class Item:
-    item_id: str
-    run: str
-    right: bool
-    raw_support: float | None
-    signals: dict[str, float | None]
-
-
-def raw_support(stored: float | None, t: Thresholds) -> float | None:
-    """The weakest claim's raw score from its calibrated one (the claim model's inverse)."""
-    if stored is None or t.claim_model is None:
-        return stored
-    return t.claim_model.raw(stored)
 
 
 def excluded_ids(calibration: Path) -> set[str]:
@@ -67,58 +49,22 @@ def excluded_ids(calibration: Path) -> set[str]:
     return set(json.loads(listed.read_text()).get("squad", ())) if listed.is_file() else set()
 
 
-def load_items(run: Path, answered_with: Thresholds) -> list[Item]:
-    """The run's own answers (`own_records`: labelled as the suite labels them), read as the
-    suite reads its item log."""
-    items = []
-    for item_id, r in answer_log(run).done.items():
-        if not own_records([r]):  # abstained, or not labellable
-            continue
-        s = r.signals
-        items.append(
-            Item(
-                item_id,
-                run.name,
-                r.answerable and r.contains,
-                raw_support(s.get("support"), answered_with),
-                {name: s.get(name) for name in SIGNALS},
-            )
-        )
-    return items
-
-
-def score(item: Item, t: Thresholds) -> float:
-    s = item.signals
-    support = item.raw_support
-    if support is not None and t.claim_model is not None:
-        support = t.claim_model.probability(support)
-    return answer_score(
-        t,
-        support,
-        s["lift"],
-        s["logprob"],
-        check=s["check"],
-        alignment=s["alignment"],
-        anchor=s["anchor"],
-    )
-
-
-def unrecorded(item: Item, t: Thresholds) -> bool:
+def unrecorded(item: HeldOutAnswer, t: Thresholds) -> bool:
     """The answer lacks a signal that `t`'s own-answer model weighs."""
     model = t.own_model
     if model is None:
         return False
     return any(
-        item.signals[name] is None and getattr(model, name, 0.0) != 0.0
+        getattr(item, name) is None and getattr(model, name, 0.0) != 0.0
         for name in ("check", "alignment", "anchor")
     )
 
 
-def compare(title: str, items: list[Item], calibrations: dict[str, Thresholds]) -> None:
+def compare(title: str, items: list[HeldOutAnswer], calibrations: dict[str, Thresholds]) -> None:
     names = list(calibrations)
     base = names[0]
-    scores = {n: [score(i, t) for i in items] for n, t in calibrations.items()}
-    right = [i.right for i in items]
+    scores = {n: held_out_scores(t, items) for n, t in calibrations.items()}
+    right = [i.correct for i in items]
     print(f"\n## {title}: {len(items)} own answers, {sum(right)} right")
     if all(right) or not any(right):
         print("one class only: nothing to compare")
@@ -195,18 +141,19 @@ def main() -> None:
         t = Thresholds.load(path)
         calibrations[f"{path.stem} (version {t.version})"] = t
         excluded |= excluded_ids(path)
-    by_run: dict[str, list[Item]] = {}
+    by_run: dict[str, list[HeldOutAnswer]] = {}
     seen: set[str] = set()
     dropped = 0
     for spec in args.run:
         run, _, answered = spec.partition("=")
         under = Thresholds.load(Path(answered)) if answered else baseline
         # A question two runs drew counts once (the first run's answer), as when pooling.
-        items = load_items(Path(run), under)
+        done = answer_log(Path(run)).done
+        items = own_answer_rows(done, Path(run).name, under)
         dropped += sum(i.item_id in excluded for i in items)
         by_run[Path(run).name] = [i for i in items if i.item_id not in seen | excluded]
         # Every question the run drew, answered or abstained, as `pool_eval_runs` counts it.
-        seen.update(answer_log(Path(run)).done)
+        seen.update(done)
     if dropped:
         print(f"{dropped} own answers left out: a compared calibration excludes their questions")
     everything = [i for items in by_run.values() for i in items]

@@ -83,6 +83,12 @@ def sigmoid(x: float) -> float:
     return z / (1.0 + z)
 
 
+def logit(p: float) -> float:
+    """`sigmoid`'s inverse, with `p` kept off 0 and 1 so that it stays finite."""
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return math.log(p / (1 - p))
+
+
 class LogprobConfidence:
     def __init__(self, weights: ConfidenceWeights | None = None) -> None:
         self.weights = weights or ConfidenceWeights()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from verirag.evaluators.confidence import ConfidenceWeights
+from verirag.evaluators.confidence import ConfidenceWeights, logit, sigmoid
 from verirag.evaluators.grounding import lift_score
 from verirag.evaluators.judge import JudgeResult
 from verirag.evaluators.lexical import LexicalEvidence
@@ -74,7 +73,7 @@ class AnswerModel:
             + self.alignment * alignment
             + self.anchor * anchor
         )
-        return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+        return sigmoid(z)
 
 
 @dataclass(frozen=True)
@@ -86,14 +85,12 @@ class ClaimModel:
     slope: float
 
     def probability(self, raw: float) -> float:
-        z = self.bias + self.slope * raw
-        return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+        return sigmoid(self.bias + self.slope * raw)
 
     def raw(self, probability: float) -> float:
         """The raw score that `probability` calibrates to (its inverse): a stored claim score
         read back, so that another calibration's claim model can score it."""
-        p = min(max(probability, 1e-12), 1 - 1e-12)
-        return (math.log(p / (1 - p)) - self.bias) / self.slope
+        return (logit(probability) - self.bias) / self.slope
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from verirag.pipeline.cli.common import DataDirOpt, err, fail, guard, load_setti
 
 if TYPE_CHECKING:
     from verirag.evaluators.decision import Thresholds
-    from verirag.pipeline.evaluation.calibrate import CalibrationData
+    from verirag.pipeline.evaluation.calibrate import HeldOutAnswer
 
 
 def calibrate(
@@ -106,7 +106,12 @@ def calibrate(
 
     from verirag.evaluators.decision import Thresholds
     from verirag.generators import backend_for
-    from verirag.pipeline.evaluation.calibrate import CONFIRM_PART, HALUEVAL_PART, CalibrationData
+    from verirag.pipeline.evaluation.calibrate import (
+        CONFIRM_PART,
+        HALUEVAL_PART,
+        CalibrationData,
+        with_held_out,
+    )
     from verirag.pipeline.evaluation.calibration_fit import fit, write_calibration
     from verirag.pipeline.evaluation.calibration_run import (
         RunOptions,
@@ -129,8 +134,11 @@ def calibrate(
             earlier = with_text_anchors(earlier, data or shared_data_dir())
     if (more_pairs or own_questions) and earlier is None:
         fail("--more-pairs and --own-questions change saved signals: pass --from-signals")
+    # Read before any model is loaded, so that a bad run directory fails in seconds; held out
+    # before the signals are written, so that a refit from them reproduces the fit.
+    held = guard(lambda: _held_out_rows(recalibrate_with or [], settings.generator, base))
     if earlier is not None and not summary_pairs and not more_pairs and not own_questions:
-        measured = earlier
+        measured = with_held_out(earlier, held)
         if save_signals is not None:
             measured.dump(save_signals)
             out.print(f"signals written to {save_signals}")
@@ -180,14 +188,10 @@ def calibrate(
                 confirm_pairs=summary_pairs,
             )
 
-        measured = guard(lambda: measure(earlier))
+        measured = with_held_out(guard(lambda: measure(earlier)), held)
         signals_path = save_signals or work / "signals.json"
         measured.dump(signals_path)
         out.print(f"signals written to {signals_path}")
-    if recalibrate_with:
-        measured = guard(lambda: _with_runs(measured, recalibrate_with, settings.generator, base))
-        if save_signals is not None:  # the held-out rows too, so that a refit reproduces it
-            measured.dump(save_signals)
     fitted = guard(
         lambda: fit(
             measured,
@@ -205,13 +209,10 @@ def calibrate(
     out.print(f"wrote {target} (version {fitted.version}) and {excluded.name}")
 
 
-def _with_runs(
-    measured: CalibrationData, specs: list[str], generator: str, base: Thresholds
-) -> CalibrationData:
-    """`measured` with the own answers of the evaluation runs `specs` (RUN[=CALIBRATION])
-    held out for the recalibration."""
+def _held_out_rows(specs: list[str], generator: str, base: Thresholds) -> list[HeldOutAnswer]:
+    """The own answers of the evaluation runs `specs` (RUN[=CALIBRATION]), to be held out for
+    the recalibration."""
     from verirag.evaluators.decision import Thresholds
-    from verirag.pipeline.evaluation.calibrate import with_held_out
     from verirag.pipeline.evaluation.held_out import held_out_answers
 
     rows = []
@@ -219,4 +220,4 @@ def _with_runs(
         run, _, answered = spec.partition("=")
         under = Thresholds.load(Path(answered)) if answered else base
         rows += held_out_answers(Path(run), generator, under)
-    return with_held_out(measured, rows)
+    return rows

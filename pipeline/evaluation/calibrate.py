@@ -448,7 +448,9 @@ def with_more_pairs(data: CalibrationData, rows: list[HaluRow], pairs: int) -> C
 def with_held_out(data: CalibrationData, rows: Sequence[HeldOutAnswer]) -> CalibrationData:
     """Signals measured earlier, with own answers of evaluation runs to recalibrate the answer
     model's intercept on (and excluded). A question already held out keeps its first answer,
-    so adding the same run twice changes nothing."""
+    so adding the same run twice changes nothing; no rows change nothing either."""
+    if not rows:
+        return data
     held = {h.item_id: h for h in data.held_out}
     for row in rows:
         held.setdefault(row.item_id, row)

@@ -33,7 +33,6 @@ kept in a file, so the fit can be reproduced without models.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import combinations
@@ -42,6 +41,7 @@ from typing import Any
 
 from scipy.optimize import brentq
 
+from verirag.evaluators.confidence import logit, sigmoid
 from verirag.evaluators.decision import Thresholds, answer_score
 from verirag.pipeline.evaluation.calibrate import (
     CalibrationData,
@@ -356,30 +356,22 @@ def fit(
     return recalibrated
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-9), 1 - 1e-9)
-    return math.log(p / (1 - p))
-
-
-def _sigmoid(z: float) -> float:
-    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+def held_out_score(t: Thresholds, h: HeldOutAnswer) -> float:
+    """A held-out answer's confidence under `t`, as the pipeline would score it."""
+    claim = t.claim_model
+    return answer_score(
+        t,
+        claim.probability(h.support) if claim and h.support is not None else h.support,
+        h.lift,
+        h.logprob,
+        check=h.check,
+        alignment=h.alignment,
+        anchor=h.anchor,
+    )
 
 
 def held_out_scores(t: Thresholds, held: Sequence[HeldOutAnswer]) -> list[float]:
-    """Each held-out answer's confidence under `t`, as the pipeline would score it."""
-    claim = t.claim_model
-    return [
-        answer_score(
-            t,
-            claim.probability(h.support) if claim and h.support is not None else h.support,
-            h.lift,
-            h.logprob,
-            check=h.check,
-            alignment=h.alignment,
-            anchor=h.anchor,
-        )
-        for h in held
-    ]
+    return [held_out_score(t, h) for h in held]
 
 
 def recalibrate(t: Thresholds, held: Sequence[HeldOutAnswer]) -> tuple[Thresholds, dict[str, Any]]:
@@ -397,13 +389,13 @@ def recalibrate(t: Thresholds, held: Sequence[HeldOutAnswer]) -> tuple[Threshold
             "20, some right and some wrong"
         )
     before = held_out_scores(t, held)
-    z = [_logit(p) for p in before]
+    z = [logit(p) for p in before]
     share = sum(right) / len(right)
-    shift = float(brentq(lambda b: sum(_sigmoid(v + b) for v in z) / len(z) - share, -20, 20))
+    shift = float(brentq(lambda b: sum(sigmoid(v + b) for v in z) / len(z) - share, -20, 20))
     moved = replace(
         t,
         own_model=replace(t.own_model, bias=t.own_model.bias + shift),
-        answer_min=_sigmoid(_logit(t.answer_min) + shift),
+        answer_min=sigmoid(logit(t.answer_min) + shift),
     )
     after = held_out_scores(moved, held)
     report = {

@@ -10,12 +10,13 @@ answers can recalibrate the answer model's intercept without a model
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from verirag.evaluators.decision import Thresholds, calibration_name
 from verirag.pipeline.evaluation.calibrate import HeldOutAnswer
 from verirag.pipeline.evaluation.suites.abstention import own_records
-from verirag.pipeline.evaluation.suites.shared import answer_log
+from verirag.pipeline.evaluation.suites.shared import AnswerRecord, answer_log
 
 SUITES = ("abstention", "qa")  # the suites whose answers are the generator's own, labelled
 
@@ -40,19 +41,32 @@ def held_out_answers(run: Path, generator: str, answered_with: Thresholds) -> li
             f"{run}: answered by '{config.get('generator')}', not by '{generator}': another "
             "generator's answers say nothing of this one's probabilities"
         )
+    rows = own_answer_rows(answer_log(run).done, run.name, answered_with)
+    if not rows:
+        raise ValueError(f"{run}: no own answers to hold out (every question abstained?)")
+    return rows
+
+
+def own_answer_rows(
+    done: Mapping[str, AnswerRecord], run: str, answered_with: Thresholds
+) -> list[HeldOutAnswer]:
+    """The own answers among a run's answers `done` (item id -> record; labelled as
+    `suites.abstention.own_records` labels them), each weakest claim's stored score read back
+    to its raw value through the claim model of `answered_with`, the calibration the run was
+    answered under, so that any calibration can score them again (`held_out_score`)."""
     claim = answered_with.claim_model
     rows = []
-    for item_id, record in answer_log(run).done.items():
+    for item_id, record in done.items():
         if not own_records([record]):  # abstained, or cannot be labelled
             continue
         s = record.signals
         support, logprob = s.get("support"), s.get("logprob")
-        if logprob is None:  # not scored as an own answer (a run of a given-answer suite)
+        if logprob is None:  # a backend without logprobs: not scored by the own-answer model
             continue
         rows.append(
             HeldOutAnswer(
                 item_id=item_id,
-                run=run.name,
+                run=run,
                 correct=record.answerable and record.contains,
                 support=claim.raw(support) if support is not None and claim else support,
                 lift=s.get("lift"),
@@ -62,6 +76,4 @@ def held_out_answers(run: Path, generator: str, answered_with: Thresholds) -> li
                 anchor=s.get("anchor"),
             )
         )
-    if not rows:
-        raise ValueError(f"{run}: no own answers to hold out (every question abstained?)")
     return rows

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from bench.rescore_calibrations import load_items, score, unrecorded
+from bench.rescore_calibrations import unrecorded
 from verirag.evaluators.decision import Thresholds, answer_score
-from verirag.pipeline.evaluation.suites.shared import AnswerRecord
+from verirag.pipeline.evaluation.calibration_fit import held_out_score
+from verirag.pipeline.evaluation.held_out import own_answer_rows
+from verirag.pipeline.evaluation.suites.shared import AnswerRecord, answer_log
 
 
 def _record(
@@ -48,11 +50,11 @@ def test_stored_answers_score_again_as_the_pipeline_scored_them(tmp_path: Path) 
     (run / "items.jsonl").write_text(
         "".join(json.dumps({"id": i, "ok": True, "record": r}) + "\n" for i, r in rows)
     )
-    items = load_items(run, shipped)
+    items = own_answer_rows(answer_log(run).done, run.name, shipped)
     assert [i.item_id for i in items] == ["a", "b"]
-    assert [i.right for i in items] == [True, False]
+    assert [i.correct for i in items] == [True, False]
     for item, (_, record) in zip(items, rows, strict=False):
-        assert score(item, shipped) == pytest.approx(record["confidence"], abs=1e-9)
+        assert held_out_score(shipped, item) == pytest.approx(record["confidence"], abs=1e-9)
     # A calibration weighing the answer check sees it missing where it was not recorded.
     assert shipped.own_model is not None
     weighs_check = replace(shipped, own_model=replace(shipped.own_model, check=2.0))
