@@ -162,6 +162,7 @@ def calibrate(
             work_dir=work,
             progress=asked,
             avoid=avoid or (),
+            held_out=frozenset(h.item_id for h in held),
             budget_minutes=budget,
         )
 

@@ -76,6 +76,9 @@ class RunOptions:
     work_dir: Path | None = None
     progress: Progress | None = None
     avoid: Sequence[Path] = ()  # data files whose items are never sampled (a test set)
+    # SQuAD question ids never sampled either: the held-out answers' (`--recalibrate-with`),
+    # which must not be asked again as the fit's own.
+    held_out: frozenset[str] = frozenset()
     # Minutes: no new item is started after this, over every part of the run.
     budget_minutes: float | None = None
 
@@ -99,7 +102,7 @@ def measure_signals(
     """
     summaries = [data_root / SUMMARIES_FILE] if confirm_pairs else []
     _require([*public_data_files(data_root), *summaries])
-    avoided = avoided_ids(run.avoid)
+    avoided = _avoided(run)
     rig = _Rig.load(settings, run)
     return _collect(
         rig,
@@ -148,7 +151,7 @@ def measure_more(
     _require(files)
     if not asked and not questions:
         return measured
-    given = avoided_ids(run.avoid)
+    given = _avoided(run)
     rig = _Rig.load(settings, run)
     for part, n in asked.items():
         file, add = _MORE[part]
@@ -193,6 +196,12 @@ def _require(paths: Sequence[Path]) -> None:
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"public data file not found: {path}")
+
+
+def _avoided(run: RunOptions) -> dict[str, frozenset[str]]:
+    """The ids `run` never samples: its data files' and its held-out questions'."""
+    given = avoided_ids(run.avoid)
+    return {**given, "squad": given["squad"] | run.held_out}
 
 
 def _and_sampled(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.records import stored_answer
 from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.core.records import Answer
 from verirag.evaluators.consistency import SampleAgreement, agrees, sample_agreement
@@ -107,22 +108,7 @@ def test_the_pipeline_samples_and_the_answer_carries_the_agreement(tmp_path: Pat
 
 
 def _record(answerable: bool, contains: bool, agreement: float | None) -> AnswerRecord:
-    return AnswerRecord(
-        question="q",
-        answerable=answerable,
-        gold=["x"],
-        text="t",
-        decision="review",
-        confidence=0.5,
-        logprob_confidence=0.5,
-        exact_match=0.0,
-        f1=0.0,
-        contains=contains,
-        seconds=1.0,
-        claims=1,
-        flagged=0,
-        signals={"agreement": agreement},
-    )
+    return stored_answer(answerable=answerable, contains=contains, signals={"agreement": agreement})
 
 
 def test_each_signal_is_scored_on_the_answers_it_was_measured_on() -> None:

@@ -13,6 +13,7 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from typer.testing import CliRunner
 
+from tests.records import stored_answer
 from verirag.core.settings import Settings
 from verirag.generators.params import generation_params
 from verirag.pipeline.cli import app
@@ -161,10 +162,9 @@ def test_interrupt_keeps_finished_items(tmp_path: Path) -> None:
 
 
 def _answer(answerable: bool, decision: str, contains: bool, conf: float = 0.5) -> AnswerRecord:
-    return AnswerRecord(
-        question="q", answerable=answerable, gold=["x"], text="t", decision=decision,
-        confidence=conf, logprob_confidence=conf, exact_match=float(contains),
-        f1=1.0 if contains else 0.0, contains=contains, seconds=1.0, claims=1, flagged=0,
+    return stored_answer(
+        answerable=answerable, decision=decision, contains=contains, confidence=conf,
+        logprob_confidence=conf, exact_match=float(contains), f1=float(contains),
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.records import stored_answer
 from verirag.evaluators.decision import AnswerModel, ClaimModel, Thresholds
 from verirag.pipeline.cli import app
 from verirag.pipeline.evaluation.calibrate import CalibrationData, HeldOutAnswer, with_held_out
@@ -119,20 +120,12 @@ def test_held_out_rows_are_excluded_and_adding_a_run_twice_changes_nothing() -> 
 
 
 def _record(answerable: bool, contains: bool, decision: str, support: float | None) -> AnswerRecord:
-    return AnswerRecord(
-        question="q",
+    return stored_answer(
         answerable=answerable,
-        gold=["x"],
-        text="an answer [1]",
-        decision=decision,
-        confidence=0.5,
-        logprob_confidence=0.7,
-        exact_match=0.0,
-        f1=0.0,
         contains=contains,
-        seconds=1.0,
-        claims=1,
-        flagged=0,
+        decision=decision,
+        text="an answer [1]",
+        logprob_confidence=0.7,
         signals={
             "support": support,
             "lift": 0.1,
@@ -280,3 +273,67 @@ def test_calibrate_refuses_a_directory_that_is_no_run(
     assert result.exit_code != 0
     assert "not a verirag eval run" in " ".join(result.output.split())
     assert not out.exists()
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["measure_signals", "measure_more"])
+def test_held_out_questions_are_never_sampled_by_a_measurement_in_the_same_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh: bool
+) -> None:
+    """A run held out and new own answers measured in one command: the sampler is told the
+    held-out ids, so no question is both fitted on and held out."""
+    from verirag.pipeline.evaluation import calibration_run
+
+    monkeypatch.setenv("VERIRAG_DATA_DIR", str(tmp_path / "data"))
+    data = tmp_path / "public"
+    for path in calibration_run.public_data_files(data):
+        path.parent.mkdir(parents=True)
+        path.write_text("{}")
+    records = {f"held{i}": _record(i % 2 == 0, i % 4 == 0, "review", 0.6) for i in range(24)}
+    run = _write_run(tmp_path / "eval-s9", records)
+    signals = SHIPPED / "signals" / f"{GENERATOR}.json"
+    seen: list[calibration_run.RunOptions] = []
+
+    def measured(*_: object, run: calibration_run.RunOptions, **__: object) -> CalibrationData:
+        seen.append(run)
+        raise RuntimeError("stopped after sampling was set up")  # no model in a unit test
+
+    name = "measure_signals" if fresh else "measure_more"
+    monkeypatch.setattr(calibration_run, name, measured)
+    how = (
+        ["--questions", "10"] if fresh else ["--from-signals", str(signals), "--own-questions", "2"]
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            *("calibrate", "--generator", GENERATOR, "--data", str(data), *how),
+            *("--recalibrate-with", str(run), "--output", str(tmp_path / "cal.json")),
+        ],
+    )
+    assert result.exit_code != 0 and len(seen) == 1
+    assert seen[0].held_out == frozenset(records)
+    avoid = tmp_path / "test-set.json"
+    avoid.write_text(
+        json.dumps(
+            {
+                "data": [
+                    {
+                        "title": "t",
+                        "paragraphs": [
+                            {
+                                "context": "c",
+                                "qas": [
+                                    {
+                                        "id": "mine",
+                                        "question": "q?",
+                                        "answers": [{"text": "c", "answer_start": 0}],
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    both = calibration_run._avoided(replace(seen[0], avoid=(avoid,)))
+    assert both["squad"] == frozenset({"mine", *records})

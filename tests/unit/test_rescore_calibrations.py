@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from bench.rescore_calibrations import unrecorded
+from tests.records import stored_answer
 from verirag.evaluators.decision import Thresholds, answer_score
 from verirag.pipeline.evaluation.calibration_fit import held_out_score
 from verirag.pipeline.evaluation.held_out import own_answer_rows
-from verirag.pipeline.evaluation.suites.shared import AnswerRecord, answer_log
+from verirag.pipeline.evaluation.suites.shared import answer_log
 
 
 def _record(
@@ -31,8 +32,12 @@ def _record(
         "anchor": anchor,
     }
     confidence = answer_score(t, support, 0.02, 0.7, check=None, alignment=0.5, anchor=anchor)
-    record = AnswerRecord(
-        "q", answerable, ["x"], "x [1]", "review", confidence, 0.7, 0.0, 0.0, contains, 1.0, 1, 0
+    record = stored_answer(
+        answerable=answerable,
+        contains=contains,
+        text="x [1]",
+        confidence=confidence,
+        logprob_confidence=0.7,
     )
     return {**asdict(record), "signals": s}
 
@@ -67,7 +72,16 @@ def test_pooled_runs_count_a_question_two_runs_drew_once(tmp_path: Path) -> None
 
     def record(question: str, decision: str) -> dict[str, Any]:
         return asdict(
-            AnswerRecord(question, True, ["x"], "x", decision, 0.9, 0.9, 1.0, 1.0, True, 1.0, 1, 0)
+            stored_answer(
+                question=question,
+                contains=True,
+                text="x",
+                decision=decision,
+                confidence=0.9,
+                logprob_confidence=0.9,
+                exact_match=1.0,
+                f1=1.0,
+            )
         )
 
     for name, rows in (("a", [("q1", "answer"), ("q2", "review")]), ("b", [("q2", "answer")])):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench.rescore_short_answers import IDK, shown
+from tests.records import stored_answer
 from verirag.pipeline.evaluation.suites.shared import AnswerRecord
 
 QUESTION = "What is the historic heart of Newcastle?"
@@ -10,9 +11,9 @@ TEXT = "The historic heart of Newcastle is the Grainger Town area [1]."
 
 
 def _record(text: str, short: str, decision: str = "review") -> AnswerRecord:
-    return AnswerRecord(
-        QUESTION, True, ["Grainger Town area"], text, decision, 0.5, 0.5, 0.0, 0.0, True, 1.0, 1, 0,
-        short_answer=short,
+    return stored_answer(
+        question=QUESTION, gold=["Grainger Town area"], text=text, decision=decision,
+        contains=True, short_answer=short,
     )  # fmt: skip
 
 

@@ -1,0 +1,29 @@
+"""A builder for the answer records `verirag eval` stores, for tests that need a few."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from verirag.pipeline.evaluation.suites.shared import AnswerRecord
+
+
+def stored_answer(
+    *, answerable: bool = True, contains: bool = False, decision: str = "review", **fields: Any
+) -> AnswerRecord:
+    """An answer record with neutral defaults (a one-claim answer to "q", gold "x",
+    confidence 0.5); `fields` set any other field of `AnswerRecord`."""
+    defaults: dict[str, Any] = {
+        "question": "q",
+        "gold": ["x"],
+        "text": "t",
+        "confidence": 0.5,
+        "logprob_confidence": 0.5,
+        "exact_match": 0.0,
+        "f1": 0.0,
+        "seconds": 1.0,
+        "claims": 1,
+        "flagged": 0,
+    }
+    return AnswerRecord(
+        answerable=answerable, contains=contains, decision=decision, **{**defaults, **fields}
+    )
