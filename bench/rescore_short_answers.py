@@ -1,4 +1,8 @@
-"""Short answers of stored eval runs scored again with the extracted fallback, paired.
+"""Short answers of stored eval runs scored again as today's pipeline shows them, paired.
+
+Today's pipeline shows a name the model cut short whole (`whole_name`: "Trout" in "The Trout
+River ..." is shown as "Trout River"); it reads only the named short answer and the cited
+answer, so a stored run is scored again with it, with no model.
 
 Where the model names no short answer of its own, or only the question's words (both of
 `short_answer`'s calls), the pipeline now extracts one from the cited answer
@@ -65,7 +69,7 @@ def main() -> None:
         return out
 
     intervals = bootstrap_intervals(len(answerable), stats)
-    print(f"{len(answerable)} answerable questions; {changed} short answers extracted")
+    print(f"{len(answerable)} answerable questions; {changed} short answers shown otherwise")
     for key, value in stats(list(range(len(answerable)))).items():
         iv = intervals.get(key)
         sign = "+" if key.endswith("-before") else ""

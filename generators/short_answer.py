@@ -131,12 +131,45 @@ def extracted_short_answer(answer: str, question: str) -> str:
     return ""
 
 
+# A word that goes on a name: a capital first letter ("River", "III", "McManus").
+_NAME_WORD = re.compile(r"[A-Z][\w'’\-]*")
+_NAME_WORDS_ADDED = 4
+
+
+def whole_name(short: str, answer: str) -> str:
+    """`short` run on to the end of the capitalised name it stands at the start of in the
+    cited `answer`: "Trout" in "The Trout River, a tributary" gives "Trout River". Small
+    models name a thing by its first word; readers, and SQuAD's annotators, name it whole.
+    Only capitalised words are added, up to the next punctuation, so a name never takes the
+    verb after it; `short` itself where it ends in no capitalised word or is not found."""
+    text = _CITATION.sub(" ", answer)
+    found = re.search(rf"(?<![\w'’\-]){re.escape(short.strip())}(?![\w'’\-])", text, re.I)
+    if not short.strip() or found is None or not _NAME_WORD.match(found.group().split()[-1]):
+        return short
+    added: list[str] = []
+    for token in text[found.end() :].split(" ")[1:]:
+        core = token.rstrip(".,;:!?)\"'’")
+        if (
+            len(added) == _NAME_WORDS_ADDED
+            or not _NAME_WORD.fullmatch(core)
+            or core.lower() in STOP_WORDS
+            or found.group().count(" ") + len(added) + 1 >= MAX_WORDS
+        ):
+            break
+        added.append(core)
+        if core != token:  # punctuation ends the name
+            break
+    return " ".join([found.group(), *added]) if added else short
+
+
 def shown_short_answer(named: str, answer: str, question: str) -> str:
     """The short answer to show beside `answer`: what the model `named` where that says more
-    than the question, else the answer's own words (`extracted_short_answer`), else `named`."""
+    than the question, else the answer's own words (`extracted_short_answer`), else `named`;
+    a name either cut short is run on to its end (`whole_name`)."""
     if named and says_more_than_question(named, question):
-        return named
-    return extracted_short_answer(answer, question) or named
+        return whole_name(named, answer)
+    extracted = extracted_short_answer(answer, question)
+    return whole_name(extracted, answer) if extracted else named
 
 
 def grounded_in(short: str, answer: str) -> bool:

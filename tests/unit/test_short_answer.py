@@ -15,6 +15,8 @@ from verirag.generators.short_answer import (
     extracted_short_answer,
     grounded_in,
     short_answer,
+    shown_short_answer,
+    whole_name,
 )
 from verirag.pipeline.rag import RagPipeline
 
@@ -207,3 +209,66 @@ def test_a_short_answer_the_model_could_not_name_is_extracted_from_its_answer(
     named = _rag(tmp_path / "again", gen).ask("What does the pass statement do?", "c")
     assert named.short_answer == "null operation" and not named.short_answer_extracted
     assert named.named_short_answer == "null operation"
+
+
+@pytest.mark.parametrize(
+    ("short", "answer", "shown"),
+    [
+        (
+            "Trout",
+            "The Trout River, a tributary of the St. Johns River, is in the city.",
+            "Trout River",
+        ),
+        ("Butcher", "It replaced a market called the Butcher Market [1].", "Butcher Market"),
+        (
+            "Rutherford Grammar",
+            "Both attended Rutherford Grammar School. [2][3]",
+            "Rutherford Grammar School",
+        ),
+        ("han", "Shi Tianze was a Han Chinese.", "Han Chinese"),  # the answer's own spelling
+        # Never the verb, a function word or the next clause after a name.
+        ("Denver Broncos", "The Denver Broncos won Super Bowl 50 [1].", "Denver Broncos"),
+        ("Mike Tolbert", "Mike Tolbert The end", "Mike Tolbert"),
+        ("Sanders", "The top receiver was Sanders, with six receptions.", "Sanders"),
+        # Not a name, or not in the answer: as named.
+        ("water", "Feed water Allowed it.", "water"),
+        ("1808", "It was built in 1808 Called", "1808"),
+        ("Paris", "The capital is Lyon.", "Paris"),
+        ("", "Anything", ""),
+        # Only a whole word of the answer is run on.
+        ("Trout", "Troutbeck River", "Trout"),
+    ],
+)
+def test_a_name_the_model_cut_short_is_shown_whole(short: str, answer: str, shown: str) -> None:
+    assert whole_name(short, answer) == shown
+
+
+def test_a_name_runs_on_to_at_most_four_more_words() -> None:
+    answer = "It was A B C D E F G."
+    assert whole_name("A", answer) == "A B C D E"
+
+
+def test_only_a_short_answer_the_model_named_is_run_on() -> None:
+    question = "What river is completely contained inside Jacksonville?"
+    answer = "The Trout River is located entirely within Jacksonville [3]."
+    assert shown_short_answer("Trout", answer, question) == "Trout River"
+    # Named nothing new: the answer's words the question does not say, a name run on too.
+    assert shown_short_answer("Jacksonville", answer, question) == "Trout River"
+
+
+def test_a_name_run_on_is_shown_but_the_checks_read_what_the_model_named(
+    tmp_path: Path,
+) -> None:
+    gen = ScriptedGenerator(
+        {"The Trout River": 0.99},
+        reply="The Trout River lies within the city [1].",
+        reply_p=0.99,
+        short="Trout",
+        check={"Trout": 0.9, "Trout River": 0.1},
+    )
+    rag = _rag(tmp_path, gen)
+    rag.measure_all = True
+    answer = rag.ask("Which river lies within the city?", "c")
+    assert answer.short_answer == "Trout River"
+    assert answer.named_short_answer == "Trout" and not answer.short_answer_extracted
+    assert answer.answer_check == pytest.approx(0.9)

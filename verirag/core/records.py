@@ -268,10 +268,11 @@ class Answer:
     # The question as the user asked it, when earlier turns of a conversation made `question`
     # (what was retrieved for, answered and checked) a standalone rewrite of it; "" otherwise.
     follow_up: str = ""
-    # What the model itself named when `short_answer` had to be extracted from `text` (it named
-    # none, "", or only the question's words); None: the model named `short_answer` itself.
-    # The answer anchor, the answer check and the is-it-an-answer check read what it named,
-    # as they were calibrated.
+    # What the model itself named when `short_answer` is not that: extracted from `text` (it
+    # named none, "", or only the question's words), or a name it cut short run on to its end
+    # ("Trout" shown as "Trout River"); None: the model named `short_answer` itself. The answer
+    # anchor, the answer check and the is-it-an-answer check read what it named, as they were
+    # calibrated.
     short_answer_named: str | None = None
 
     @property
@@ -282,8 +283,12 @@ class Answer:
     @property
     def short_answer_extracted(self) -> bool:
         """`short_answer` is the words of `text` the question does not already say, because
-        the model named no short answer of its own."""
-        return self.short_answer_named is not None
+        the model named no short answer of its own (a name run on to its end still holds
+        what the model named, and is not extracted)."""
+        named = self.short_answer_named
+        return named is not None and (
+            not named or named.casefold() not in self.short_answer.casefold()
+        )
 
     @property
     def flagged(self) -> list[ClaimResult]:
