@@ -5,14 +5,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.verirag-installed
 DEPS   := pyproject.toml requirements/constraints.txt requirements/models.txt Makefile
 
-# llama.cpp is compiled for x86-64-v3 (AVX2, FMA, F16C), not -march=native: a native build on a
-# CPU with AMX emits tile instructions that fault where the VM has not enabled AMX state
-# (SIGSEGV in ldtilecfg, seen on a Sapphire Rapids VM), and a native wheel in a shared pip cache
-# fails on an older CPU. pip's wheel cache ignores CMAKE_ARGS, so the wheel is built once per
-# set of flags into its own folder. Set LLAMA_CMAKE_ARGS for another CPU (e.g. -DGGML_NATIVE=ON).
-LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+# llama.cpp is compiled for the build machine's CPU (-march=native: 1.5x the prefill of an
+# AVX2-only build on an AVX-512 machine here) but never with AMX: on a CPU with AMX a native
+# build emits tile instructions that fault where the VM has not enabled AMX state (SIGSEGV in
+# ldtilecfg, seen on a Sapphire Rapids VM). pip's wheel cache ignores CMAKE_ARGS and the CPU,
+# so the wheel is built once per (pin, flags, CPU features) into its own folder, and a cache
+# shared by two kinds of machine never hands one's wheel to the other. LLAMA_CMAKE_ARGS
+# overrides (e.g. "-DGGML_NATIVE=OFF -DGGML_AVX2=ON" for a portable x86-64 wheel).
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=ON $(if $(filter x86_64,$(shell uname -m)),-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)')
 LLAMA_PIN    := $(shell grep -i '^llama[-_]cpp[-_]python==' requirements/constraints.txt)
-LLAMA_WHEELS := $(HOME)/.cache/verirag/wheels/$(shell echo '$(LLAMA_PIN) $(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-16)
+CPU_FEATURES := $(shell grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null || sysctl -n machdep.cpu.brand_string 2>/dev/null || uname -m)
+LLAMA_WHEELS := $(HOME)/.cache/verirag/wheels/$(shell echo "$(LLAMA_PIN) $(LLAMA_CMAKE_ARGS) $(CPU_FEATURES)" | cksum | cut -d" " -f1)
 
 export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
