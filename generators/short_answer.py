@@ -134,6 +134,7 @@ def extracted_short_answer(answer: str, question: str) -> str:
 # A word that goes on a name: a capital first letter ("River", "III", "McManus").
 _NAME_WORD = re.compile(r"[A-Z][\w'’\-]*")
 _NAME_WORDS_ADDED = 4
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s*)$")
 
 
 def whole_name(short: str, answer: str) -> str:
@@ -141,10 +142,17 @@ def whole_name(short: str, answer: str) -> str:
     cited `answer`: "Trout" in "The Trout River, a tributary" gives "Trout River". Small
     models name a thing by its first word; readers, and SQuAD's annotators, name it whole.
     Only capitalised words are added, up to the next punctuation, so a name never takes the
-    verb after it; `short` itself where it ends in no capitalised word or is not found."""
-    text = _CITATION.sub(" ", answer)
+    verb after it; `short` itself where it ends in no capitalised word, is not found, or
+    opens a sentence (there a capital says nothing: "Six Pro Bowl selections")."""
+    text = _CITATION.sub(" ", answer).strip()
     found = re.search(rf"(?<![\w'’\-]){re.escape(short.strip())}(?![\w'’\-])", text, re.I)
-    if not short.strip() or found is None or not _NAME_WORD.match(found.group().split()[-1]):
+    if (
+        not short.strip()
+        or found is None
+        or not _NAME_WORD.match(found.group().split()[-1])
+        or _SENTENCE_START.search(text[: found.start()])
+        or not text[found.end() :].startswith(" ")  # punctuation ends the name
+    ):
         return short
     added: list[str] = []
     for token in text[found.end() :].split(" ")[1:]:
