@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -277,3 +278,8 @@ def test_a_name_run_on_is_shown_but_the_checks_read_what_the_model_named(
     assert answer.short_answer == "Trout River"
     assert answer.named_short_answer == "Trout" and not answer.short_answer_extracted
     assert answer.answer_check == pytest.approx(0.9)
+    # Told from an extracted answer by its words, not its letters: a model that named only
+    # the question's "Jack" beside the answer's own "Jackson Hole" was not run on.
+    jack = replace(answer, short_answer="Jackson Hole", short_answer_named="Jack")
+    assert jack.short_answer_extracted
+    assert replace(answer, short_answer="Paris", short_answer_named="").short_answer_extracted

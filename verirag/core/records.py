@@ -283,12 +283,14 @@ class Answer:
     @property
     def short_answer_extracted(self) -> bool:
         """`short_answer` is the words of `text` the question does not already say, because
-        the model named no short answer of its own (a name run on to its end still holds
-        what the model named, and is not extracted)."""
+        the model named no short answer of its own. A name run on to its end is not: its
+        words begin with the words the model named (`whole_name` only adds words after
+        them), which an extracted answer's never do (the model named only the question's)."""
         named = self.short_answer_named
-        return named is not None and (
-            not named or named.casefold() not in self.short_answer.casefold()
-        )
+        if named is None:
+            return False
+        said = named.casefold().split()
+        return not said or self.short_answer.casefold().split()[: len(said)] != said
 
     @property
     def flagged(self) -> list[ClaimResult]:
