@@ -33,10 +33,11 @@ IDK = Settings.model_fields["idk_sentence"].default
 
 def shown(record: AnswerRecord) -> str:
     """The short answer today's pipeline shows for a stored answer (none for one the model
-    declined)."""
+    declined), from what the model named where the run stored it, else from what it showed."""
     if is_abstention(record.text.strip(), IDK):
         return record.short_answer
-    return shown_short_answer(record.short_answer, record.text, record.question)
+    named = record.short_answer if record.short_named is None else record.short_named
+    return shown_short_answer(named, record.text, record.question)
 
 
 def main() -> None:

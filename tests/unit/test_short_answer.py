@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.rescore_short_answers import shown
 from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.core.settings import Settings
 from verirag.generators.prompts import load_prompts
@@ -19,6 +20,8 @@ from verirag.generators.short_answer import (
     shown_short_answer,
     whole_name,
 )
+from verirag.pipeline.evaluation.datasets import EvalItem
+from verirag.pipeline.evaluation.suites.shared import answer_record
 from verirag.pipeline.rag import RagPipeline
 
 
@@ -283,3 +286,9 @@ def test_a_name_run_on_is_shown_but_the_checks_read_what_the_model_named(
     jack = replace(answer, short_answer="Jackson Hole", short_answer_named="Jack")
     assert jack.short_answer_extracted
     assert replace(answer, short_answer="Paris", short_answer_named="").short_answer_extracted
+    # An eval run stores what the model named beside what was shown, so that a run answered
+    # under one display rule is shown again under another from what the model said.
+    item = EvalItem("i1", "Which river lies within the city?", ("Trout River",), frozenset())
+    record = answer_record(item, answer, 1.0)
+    assert (record.short_answer, record.short_named) == ("Trout River", "Trout")
+    assert shown(replace(record, short_answer="Trout")) == "Trout River"

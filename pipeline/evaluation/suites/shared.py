@@ -87,6 +87,9 @@ class AnswerRecord:
     contexts: list[str] = field(default_factory=list)  # the sources the model was given
     short_answer: str = ""  # what EM and F1 score ("" in item logs written before it existed)
     short_extracted: bool = False  # taken from the answer's words: the model named none
+    # What the model itself named (`Answer.named_short_answer`), so that a run answered under
+    # one display rule can be shown under another, paired; None in logs written before it.
+    short_named: str | None = None
     # The answer's signals, each alone (`answer_signals`); empty in logs written before them.
     signals: dict[str, float | None] = field(default_factory=dict)
 
@@ -112,6 +115,7 @@ def answer_record(item: EvalItem, answer: Any, seconds: float) -> AnswerRecord:
         contexts=[c.snippet for c in answer.citations],
         short_answer=short,
         short_extracted=answer.short_answer_extracted,
+        short_named=answer.named_short_answer,
         signals=answer_signals(answer),
     )
 
