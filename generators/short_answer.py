@@ -170,12 +170,64 @@ def whole_name(short: str, answer: str) -> str:
     return " ".join([found.group(), *added]) if added else short
 
 
+# A question that asks for a time or a quantity, whose answer is a number or a date: the
+# expected answer type of classic QA, read from the question's words alone.
+_ASKS_QUANTITY = re.compile(
+    r"\b(?:when|how (?:many|much|long|old|far|often|large|big|high|tall|fast)"
+    r"|(?:what|which) (?:year|date|day|month|century|decade|time|age|percentage|number|amount)"
+    r"|percent(?:age)?)\b",
+    re.IGNORECASE,
+)
+_MONTHS = frozenset(
+    {
+        *("january", "february", "march", "april", "may", "june", "july"),
+        *("august", "september", "october", "november", "december"),
+    }
+)
+# What joins the items of a list in running text: a comma, "and", "or", and an article.
+_LIST_JOIN = r"(?:\s*,\s*(?:(?:and|or)\s+)?|\s+(?:and|or|and/or)\s+)(?:(?:the|a|an)\s+)?"
+
+
+def _quantity(part: str) -> bool:
+    """A number or a date ("83 yards", "15 February 1546", "27-30%"), not a name that holds
+    a number ("Super Bowl 50")."""
+    tokens = part.split()
+    return any(c.isdigit() for c in part) and all(
+        any(c.isdigit() for c in t) or not t[:1].isupper() or t.lower() in _MONTHS for t in tokens
+    )
+
+
+def listed_short_answer(named: str, answer: str, question: str) -> str:
+    """`named` as the answer says it where the model named a list ("Eisleben, 15 February
+    1546"). Small models list every salient item of the answer, its subject and its dates
+    among them; the items kept are those the cited answer holds and the question does not
+    already say, of the type the question asks for (a number or a date for "when" and "how
+    many", anything else for the rest) where the list has both. Items kept that the answer
+    lists together are shown in its words ("Neil Shubin and Paul Sereno"). `named` itself
+    where it is no list or nothing would be left."""
+    parts = [p.strip(" ,;") for p in re.split(r",\s+", named)]  # not "1,600"
+    if len(parts) < 2 or not all(parts):
+        return named
+    kept = [p for p in parts if grounded_in(p, answer) and says_more_than_question(p, question)]
+    asked = [p for p in kept if _quantity(p) == bool(_ASKS_QUANTITY.search(question))]
+    kept = asked or kept
+    if not kept:
+        return named
+    if len(kept) == 1:
+        return kept[0]
+    text = _CITATION.sub(" ", answer)
+    pattern = _LIST_JOIN.join(re.escape(p) for p in kept)
+    found = re.search(rf"(?<![\w'’\-]){pattern}(?![\w'’\-])", text, re.IGNORECASE)
+    return found.group() if found else ", ".join(kept)
+
+
 def shown_short_answer(named: str, answer: str, question: str) -> str:
     """The short answer to show beside `answer`: what the model `named` where that says more
-    than the question, else the answer's own words (`extracted_short_answer`), else `named`;
-    a name either cut short is run on to its end (`whole_name`)."""
+    than the question, a list cut to what was asked (`listed_short_answer`), else the
+    answer's own words (`extracted_short_answer`), else `named`; a name either cut short is
+    run on to its end (`whole_name`)."""
     if named and says_more_than_question(named, question):
-        return whole_name(named, answer)
+        return whole_name(listed_short_answer(named, answer, question), answer)
     extracted = extracted_short_answer(answer, question)
     return whole_name(extracted, answer) if extracted else named
 

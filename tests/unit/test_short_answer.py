@@ -16,6 +16,7 @@ from verirag.generators.short_answer import (
     clean_short_answer,
     extracted_short_answer,
     grounded_in,
+    listed_short_answer,
     short_answer,
     shown_short_answer,
     whole_name,
@@ -292,3 +293,46 @@ def test_a_name_run_on_is_shown_but_the_checks_read_what_the_model_named(
     record = answer_record(item, answer, 1.0)
     assert (record.short_answer, record.short_named) == ("Trout River", "Trout")
     assert shown(replace(record, short_answer="Trout")) == "Trout River"
+
+
+@pytest.mark.parametrize(
+    ("named", "answer", "question", "shown"),
+    [
+        # The type asked for: a place, not the date beside it; a date, not the person.
+        ("Eisleben, 15 February 1546", "His last sermon was at Eisleben on 15 February 1546.",
+         "Where was Luther's last sermon preached?", "Eisleben"),
+        ("Röntgen, December 1895", "X-rays were discovered by Röntgen in December 1895.",
+         "When were x-rays discovered?", "December 1895"),
+        # What the question says already, and what the answer does not hold, go.
+        ("Energiprojekt AB, 27-30%", "The Energiprojekt AB engine achieves some 27-30%.",
+         "What percentage has the Energiprojekt AB engine achieved?", "27-30%"),
+        ("Chagatai, 1985, invasion", "Chagatai disputed it before the invasion of Khwarezm.",
+         "Before which campaign did Chagatai dispute it?", "invasion"),
+        # Items the answer lists together are shown in its words.
+        ("Neil Shubin, Paul Sereno", "Neil Shubin and Paul Sereno are on the faculty [1].",
+         "What paleontologists are on the faculty?", "Neil Shubin and Paul Sereno"),
+        ("Amazonia, Amazon Jungle", "It is also known as Amazonia or the Amazon Jungle.",
+         "Which name is also used?", "Amazonia or the Amazon Jungle"),
+        # ... and as the model listed them where the answer does not.
+        ("Sanders, Thomas", "Sanders caught 6 passes; Thomas caught 4.",
+         "Who were the receivers?", "Sanders, Thomas"),
+        # No list: a number's thousands, one item, a name holding a number (no quantity).
+        ("1,600 miles", "It crosses 1,600 miles of ocean.", "Who crossed?", "1,600 miles"),
+        ("Paris", "The tower is in Paris.", "Where is the tower?", "Paris"),
+        ("Levi's Stadium, Super Bowl 50", "Super Bowl 50 was at Levi's Stadium.",
+         "How many fans came?", "Levi's Stadium, Super Bowl 50"),
+        # Nothing of the type asked for: the items that are left, all of them.
+        ("1891, 1895", "Dewar made it in 1891 and 1895.", "Who made liquid oxygen?",
+         "1891 and 1895"),
+    ],
+)  # fmt: skip
+def test_a_listed_short_answer_keeps_what_was_asked(
+    named: str, answer: str, question: str, shown: str
+) -> None:
+    assert listed_short_answer(named, answer, question) == shown
+
+
+def test_a_list_is_cut_before_a_name_is_run_on() -> None:
+    answer = "The Trout River and its dam were built in 1902 [1]."
+    shown = shown_short_answer("Trout, 1902", answer, "Which river was dammed?")
+    assert shown == "Trout River"
