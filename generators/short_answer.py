@@ -8,8 +8,11 @@ answer does not contain is not summarising it) and says more than the question a
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+
+import simplemma
 
 from verirag.generators.base import Generator
 from verirag.generators.params import GenerationParams
@@ -93,6 +96,14 @@ def _asked_key(word: str) -> str:
     return key[:-1] if len(key) > 4 and key.endswith("e") else key
 
 
+@functools.lru_cache(maxsize=8192)
+def _asked_keys(word: str) -> frozenset[str]:
+    """The keys `word` matches the question's words by: its own and its dictionary form's,
+    so that an irregular form meets its verb ("sang" the question's "sing", "became" its
+    "become"), which no suffix rule does. simplemma is a lookup table: no model, no download."""
+    return frozenset({_asked_key(word), _asked_key(simplemma.lemmatize(word, lang="en"))})
+
+
 # Words that open or close a clause without saying anything ("There were five ...").
 _END_WORDS = STOP_WORDS | {"there", "they", "he", "she", "also", "as", "then"}
 _CLAUSE_END = re.compile(r"[.;:!?]$")
@@ -104,11 +115,11 @@ def extracted_short_answer(answer: str, question: str) -> str:
     Grainger Town area" for "What is the historic heart of Newcastle?" gives "Grainger Town
     area"); "" when every content word is the question's. For when the model names no short
     answer of its own; extractive readers take the same view of a span (what is new)."""
-    asked = {_asked_key(w) for w in words(question)}
+    asked = frozenset().union(*(_asked_keys(w) for w in words(question)))
 
     def told(token: str) -> bool:
         found = words(token)
-        return bool(found) and all(w in STOP_WORDS or _asked_key(w) in asked for w in found)
+        return bool(found) and all(w in STOP_WORDS or _asked_keys(w) & asked for w in found)
 
     def empty(token: str) -> bool:
         return all(w in _END_WORDS for w in words(token))

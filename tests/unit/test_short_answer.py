@@ -135,6 +135,13 @@ def test_a_short_answer_that_only_repeats_the_question_is_asked_again_from_the_s
             "What enables the Scottish Parliament to scrutinize the government?",
             "Several procedures",
         ),
+        # An irregular form is the question's verb: "sang" is "sing", "became" "become".
+        ("Lady Gaga sang the national anthem [1].", "What did Lady Gaga sing?", "national anthem"),
+        (
+            "Some of the groups later became seen as dangerous enemies.",
+            "What did some of the groups later become to be seen as?",
+            "dangerous enemies",
+        ),
         # Citation marks and the words that open a clause say nothing.
         ("[2] There were five lines [3].", "How many lines were there?", "five"),
         # The first clause that adds something, not the whole answer.
