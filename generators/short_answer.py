@@ -181,6 +181,30 @@ def whole_name(short: str, answer: str) -> str:
     return " ".join([found.group(), *added]) if added else short
 
 
+_MAGNITUDE = r"(?:hundred|thousand|million|billion|trillion)"
+
+
+def whole_words(short: str, answer: str) -> str:
+    """`short` run on to the end of the word, or the number, it stops inside of in the cited
+    `answer`: "lens" in "lens-shaped" gives "lens-shaped", "43" in "43 million tons" gives
+    "43 million" (a number without its magnitude is another number). `short` itself where
+    the answer holds it whole first, or where it is a number before a hyphen ("24" in "24-yard
+    line")."""
+    text = _CITATION.sub(" ", answer)
+    said = re.escape(short.strip())
+    whole = re.search(rf"(?<![\w'’\-]){said}(?![\w'’\-])", text, re.I) if said else None
+    if whole is None:
+        # Not a number: "24" in "the 24-yard line" is the number asked for, "-yard" its unit.
+        compound = rf"(?<![\w'’\-]){said}(?:-[\w'’]+)+\b"
+        if short.strip()[-1:].isalpha() and (found := re.search(compound, text, re.I)):
+            return short.strip() + found.group()[len(short.strip()) :]
+        return short
+    magnitude = re.match(rf"\s+({_MAGNITUDE})\b", text[whole.end() :], re.I)
+    if short.strip()[-1:].isdigit() and magnitude:
+        return f"{short.strip()} {magnitude.group(1)}"
+    return short
+
+
 # A question that asks for a time or a quantity, whose answer is a number or a date: the
 # expected answer type of classic QA, read from the question's words alone.
 _ASKS_QUANTITY = re.compile(
@@ -236,11 +260,12 @@ def shown_short_answer(named: str, answer: str, question: str) -> str:
     """The short answer to show beside `answer`: what the model `named` where that says more
     than the question, a list cut to what was asked (`listed_short_answer`), else the
     answer's own words (`extracted_short_answer`), else `named`; a name either cut short is
-    run on to its end (`whole_name`)."""
+    run on to its end (`whole_name`), and so is a word or a number (`whole_words`)."""
     if named and says_more_than_question(named, question):
-        return whole_name(listed_short_answer(named, answer, question), answer)
+        listed = listed_short_answer(named, answer, question)
+        return whole_name(whole_words(listed, answer), answer)
     extracted = extracted_short_answer(answer, question)
-    return whole_name(extracted, answer) if extracted else named
+    return whole_name(whole_words(extracted, answer), answer) if extracted else named
 
 
 def grounded_in(short: str, answer: str) -> bool:

@@ -20,6 +20,7 @@ from verirag.generators.short_answer import (
     short_answer,
     shown_short_answer,
     whole_name,
+    whole_words,
 )
 from verirag.pipeline.evaluation.datasets import EvalItem
 from verirag.pipeline.evaluation.suites.shared import answer_record
@@ -343,3 +344,22 @@ def test_a_list_is_cut_before_a_name_is_run_on() -> None:
     answer = "The Trout River and its dam were built in 1902 [1]."
     shown = shown_short_answer("Trout, 1902", answer, "Which river was dammed?")
     assert shown == "Trout River"
+
+
+@pytest.mark.parametrize(
+    ("short", "answer", "shown"),
+    [
+        ("lens", "Chloroplasts are usually lens-shaped [1].", "lens-shaped"),
+        ("43", "About 43 million tons fall on the Caribbean.", "43 million"),
+        # Held whole already: as named.
+        ("lens", "A lens, lens-shaped or not.", "lens"),
+        ("43", "43 ships; 43 million tons.", "43"),
+        # A number before a hyphen is the number asked for, the rest its unit.
+        ("24", "Carolina began at its own 24-yard line.", "24"),
+        ("", "Anything.", ""),
+    ],
+)
+def test_a_short_answer_never_stops_inside_a_word_or_a_number(
+    short: str, answer: str, shown: str
+) -> None:
+    assert whole_words(short, answer) == shown
