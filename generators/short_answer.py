@@ -268,6 +268,12 @@ def shown_short_answer(named: str, answer: str, question: str) -> str:
     return whole_name(whole_words(extracted, answer), answer) if extracted else named
 
 
+def shown_extracted(named: str, shown: str, question: str) -> bool:
+    """Whether `shown_short_answer` showed words it extracted from the answer, not what the
+    model `named` (which said nothing the question does not)."""
+    return shown != named and not (named and says_more_than_question(named, question))
+
+
 def grounded_in(short: str, answer: str) -> bool:
     """At least half of the short answer's content words stand in the cited answer."""
     every = words(short)

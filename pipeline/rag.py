@@ -29,7 +29,12 @@ from verirag.generators.context import pack_context
 from verirag.generators.params import GenerationParams, generation_params
 from verirag.generators.prompts import load_prompts
 from verirag.generators.rewrite import standalone_question
-from verirag.generators.short_answer import answers_question, short_answer, shown_short_answer
+from verirag.generators.short_answer import (
+    answers_question,
+    short_answer,
+    shown_extracted,
+    shown_short_answer,
+)
 from verirag.pipeline.requests import (
     AccessCheck,
     CollectionAccessError,
@@ -460,6 +465,7 @@ class RagPipeline:
             confidence_features={k: float(v) for k, v in asdict(conf_features).items()},
             short_answer=shown,
             short_answer_named=None if shown == short else short,
+            short_answer_extracted=shown_extracted(short, shown, prepared.question),
             answer_check=verification.answer_check if verification else None,
             question_alignment=verification.alignment if verification else None,
             answer_anchor=verification.anchor if verification else None,

@@ -907,7 +907,9 @@ def test_answer_schema_conversion_keeps_every_field() -> None:
     assert out["params"]["stop"] == ["a", "b"] and out["timings"]["total"] == 1.5
     assert out["review_id"] is None and out["decision"] == "abstain"
     assert out["short_answer_extracted"] is False
-    extracted = replace(answer, short_answer="a null operation", short_answer_named="")
+    extracted = replace(
+        answer, short_answer="a null operation", short_answer_named="", short_answer_extracted=True
+    )
     assert AnswerOut.of(extracted).model_dump(mode="json")["short_answer_extracted"] is True
 
 

@@ -156,7 +156,9 @@ def test_collected_answers_keep_their_signals_and_texts(tmp_path: Path) -> None:
 
 def test_the_anchor_is_saved_with_what_the_model_named_not_what_was_extracted() -> None:
     answer = _Asker()("c", [Passage("p", "Title", "The answer is Paris.")])("Paris is what?")
-    extracted = replace(answer, short_answer="Paris", short_answer_named="")
+    extracted = replace(
+        answer, short_answer="Paris", short_answer_named="", short_answer_extracted=True
+    )
     own = own_answer(extracted, ["Paris"], gold_indexed=True)
     assert own is not None and own.sources.short == ""  # an anchor read again reads ""
     own = own_answer(answer, ["Paris"], gold_indexed=True)

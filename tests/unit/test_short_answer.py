@@ -18,6 +18,7 @@ from verirag.generators.short_answer import (
     grounded_in,
     listed_short_answer,
     short_answer,
+    shown_extracted,
     shown_short_answer,
     whole_name,
     whole_words,
@@ -290,11 +291,12 @@ def test_a_name_run_on_is_shown_but_the_checks_read_what_the_model_named(
     assert answer.short_answer == "Trout River"
     assert answer.named_short_answer == "Trout" and not answer.short_answer_extracted
     assert answer.answer_check == pytest.approx(0.9)
-    # Told from an extracted answer by its words, not its letters: a model that named only
-    # the question's "Jack" beside the answer's own "Jackson Hole" was not run on.
-    jack = replace(answer, short_answer="Jackson Hole", short_answer_named="Jack")
-    assert jack.short_answer_extracted
-    assert replace(answer, short_answer="Paris", short_answer_named="").short_answer_extracted
+    # A list the model named, cut to what was asked, is still its own.
+    gen.reply = "The Trout River, dammed in 1902, lies within the city [1]."
+    gen.short = "Trout River, 1902"
+    listed = _rag(tmp_path / "listed", gen).ask("Which river lies within the city?", "c")
+    assert listed.short_answer == "Trout River" and not listed.short_answer_extracted
+    assert listed.named_short_answer == "Trout River, 1902"
     # An eval run stores what the model named beside what was shown, so that a run answered
     # under one display rule is shown again under another from what the model said.
     item = EvalItem("i1", "Which river lies within the city?", ("Trout River",), frozenset())
@@ -363,3 +365,22 @@ def test_a_short_answer_never_stops_inside_a_word_or_a_number(
     short: str, answer: str, shown: str
 ) -> None:
     assert whole_words(short, answer) == shown
+
+
+@pytest.mark.parametrize(
+    ("named", "shown", "extracted"),
+    [
+        ("", "Grainger Town area", True),
+        ("Newcastle", "Grainger Town area", True),  # only the question's words
+        ("Jack", "Jackson Hole", True),  # only the question's, though the letters begin it
+        ("Trout", "Trout River", False),  # named, and run on
+        ("Eisleben, 15 February 1546", "Eisleben", False),  # named, and cut to what was asked
+        ("Grainger Town", "Grainger Town", False),
+        ("", "", False),  # nothing named, nothing to extract
+    ],
+)
+def test_an_extracted_short_answer_is_one_the_model_did_not_name(
+    named: str, shown: str, extracted: bool
+) -> None:
+    question = "Where did Jack go in Newcastle?"
+    assert shown_extracted(named, shown, question) is extracted

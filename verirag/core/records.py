@@ -269,28 +269,21 @@ class Answer:
     # (what was retrieved for, answered and checked) a standalone rewrite of it; "" otherwise.
     follow_up: str = ""
     # What the model itself named when `short_answer` is not that: extracted from `text` (it
-    # named none, "", or only the question's words), or a name it cut short run on to its end
-    # ("Trout" shown as "Trout River"); None: the model named `short_answer` itself. The answer
+    # named none, "", or only the question's words), a name or word it cut short run on to its
+    # end ("Trout" shown as "Trout River"), or a list cut to what was asked ("Eisleben, 15
+    # February 1546" shown as "Eisleben"); None: the model named `short_answer` itself. The answer
     # anchor, the answer check and the is-it-an-answer check read what it named, as they were
     # calibrated.
     short_answer_named: str | None = None
+    # `short_answer` is words of `text` the question does not already say, because the model
+    # named none of its own (`extracted_short_answer`); a name it named and the display ran
+    # on, or a list it named cut to what was asked, is its own.
+    short_answer_extracted: bool = False
 
     @property
     def named_short_answer(self) -> str:
         """The short answer the model named itself ("" for none)."""
         return self.short_answer if self.short_answer_named is None else self.short_answer_named
-
-    @property
-    def short_answer_extracted(self) -> bool:
-        """`short_answer` is the words of `text` the question does not already say, because
-        the model named no short answer of its own. A name run on to its end is not: its
-        words begin with the words the model named (`whole_name` only adds words after
-        them), which an extracted answer's never do (the model named only the question's)."""
-        named = self.short_answer_named
-        if named is None:
-            return False
-        said = named.casefold().split()
-        return not said or self.short_answer.casefold().split()[: len(said)] != said
 
     @property
     def flagged(self) -> list[ClaimResult]:
