@@ -236,16 +236,22 @@ def listed_short_answer(named: str, answer: str, question: str) -> str:
     """`named` as the answer says it where the model named a list ("Eisleben, 15 February
     1546"). Small models list every salient item of the answer, its subject and its dates
     among them; the items kept are those the cited answer holds and the question does not
-    already say, of the type the question asks for (a number or a date for "when" and "how
-    many", anything else for the rest) where the list has both. Items kept that the answer
+    already say, of the type the question asks for where the list has both: its numbers and
+    dates for "when" and "how many", else its one other item. Items kept that the answer
     lists together are shown in its words ("Neil Shubin and Paul Sereno"). `named` itself
     where it is no list or nothing would be left."""
     parts = [p.strip(" ,;") for p in re.split(r",\s+", named)]  # not "1,600"
     if len(parts) < 2 or not all(parts):
         return named
     kept = [p for p in parts if grounded_in(p, answer) and says_more_than_question(p, question)]
-    asked = [p for p in kept if _quantity(p) == bool(_ASKS_QUANTITY.search(question))]
-    kept = asked or kept
+    quantities = [p for p in kept if _quantity(p)]
+    others = [p for p in kept if not _quantity(p)]
+    if _ASKS_QUANTITY.search(question):
+        kept = quantities or kept
+    elif len(others) == 1:
+        # One thing and its numbers ("Sanders, 83 yards"); a list of several things keeps
+        # its numbers, which may be items ("flour, sugar, 2 eggs").
+        kept = others
     if not kept:
         return named
     if len(kept) == 1:

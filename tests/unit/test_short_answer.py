@@ -323,6 +323,9 @@ def test_a_name_run_on_is_shown_but_the_checks_read_what_the_model_named(
          "What paleontologists are on the faculty?", "Neil Shubin and Paul Sereno"),
         ("Amazonia, Amazon Jungle", "It is also known as Amazonia or the Amazon Jungle.",
          "Which name is also used?", "Amazonia or the Amazon Jungle"),
+        # Several things keep their numbers, which may be items of the list.
+        ("flour, sugar, 2 eggs", "Mix flour, sugar and 2 eggs [1].", "What goes in the cake?",
+         "flour, sugar and 2 eggs"),
         # ... and as the model listed them where the answer does not.
         ("Sanders, Thomas", "Sanders caught 6 passes; Thomas caught 4.",
          "Who were the receivers?", "Sanders, Thomas"),
