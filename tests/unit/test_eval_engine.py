@@ -476,6 +476,7 @@ def test_qa_suite_asks_through_rag_with_the_runs_params(
             text = gold[question]
             return SimpleNamespace(
                 text=f"It is {text} [1].", short_answer=text, short_answer_extracted=False,
+                named_short_answer=text,
                 decision="answer", confidence=0.9, logprob_confidence=0.8,
                 claims=[SimpleNamespace(text=text, score=0.9, missing_terms=())], flagged=[],
                 citations=[SimpleNamespace(snippet="source")], source_lift=0.5,
