@@ -1,14 +1,14 @@
 """Short answers of stored eval runs scored again as today's pipeline shows them, paired.
 
-Where the model names no short answer of its own, or only the question's words (both of
-`short_answer`'s calls), the pipeline now extracts one from the cited answer
-(`extracted_short_answer`), and a name either cut short is shown whole (`whole_name`: "Trout"
-in "The Trout River ..." is shown as "Trout River"). A run answered before these rules stored
-what the model named; as they read only the question, that short answer and the cited answer,
-which the run stored too, its short answers are what today's pipeline would show, with no
-model. Prints SQuAD EM and token F1 on the answerable questions before and after, and the
-paired difference with its 95% bootstrap interval (a question two runs drew counts once). A
-run answered with the rules scores the same before and after: they are idempotent.
+Today's display rules (`shown_short_answer`: a list cut to what was asked, an extraction
+from the cited answer where the model named nothing new, a name, word or number cut short run
+on to its end) read only the question, what the model named and the cited answer. A run
+stores all three (what the model named since `AnswerRecord.short_named`; before, the short
+answer it showed stands in for it), so its short answers are shown again as today's pipeline
+would, with no model. Prints SQuAD EM and token F1 on the answerable questions before and
+after, and the paired difference with its 95% bootstrap interval (a question two runs drew
+counts once). A run answered with the rules scores the same before and after: they are
+idempotent.
 
     python bench/rescore_short_answers.py eval-runs/v10-15b-s45 eval-runs/v10-15b-s46
 """

@@ -142,6 +142,10 @@ def extracted_short_answer(answer: str, question: str) -> str:
     return ""
 
 
+# No word character, apostrophe or hyphen before / after: a match that is not inside a word
+# ("lens" is not found in "lens-shaped").
+_NOT_AFTER_WORD = r"(?<![\w'’\-])"
+_NOT_BEFORE_WORD = r"(?![\w'’\-])"
 # A word that goes on a name: a capital first letter ("River", "III", "McManus").
 _NAME_WORD = re.compile(r"[A-Z][\w'’\-]*")
 _NAME_WORDS_ADDED = 4
@@ -156,7 +160,7 @@ def whole_name(short: str, answer: str) -> str:
     verb after it; `short` itself where it ends in no capitalised word, is not found, or
     opens a sentence (there a capital says nothing: "Six Pro Bowl selections")."""
     text = _CITATION.sub(" ", answer).strip()
-    found = re.search(rf"(?<![\w'’\-]){re.escape(short.strip())}(?![\w'’\-])", text, re.I)
+    found = re.search(rf"{_NOT_AFTER_WORD}{re.escape(short.strip())}{_NOT_BEFORE_WORD}", text, re.I)
     if (
         not short.strip()
         or found is None
@@ -191,17 +195,17 @@ def whole_words(short: str, answer: str) -> str:
     the answer holds it whole first, or where it is a number before a hyphen ("24" in "24-yard
     line")."""
     text = _CITATION.sub(" ", answer)
-    said = re.escape(short.strip())
-    whole = re.search(rf"(?<![\w'’\-]){said}(?![\w'’\-])", text, re.I) if said else None
+    stripped = short.strip()
+    said = _NOT_AFTER_WORD + re.escape(stripped)
+    whole = re.search(said + _NOT_BEFORE_WORD, text, re.I) if stripped else None
     if whole is None:
         # Not a number: "24" in "the 24-yard line" is the number asked for, "-yard" its unit.
-        compound = rf"(?<![\w'’\-]){said}(?:-[\w'’]+)+\b"
-        if short.strip()[-1:].isalpha() and (found := re.search(compound, text, re.I)):
-            return short.strip() + found.group()[len(short.strip()) :]
+        if stripped[-1:].isalpha() and (found := re.search(rf"{said}(?:-[\w'’]+)+\b", text, re.I)):
+            return stripped + found.group()[len(stripped) :]
         return short
     magnitude = re.match(rf"\s+({_MAGNITUDE})\b", text[whole.end() :], re.I)
-    if short.strip()[-1:].isdigit() and magnitude:
-        return f"{short.strip()} {magnitude.group(1)}"
+    if stripped[-1:].isdigit() and magnitude:
+        return f"{stripped} {magnitude.group(1)}"
     return short
 
 
@@ -258,7 +262,7 @@ def listed_short_answer(named: str, answer: str, question: str) -> str:
         return kept[0]
     text = _CITATION.sub(" ", answer)
     pattern = _LIST_JOIN.join(re.escape(p) for p in kept)
-    found = re.search(rf"(?<![\w'’\-]){pattern}(?![\w'’\-])", text, re.IGNORECASE)
+    found = re.search(_NOT_AFTER_WORD + pattern + _NOT_BEFORE_WORD, text, re.IGNORECASE)
     return found.group() if found else ", ".join(kept)
 
 
