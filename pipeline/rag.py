@@ -35,6 +35,7 @@ from verirag.generators.short_answer import (
     shown_extracted,
     shown_short_answer,
 )
+from verirag.pipeline.calibrations import ChosenCalibration, CollectionCalibrations, describe
 from verirag.pipeline.requests import (
     AccessCheck,
     CollectionAccessError,
@@ -125,6 +126,20 @@ class RagPipeline:
         )
         s = self.settings
         self.calibrated = self.thresholds.covers(s.generator, s.judge, backend_for(s.generator, s))
+        # Thresholds handed in (a calibration measuring its own signals) decide every answer;
+        # otherwise a collection's own calibration comes before the pipeline's.
+        self._given_thresholds = thresholds is not None
+        origin = (
+            "given"
+            if thresholds is not None
+            else f"file {s.thresholds_file}"
+            if s.thresholds_file is not None
+            else "shipped"
+        )
+        self.default_calibration = ChosenCalibration(
+            self.thresholds, self.calibrated, describe(self.thresholds, origin)
+        )
+        self.collection_calibrations = CollectionCalibrations(s.collections_dir)
 
     def encoder_for(self, embedder: str) -> SentenceTransformerEncoder:
         with self._lock:
@@ -259,13 +274,27 @@ class RagPipeline:
                 self._review = ReviewQueue(self.settings.data_dir / "review.sqlite")
             return self._review
 
-    def verifier(self) -> Verifier:
+    def verifier(self, thresholds: Thresholds | None = None) -> Verifier:
         return Verifier(
             self.generator(),
             self.judge(),
             self.prompts,
-            self.thresholds,
+            thresholds or self.thresholds,
             measure_all=self.measure_all,
+        )
+
+    def calibration_for(self, collection: str | Sequence[str]) -> ChosenCalibration:
+        """The calibration answers from `collection` are decided by: the collections' own
+        (`verirag calibrate --collection`) when they share one fitted for this generator,
+        judge and backend, else the pipeline's."""
+        if self._given_thresholds:
+            return self.default_calibration
+        s = self.settings
+        backend = backend_for(s.generator, s)
+        return self.collection_calibrations.choose(
+            collection_names(collection),
+            self.default_calibration,
+            lambda t: t.covers(s.generator, s.judge, backend),
         )
 
     def prepare(
@@ -352,25 +381,28 @@ class RagPipeline:
         # cache of its own prompt; interleaved call by call with another request's, each
         # would evaluate its sources again (4 concurrent clients: 2.7x the time of the same
         # answers one after another). Model calls never overlapped anyway.
+        chosen = self.calibration_for(collection)
         with self._answering:
             label = joined_collections(collection_names(collection))
-            return self._answer(prepared, label, params, on_token, started, t_retrieve)
+            return self._answer(prepared, label, chosen, params, on_token, started, t_retrieve)
 
     def _answer(
         self,
         prepared: PreparedPrompt,
         collection: str,
+        chosen: ChosenCalibration,
         params: GenerationParams,
         on_token: Callable[[str], None] | None,
         started: float,
         t_retrieve: float,
     ) -> Answer:
-        """`ask` after retrieval: generate, verify, decide."""
+        """`ask` after retrieval: generate, verify, decide by the `chosen` calibration."""
         gen = self.generator()
         if not prepared.relevant:
             return self._finish(
-                self._abstain(prepared, collection, gen, params, t_retrieve, started)
+                self._abstain(prepared, collection, chosen, gen, params, t_retrieve, started)
             )
+        t = chosen.thresholds
         t0 = time.perf_counter()
         result = None
         for event in gen.stream(prepared.prompt, params):
@@ -381,7 +413,7 @@ class RagPipeline:
         assert result is not None
         t_generate = time.perf_counter() - t0
         conf_features = features(result.tokens)
-        logprob_conf = LogprobConfidence(self.thresholds.weights).score(conf_features)
+        logprob_conf = LogprobConfidence(t.weights).score(conf_features)
         # Claims are split on the text the answer carries, so `text[start:end]` is the claim.
         answer_text = result.text.strip()
         abstained = is_abstention(answer_text, self.settings.idk_sentence)
@@ -401,7 +433,7 @@ class RagPipeline:
             shown = shown_short_answer(short, answer_text, prepared.question)
         t0 = time.perf_counter()
         verification = None
-        verifier = self.verifier()
+        verifier = self.verifier(t)
         agreement = None
         if not abstained:
             if self.settings.agreement_samples:
@@ -426,7 +458,7 @@ class RagPipeline:
             abstained=abstained,
             verdicts=[ClaimVerdict(c.verdict, c.score, c.reason) for c in claims],  # type: ignore[arg-type]
             score=confidence,
-            t=self.thresholds,
+            t=t,
             answered=abstained
             or answers_question(
                 short,
@@ -470,7 +502,8 @@ class RagPipeline:
             question_alignment=verification.alignment if verification else None,
             answer_anchor=verification.anchor if verification else None,
             sample_agreement=agreement,
-            calibrated=self.calibrated,
+            calibrated=chosen.calibrated,
+            calibration=chosen.source,
         )
         return self._finish(answer)
 
@@ -478,6 +511,7 @@ class RagPipeline:
         self,
         prepared: PreparedPrompt,
         collection: str,
+        chosen: ChosenCalibration,
         gen: Generator,
         params: GenerationParams,
         t_retrieve: float,
@@ -498,7 +532,8 @@ class RagPipeline:
             prompt_version=self.prompts.version,
             params=asdict(params),
             timings=Timings(retrieve=t_retrieve, total=time.perf_counter() - started),
-            calibrated=self.calibrated,
+            calibrated=chosen.calibrated,
+            calibration=chosen.source,
         )
 
     def _finish(self, answer: Answer) -> Answer:

@@ -212,6 +212,12 @@ class AnswerOut(_Out):
         description="the decision's cuts were fitted for this generator, judge and backend; "
         "false: confidence and verdicts are not calibrated"
     )
+    calibration: str = Field(
+        default="",
+        description="which calibration decided the answer: the shipped one, the collection's "
+        "own (`verirag calibrate --collection`), or a configured file, with its model and "
+        "version",
+    )
     logprob_confidence: float
     source_lift: float | None
     answer_check: float | None = Field(

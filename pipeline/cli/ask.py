@@ -122,6 +122,11 @@ def print_answer(answer: Answer, streamed: bool) -> None:
         f"\n[bold {colour}]{answer.decision.upper()}[/] — {answer.decision_reason} · "
         f"confidence {answer.confidence:.2f}"
         + ("" if answer.calibrated else " (uncalibrated for this generator)")
+        + (
+            f" · {answer.calibration}"
+            if answer.calibration.startswith(("collection", "file"))
+            else ""
+        )
         + (f" · review #{answer.review_id}" if answer.review_id is not None else "")
     )
     for claim in answer.flagged:

@@ -99,6 +99,21 @@ def calibrate(
             "(HaluEval pairs first, then SQuAD questions)",
         ),
     ] = None,
+    collection: Annotated[
+        str | None,
+        typer.Option(
+            help="write the calibration into this collection instead (with --recalibrate-with "
+            "runs of its domain): its answers are decided by it, every other collection's by "
+            "the shipped one"
+        ),
+    ] = None,
+    remove: Annotated[
+        bool,
+        typer.Option(
+            help="with --collection: remove the collection's own calibration (its answers are "
+            "decided by the shipped one again)"
+        ),
+    ] = False,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Fit the decision thresholds on SQuAD and HaluEval QA; write the calibration file."""
@@ -124,6 +139,15 @@ def calibrate(
     from verirag.pipeline.evaluation.datasets import shared_data_dir
 
     settings = load_settings(data_dir=data_dir, generator=generator)
+    own_target = _collection_target(settings.collections_dir, collection, remove, output)
+    if remove:
+        return
+    if own_target is not None and not recalibrate_with:
+        fail(
+            "a collection's calibration is the shipped fit moved to labelled answers of its "
+            "domain: pass --recalibrate-with RUN (a `verirag eval abstention|qa` run on its "
+            "kind of documents)"
+        )
     base = Thresholds.load(model=settings.generator)
     earlier: CalibrationData | None = None
     if from_signals is not None:
@@ -138,7 +162,7 @@ def calibrate(
     # before the signals are written, so that a refit from them reproduces the fit.
     held = guard(lambda: _held_out_rows(recalibrate_with or [], settings.generator, base))
     if earlier is not None and not summary_pairs and not more_pairs and not own_questions:
-        measured = with_held_out(earlier, held)
+        measured = with_held_out(earlier, held, only=own_target is not None)
         if save_signals is not None:
             measured.dump(save_signals)
             out.print(f"signals written to {save_signals}")
@@ -189,7 +213,7 @@ def calibrate(
                 confirm_pairs=summary_pairs,
             )
 
-        measured = with_held_out(guard(lambda: measure(earlier)), held)
+        measured = with_held_out(guard(lambda: measure(earlier)), held, only=own_target is not None)
         signals_path = save_signals or work / "signals.json"
         measured.dump(signals_path)
         out.print(f"signals written to {signals_path}")
@@ -205,9 +229,36 @@ def calibrate(
         )
     )
     shipped = packaged_calibration_path(settings.generator)
-    target = output or shipped
+    target = own_target or output or shipped
     excluded = write_calibration(fitted, measured, target, shipped)
     out.print(f"wrote {target} (version {fitted.version}) and {excluded.name}")
+
+
+def _collection_target(
+    collections_dir: Path, collection: str | None, remove: bool, output: Path | None
+) -> Path | None:
+    """Where a collection's own calibration goes (None: not asked for); with `remove`, it
+    and its exclusion list are removed here."""
+    from verirag.pipeline.calibrations import collection_calibration_path
+    from verirag.pipeline.evaluation.calibration_fit import exclusion_path
+    from verirag.retrievers.collection_dir import collection_exists
+
+    if collection is None:
+        if remove:
+            fail("--remove needs --collection NAME")
+        return None
+    if output is not None:
+        fail("--collection and --output both name where the calibration goes: pass one")
+    target = guard(lambda: collection_calibration_path(collections_dir, collection))
+    if not collection_exists(collections_dir, collection):
+        fail(f"unknown collection '{collection}' (see `verirag collections`)")
+    if remove:
+        if not target.is_file():
+            fail(f"collection '{collection}' has no calibration of its own")
+        target.unlink()
+        exclusion_path(target).unlink(missing_ok=True)
+        out.print(f"removed the calibration of collection '{collection}'")
+    return target
 
 
 def _held_out_rows(specs: list[str], generator: str, base: Thresholds) -> list[HeldOutAnswer]:

@@ -229,6 +229,7 @@ def stats(
     collection: CollectionOpt = "default", as_json: JsonOpt = False, data_dir: DataDirOpt = None
 ) -> None:
     """Documents, chunks, vectors, model and index type of a collection."""
+    from verirag.pipeline.calibrations import CollectionCalibrations, describe
     from verirag.retrievers.store import FaissStore, validate_name
 
     settings = load_settings(data_dir=data_dir)
@@ -237,10 +238,15 @@ def stats(
         result = store.stats()
     finally:
         store.close()
+    own = guard(lambda: CollectionCalibrations(settings.collections_dir).get(collection))
+    shown = {
+        **asdict(result),
+        "calibration": describe(own, "its own") if own else "none of its own (the shipped one)",
+    }
     if as_json:
-        out.print_json(json.dumps(asdict(result)))
+        out.print_json(json.dumps(shown))
         return
-    for key, value in asdict(result).items():
+    for key, value in shown.items():
         out.print(f"{key:>14}: {value}")
 
 

@@ -445,13 +445,18 @@ def with_more_pairs(data: CalibrationData, rows: list[HaluRow], pairs: int) -> C
     )
 
 
-def with_held_out(data: CalibrationData, rows: Sequence[HeldOutAnswer]) -> CalibrationData:
+def with_held_out(
+    data: CalibrationData, rows: Sequence[HeldOutAnswer], only: bool = False
+) -> CalibrationData:
     """Signals measured earlier, with own answers of evaluation runs to recalibrate the answer
     model's intercept on (and excluded). A question already held out keeps its first answer,
-    so adding the same run twice changes nothing; no rows change nothing either."""
+    so adding the same run twice changes nothing; no rows change nothing either. `only`: the
+    rows replace the earlier held-out answers (a collection's domain is recalibrated on its
+    own answers alone; the earlier ones, of another domain, stay excluded)."""
     if not rows:
         return data
-    held = {h.item_id: h for h in data.held_out}
+    held = {} if only else {h.item_id: h for h in data.held_out}
+    earlier = {h.item_id for h in data.held_out}
     for row in rows:
         held.setdefault(row.item_id, row)
     runs = sorted({h.run for h in held.values()})
@@ -459,7 +464,10 @@ def with_held_out(data: CalibrationData, rows: Sequence[HeldOutAnswer]) -> Calib
     return replace(
         data,
         held_out=list(held.values()),
-        excluded={**data.excluded, "squad": sorted({*data.excluded.get("squad", ()), *held})},
+        excluded={
+            **data.excluded,
+            "squad": sorted({*data.excluded.get("squad", ()), *earlier, *held}),
+        },
         described=f"{described}; held out: {len(held)} own answers of {', '.join(runs)}",
     )
 

@@ -43,6 +43,7 @@ from scipy.optimize import brentq
 
 from verirag.evaluators.confidence import logit, sigmoid
 from verirag.evaluators.decision import Thresholds, answer_score
+from verirag.pipeline.calibrations import write_atomically
 from verirag.pipeline.evaluation.calibrate import (
     CalibrationData,
     HaluRow,
@@ -432,7 +433,8 @@ def write_calibration(
             for kind, listed in json.loads(earlier.read_text()).items():
                 ids.setdefault(kind, set()).update(listed)
     fitted = replace(fitted, report={**fitted.report, "excluded": excluded.name})
-    target.write_text(fitted.dump())
+    # The exclusion list first: a calibration is never on disk without its list of fitted ids.
     merged = {kind: sorted(v) for kind, v in ids.items()}
-    excluded.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
+    write_atomically(excluded, json.dumps(merged, indent=1, sort_keys=True) + "\n")
+    write_atomically(target, fitted.dump())
     return excluded

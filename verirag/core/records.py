@@ -265,6 +265,10 @@ class Answer:
     # The decision's cuts were fitted for this (generator, judge, backend); False: they were
     # not, and `confidence` and the verdicts are not calibrated probabilities.
     calibrated: bool = False
+    # Which calibration decided it: "shipped: qwen2.5-1.5b version 11", "collection 'reviews':
+    # qwen2.5-1.5b version 12" (the collection's own), "file PATH: ...", "given: ..."; "" in
+    # answers logged before it was recorded.
+    calibration: str = ""
     # The question as the user asked it, when earlier turns of a conversation made `question`
     # (what was retrieved for, answered and checked) a standalone rewrite of it; "" otherwise.
     follow_up: str = ""
