@@ -245,7 +245,9 @@ function renderAnswer(answer, prefix) {
       ` ${answer.decision_reason || ""}`),
     el("p", { class: "confidence" },
       `Confidence ${percent(answer.confidence)}`,
-      answer.calibrated === false ? " (not calibrated for this model)" : ""),
+      answer.calibrated === false ? " (not calibrated for this model)" : "",
+      // A collection's own calibration is named: its confidence means something else there.
+      (answer.calibration || "").startsWith("collection") ? ` · ${answer.calibration}` : ""),
     answerText(answer, prefix),
     document.getElementById("legend-template").content.cloneNode(true),
     el("p", { class: "evidence-note", id: `${prefix}-evidence-note`, role: "status" }),
