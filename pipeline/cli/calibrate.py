@@ -9,6 +9,8 @@ import typer
 
 from verirag.pipeline.cli.common import DataDirOpt, err, fail, guard, load_settings, out
 
+FEW_DOMAIN_ANSWERS = 150  # below this, a collection's recalibration is warned about
+
 if TYPE_CHECKING:
     from verirag.evaluators.decision import Thresholds
     from verirag.pipeline.evaluation.calibrate import HeldOutAnswer
@@ -161,6 +163,12 @@ def calibrate(
     # Read before any model is loaded, so that a bad run directory fails in seconds; held out
     # before the signals are written, so that a refit from them reproduces the fit.
     held = guard(lambda: _held_out_rows(recalibrate_with or [], settings.generator, base))
+    if own_target is not None and len(held) < FEW_DOMAIN_ANSWERS:
+        # Measured: 84 Amazon answers over-corrected the other sample; 172 halved its gap.
+        err.print(
+            f"warning: {len(held)} labelled own answers fix a domain's level loosely; "
+            f"{FEW_DOMAIN_ANSWERS} or more are advised (bench/RESULTS.md)"
+        )
     if earlier is not None and not summary_pairs and not more_pairs and not own_questions:
         measured = with_held_out(earlier, held, only=own_target is not None)
         if save_signals is not None:

@@ -169,6 +169,7 @@ def test_calibrate_writes_a_collections_calibration_shows_and_removes_it(
 
     code, output = invoke(*fit, "--recalibrate-with", run, "--collection", "reviews")
     assert code == 0, output
+    assert "warning: 60 labelled own answers fix a domain's level loosely" in output
     path = collection_calibration_path(rag.settings.collections_dir, "reviews")
     own = Thresholds.load(path)
     shipped = _shipped()
