@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from verirag.pipeline.evaluation.suites.shared import AnswerRecord
@@ -27,3 +28,16 @@ def stored_answer(
     return AnswerRecord(
         answerable=answerable, contains=contains, decision=decision, **{**defaults, **fields}
     )
+
+
+def over_confident_signals(rng: random.Random) -> dict[str, float | None]:
+    """Stored signals of a confident answer (high support and logprob) whatever its label:
+    a run of them, right about half the time, is over-confident under any calibration."""
+    return {
+        "support": 0.95,
+        "lift": 0.2,
+        "logprob": rng.uniform(0.8, 1.0),
+        "check": None,
+        "alignment": rng.uniform(0.5, 1.0),
+        "anchor": rng.uniform(0.5, 1.0),
+    }

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import HashEncoder
-from tests.records import stored_answer
+from tests.records import over_confident_signals, stored_answer
 from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.evaluators.decision import Thresholds
 from verirag.pipeline.calibrations import collection_calibration_path, write_atomically
@@ -140,14 +140,7 @@ def _over_confident_run(root: Path) -> Path:
                 contains=answerable and rng.random() < 0.5,
                 text="an answer [1]",
                 confidence=0.9,
-                signals={
-                    "support": 0.95,
-                    "lift": 0.2,
-                    "logprob": rng.uniform(0.8, 1.0),
-                    "check": None,
-                    "alignment": rng.uniform(0.5, 1.0),
-                    "anchor": rng.uniform(0.5, 1.0),
-                },
+                signals=over_confident_signals(rng),
             )
             f.write(json.dumps({"id": f"r{i}", "ok": True, "record": asdict(record)}) + "\n")
     return root

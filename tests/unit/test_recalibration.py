@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.records import stored_answer
+from tests.records import over_confident_signals, stored_answer
 from verirag.evaluators.decision import AnswerModel, ClaimModel, Thresholds
 from verirag.pipeline.cli import app
 from verirag.pipeline.evaluation.calibrate import CalibrationData, HeldOutAnswer, with_held_out
@@ -208,14 +208,7 @@ def test_calibrate_recalibrates_on_a_run_excludes_it_and_a_refit_reproduces_it(
         # Over-confident on purpose: high logprobs, right barely half the time.
         records[f"held{i}"] = replace(
             _record(answerable, answerable and rng.random() < 0.55, "review", 0.95),
-            signals={
-                "support": 0.95,
-                "lift": 0.2,
-                "logprob": rng.uniform(0.8, 1.0),
-                "check": None,
-                "alignment": rng.uniform(0.5, 1.0),
-                "anchor": rng.uniform(0.5, 1.0),
-            },
+            signals=over_confident_signals(rng),
         )
     run = _write_run(tmp_path / "eval-s9", records)
     signals = SHIPPED / "signals" / f"{GENERATOR}.json"
