@@ -26,6 +26,14 @@ CALIBRATION_FILE = "calibration.json"
 log = logging.getLogger(__name__)
 
 
+class CollectionCalibrationError(CollectionError):
+    """A collection's calibration file cannot be read: the server's state, not the request."""
+
+    def __init__(self, collection: str, detail: str) -> None:
+        super().__init__(f"collection '{collection}': {detail}")
+        self.collection = collection
+
+
 @dataclass(frozen=True)
 class ChosenCalibration:
     """The calibration an answer is decided by, whether it was fitted for the combination
@@ -91,10 +99,11 @@ class CollectionCalibrations:
         try:
             thresholds = Thresholds.parse(path.read_text(), str(path))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise CollectionError(
-                f"collection '{name}': its calibration {path} cannot be read ({exc}); write "
-                f"it again with `verirag calibrate --collection {name}` or remove it with "
-                f"`verirag calibrate --collection {name} --remove`"
+            raise CollectionCalibrationError(
+                name,
+                f"its calibration {path} cannot be read ({exc}); write it again with "
+                f"`verirag calibrate --collection {name}` or remove it with "
+                f"`verirag calibrate --collection {name} --remove`",
             ) from exc
         with self._lock:
             self._read[name] = (key, thresholds)

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from verirag.core.registry import ModelError
 from verirag.generators.base import InferenceServerError
 from verirag.generators.params import GenerationError
+from verirag.pipeline.calibrations import CollectionCalibrationError
 from verirag.pipeline.rag import CollectionAccessError, QueryError
 from verirag.retrievers.loaders import LoadError
 from verirag.retrievers.milvus_vectors import VectorDatabaseError
@@ -100,6 +101,15 @@ def classify(exc: BaseException) -> ProblemError:
             "the vector database does not answer; retry shortly",
             kind="vector-database-unavailable",
             headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, CollectionCalibrationError):  # before CollectionError, which it is
+        # Not the message: it names a path on the server. The server's fault, not the caller's.
+        log.error("%s", exc)
+        return ProblemError(
+            500,
+            f"the calibration of collection '{exc.collection}' cannot be read; an administrator "
+            "must write it again (`verirag calibrate --collection`) or remove it",
+            kind="collection-calibration",
         )
     if isinstance(exc, CollectionError):
         message = str(exc)

@@ -16,6 +16,7 @@ from tests.conftest import HashEncoder
 from tests.records import over_confident_signals, stored_answer
 from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.evaluators.decision import Thresholds
+from verirag.pipeline.api.errors import classify
 from verirag.pipeline.calibrations import collection_calibration_path, write_atomically
 from verirag.pipeline.cli import app
 from verirag.pipeline.evaluation.calibration_run import packaged_calibration_path
@@ -111,8 +112,14 @@ def test_an_unreadable_collection_calibration_is_refused_with_its_path(tmp_path:
     rag = _two_collections(tmp_path)
     path = collection_calibration_path(rag.settings.collections_dir, "c")
     path.write_text("{not json")
-    with pytest.raises(CollectionError, match=r"calibration .*calibration\.json cannot be read"):
+    with pytest.raises(
+        CollectionError, match=r"calibration .*calibration\.json cannot be read"
+    ) as e:
         rag.ask("What is the capital of France?", "c")
+    # The API says whose calibration, not where it lies on the server: the server's fault.
+    problem = classify(e.value)
+    assert problem.status == 500 and "collection 'c'" in problem.detail
+    assert str(path) not in problem.detail and "calibration.json" not in problem.detail
     # The other collection answers as before.
     assert rag.ask("What is the capital of France?", "d").calibration.startswith("shipped")
 
