@@ -17,6 +17,7 @@ from tests.records import over_confident_signals, stored_answer
 from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.evaluators.decision import Thresholds
 from verirag.pipeline.api.errors import classify
+from verirag.pipeline.api.schemas import AnswerOut
 from verirag.pipeline.calibrations import collection_calibration_path, write_atomically
 from verirag.pipeline.cli import app
 from verirag.pipeline.evaluation.calibration_run import packaged_calibration_path
@@ -73,6 +74,7 @@ def test_a_collections_own_calibration_decides_its_answers_and_only_theirs(
     assert own.calibration == f"collection 'c': {GENERATOR} version 11.1"
     assert own.calibrated
     assert own.confidence < before.confidence - 0.05
+    assert AnswerOut.of(own).model_dump()["calibration"] == own.calibration  # what the API sends
     assert other.calibration == before.calibration
     assert other.confidence == pytest.approx(before.confidence)
     # Asked together with a collection of another calibration: the pipeline's decides.
