@@ -79,6 +79,9 @@ class CollectionCalibrations:
         self.collections_dir = collections_dir
         self._lock = threading.Lock()
         self._read: dict[str, tuple[tuple[int, int], Thresholds]] = {}
+        # Collections whose file, as last read, was said not to fit: said once per file, not
+        # on every question.
+        self._unfit_told: set[str] = set()
 
     def get(self, name: str) -> Thresholds | None:
         """The collection's calibration, or None when it has none. A file that is not a
@@ -107,6 +110,7 @@ class CollectionCalibrations:
             ) from exc
         with self._lock:
             self._read[name] = (key, thresholds)
+            self._unfit_told.discard(name)
         return thresholds
 
     def choose(
@@ -124,6 +128,11 @@ class CollectionCalibrations:
         if first is None or any(t != first for t in own[1:]):
             return fallback
         if not covers(first):
+            with self._lock:
+                told = names[0] in self._unfit_told
+                self._unfit_told.add(names[0])
+            if told:
+                return fallback
             log.warning(
                 "the calibration of collection '%s' was fitted for %s (judge %s, backend %s), "
                 "not for the model answering: its answers are decided by %s",

@@ -125,7 +125,11 @@ class RagPipeline:
             self.settings.thresholds_file, model=self.settings.generator
         )
         s = self.settings
-        self.calibrated = self.thresholds.covers(s.generator, s.judge, backend_for(s.generator, s))
+        backend = backend_for(s.generator, s)
+        # Whether a calibration was fitted for the combination answering: the pipeline's and
+        # each collection's are judged by the same test.
+        self._fits: Callable[[Thresholds], bool] = lambda t: t.covers(s.generator, s.judge, backend)
+        self.calibrated = self._fits(self.thresholds)
         # Thresholds handed in (a calibration measuring its own signals) decide every answer;
         # otherwise a collection's own calibration comes before the pipeline's.
         self._given_thresholds = thresholds is not None
@@ -289,12 +293,8 @@ class RagPipeline:
         judge and backend, else the pipeline's."""
         if self._given_thresholds:
             return self.default_calibration
-        s = self.settings
-        backend = backend_for(s.generator, s)
         return self.collection_calibrations.choose(
-            collection_names(collection),
-            self.default_calibration,
-            lambda t: t.covers(s.generator, s.judge, backend),
+            collection_names(collection), self.default_calibration, self._fits
         )
 
     def prepare(

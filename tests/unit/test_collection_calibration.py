@@ -5,6 +5,7 @@ decided by it and say so."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -90,12 +91,19 @@ def test_a_collections_own_calibration_decides_its_answers_and_only_theirs(
     assert rag.ask(question, "c").calibration.endswith("version 11.22")
 
 
-def test_a_collection_calibration_of_another_model_is_not_used(tmp_path: Path) -> None:
+def test_a_collection_calibration_of_another_model_is_not_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     rag = _two_collections(tmp_path)
     _install(rag, "c", _less_sure("3", model="qwen2.5-0.5b"))
-    answer = rag.ask("What is the capital of France?", "c")
+    with caplog.at_level(logging.WARNING, logger="verirag.pipeline.calibrations"):
+        answer = rag.ask("What is the capital of France?", "c")
+        rag.ask("What is the capital of France?", "c")
     assert answer.calibration.startswith("shipped: ")
     assert answer.calibrated
+    # Said once for the file, not on every question.
+    told = [r for r in caplog.records if "not for the model answering" in r.getMessage()]
+    assert len(told) == 1 and "qwen2.5-0.5b" in told[0].getMessage()
 
 
 def test_handed_in_thresholds_decide_every_collection(tmp_path: Path) -> None:
