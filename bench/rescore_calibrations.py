@@ -32,7 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from verirag.evaluators.decision import Thresholds
 from verirag.pipeline.evaluation.calibrate import HeldOutAnswer
-from verirag.pipeline.evaluation.calibration_fit import exclusion_path, held_out_scores
+from verirag.pipeline.evaluation.calibration_fit import (
+    exclusion_path,
+    held_out_scores,
+    measures_weighed,
+)
 from verirag.pipeline.evaluation.calibration_run import packaged_calibration_path
 from verirag.pipeline.evaluation.held_out import own_answer_rows
 from verirag.pipeline.evaluation.metrics import (
@@ -51,13 +55,7 @@ def excluded_ids(calibration: Path) -> set[str]:
 
 def unrecorded(item: HeldOutAnswer, t: Thresholds) -> bool:
     """The answer lacks a signal that `t`'s own-answer model weighs."""
-    model = t.own_model
-    if model is None:
-        return False
-    return any(
-        getattr(item, name) is None and getattr(model, name, 0.0) != 0.0
-        for name in ("check", "alignment", "anchor")
-    )
+    return not measures_weighed(t, item)
 
 
 def compare(title: str, items: list[HeldOutAnswer], calibrations: dict[str, Thresholds]) -> None:

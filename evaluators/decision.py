@@ -44,6 +44,7 @@ class AnswerModel:
         "check",
         "alignment",
         "anchor",
+        "retrieval",
     )
 
     bias: float
@@ -54,6 +55,8 @@ class AnswerModel:
     check: float = 0.0  # the judge's P(the sources give this answer to this question)
     alignment: float = 0.0  # the question's words around the sentences the claims rest on
     anchor: float = 0.0  # the question's words around the sentence holding the short answer
+    # Added 2026-12-06; 0 in files fitted before.
+    retrieval: float = 0.0  # the reranker's P(relevant) of the best source the model read
 
     def probability(
         self,
@@ -63,6 +66,7 @@ class AnswerModel:
         check: float = UNKNOWN,
         alignment: float = UNKNOWN,
         anchor: float = UNKNOWN,
+        retrieval: float = UNKNOWN,
     ) -> float:
         z = (
             self.bias
@@ -72,6 +76,7 @@ class AnswerModel:
             + self.check * check
             + self.alignment * alignment
             + self.anchor * anchor
+            + self.retrieval * retrieval
         )
         return sigmoid(z)
 
@@ -141,6 +146,12 @@ class Thresholds:
         a fitted model that kept it does, so an answer pays for it only where it counts."""
         model = self.given_model if given else self.own_model
         return model is not None and model.check != 0.0
+
+    @property
+    def weighs_retrieval(self) -> bool:
+        """Whether the own-answer score reads the reranker's P(relevant): answers retrieved
+        without the reranker lack it, and are not scored as the model was fitted."""
+        return self.own_model is not None and self.own_model.retrieval != 0.0
 
     def covers(self, generator: str, judge: str, backend: str) -> bool:
         """Fitted for this (generator, judge, backend), so its cuts mean what they say."""
@@ -217,6 +228,7 @@ def answer_score(
     check: float | None = None,
     alignment: float | None = None,
     anchor: float | None = None,
+    retrieval: float | None = None,
 ) -> float:
     """The blended score of an answer; `support` is its weakest claim's score.
 
@@ -231,6 +243,7 @@ def answer_score(
         UNKNOWN if check is None else check,
         UNKNOWN if alignment is None else alignment,
         UNKNOWN if anchor is None else anchor,
+        UNKNOWN if retrieval is None else retrieval,
     )
     if confidence is not None and t.own_model is not None:
         return t.own_model.probability(known_support, lift_s, confidence, *extra)

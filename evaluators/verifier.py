@@ -42,6 +42,9 @@ class Evidence:
     # Each source's body as a reader sees it (a citation's snippet), where claims' evidence
     # spans point; empty: the texts themselves.
     bodies: tuple[str, ...] = ()
+    # The reranker's P(relevant) of the best source (`Answer.retrieval_confidence`); None:
+    # the sources were not retrieved and reranked here (given text, a reranker switched off).
+    retrieval: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Verification:
     alignment: float | None = None
     # The same around the source sentence that holds the short answer (`anchor_alignment`).
     anchor: float | None = None
+    retrieval: float | None = None  # the evidence's, carried to the score
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,7 @@ class Verifier:
                     answer_check=g.answer_check,
                     alignment=g.alignment,
                     anchor=g.anchor,
+                    retrieval=evidence.retrieval,
                 )
             )
         return out
@@ -194,6 +199,7 @@ class Verifier:
             check=verification.answer_check,
             alignment=verification.alignment,
             anchor=verification.anchor,
+            retrieval=verification.retrieval,
         )
 
     def _claims(self, evidence: Evidence, answer: str, given: bool) -> list[ClaimResult]:

@@ -18,7 +18,7 @@ from verirag.core.records import (
     joined_collections,
 )
 from verirag.core.settings import Settings
-from verirag.evaluators.confidence import LogprobConfidence, features
+from verirag.evaluators.confidence import LogprobConfidence, features, sigmoid
 from verirag.evaluators.consistency import sample_agreement
 from verirag.evaluators.decision import ClaimVerdict, Thresholds, decide, is_abstention
 from verirag.evaluators.judge import LlmJudgeVerifier
@@ -78,6 +78,8 @@ class PreparedPrompt:
     prompt: str  # empty when nothing relevant was retrieved
     texts: tuple[str, ...]  # the packed sources as lexical evidence reads them
     follow_up: str = ""  # the question as asked, when a conversation made `question` of it
+    # The reranker's P(relevant) of the best packed source; None when not reranked.
+    retrieval: float | None = None
 
     def evidence(self) -> Evidence:
         """What an answer to this prompt is checked against."""
@@ -87,7 +89,19 @@ class PreparedPrompt:
             self.prompt,
             self.texts,
             tuple(c.snippet for c in self.citations),
+            self.retrieval,
         )
+
+
+def retrieval_confidence(hits: Sequence[SearchHit], packed: Sequence[Citation]) -> float | None:
+    """The reranker's P(relevant) of the best source packed into the prompt: its score is a
+    logistic model's logit (`retrievers/rerank.py`), so the sigmoid reads as a probability.
+    None when no packed source was reranked (each hit scored by its collection's reranker)."""
+    scores = {
+        (h.collection, h.chunk_id): h.rerank_score for h in hits if h.rerank_score is not None
+    }
+    read = [scores[key] for c in packed if (key := (c.collection, c.chunk_id)) in scores]
+    return sigmoid(max(read)) if read else None
 
 
 class RagPipeline:
@@ -127,8 +141,11 @@ class RagPipeline:
         s = self.settings
         backend = backend_for(s.generator, s)
         # Whether a calibration was fitted for the combination answering: the pipeline's and
-        # each collection's are judged by the same test.
-        self._fits: Callable[[Thresholds], bool] = lambda t: t.covers(s.generator, s.judge, backend)
+        # each collection's are judged by the same test. With the reranker off, a calibration
+        # that weighs its P(relevant) scores every answer with it unknown: not as fitted.
+        self._fits: Callable[[Thresholds], bool] = lambda t: (
+            t.covers(s.generator, s.judge, backend) and (s.rerank or not t.weighs_retrieval)
+        )
         self.calibrated = self._fits(self.thresholds)
         # Thresholds handed in (a calibration measuring its own signals) decide every answer;
         # otherwise a collection's own calibration comes before the pipeline's.
@@ -353,6 +370,7 @@ class RagPipeline:
             prompt,
             packed.texts,
             follow_up,
+            retrieval_confidence(relevant, packed.citations),
         )
 
     def ask(
@@ -501,6 +519,7 @@ class RagPipeline:
             answer_check=verification.answer_check if verification else None,
             question_alignment=verification.alignment if verification else None,
             answer_anchor=verification.anchor if verification else None,
+            retrieval_confidence=verification.retrieval if verification else None,
             sample_agreement=agreement,
             calibrated=chosen.calibrated,
             calibration=chosen.source,

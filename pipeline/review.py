@@ -74,6 +74,7 @@ class ReviewItem:
                     "answer_check",
                     "question_alignment",
                     "answer_anchor",
+                    "retrieval_confidence",
                 )
             },
             "claims": [

@@ -104,7 +104,10 @@ class HybridRetriever:
             by_id = {c.chunk_id: c for c in given.candidates}
             return [
                 replace(
-                    hit, dense_score=by_id[hit.chunk_id].dense, bm25_score=by_id[hit.chunk_id].bm25
+                    hit,
+                    dense_score=by_id[hit.chunk_id].dense,
+                    bm25_score=by_id[hit.chunk_id].bm25,
+                    rerank_score=hit.score,
                 )
                 for hit in self.store.hits(rerank(reranker, given, tokenize)[:k])
             ]

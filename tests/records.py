@@ -40,4 +40,5 @@ def over_confident_signals(rng: random.Random) -> dict[str, float | None]:
         "check": None,
         "alignment": rng.uniform(0.5, 1.0),
         "anchor": rng.uniform(0.5, 1.0),
+        "retrieval": rng.uniform(0.7, 1.0),
     }

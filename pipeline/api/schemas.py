@@ -174,6 +174,9 @@ class HitOut(_Out):
     pages: _Pages
     dense_score: float | None
     bm25_score: float | None
+    rerank_score: float | None = Field(
+        default=None, description="the reranker's logit of P(relevant); null when not reranked"
+    )
 
 
 class TimingsOut(_Out):
@@ -234,6 +237,11 @@ class AnswerOut(_Out):
         default=None,
         description="share of the question's content words around the source sentence that "
         "holds the short answer; 0 when no source sentence holds it",
+    )
+    retrieval_confidence: float | None = Field(
+        default=None,
+        description="the reranker's probability that the best source the model read is about "
+        "what was asked; null when not reranked",
     )
     sample_agreement: float | None = Field(
         default=None,

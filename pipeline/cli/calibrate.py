@@ -79,6 +79,16 @@ def calibrate(
             "unchanged) and are excluded from later samples; repeatable"
         ),
     ] = None,
+    refit_with: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="RUN[=CALIBRATION]: a `verirag eval abstention|qa` run of this generator "
+            "whose own answers (200 or more over all runs) the own-answer model is fitted on "
+            "again, every weight and the answer cut, out of fold; with signals measured "
+            "since the calibration's own questions were asked. Excluded from later samples; "
+            "supersedes --recalibrate-with's shift; repeatable"
+        ),
+    ] = None,
     work_dir: Annotated[
         Path | None,
         typer.Option(
@@ -128,6 +138,7 @@ def calibrate(
         HALUEVAL_PART,
         CalibrationData,
         with_held_out,
+        with_refit,
     )
     from verirag.pipeline.evaluation.calibration_fit import fit, write_calibration
     from verirag.pipeline.evaluation.calibration_run import (
@@ -144,6 +155,11 @@ def calibrate(
     own_target = _collection_target(settings.collections_dir, collection, remove, output)
     if remove:
         return
+    if own_target is not None and refit_with:
+        fail(
+            "--refit-with fits every weight of the shipped own-answer model again; a "
+            "collection's calibration moves its level only: pass --recalibrate-with"
+        )
     if own_target is not None and not recalibrate_with:
         fail(
             "a collection's calibration is the shipped fit moved to labelled answers of its "
@@ -163,6 +179,17 @@ def calibrate(
     # Read before any model is loaded, so that a bad run directory fails in seconds; held out
     # before the signals are written, so that a refit from them reproduces the fit.
     held = guard(lambda: _held_out_rows(recalibrate_with or [], settings.generator, base))
+    refit = guard(lambda: _held_out_rows(refit_with or [], settings.generator, base))
+    if own_target is not None:
+        from verirag.pipeline.evaluation.calibration_fit import measures_weighed
+
+        lacking = sum(not measures_weighed(base, h) for h in held)
+        if lacking:
+            fail(
+                f"{lacking} of the runs' {len(held)} own answers lack a signal the shipped "
+                "own-answer model weighs (runs from before it was measured): measure it again "
+                "with `python bench/remeasure_retrieval.py RUN`, or make a new run"
+            )
     if own_target is not None and len(held) < FEW_DOMAIN_ANSWERS:
         # Measured: 84 Amazon answers over-corrected the other sample; 172 halved its gap.
         err.print(
@@ -170,7 +197,7 @@ def calibrate(
             f"{FEW_DOMAIN_ANSWERS} or more are advised (bench/RESULTS.md)"
         )
     if earlier is not None and not summary_pairs and not more_pairs and not own_questions:
-        measured = with_held_out(earlier, held, only=own_target is not None)
+        measured = with_refit(with_held_out(earlier, held, only=own_target is not None), refit)
         if save_signals is not None:
             measured.dump(save_signals)
             out.print(f"signals written to {save_signals}")
@@ -194,7 +221,7 @@ def calibrate(
             work_dir=work,
             progress=asked,
             avoid=avoid or (),
-            held_out=frozenset(h.item_id for h in held),
+            held_out=frozenset(h.item_id for h in (*held, *refit)),
             budget_minutes=budget,
         )
 
@@ -221,7 +248,10 @@ def calibrate(
                 confirm_pairs=summary_pairs,
             )
 
-        measured = with_held_out(guard(lambda: measure(earlier)), held, only=own_target is not None)
+        measured = with_refit(
+            with_held_out(guard(lambda: measure(earlier)), held, only=own_target is not None),
+            refit,
+        )
         signals_path = save_signals or work / "signals.json"
         measured.dump(signals_path)
         out.print(f"signals written to {signals_path}")

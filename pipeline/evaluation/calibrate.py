@@ -99,6 +99,7 @@ class OwnAnswer:
     indexed: bool = True  # the question's paragraph was indexed
     sources: Sources = field(default_factory=Sources)
     anchor: float | None = None  # question words around the sentence holding the short answer
+    retrieval: float | None = None  # the reranker's P(relevant) of the best source read
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ def own_answer(
         gold_indexed,
         _sources(answer),
         answer.answer_anchor,
+        answer.retrieval_confidence,
     )
 
 
@@ -167,6 +169,7 @@ class HaluRow:
     check: float | None = None
     alignment: float | None = None
     anchor: float | None = None
+    retrieval: float | None = None  # never measured: given text was not retrieved here
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,7 @@ class HeldOutAnswer:
     check: float | None = None
     alignment: float | None = None
     anchor: float | None = None
+    retrieval: float | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,10 @@ class CalibrationData:
     # Own answers of evaluation runs the answer model's intercept is recalibrated on (their
     # ids are excluded too); empty: the out-of-fold fit stands as it is.
     held_out: list[HeldOutAnswer] = field(default_factory=list)
+    # Own answers of evaluation runs the own-answer model is fitted on again, every weight
+    # and the cut (`calibration_fit.refit_own`; their ids are excluded too). They supersede
+    # the held-out recalibration, which would move an intercept the refit has just set.
+    refit: list[HeldOutAnswer] = field(default_factory=list)
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)) + "\n")
@@ -221,6 +229,7 @@ class CalibrationData:
             asked=[Asked(**a) for a in raw.get("asked", [])],
             confirm=[_halu_row(h) for h in raw.get("confirm", [])],
             held_out=[HeldOutAnswer(**h) for h in raw.get("held_out", [])],
+            refit=[HeldOutAnswer(**h) for h in raw.get("refit", [])],
         )
 
 
@@ -251,6 +260,7 @@ def own_from_dict(o: dict[str, Any]) -> OwnAnswer:
         o.get("indexed", True),
         sources,
         anchor,
+        o.get("retrieval"),
     )
 
 
@@ -469,6 +479,28 @@ def with_held_out(
             "squad": sorted({*data.excluded.get("squad", ()), *earlier, *held}),
         },
         described=f"{described}; held out: {len(held)} own answers of {', '.join(runs)}",
+    )
+
+
+def with_refit(data: CalibrationData, rows: Sequence[HeldOutAnswer]) -> CalibrationData:
+    """Signals measured earlier, with own answers of evaluation runs that the own-answer model
+    is fitted on again (`calibration_fit.refit_own`), their ids excluded from every later
+    sample. A question already listed keeps its first answer; no rows change nothing."""
+    if not rows:
+        return data
+    refit = {h.item_id: h for h in data.refit}
+    for row in rows:
+        refit.setdefault(row.item_id, row)
+    runs = sorted({h.run for h in refit.values()})
+    return replace(
+        data,
+        refit=list(refit.values()),
+        excluded={
+            **data.excluded,
+            "squad": sorted({*data.excluded.get("squad", ()), *refit}),
+        },
+        described=f"{data.described.split('; refit on: ')[0]}; refit on: {len(refit)} own "
+        f"answers of {', '.join(runs)}",
     )
 
 

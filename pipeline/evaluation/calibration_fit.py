@@ -39,23 +39,28 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from scipy.optimize import brentq
+from sklearn.model_selection import StratifiedKFold
 
 from verirag.evaluators.confidence import logit, sigmoid
-from verirag.evaluators.decision import Thresholds, answer_score
+from verirag.evaluators.decision import UNKNOWN, AnswerModel, Thresholds, answer_score
+from verirag.evaluators.grounding import lift_score
 from verirag.pipeline.calibrations import write_atomically
 from verirag.pipeline.evaluation.calibrate import (
     CalibrationData,
     HaluRow,
     HeldOutAnswer,
     OwnAnswer,
+    fit_logistic,
 )
 from verirag.pipeline.evaluation.calibration_figures import confirm_figures, oof_figures
 from verirag.pipeline.evaluation.calibration_models import (
-    CANDIDATES,
+    CLAIM_CUT,
     FORMAT_VERSION,
     GIVEN_POOL,
     MIN_GAIN,
+    OWN_CANDIDATES,
     Signals,
     _both_classes,
     _fold_limit,
@@ -101,7 +106,7 @@ def choose_signals(
     }
     rows: dict[str, Sequence[OwnAnswer | HaluRow]] = {"own": data.own, "given": data.halueval}
     sides = (("own", 0),) if confirming else (("own", 0), ("given", 1))
-    for name in CANDIDATES:
+    for name in OWN_CANDIDATES:
         for side, index in sides:
             before = best[side]
             if before is None or all(getattr(r, name) is None for r in rows[side]):
@@ -215,6 +220,7 @@ def single_signal_auroc(data: CalibrationData) -> dict[str, dict[str, float | No
             "check": measured([o.check for o in data.own], right),
             "alignment": measured([o.alignment for o in data.own], right),
             "anchor": measured([o.anchor for o in data.own], right),
+            "retrieval": measured([o.retrieval for o in data.own], right),
             # Not a model input (its scale belongs to the embedder, which a calibration does
             # not fix): the best dense cosine among the cited sources, for comparison.
             "cited_dense_cosine": measured([_cited_dense(o) for o in data.own], right),
@@ -344,9 +350,29 @@ def fit(
         report=report,
         stale="",  # fitted now, on the signals just measured
     )
-    if not data.held_out:
+    if data.refit:
+        refitted, got = refit_own(fitted, data.refit, target_precision=target_precision)
+        log(
+            f"own-answer model fitted again on {got['answers']} own answers of "
+            f"{', '.join(got['runs'])} ({got['right']} right, {got['folds']}-fold): signals "
+            + "; ".join(f"{k} {v:.3f}" for k, v in got["tried"].items())
+            + f"; chosen {'+'.join(got['signals'])}, out-of-fold AUROC "
+            f"{got['out_of_fold']['auroc']:.3f} (the fit before, never fitted on them: "
+            f"{got['before']['auroc']:.3f}), ECE {got['out_of_fold']['ece']:.3f} "
+            f"({got['before']['ece']:.3f}); answer cut {refitted.answer_min:.3f}"
+        )
+        fitted = refitted
+    # An answer that lacks a signal the model weighs (a run from before the signal existed)
+    # would be scored with it unknown: it says nothing exact about the model's level.
+    held = [h for h in data.held_out if measures_weighed(fitted, h)]
+    if len(held) < len(data.held_out):
+        log(
+            f"{len(data.held_out) - len(held)} held-out answers lack a signal the own-answer "
+            "model weighs: left out of the recalibration"
+        )
+    if not held:
         return fitted
-    recalibrated, shift = recalibrate(fitted, data.held_out)
+    recalibrated, shift = recalibrate(fitted, held)
     log(
         f"recalibrated on {shift['answers']} held-out own answers of {', '.join(shift['runs'])} "
         f"({shift['right']} right): intercept {shift['shift']:+.3f}, mean confidence "
@@ -355,6 +381,17 @@ def fit(
         f"{recalibrated.answer_min:.3f}, so every decision stays as fitted"
     )
     return recalibrated
+
+
+WEIGHED_IF_MEASURED = ("check", "alignment", "anchor", "retrieval")
+
+
+def measures_weighed(t: Thresholds, h: HeldOutAnswer) -> bool:
+    """Whether the stored answer `h` recorded every signal `t`'s own-answer model weighs."""
+    model = t.own_model
+    return model is None or all(
+        getattr(h, name) is not None or getattr(model, name) == 0.0 for name in WEIGHED_IF_MEASURED
+    )
 
 
 def held_out_score(t: Thresholds, h: HeldOutAnswer) -> float:
@@ -368,6 +405,7 @@ def held_out_score(t: Thresholds, h: HeldOutAnswer) -> float:
         check=h.check,
         alignment=h.alignment,
         anchor=h.anchor,
+        retrieval=h.retrieval,
     )
 
 
@@ -412,6 +450,131 @@ def recalibrate(t: Thresholds, held: Sequence[HeldOutAnswer]) -> tuple[Threshold
         "held_out_auroc": auroc(after, right),  # never fitted on: the weights' fresh figure
     }
     return replace(moved, report={**t.report, "recalibration": report}), report
+
+
+MIN_REFIT = 200  # own answers: the issue's floor for fitting an own-answer model
+
+
+def _held_columns(t: Thresholds, rows: Sequence[HeldOutAnswer]) -> dict[str, np.ndarray]:
+    """The own-answer model's inputs for stored answers, as `held_out_score` reads them."""
+    claim = t.claim_model
+
+    def support(h: HeldOutAnswer) -> float:
+        if h.support is None:
+            return UNKNOWN
+        return claim.probability(h.support) if claim else h.support
+
+    def known(values: Sequence[float | None]) -> np.ndarray:
+        return np.asarray([UNKNOWN if v is None else v for v in values], dtype=np.float64)
+
+    return {
+        "support": np.asarray([support(h) for h in rows], dtype=np.float64),
+        "lift": np.asarray([lift_score(h.lift, t.grounding_scale) for h in rows]),
+        "logprob": np.asarray([h.logprob for h in rows], dtype=np.float64),
+        **{name: known([getattr(h, name) for h in rows]) for name in OWN_CANDIDATES},
+    }
+
+
+def _refit_model(
+    columns: dict[str, np.ndarray], names: Sequence[str], right: np.ndarray, rows: Sequence[int]
+) -> AnswerModel:
+    bias, w = fit_logistic(np.column_stack([columns[n][rows] for n in names]), right[rows])
+    weights = {"support": 0.0, "lift": 0.0, **{n: float(v) for n, v in zip(names, w, strict=True)}}
+    return AnswerModel(bias=bias, **weights)
+
+
+def _refit_oof(
+    columns: dict[str, np.ndarray], names: Sequence[str], right: np.ndarray, folds: int, seed: int
+) -> list[float]:
+    p = [0.5] * len(right)
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    for train, test in splitter.split(np.zeros(len(right)), right):
+        model = _refit_model(columns, names, right, train.tolist())
+        for i in test.tolist():
+            p[i] = model.probability(*(float(columns[c][i]) for c in AnswerModel.SIGNALS))
+    return p
+
+
+def refit_own(
+    t: Thresholds,
+    rows: Sequence[HeldOutAnswer],
+    *,
+    target_precision: float,
+    folds: int = 5,
+    seed: int = 0,
+) -> tuple[Thresholds, dict[str, Any]]:
+    """`t` with its own-answer model fitted again, every weight, on own answers of evaluation
+    runs of today's pipeline (`rows`), and the answer cut chosen again on their out-of-fold
+    probabilities: what a calibration's own questions cannot give, answers with a signal
+    added since they were asked (the reranker's P(relevant), measured in every run since).
+
+    Signals: `t`'s own ones, plus each other candidate measured on these answers that raises
+    the out-of-fold AUROC by MIN_GAIN. Every figure reported is out of fold; the shipped
+    model is then fitted on all rows. The input calibration's own AUROC on the rows is
+    reported beside it (never fitted on them: a fresh figure for the weights it had)."""
+    right = np.asarray([h.correct for h in rows], dtype=float)
+    if len(rows) < MIN_REFIT or not _both_classes(right.astype(bool).tolist()):
+        raise ValueError(
+            f"{len(rows)} own answers, {int(right.sum())} right: refitting the own-answer "
+            f"model needs at least {MIN_REFIT}, some right and some wrong"
+        )
+    if t.own_model is None:
+        raise ValueError("no own-answer model to refit (fit one first)")
+    folds = max(2, min(folds, int(right.sum()), int(len(right) - right.sum())))
+    columns = _held_columns(t, rows)
+    listed = t.report.get("signals", {}).get("own")
+    base = (
+        tuple(listed)
+        if listed
+        else tuple(n for n in AnswerModel.SIGNALS if getattr(t.own_model, n) != 0.0)
+    )
+    labels = right.astype(bool).tolist()
+    chosen = base
+    best = auroc(_refit_oof(columns, chosen, right, folds, seed), labels)
+    tried: dict[str, float] = {"+".join(chosen): best}
+    for name in OWN_CANDIDATES:
+        if name in chosen or all(getattr(h, name) is None for h in rows):
+            continue
+        trial = (*chosen, name)
+        got = auroc(_refit_oof(columns, trial, right, folds, seed), labels)
+        tried["+".join(trial)] = got
+        if got >= best + MIN_GAIN:
+            chosen, best = trial, got
+    oof = _refit_oof(columns, chosen, right, folds, seed)
+    flagged = columns["support"] < CLAIM_CUT
+    pool = [i for i in range(len(rows)) if not flagged[i]]
+    cut, precision, coverage = precision_cut(
+        [oof[i] for i in pool], [labels[i] for i in pool], target_precision, sum(labels)
+    )
+    model = _refit_model(columns, chosen, right, list(range(len(rows))))
+    before = held_out_scores(t, rows)
+    report = {
+        "answers": len(rows),
+        "right": int(right.sum()),
+        "runs": sorted({h.run for h in rows}),
+        "folds": folds,
+        "seed": seed,
+        "signals": list(chosen),
+        "tried": tried,
+        "out_of_fold": {
+            "auroc": best,
+            "ece": expected_calibration_error(oof, labels, 10),
+            "delivered_precision": precision,
+            "right_delivered": coverage,
+        },
+        "before": {  # the input calibration, never fitted on these answers
+            "auroc": auroc(before, labels),
+            "ece": expected_calibration_error(before, labels, 10),
+        },
+        "target_precision": target_precision,
+    }
+    refitted = replace(
+        t,
+        own_model=model,
+        answer_min=float(cut),
+        report={**t.report, "refit": report},
+    )
+    return refitted, report
 
 
 def exclusion_path(calibration: Path) -> Path:

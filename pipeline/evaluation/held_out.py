@@ -74,6 +74,7 @@ def own_answer_rows(
                 check=s.get("check"),
                 alignment=s.get("alignment"),
                 anchor=s.get("anchor"),
+                retrieval=s.get("retrieval"),
             )
         )
     return rows

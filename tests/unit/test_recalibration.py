@@ -17,7 +17,11 @@ from tests.records import over_confident_signals, stored_answer
 from verirag.evaluators.decision import AnswerModel, ClaimModel, Thresholds
 from verirag.pipeline.cli import app
 from verirag.pipeline.evaluation.calibrate import CalibrationData, HeldOutAnswer, with_held_out
-from verirag.pipeline.evaluation.calibration_fit import held_out_scores, recalibrate
+from verirag.pipeline.evaluation.calibration_fit import (
+    held_out_scores,
+    measures_weighed,
+    recalibrate,
+)
 from verirag.pipeline.evaluation.held_out import held_out_answers
 from verirag.pipeline.evaluation.suites.shared import AnswerRecord
 
@@ -222,7 +226,9 @@ def test_calibrate_recalibrates_on_a_run_excludes_it_and_a_refit_reproduces_it(
     )
     assert result.exit_code == 0, result.output
     earlier = CalibrationData.load(signals).held_out  # what the shipped fit held out
-    held = 60 + len(earlier)
+    shipped_t = Thresholds.load(SHIPPED / f"{GENERATOR}.json")
+    # Earlier rows that lack a signal the shipped model weighs stay saved but do not shift.
+    held = 60 + sum(measures_weighed(shipped_t, h) for h in earlier)
     fitted = json.loads(out.read_text())
     shipped = json.loads((SHIPPED / f"{GENERATOR}.json").read_text())
     recal = fitted["report"]["recalibration"]
@@ -232,7 +238,7 @@ def test_calibrate_recalibrates_on_a_run_excludes_it_and_a_refit_reproduces_it(
     assert fitted["own_model"]["bias"] < shipped["own_model"]["bias"] - shift_before
     excluded = json.loads((tmp_path / "cal.exclude.json").read_text())["squad"]
     assert set(records) <= set(excluded)
-    assert len(CalibrationData.load(saved).held_out) == held
+    assert len(CalibrationData.load(saved).held_out) == 60 + len(earlier)
 
     # The saved signals hold the held-out rows: a refit from them, with no run, is the same fit.
     again = tmp_path / "again.json"

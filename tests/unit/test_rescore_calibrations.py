@@ -30,8 +30,11 @@ def _record(
         "check": None,  # not recorded: the shipped model does not weigh it
         "alignment": 0.5,
         "anchor": anchor,
+        "retrieval": 0.75,
     }
-    confidence = answer_score(t, support, 0.02, 0.7, check=None, alignment=0.5, anchor=anchor)
+    confidence = answer_score(
+        t, support, 0.02, 0.7, check=None, alignment=0.5, anchor=anchor, retrieval=0.75
+    )
     record = stored_answer(
         answerable=answerable,
         contains=contains,

@@ -146,6 +146,9 @@ class SearchHit:
     dense_score: float | None = None  # cosine to the query
     bm25_score: float | None = None  # None: not among BM25's candidates
     collection: str = ""  # the collection it came from
+    # The reranker's logistic score (a logit of P(relevant)); kept when collections are
+    # merged by rank and `score` is replaced. None: not reranked.
+    rerank_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,10 @@ class Answer:
     # The same share around the source sentence that holds the short answer: whether what the
     # model named stands where the question is asked (`anchor_alignment`). None: not measured.
     answer_anchor: float | None = None
+    # The reranker's P(relevant) of the best source the model read: whether retrieval found a
+    # source about what was asked, which no check of the answer against that source can say
+    # (a right-looking answer from the wrong document). None: not reranked, or withheld.
+    retrieval_confidence: float | None = None
     # The share of short answers sampled again from the sources that agree with this one
     # (`agreement_samples`); None: not measured.
     sample_agreement: float | None = None

@@ -33,7 +33,16 @@ from verirag.pipeline.evaluation.suites.shared import (
 )
 
 # The answer's signals (`answer_signals`), in the order the report lists them.
-SIGNALS = ("support", "lift", "logprob", "check", "alignment", "anchor", "agreement")
+SIGNALS = (
+    "support",
+    "lift",
+    "logprob",
+    "check",
+    "alignment",
+    "anchor",
+    "retrieval",
+    "agreement",
+)
 
 # (row label, metric group, the decisions that count as withholding)
 RULES: tuple[tuple[str, str, frozenset[str]], ...] = (
