@@ -318,3 +318,31 @@ def test_with_the_reranker_off_the_answer_says_it_is_not_calibrated(tmp_path: Pa
     answer = rag.ask("What is the capital of France?", "c")
     assert answer.retrieval_confidence is None
     assert not answer.calibrated and not rag.calibrated
+
+
+def test_a_collection_is_not_recalibrated_on_runs_that_lack_a_weighed_signal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VERIRAG_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data" / "collections" / "c").mkdir(parents=True)
+    (tmp_path / "data" / "collections" / "c" / "meta.sqlite").touch()
+    run = _write_run(tmp_path / "eval-old", 40, 5)
+    lines = (run / "items.jsonl").read_text().splitlines()
+    older = []
+    for line in lines:  # as a run from before the signal existed stored it
+        entry = json.loads(line)
+        del entry["record"]["signals"]["retrieval"]
+        older.append(json.dumps(entry))
+    (run / "items.jsonl").write_text("\n".join(older) + "\n")
+    signals = SHIPPED / "signals" / f"{GENERATOR}.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            *("calibrate", "--generator", GENERATOR, "--from-signals", str(signals)),
+            *("--recalibrate-with", str(run), "--collection", "c"),
+        ],
+    )
+    assert result.exit_code != 0
+    assert "none of the runs' 40 own answers recorded every signal" in result.output
+    assert "bench/remeasure_retrieval.py" in result.output
+    assert not (tmp_path / "data" / "collections" / "c" / "calibration.json").exists()
