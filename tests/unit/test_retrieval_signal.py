@@ -254,12 +254,17 @@ def test_calibrate_refits_on_runs_excludes_them_and_a_refit_reproduces_it(
     assert reproduced["answer_min"] == fitted["answer_min"]
 
 
-def test_calibrate_refuses_a_refit_into_a_collection(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _collection_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A data directory holding collection "c" (as `collection_exists` tells one)."""
     monkeypatch.setenv("VERIRAG_DATA_DIR", str(tmp_path / "data"))
     (tmp_path / "data" / "collections" / "c").mkdir(parents=True)
     (tmp_path / "data" / "collections" / "c" / "meta.sqlite").touch()
+
+
+def test_calibrate_refuses_a_refit_into_a_collection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _collection_c(tmp_path, monkeypatch)
     result = CliRunner().invoke(
         app,
         [
@@ -323,9 +328,7 @@ def test_with_the_reranker_off_the_answer_says_it_is_not_calibrated(tmp_path: Pa
 def test_a_collection_is_not_recalibrated_on_runs_that_lack_a_weighed_signal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("VERIRAG_DATA_DIR", str(tmp_path / "data"))
-    (tmp_path / "data" / "collections" / "c").mkdir(parents=True)
-    (tmp_path / "data" / "collections" / "c" / "meta.sqlite").touch()
+    _collection_c(tmp_path, monkeypatch)
     run = _write_run(tmp_path / "eval-old", 40, 5)
     lines = (run / "items.jsonl").read_text().splitlines()
     older = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from verirag.core.settings import Settings
+from verirag.evaluators.decision import AnswerModel
 from verirag.pipeline.evaluation.engine import EvalPlan
 from verirag.pipeline.evaluation.metrics import (
     auroc,
@@ -33,16 +34,7 @@ from verirag.pipeline.evaluation.suites.shared import (
 )
 
 # The answer's signals (`answer_signals`), in the order the report lists them.
-SIGNALS = (
-    "support",
-    "lift",
-    "logprob",
-    "check",
-    "alignment",
-    "anchor",
-    "retrieval",
-    "agreement",
-)
+SIGNALS = (*AnswerModel.SIGNALS, "agreement")
 
 # (row label, metric group, the decisions that count as withholding)
 RULES: tuple[tuple[str, str, frozenset[str]], ...] = (
