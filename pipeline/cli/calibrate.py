@@ -183,18 +183,12 @@ def calibrate(
     if own_target is not None:
         from verirag.pipeline.evaluation.calibration_fit import measures_weighed
 
-        lacking = sum(not measures_weighed(base, h) for h in held)
-        if held and lacking == len(held):
+        # Answers lacking one are left out of the shift by the fit (and said there).
+        if held and not any(measures_weighed(base, h) for h in held):
             fail(
                 f"none of the runs' {len(held)} own answers recorded every signal the shipped "
                 "own-answer model weighs (runs from before it was measured): measure it again "
                 "with `python bench/remeasure_retrieval.py RUN`, or make a new run"
-            )
-        held = [h for h in held if measures_weighed(base, h)]
-        if lacking:
-            err.print(
-                f"warning: {lacking} own answers lack a signal the shipped own-answer model "
-                "weighs: left out"
             )
     if own_target is not None and len(held) < FEW_DOMAIN_ANSWERS:
         # Measured: 84 Amazon answers over-corrected the other sample; 172 halved its gap.

@@ -52,7 +52,6 @@ from verirag.pipeline.evaluation.calibrate import (
     HaluRow,
     HeldOutAnswer,
     OwnAnswer,
-    fit_logistic,
 )
 from verirag.pipeline.evaluation.calibration_figures import confirm_figures, oof_figures
 from verirag.pipeline.evaluation.calibration_models import (
@@ -62,8 +61,10 @@ from verirag.pipeline.evaluation.calibration_models import (
     MIN_GAIN,
     OWN_CANDIDATES,
     Signals,
+    _answer_model,
     _both_classes,
     _fold_limit,
+    _probabilities,
     answer_cut,
     fit_parts,
     given_probabilities,
@@ -475,12 +476,8 @@ def _held_columns(t: Thresholds, rows: Sequence[HeldOutAnswer]) -> dict[str, np.
     }
 
 
-def _refit_model(
-    columns: dict[str, np.ndarray], names: Sequence[str], right: np.ndarray, rows: Sequence[int]
-) -> AnswerModel:
-    bias, w = fit_logistic(np.column_stack([columns[n][rows] for n in names]), right[rows])
-    weights = {"support": 0.0, "lift": 0.0, **{n: float(v) for n, v in zip(names, w, strict=True)}}
-    return AnswerModel(bias=bias, **weights)
+def _rows(columns: dict[str, np.ndarray], rows: Sequence[int]) -> dict[str, np.ndarray]:
+    return {name: values[rows] for name, values in columns.items()}
 
 
 def _refit_oof(
@@ -489,9 +486,9 @@ def _refit_oof(
     p = [0.5] * len(right)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(np.zeros(len(right)), right):
-        model = _refit_model(columns, names, right, train.tolist())
-        for i in test.tolist():
-            p[i] = model.probability(*(float(columns[c][i]) for c in AnswerModel.SIGNALS))
+        model = _answer_model(_rows(columns, train), names, right[train].astype(bool).tolist())
+        for i, got in zip(test.tolist(), _probabilities(model, _rows(columns, test)), strict=True):
+            p[i] = got
     return p
 
 
@@ -546,7 +543,7 @@ def refit_own(
     cut, precision, coverage = precision_cut(
         [oof[i] for i in pool], [labels[i] for i in pool], target_precision, sum(labels)
     )
-    model = _refit_model(columns, chosen, right, list(range(len(rows))))
+    model = _answer_model(columns, chosen, labels)
     before = held_out_scores(t, rows)
     report = {
         "answers": len(rows),
