@@ -34,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.rescore_calibrations import excluded_ids
+from verirag.core.settings import Settings
 from verirag.evaluators.decision import Thresholds
 from verirag.pipeline.evaluation.calibrate import HeldOutAnswer
 from verirag.pipeline.evaluation.calibration_fit import (
@@ -50,8 +51,6 @@ from verirag.pipeline.evaluation.metrics import (
     expected_calibration_error,
 )
 from verirag.pipeline.evaluation.suites.shared import answer_log, bootstrap_intervals
-
-TARGET_PRECISION = 0.9  # the setting's default (`target_precision`)
 
 
 def runs_rows(
@@ -99,7 +98,9 @@ def cross_fitted(
             made, report = recalibrate(t, others)
             how = f"shift {report['shift']:+.3f}"
         else:
-            made, report = refit_own(t, others, target_precision=TARGET_PRECISION)
+            # The cut for the precision `verirag calibrate` aims at (setting `target_precision`).
+            target = Settings().target_precision
+            made, report = refit_own(t, others, target_precision=target)
             how = f"signals {'+'.join(report['signals'])}, cut {made.answer_min:.3f}"
         print(
             f"left out {name} ({len(rows)} answers, {sum(r.correct for r in rows)} right): "
