@@ -4,7 +4,8 @@
 the runs' answers' mean confidence is their share right; `--refit-with RUN ...` fits every
 weight again on them. Measured on the answers they were fitted on, both are in-sample. This
 script measures the procedure out of sample without a model, leaving one run out at a time
-(questions of one seed share articles, so a run is the honest unit to hold out): each run is
+(each run has its own index of distractors and the pipeline of its day, and the share right
+moves between runs more than between random folds, so a run is the unit to hold out): each run is
 scored by the calibration that the procedure makes from the *other* runs, and the pooled
 left-out confidences are reported (AUROC, ECE beside its reference under perfect
 calibration, mean confidence minus share right, Brier, answers at or above the cut and the
