@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.rescore_calibrations import excluded_ids
+from bench.rescore_calibrations import excluded_ids, runs_answers
 from verirag.core.settings import Settings
 from verirag.evaluators.decision import Thresholds
 from verirag.pipeline.evaluation.calibrate import HeldOutAnswer
@@ -45,39 +45,21 @@ from verirag.pipeline.evaluation.calibration_fit import (
     refit_own,
 )
 from verirag.pipeline.evaluation.calibration_run import packaged_calibration_path
-from verirag.pipeline.evaluation.held_out import own_answer_rows
 from verirag.pipeline.evaluation.metrics import (
     auroc,
     calibration_consistency,
     expected_calibration_error,
 )
-from verirag.pipeline.evaluation.suites.shared import answer_log, bootstrap_intervals
+from verirag.pipeline.evaluation.suites.shared import bootstrap_intervals
 
 
 def runs_rows(
     specs: list[str], t: Thresholds, excluded: set[str], keep_excluded: bool
 ) -> dict[str, list[HeldOutAnswer]]:
     """Each run's own answers that record every signal `t` weighs, deduplicated by question."""
-    seen: set[str] = set()
-    by_run: dict[str, list[HeldOutAnswer]] = {}
-    left_out = unrecorded = 0
-    for spec in specs:
-        path, _, answered = spec.partition("=")
-        run = Path(path)
-        done = answer_log(run).done
-        rows = own_answer_rows(done, run.name, Thresholds.load(Path(answered)) if answered else t)
-        kept = []
-        for r in rows:
-            if r.item_id in seen:
-                continue
-            if r.item_id in excluded and not keep_excluded:
-                left_out += 1
-            elif not measures_weighed(t, r):
-                unrecorded += 1
-            else:
-                kept.append(r)
-        by_run[run.name] = kept
-        seen.update(done)
+    read, left_out = runs_answers(specs, t, excluded, keep_excluded)
+    by_run = {name: [r for r in rows if measures_weighed(t, r)] for name, rows in read.items()}
+    unrecorded = sum(len(rows) - len(by_run[name]) for name, rows in read.items())
     if left_out:
         print(f"{left_out} own answers left out: the calibration excludes their questions")
     if unrecorded:
@@ -93,14 +75,14 @@ def cross_fitted(
     items: list[HeldOutAnswer] = []
     scores: list[float] = []
     above: list[bool] = []
+    # The cut for the precision `verirag calibrate` aims at (setting `target_precision`).
+    target = Settings().target_precision
     for name, rows in by_run.items():
         others = [r for other, rs in by_run.items() if other != name for r in rs]
         if procedure == "shift":
             made, report = recalibrate(t, others)
             how = f"shift {report['shift']:+.3f}"
         else:
-            # The cut for the precision `verirag calibrate` aims at (setting `target_precision`).
-            target = Settings().target_precision
             made, report = refit_own(t, others, target_precision=target)
             how = f"signals {'+'.join(report['signals'])}, cut {made.answer_min:.3f}"
         print(

@@ -58,6 +58,30 @@ def unrecorded(item: HeldOutAnswer, t: Thresholds) -> bool:
     return not measures_weighed(t, item)
 
 
+def runs_answers(
+    specs: list[str], default: Thresholds, excluded: set[str], keep_excluded: bool = False
+) -> tuple[dict[str, list[HeldOutAnswer]], int]:
+    """Each run's own answers by run name, and how many were left out as `excluded`.
+
+    `specs` are `RUN[=CALIBRATION]`, the calibration the run was answered under (default
+    `default`). A question two runs drew counts once, with the first run's answer, as when
+    pooling; a question in `excluded` is left out (and counted) unless `keep_excluded`."""
+    by_run: dict[str, list[HeldOutAnswer]] = {}
+    seen: set[str] = set()
+    dropped = 0
+    for spec in specs:
+        run, _, answered = spec.partition("=")
+        under = Thresholds.load(Path(answered)) if answered else default
+        done = answer_log(Path(run)).done
+        items = own_answer_rows(done, Path(run).name, under)
+        dropped += sum(i.item_id in excluded for i in items)
+        left_out = seen if keep_excluded else seen | excluded
+        by_run[Path(run).name] = [i for i in items if i.item_id not in left_out]
+        # Every question the run drew, answered or abstained, as `pool_eval_runs` counts it.
+        seen.update(done)
+    return by_run, 0 if keep_excluded else dropped
+
+
 def compare(title: str, items: list[HeldOutAnswer], calibrations: dict[str, Thresholds]) -> None:
     names = list(calibrations)
     base = names[0]
@@ -139,19 +163,7 @@ def main() -> None:
         t = Thresholds.load(path)
         calibrations[f"{path.stem} (version {t.version})"] = t
         excluded |= excluded_ids(path)
-    by_run: dict[str, list[HeldOutAnswer]] = {}
-    seen: set[str] = set()
-    dropped = 0
-    for spec in args.run:
-        run, _, answered = spec.partition("=")
-        under = Thresholds.load(Path(answered)) if answered else baseline
-        # A question two runs drew counts once (the first run's answer), as when pooling.
-        done = answer_log(Path(run)).done
-        items = own_answer_rows(done, Path(run).name, under)
-        dropped += sum(i.item_id in excluded for i in items)
-        by_run[Path(run).name] = [i for i in items if i.item_id not in seen | excluded]
-        # Every question the run drew, answered or abstained, as `pool_eval_runs` counts it.
-        seen.update(done)
+    by_run, dropped = runs_answers(args.run, baseline, excluded)
     if dropped:
         print(f"{dropped} own answers left out: a compared calibration excludes their questions")
     everything = [i for items in by_run.values() for i in items]
