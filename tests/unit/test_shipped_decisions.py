@@ -25,6 +25,7 @@ import pytest
 from verirag.evaluators.decision import Thresholds
 from verirag.pipeline.evaluation.calibrate import HeldOutAnswer
 from verirag.pipeline.evaluation.calibration_fit import held_out_scores
+from verirag.pipeline.evaluation.calibration_run import packaged_calibration_path
 from verirag.pipeline.evaluation.metrics import auroc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def fresh_answers(name: str) -> list[HeldOutAnswer]:
 
 @pytest.mark.parametrize("generator", sorted(RUNS))
 def test_the_shipped_confidence_separates_and_delivers_right_answers(generator: str) -> None:
-    t = Thresholds.load(ROOT / "evaluators" / "calibration" / f"{generator}.json")
+    t = Thresholds.load(packaged_calibration_path(generator))
     rows = fresh_answers(RUNS[generator])
     assert len(rows) >= 140 and all(r.logprob is not None for r in rows)
     confidence = held_out_scores(t, rows)
@@ -57,7 +58,7 @@ def test_a_confidence_that_ranks_nothing_fails_the_bounds() -> None:
     """The bounds above are not met by chance: the same answers with their labels shuffled
     against the confidence (a calibration that knows nothing) miss the AUROC bound."""
     rows = fresh_answers(RUNS["qwen2.5-1.5b"])
-    t = Thresholds.load(ROOT / "evaluators" / "calibration" / "qwen2.5-1.5b.json")
+    t = Thresholds.load(packaged_calibration_path("qwen2.5-1.5b"))
     confidence = held_out_scores(t, rows)
     shuffled = [r.correct for r in rows]
     random.Random(0).shuffle(shuffled)
