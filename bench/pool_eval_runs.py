@@ -66,7 +66,10 @@ def main() -> None:
         + (f"; {left_out} left out: a shipped calibration excludes them" if left_out else "")
     )
     abstention = summarise_abstention(records, [])
-    show(abstention, ("own/", "withheld/", "abstain/", "answerable/", "unanswerable/"))
+    show(
+        abstention,
+        ("own/", "withheld/", "abstain/", "delivered/", "bound/", "answerable/", "unanswerable/"),
+    )
     print(abstention.counts)
     qa = summarise_qa(answerable, [])
     show(qa, ("exact_match", "f1", "contains_gold", "delivered_accuracy", "share_"))

@@ -33,7 +33,7 @@ from verirag.pipeline.evaluation.engine import (
 from verirag.pipeline.evaluation.runs import Interval, RunSummary
 from verirag.pipeline.evaluation.suites import hallucination as halu_suite
 from verirag.pipeline.evaluation.suites import run_suite, shared
-from verirag.pipeline.evaluation.suites.abstention import summarise_abstention
+from verirag.pipeline.evaluation.suites.abstention import answer_bound, summarise_abstention
 from verirag.pipeline.evaluation.suites.baseline import BaselineRecord, summarise_baseline
 from verirag.pipeline.evaluation.suites.hallucination import HaluRecord, summarise_hallucination
 from verirag.pipeline.evaluation.suites.qa import summarise_qa
@@ -194,6 +194,34 @@ def test_abstention_summary_hand_computed() -> None:
     assert m["abstain/precision"] == 1.0 and m["abstain/recall"] == pytest.approx(1 / 3)
     assert m["unanswerable/delivered"] == pytest.approx(1 / 3)
     assert result.counts["unanswerable"] == 3
+
+
+def test_answer_bound_hand_computed() -> None:
+    # 40 answerable: 20 right (3 sent to review), 12 wrong given, 8 abstained; 30 unanswerable.
+    records = (
+        [_answer(True, "answer", True)] * 17
+        + [_answer(True, "review", True)] * 3
+        + [_answer(True, "answer", False)] * 2
+        + [_answer(True, "review", False)] * 10
+        + [_answer(True, "abstain", False)] * 8
+        + [_answer(False, "review", False)] * 29
+        + [_answer(False, "answer", True)]  # from memory: the bound delivers it no more
+    )
+    # At precision 0.95, 20 right answers allow floor(20 / 19) = 1 wrong one delivered: 19
+    # answerable withheld (20 not right, less 1) beside all 30 unanswerable.
+    bound = answer_bound(records, 0.95)
+    assert bound.coverage == pytest.approx(21 / 40)
+    assert bound.withheld_precision == pytest.approx(30 / 49)
+    # At precision 0.8, 20 right allow 5 wrong; the abstentions can never be delivered.
+    assert answer_bound(records, 0.8).withheld_precision == pytest.approx(30 / 45)
+    assert answer_bound(records, 0.5).coverage == pytest.approx(32 / 40)
+    m = summarise_abstention(records, [], resamples=FEW).metrics
+    assert m["bound/coverage"] == pytest.approx(21 / 40)
+    assert m["delivered/coverage"] == pytest.approx(19 / 40)
+    assert m["delivered/precision"] == pytest.approx(17 / 19)
+    # The measured withholding (50 withheld, 29 of them unanswerable) stays under its bound.
+    assert m["withheld/precision"] == pytest.approx(29 / 50)
+    assert m["withheld/precision"] < m["bound/withheld_precision"]
 
 
 def test_abstention_own_answer_auroc_labels_as_calibrate_does() -> None:

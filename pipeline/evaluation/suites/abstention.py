@@ -4,6 +4,8 @@ withhold those (abstain, or send to review) and still answer the rest?"""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
+from math import floor
 
 from verirag.core.settings import Settings
 from verirag.evaluators.decision import AnswerModel
@@ -41,6 +43,37 @@ RULES: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("withheld (abstain or review)", "withheld", frozenset({"abstain", "review"})),
     ("abstain only", "abstain", frozenset({"abstain"})),
 )
+# Issue 14's target precision of delivered answers, at which `answer_bound` is read.
+BOUND_PRECISION = 0.95
+
+
+@dataclass(frozen=True)
+class AnswerBound:
+    """What the best possible confidence could reach on these answers: the generator's
+    answers are fixed, and a confidence only chooses which of them to deliver. It delivers
+    every right answer (answerable, given, containing a gold answer) and, while delivered
+    precision on answerable questions stays at least `precision`, as many wrong answers to
+    answerable questions as it allows (each one is an answerable question not withheld);
+    it delivers nothing on an unanswerable question (withheld recall 1). No cut on any
+    signal does better on both figures, so a target above them is the generator's limit,
+    not the verifier's."""
+
+    coverage: float  # delivered answerable questions / answerable questions
+    withheld_precision: float  # unanswerable / withheld
+
+
+def answer_bound(records: list[AnswerRecord], precision: float = BOUND_PRECISION) -> AnswerBound:
+    answerable = [r for r in records if r.answerable]
+    right = sum(r.decision != "abstain" and r.contains for r in answerable)
+    wrong_given = sum(r.decision != "abstain" and not r.contains for r in answerable)
+    # right / (right + wrong) >= precision, so at most right * (1 - p) / p wrong ones.
+    wrong = min(wrong_given, floor(right * (1 - precision) / precision + 1e-9))
+    unanswerable = len(records) - len(answerable)
+    withheld = unanswerable + len(answerable) - right - wrong
+    return AnswerBound(
+        coverage=(right + wrong) / len(answerable) if answerable else 0.0,
+        withheld_precision=unanswerable / withheld if withheld else 0.0,
+    )
 
 
 def abstention_suite(plan: EvalPlan, settings: Settings, progress: bool) -> SuiteResult:
@@ -93,6 +126,24 @@ def _own_metrics(records: list[AnswerRecord]) -> dict[str, float]:
     return metrics
 
 
+def _selective_metrics(records: list[AnswerRecord]) -> dict[str, float]:
+    """Delivered answers on answerable questions (issue 14's selective answering) beside
+    `answer_bound`'s ceiling on the same answers."""
+    answerable = [r for r in records if r.answerable]
+    if not answerable:
+        return {}
+    delivered = [r for r in answerable if r.decision == "answer"]
+    bound = answer_bound(records)
+    metrics = {
+        "delivered/coverage": len(delivered) / len(answerable),
+        "bound/coverage": bound.coverage,
+        "bound/withheld_precision": bound.withheld_precision,
+    }
+    if delivered:
+        metrics["delivered/precision"] = mean([float(r.contains) for r in delivered])
+    return metrics
+
+
 def _rule_metrics(records: list[AnswerRecord]) -> dict[str, float]:
     labels = [not r.answerable for r in records]
     metrics: dict[str, float] = {}
@@ -105,7 +156,7 @@ def _rule_metrics(records: list[AnswerRecord]) -> dict[str, float]:
         metrics["confidence_auroc"] = auroc(
             [r.confidence for r in records], [not y for y in labels]
         )
-    return {**metrics, **_own_metrics(records)}
+    return {**metrics, **_own_metrics(records), **_selective_metrics(records)}
 
 
 def _intervals(
@@ -148,6 +199,7 @@ def summarise_abstention(
             [r.confidence for r in records], [not y for y in labels]
         )
     metrics.update(_own_metrics(records))
+    metrics.update(_selective_metrics(records))
     own_scores, own_right = own_answers(records)
     mixes = {
         "answerable": Counter(r.decision for r in answerable),
@@ -162,6 +214,7 @@ def summarise_abstention(
                 ["withholding rule", "precision", "recall", "F1", "TP", "FP", "FN", "TN"],
                 rows,
             ),
+            _bound_table(metrics),
             examples(records),
             _signal_table(records),
             reliability_table(
@@ -182,6 +235,30 @@ def summarise_abstention(
             "failed": len(failed),
         },
         intervals=_intervals(records, samples, resamples) if records else {},
+    )
+
+
+def _bound_table(metrics: dict[str, float]) -> Table:
+    withheld = metrics.get("withheld/precision")
+    rows: list[list[Cell]] = [
+        [
+            "coverage of answerable questions",
+            metrics.get("delivered/coverage"),
+            metrics.get("bound/coverage"),
+        ],
+        ["delivered answers holding a gold answer", metrics.get("delivered/precision"), None],
+        [
+            "precision of withholding (unanswerable / withheld)",
+            withheld,
+            metrics.get("bound/withheld_precision"),
+        ],
+    ]
+    return Table(
+        "Selective answering, and the most any confidence could reach on these answers (it "
+        f"delivers every right answer, delivered precision at least {BOUND_PRECISION}, "
+        "withheld recall 1; a target above the bound is the generator's limit)",
+        ["figure", "measured", "bound"],
+        rows,
     )
 
 
