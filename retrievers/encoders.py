@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,10 @@ from verirag.core.settings import Settings
 from verirag.retrievers.chunking import HfTokenizer
 
 Vectors = npt.NDArray[np.float32]
+
+# Queries embedded lately, per encoder: a question is often embedded again within moments (an
+# eval asks each one in every retrieval mode, a user searches and then asks, or retries).
+QUERY_CACHE = 512
 
 
 def _quantize_int8(model: Any) -> Any:
@@ -107,6 +112,7 @@ class SentenceTransformerEncoder:
         self.batch_size = batch_size or self.settings.embed_batch_size
         self._model: Any = None
         self._lock = threading.Lock()
+        self._queries = lru_cache(maxsize=QUERY_CACHE)(self._embed_query)
 
     @property
     def name(self) -> str:
@@ -184,4 +190,12 @@ class SentenceTransformerEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_query(self, query: str) -> Vectors:
-        return self.encode([query])
+        """The (1, dim) vector of `query`, read-only: the same array is handed to every caller
+        that asks for the same query while it stays in the cache."""
+        vectors: Vectors = self._queries(query)
+        return vectors
+
+    def _embed_query(self, query: str) -> Vectors:
+        vectors = self.encode([query])
+        vectors.flags.writeable = False
+        return vectors

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from verirag.retrievers.bm25 import (
     drop_index,
     index_for,
 )
+from verirag.retrievers.encoders import QUERY_CACHE
 from verirag.retrievers.store import FaissStore
 
 TermIds = npt.NDArray[np.int32]
@@ -76,6 +78,7 @@ class SpladeEncoder:
         self._tokenizer: Any = None
         self._device = "cpu"
         self._lock = threading.Lock()
+        self._queries = lru_cache(maxsize=QUERY_CACHE)(self._encode_query)
 
     @property
     def name(self) -> str:
@@ -115,7 +118,16 @@ class SpladeEncoder:
         return [v for v in out if v is not None]
 
     def encode_query(self, query: str) -> SparseVector:
-        return self.encode([query], QUERY_MAX_TOKENS)[0]
+        """`query`'s weights, read-only: the same vector is handed to every caller that asks
+        for the same query while it stays in the cache (see `encoders.QUERY_CACHE`)."""
+        vector: SparseVector = self._queries(query)
+        return vector
+
+    def _encode_query(self, query: str) -> SparseVector:
+        vector = self.encode([query], QUERY_MAX_TOKENS)[0]
+        vector.terms.flags.writeable = False
+        vector.weights.flags.writeable = False
+        return vector
 
     @model_call
     def _encode_batch(self, texts: list[str], max_tokens: int) -> list[SparseVector]:

@@ -1,7 +1,7 @@
 """`verirag calibrate` end to end with a real generator on the committed public-data samples:
 measure, fit and write a calibration with its exclusion list, then add a second set of given
-answers (HaluEval summaries) and more HaluEval QA pairs to the saved signals and refit, and
-ask the own answers again. The
+answers (HaluEval summaries) and more HaluEval QA pairs to the saved signals in one run and
+refit, and ask the own answers again. The
 smallest bundled generator keeps CI time down; the figures worth quoting come from the shipped
 calibrations' runs."""
 
@@ -55,42 +55,30 @@ def test_calibrate_measures_fits_and_adds_a_second_set(
     excluded = json.loads((tmp_path / "first.exclude.json").read_text())
     assert set(excluded["halueval"]) == {h.item_id for h in data.halueval}
 
-    # The same signals with 5 summarization pairs scored by the same generator: only those
-    # are measured, the fit chooses the given-answer signals on both sets, and the summaries'
-    # ids join the exclusion list.
-    second, both = tmp_path / "second.json", tmp_path / "both.json"
+    # The same signals with 3 summarization pairs and 3 more HaluEval QA pairs, both scored by
+    # the same generator in one run: only those are measured, none the signals sampled; the
+    # fit chooses the given-answer signals on both sets, and every new id joins the exclusion
+    # list.
+    third, more = tmp_path / "third.json", tmp_path / "more.json"
     shown = _calibrate(
         *common,
-        *("--from-signals", str(signals), "--summary-pairs", "5"),
-        *("--output", str(second), "--save-signals", str(both), "--work-dir", str(tmp_path / "s")),
-    )
-    data2 = CalibrationData.load(both)
-    assert data2.own == data.own and data2.halueval == data.halueval
-    assert len(data2.confirm) == 10 and "HaluEval summarization 5 pairs" in data2.described
-    summaries = {h.item_id for h in data2.confirm}
-    assert not summaries & {h.item_id for h in data.halueval}
-    report = json.loads(second.read_text())["report"]
-    assert report["samples"]["summaries"] == 10
-    assert "given_summaries" in report["signals"]["tried"]
-    assert "second set" in shown
-    excluded = json.loads((tmp_path / "second.exclude.json").read_text())
-    assert summaries <= set(excluded["halueval"])
-
-    # More HaluEval QA pairs to fit on: only those are scored, none the signals sampled.
-    third, more = tmp_path / "third.json", tmp_path / "more.json"
-    _calibrate(
-        *common,
-        *("--from-signals", str(both), "--more-pairs", "3"),
+        *("--from-signals", str(signals), "--summary-pairs", "3", "--more-pairs", "3"),
         *("--output", str(third), "--save-signals", str(more), "--work-dir", str(tmp_path / "m")),
     )
     data3 = CalibrationData.load(more)
-    assert data3.own == data.own and data3.confirm == data2.confirm
-    assert data3.halueval[:20] == data2.halueval and len(data3.halueval) == 26
+    assert data3.own == data.own and data3.halueval[:20] == data.halueval
+    assert len(data3.confirm) == 6 and "HaluEval summarization 3 pairs" in data3.described
+    summaries = {h.item_id for h in data3.confirm}
+    assert not summaries & {h.item_id for h in data.halueval}
+    assert len(data3.halueval) == 26 and "plus HaluEval QA 3 pairs" in data3.described
     added = {h.item_id for h in data3.halueval[20:]}
     assert len(added) == 3 and not added & (summaries | {h.item_id for h in data.halueval})
-    assert "plus HaluEval QA 3 pairs" in data3.described
-    assert json.loads(third.read_text())["report"]["samples"]["halueval"] == 26
-    assert added <= set(json.loads((tmp_path / "third.exclude.json").read_text())["halueval"])
+    report = json.loads(third.read_text())["report"]
+    assert report["samples"]["summaries"] == 6 and report["samples"]["halueval"] == 26
+    assert "given_summaries" in report["signals"]["tried"]
+    assert "second set" in shown
+    excluded = set(json.loads((tmp_path / "third.exclude.json").read_text())["halueval"])
+    assert summaries | added <= excluded
 
     # Own answers asked again by the pipeline as it is now, with two more pairs in the same
     # run: the generator is loaded once for both; the own answers replace the saved ones, no
