@@ -14,7 +14,13 @@ import pytest
 from tests.conftest import HALUEVAL_SAMPLE, SQUAD_SAMPLE
 from verirag.core.records import Answer, Citation, ClaimResult, Timings
 from verirag.evaluators.confidence import ConfidenceFeatures
-from verirag.pipeline.evaluation.calibrate import CalibrationData, collect, own_answer
+from verirag.pipeline.evaluation.calibrate import (
+    CONFIRM_PART,
+    HALUEVAL_PART,
+    CalibrationData,
+    collect,
+    own_answer,
+)
 from verirag.pipeline.evaluation.datasets import Passage
 from verirag.pipeline.evaluation.hallucination import Signals, SignalScorer
 
@@ -327,3 +333,44 @@ def test_own_answers_are_not_replaced_by_none_when_the_budget_ran_out(
             Settings(data_dir=tmp_path), PUBLIC_SAMPLE, saved, pairs={}, questions=5
         )
     assert asked == [5]
+
+
+@pytest.mark.parametrize(
+    ("part", "grows"),
+    [(HALUEVAL_PART, "halueval"), (CONFIRM_PART, "confirm")],
+    ids=["qa", "summaries"],
+)
+def test_adding_one_kind_of_pairs_leaves_the_other_as_saved(
+    part: str, grows: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--more-pairs` adds QA pairs to fit on and leaves the second set as it was;
+    `--summary-pairs` sets the second set and leaves the QA pairs as they were. Both join the
+    exclusion list. (The integration test asks for both in one run, to keep CI time down.)"""
+    from types import SimpleNamespace
+
+    from tests.conftest import PUBLIC_SAMPLE
+    from verirag.core.settings import Settings
+    from verirag.pipeline.evaluation import calibration_run
+    from verirag.pipeline.evaluation.calibrate import HaluRow
+
+    saved = _collect(_Asker(), _Scorer())
+    new = [HaluRow(FEATURES, 0.5, 0.1, 0.9, 0.3, ok, item_id="new-pair") for ok in (True, False)]
+    scored: list[str] = []
+
+    def score(
+        scorer: object, path: Path, n: int, seed: int, checkpoint: object, kind: str, **kw: Any
+    ) -> Any:
+        scored.append(kind)
+        return new, ["new-pair"]
+
+    rig = SimpleNamespace(scorer=None, work=tmp_path, stem="g", in_time=lambda: True)
+    monkeypatch.setattr(calibration_run._Rig, "load", lambda *a: rig)
+    monkeypatch.setattr(calibration_run, "score_halueval", score)
+    more = calibration_run.measure_more(
+        Settings(data_dir=tmp_path), PUBLIC_SAMPLE, saved, pairs={part: 1}
+    )
+    assert scored == [part]
+    other = "confirm" if grows == "halueval" else "halueval"
+    assert getattr(more, other) == getattr(saved, other)
+    assert getattr(more, grows)[-2:] == new and more.own == saved.own
+    assert "new-pair" in more.excluded["halueval"]
