@@ -23,6 +23,17 @@ from verirag.generators.params import GenerationError
 # JSON whitespace: nothing, a space, or a line break and indentation (llama.cpp's rule).
 SPACE_RULE = r'space ::= | " " | "\n"{1,2} [ \t]{0,20}'
 
+# A greedy reply whose last LOOP_SPAN tokens already stand LOOP_SEEN - 1 times earlier in it is
+# looping: small judges repeat one item or clause until the token cap (the 0.5B's context-
+# recall replies ran to 768 tokens, bench/RESULTS.md), and a reply cut off there does not
+# parse anyway. 64 tokens is longer than the JSON between two list items (about 20), so a
+# window holds the items' text, never the layout alone. Six: replies that repeat an item
+# three or four times and then close do occur and parse (5 of 112 0.5B replies); on the
+# replies measured, six stopped only replies that ran to the cap, and one that repeated a
+# clause dozens of times before it closed (bench/RESULTS.md, "Looping judge replies").
+LOOP_SPAN = 64
+LOOP_SEEN = 6
+
 
 def schema_to_gbnf(schema: dict[str, Any]) -> str:
     """The GBNF grammar of JSON text of the shape `schema` describes."""
@@ -41,6 +52,25 @@ def schema_to_gbnf(schema: dict[str, Any]) -> str:
     if n != 1:
         raise GenerationError("unexpected JSON grammar layout (no `space` rule)")
     return gbnf
+
+
+def looping(tokens: bytes, span: int = LOOP_SPAN, seen: int = LOOP_SEEN) -> bool:
+    """Whether the last `span` of `tokens` (token ids packed as int32) occur `seen` times in
+    it, overlapping occurrences counted, so a loop shorter than `span` is found as soon as a
+    window of it has come round `seen` times. Hand-written: a loop check on token ids is not
+    what a library offers; `bytes.find` keeps it in C."""
+    width = 4 * span
+    if len(tokens) < width + (seen - 1) * 4:
+        return False
+    window = tokens[-width:]
+    count, start = 0, 0
+    while (found := tokens.find(window, start)) >= 0:
+        if found % 4 == 0:  # a match across token boundaries is no match
+            count += 1
+            if count >= seen:
+                return True
+        start = found + 1
+    return False
 
 
 class JsonDecoder:
@@ -72,8 +102,8 @@ class JsonDecoder:
         kept: np.ndarray,
     ) -> list[int]:
         """Greedy tokens after the prompt `llm` has just evaluated (its last logits row
-        kept), up to an end token or `max_tokens`. Marks each evaluated position in `kept`
-        (positions whose logits rows in `llm.scores` are current)."""
+        kept), up to an end token, `max_tokens` or a loop (`looping`). Marks each evaluated
+        position in `kept` (positions whose logits rows in `llm.scores` are current)."""
         import ctypes
 
         import llama_cpp
@@ -86,6 +116,7 @@ class JsonDecoder:
         one = (llama_cpp.llama_token_data * 1)()
         one_array = llama_cpp.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
         generated: list[int] = []
+        packed = bytearray()
         try:
             while len(generated) < max_tokens:
                 checkpoint()
@@ -100,6 +131,9 @@ class JsonDecoder:
                 if is_end(token):
                     break
                 generated.append(token)
+                packed += token.to_bytes(4, "little", signed=True)
+                if looping(bytes(packed)):
+                    break
                 llm.eval([token])
                 kept[llm.n_tokens - 1] = True
         finally:

@@ -22,7 +22,7 @@ from verirag.core.records import Message
 from verirag.core.registry import ModelError, resolve_model
 from verirag.core.settings import Settings
 from verirag.generators.base import Generator, StopScanner, StreamEvent, TokenLogprob
-from verirag.generators.json_grammar import JsonDecoder
+from verirag.generators.json_grammar import JsonDecoder, looping
 from verirag.generators.logprobs import batch_logprobs
 from verirag.generators.params import GenerationError, GenerationParams, check_fits
 from verirag.generators.prompt_states import PromptStates
@@ -240,8 +240,9 @@ class LlamaCppGenerator(Generator):
     @model_call
     def generate_json(self, prompt: str, schema: dict[str, Any], max_tokens: int = 512) -> str:
         """Greedy completion constrained by a JSON-schema grammar: the text always parses as
-        JSON of that shape unless it is cut off at `max_tokens` (then it does not parse, and
-        the caller must count that as a failure, not guess). The grammar checks the argmax
+        JSON of that shape unless it is cut off at `max_tokens` or where it began to loop
+        (`json_grammar.looping`); then it does not parse, and the caller must count that as a
+        failure, not guess. The grammar checks the argmax
         before the whole vocabulary (see `json_grammar`): the tokens of llama.cpp's own
         sampler chain (`generate_json_reference`), at a fraction of the cost."""
         with self._lock:
@@ -267,12 +268,16 @@ class LlamaCppGenerator(Generator):
             self._check_fits(len(tokens), max_tokens)
             self._prefill(tokens, keep_from=len(tokens) - 1)
             generated: list[int] = []
+            packed = bytearray()
             for token in llm.generate(
                 tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, grammar=grammar
             ):
                 if self._is_end(token) or len(generated) >= max_tokens:
                     break
                 generated.append(token)
+                packed += token.to_bytes(4, "little", signed=True)
+                if looping(bytes(packed)):
+                    break
             self._kept[len(tokens) - 1 : llm.n_tokens] = True
             text: bytes = llm.detokenize(generated)
             return text.decode("utf-8", errors="replace")

@@ -91,7 +91,8 @@ def make_llm(generator: LlamaCppGenerator, max_tokens: int = 768) -> Any:
             except ValidationError as exc:
                 raise ValueError(
                     f"{response_model.__name__} output did not parse "
-                    f"({len(text)} chars, cut off at {max_tokens} tokens?): "
+                    f"({len(text)} chars: cut off at {max_tokens} tokens, or where it began "
+                    f"to repeat itself?): "
                     f"{exc.errors()[0]['msg']}"
                 ) from exc
 

@@ -13,7 +13,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-@pytest.mark.parametrize("script", ["index_throughput.py", "ragas_judge.py"])
+@pytest.mark.parametrize("script", ["index_throughput.py", "ragas_judge.py", "json_loops.py"])
 def test_bench_without_shared_data_names_the_file(script: str, tmp_path: Path) -> None:
     env = {**os.environ, "VERIRAG_SHARED_DATA": str(tmp_path)}
     done = subprocess.run(
