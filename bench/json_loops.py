@@ -13,26 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ragas_judge import answer_sentence
-from verirag.core.device import offline_env
+from bench.ragas_judge import squad_samples
 from verirag.core.settings import Settings
 from verirag.generators import json_grammar
 from verirag.generators.llamacpp import LlamaCppGenerator
-from verirag.pipeline.evaluation.datasets import (
-    DatasetError,
-    SharedDataMissingError,
-    load_eval_dataset,
-    sample_items,
-    shared_data_file,
-)
-from verirag.pipeline.evaluation.ragas_adapter import RagasSample, RagasScorer
+from verirag.pipeline.evaluation.ragas_adapter import RagasScorer
 from verirag.retrievers.encoders import SentenceTransformerEncoder
 
 
@@ -80,27 +71,12 @@ def main() -> int:
         "--data", type=Path, default=None, help="SQuAD JSON (default: the shared SQuAD v1.1 dev)"
     )
     args = parser.parse_args()
-    try:
-        data = load_eval_dataset(args.data or shared_data_file("squad_v1.1_dev/dev-v1.1.json"))
-    except (SharedDataMissingError, DatasetError) as exc:
-        sys.exit(f"{Path(__file__).name}: {exc}")
-    offline_env()
-
-    by_id = {p.pid: p for p in data.passages}
-    rng = random.Random(args.seed)
+    samples = squad_samples(args.data, args.samples, args.seed, Path(__file__).name)
     settings = Settings()
     generator = UnstoppedGenerator(args.model, settings=settings)
     generator.replies = []
     scorer = RagasScorer(generator, SentenceTransformerEncoder("minilm", settings=settings))
-    for item in sample_items(data.items, args.samples, args.seed):
-        gold = by_id[sorted(item.relevant)[0]]
-        others = rng.sample([p for p in data.passages if p.pid != gold.pid], 2)
-        sample = RagasSample(
-            item.question,
-            answer_sentence(gold.text, item.answers[0]),
-            (gold.text, *(p.text for p in others)),
-            item.answers[0],
-        )
+    for sample in samples:
         scorer.score(sample)
     replies = generator.replies
     total = sum(len(r.tokens) for r in replies)

@@ -56,25 +56,19 @@ def answer_sentence(paragraph: str, answer: str) -> str:
     return next((c.text for c in split_claims(paragraph) if answer in c.text), answer)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--samples", type=int, default=6)
-    parser.add_argument("--model", default="qwen2.5-0.5b")
-    parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument(
-        "--data", type=Path, default=None, help="SQuAD JSON (default: the shared SQuAD v1.1 dev)"
-    )
-    args = parser.parse_args()
+def squad_samples(path: Path | None, n: int, seed: int, script: str) -> list[RagasSample]:
+    """`n` SQuAD samples: question, its gold paragraph plus two others as contexts, the gold
+    paragraph's answer sentence as the response, the first gold answer as reference. Exits
+    naming `script` and the file when the data is missing; switches the process offline."""
     try:
-        data = load_eval_dataset(args.data or shared_data_file("squad_v1.1_dev/dev-v1.1.json"))
+        data = load_eval_dataset(path or shared_data_file("squad_v1.1_dev/dev-v1.1.json"))
     except (SharedDataMissingError, DatasetError) as exc:
-        sys.exit(f"{Path(__file__).name}: {exc}")
+        sys.exit(f"{script}: {exc}")
     offline_env()
-
     by_id = {p.pid: p for p in data.passages}
-    rng = random.Random(args.seed)
+    rng = random.Random(seed)
     samples = []
-    for item in sample_items(data.items, args.samples, args.seed):
+    for item in sample_items(data.items, n, seed):
         gold = by_id[sorted(item.relevant)[0]]
         others = rng.sample([p for p in data.passages if p.pid != gold.pid], 2)
         samples.append(
@@ -85,6 +79,19 @@ def main() -> int:
                 item.answers[0],
             )
         )
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--samples", type=int, default=6)
+    parser.add_argument("--model", default="qwen2.5-0.5b")
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--data", type=Path, default=None, help="SQuAD JSON (default: the shared SQuAD v1.1 dev)"
+    )
+    args = parser.parse_args()
+    samples = squad_samples(args.data, args.samples, args.seed, Path(__file__).name)
 
     settings = Settings()
     encoder = SentenceTransformerEncoder("minilm", settings=settings)
