@@ -242,9 +242,9 @@ class LlamaCppGenerator(Generator):
         """Greedy completion constrained by a JSON-schema grammar: the text always parses as
         JSON of that shape unless it is cut off at `max_tokens` or where it began to loop
         (`json_grammar.looping`); then it does not parse, and the caller must count that as a
-        failure, not guess. The grammar checks the argmax
-        before the whole vocabulary (see `json_grammar`): the tokens of llama.cpp's own
-        sampler chain (`generate_json_reference`), at a fraction of the cost."""
+        failure, not guess. The grammar checks the argmax before the whole vocabulary (see
+        `json_grammar`): the tokens of llama.cpp's own sampler chain
+        (`generate_json_reference`), at a fraction of the cost."""
         with self._lock:
             llm = self.llm
             grammar = self._json.grammar(schema)
