@@ -2,7 +2,7 @@
 
 Scores SQuAD samples (built as `bench/ragas_judge.py` builds them) with the 4 RAGAS metrics,
 decoding every judge reply *without* the loop stop, then replays each reply's tokens against
-`json_grammar.looping` for several window lengths and repeat counts: how many replies each
+`json_grammar.LoopWatch` for several window lengths and repeat counts: how many replies each
 rule stops, how many of those would have parsed (a reply the stop turns into a failure), and
 the share of judge tokens saved, against decoding to the end (the baseline).
 
@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -27,9 +29,11 @@ from verirag.pipeline.evaluation.ragas_adapter import RagasScorer
 from verirag.retrievers.encoders import SentenceTransformerEncoder
 
 
+@dataclass(frozen=True)
 class Reply:
-    def __init__(self, tokens: list[int], parsed: bool, cap: int) -> None:
-        self.tokens, self.parsed, self.cap = tokens, parsed, cap
+    tokens: list[int]
+    parsed: bool
+    cap: int
 
 
 class UnstoppedGenerator(LlamaCppGenerator):
@@ -38,12 +42,8 @@ class UnstoppedGenerator(LlamaCppGenerator):
     replies: list[Reply]
 
     def generate_json(self, prompt: str, schema: dict[str, Any], max_tokens: int = 512) -> str:
-        saved = json_grammar.looping
-        json_grammar.looping = lambda *_a, **_k: False  # the decoder reads the module's name
-        try:
+        with patch.object(json_grammar.LoopWatch, "add", return_value=False):
             text = super().generate_json(prompt, schema, max_tokens)
-        finally:
-            json_grammar.looping = saved
         try:
             json.loads(text)
             parsed = True
@@ -54,12 +54,12 @@ class UnstoppedGenerator(LlamaCppGenerator):
 
 
 def first_stop(tokens: list[int], span: int, seen: int) -> int | None:
-    packed = b""
-    for n, token in enumerate(tokens, 1):
-        packed += token.to_bytes(4, "little", signed=True)
-        if json_grammar.looping(packed, span, seen):
-            return n
-    return None
+    """How many tokens of a reply the decoder would keep under the rule (None: all)."""
+    watch = json_grammar.LoopWatch(span, seen)
+    return next((n for n, token in enumerate(tokens, 1) if watch.add(token)), None)
+
+
+SHIPPED = (json_grammar.LOOP_SPAN, json_grammar.LOOP_SEEN)
 
 
 def main() -> int:
@@ -91,15 +91,7 @@ def main() -> int:
             stops = [(r, first_stop(r.tokens, span, seen)) for r in replies]
             stopped = [(r, n) for r, n in stops if n is not None]
             saved = sum(len(r.tokens) - n for r, n in stopped)
-            shipped = (
-                " (shipped)"
-                if (span, seen)
-                == (
-                    json_grammar.LOOP_SPAN,
-                    json_grammar.LOOP_SEEN,
-                )
-                else ""
-            )
+            shipped = " (shipped)" if (span, seen) == SHIPPED else ""
             print(
                 f"window {span}, seen {seen}{shipped}: stops {len(stopped)} "
                 f"({sum(len(r.tokens) >= r.cap for r, _ in stopped)} of them at the cap, "

@@ -54,7 +54,7 @@ def schema_to_gbnf(schema: dict[str, Any]) -> str:
     return gbnf
 
 
-def looping(tokens: bytes, span: int = LOOP_SPAN, seen: int = LOOP_SEEN) -> bool:
+def looping(tokens: bytes | bytearray, span: int = LOOP_SPAN, seen: int = LOOP_SEEN) -> bool:
     """Whether the last `span` of `tokens` (token ids packed as int32) occur `seen` times in
     it, overlapping occurrences counted, so a loop shorter than `span` is found as soon as a
     window of it has come round `seen` times. Hand-written: a loop check on token ids is not
@@ -71,6 +71,19 @@ def looping(tokens: bytes, span: int = LOOP_SPAN, seen: int = LOOP_SEEN) -> bool
                 return True
         start = found + 1
     return False
+
+
+class LoopWatch:
+    """One reply's tokens so far, packed for `looping`: `add` each token as it is decoded."""
+
+    def __init__(self, span: int = LOOP_SPAN, seen: int = LOOP_SEEN) -> None:
+        self.span, self.seen = span, seen
+        self._packed = bytearray()
+
+    def add(self, token: int) -> bool:
+        """Whether the reply, `token` included, is looping."""
+        self._packed += token.to_bytes(4, "little", signed=True)
+        return looping(self._packed, self.span, self.seen)
 
 
 class JsonDecoder:
@@ -116,7 +129,7 @@ class JsonDecoder:
         one = (llama_cpp.llama_token_data * 1)()
         one_array = llama_cpp.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
         generated: list[int] = []
-        packed = bytearray()
+        watch = LoopWatch()
         try:
             while len(generated) < max_tokens:
                 checkpoint()
@@ -131,8 +144,7 @@ class JsonDecoder:
                 if is_end(token):
                     break
                 generated.append(token)
-                packed += token.to_bytes(4, "little", signed=True)
-                if looping(bytes(packed)):
+                if watch.add(token):
                     break
                 llm.eval([token])
                 kept[llm.n_tokens - 1] = True

@@ -22,7 +22,7 @@ from verirag.core.records import Message
 from verirag.core.registry import ModelError, resolve_model
 from verirag.core.settings import Settings
 from verirag.generators.base import Generator, StopScanner, StreamEvent, TokenLogprob
-from verirag.generators.json_grammar import JsonDecoder, looping
+from verirag.generators.json_grammar import JsonDecoder, LoopWatch
 from verirag.generators.logprobs import batch_logprobs
 from verirag.generators.params import GenerationError, GenerationParams, check_fits
 from verirag.generators.prompt_states import PromptStates
@@ -268,15 +268,14 @@ class LlamaCppGenerator(Generator):
             self._check_fits(len(tokens), max_tokens)
             self._prefill(tokens, keep_from=len(tokens) - 1)
             generated: list[int] = []
-            packed = bytearray()
+            watch = LoopWatch()
             for token in llm.generate(
                 tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, grammar=grammar
             ):
                 if self._is_end(token) or len(generated) >= max_tokens:
                     break
                 generated.append(token)
-                packed += token.to_bytes(4, "little", signed=True)
-                if looping(bytes(packed)):
+                if watch.add(token):
                     break
             self._kept[len(tokens) - 1 : llm.n_tokens] = True
             text: bytes = llm.detokenize(generated)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from verirag.generators.json_grammar import LOOP_SEEN, LOOP_SPAN, looping
+from verirag.generators.json_grammar import LOOP_SEEN, LOOP_SPAN, LoopWatch, looping
 
 
 def _packed(tokens: list[int]) -> bytes:
@@ -15,10 +15,8 @@ def _packed(tokens: list[int]) -> bytes:
 
 def _first_stop(tokens: list[int]) -> int | None:
     """How many tokens the decoder keeps before it stops on a loop (None: never)."""
-    for n in range(1, len(tokens) + 1):
-        if looping(_packed(tokens[:n])):
-            return n
-    return None
+    watch = LoopWatch()
+    return next((n for n, token in enumerate(tokens, 1) if watch.add(token)), None)
 
 
 def test_a_short_cycle_stops_once_a_window_has_come_round_loop_seen_times() -> None:
