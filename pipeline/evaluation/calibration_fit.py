@@ -456,7 +456,7 @@ def recalibrate(t: Thresholds, held: Sequence[HeldOutAnswer]) -> tuple[Threshold
 MIN_REFIT = 200  # own answers: the issue's floor for fitting an own-answer model
 
 
-def _held_columns(t: Thresholds, rows: Sequence[HeldOutAnswer]) -> dict[str, np.ndarray]:
+def held_columns(t: Thresholds, rows: Sequence[HeldOutAnswer]) -> dict[str, np.ndarray]:
     """The own-answer model's inputs for stored answers, as `held_out_score` reads them."""
     claim = t.claim_model
 
@@ -518,7 +518,7 @@ def refit_own(
     if t.own_model is None:
         raise ValueError("no own-answer model to refit (fit one first)")
     folds = max(2, min(folds, int(right.sum()), int(len(right) - right.sum())))
-    columns = _held_columns(t, rows)
+    columns = held_columns(t, rows)
     listed = t.report.get("signals", {}).get("own")
     base = (
         tuple(listed)
