@@ -32,9 +32,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,8 +57,7 @@ DIRECT_TOKENS = 24  # as the short answer's own calls
 
 def measure(runs: Sequence[Path], out: Path) -> None:
     """Append each run's own answers' candidate signals to `out` (JSONL), skipping those there."""
-    import os
-
+    # The pipeline is imported only where a model is asked: `compare` runs without one.
     from verirag.core.settings import Settings, default_data_dir
     from verirag.evaluators.consistency import agrees
     from verirag.evaluators.decision import is_abstention
@@ -109,7 +110,7 @@ def measure(runs: Sequence[Path], out: Path) -> None:
             print(f"{run.name}: measured", flush=True)
 
 
-def _read(path: Path) -> list[dict[str, object]]:
+def _read(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.open() if line.strip()]
 
 
@@ -211,10 +212,10 @@ def main() -> None:
         path = packaged_calibration_path(generator)
     t = Thresholds.load(path)
     by_run, dropped = runs_answers(args.runs, t, excluded_ids(path))
-    features = {(str(r["run"]), str(r["item_id"])): r for f in args.features for r in _read(f)}  # type: ignore[misc]
+    features = {(str(r["run"]), str(r["item_id"])): r for f in args.features for r in _read(f)}
     rows = [h for items in by_run.values() for h in items]
     try:
-        result = compare(t, rows, features, args.resamples)  # type: ignore[arg-type]
+        result = compare(t, rows, features, args.resamples)
     except ValueError as exc:
         raise SystemExit(f"direct_signal.py: {exc}") from exc
     first = next(iter(result.values()))
