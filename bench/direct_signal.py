@@ -17,7 +17,8 @@ its KV cache). `compare` needs no model: leaving one run out at a time, the own-
 is fitted again (`fit_logistic`) on the other runs' answers over the signals the calibration
 weighs, with and without each candidate, and the left-out predictions are pooled. It prints
 the pooled AUROC of each and the gain, with a paired 95% bootstrap interval. A candidate is
-worth asking for only where the gain clears the calibration's own MIN_GAIN on both models.
+worth asking for only where the gain clears the calibration's own MIN_GAIN, the rule by which
+`verirag calibrate` lets a new signal into a generator's own-answer model.
 
     python bench/direct_signal.py measure eval-runs/v12-15b-s75 ... --out direct.jsonl
     python bench/direct_signal.py compare eval-runs/v12-15b-s75 ... --features direct.jsonl \
@@ -32,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -58,35 +58,30 @@ DIRECT_TOKENS = 24  # as the short answer's own calls
 def measure(runs: Sequence[Path], out: Path) -> None:
     """Append each run's own answers' candidate signals to `out` (JSONL), skipping those there."""
     # The pipeline is imported only where a model is asked: `compare` runs without one.
-    from verirag.core.settings import Settings, default_data_dir
     from verirag.evaluators.consistency import agrees
     from verirag.evaluators.decision import is_abstention
     from verirag.generators.params import GenerationParams
     from verirag.generators.short_answer import clean_short_answer
     from verirag.pipeline.evaluation.suites.abstention import own_records
-    from verirag.pipeline.evaluation.suites.shared import COLLECTION, answer_log
+    from verirag.pipeline.evaluation.suites.shared import (
+        COLLECTION,
+        answer_log,
+        stored_run_settings,
+    )
     from verirag.pipeline.rag import RagPipeline
 
     done = {(r["run"], r["item_id"]) for r in _read(out)} if out.is_file() else set()
-    cache = Path(os.environ.get("VERIRAG_MODEL_CACHE", default_data_dir() / "models"))
     params = GenerationParams(max_tokens=DIRECT_TOKENS, stop=("\n",))
     with out.open("a") as sink:
         for run in runs:
-            config = json.loads((run / "config.json").read_text())
-            settings = Settings(
-                data_dir=run / "state",
-                model_cache=cache,
-                generator=config["generator"],
-                embedder=config["embedder"],
-                top_k=config["k"],
-            )
+            settings = stored_run_settings(run)
             rag = RagPipeline(settings)
             gen = rag.generator()
             idk = settings.idk_sentence
             for item_id, r in answer_log(run).done.items():
                 if (run.name, item_id) in done or not own_records([r]):
                     continue
-                prepared = rag.prepare(r.question, COLLECTION, config["k"])
+                prepared = rag.prepare(r.question, COLLECTION, settings.top_k)
                 if [c.snippet for c in prepared.citations] != r.contexts:
                     raise SystemExit(f"{run.name} {item_id}: the index no longer gives its sources")
                 prompt = gen.render(

@@ -23,16 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from verirag.core.settings import Settings
 from verirag.evaluators.confidence import sigmoid
-from verirag.pipeline.evaluation.suites.shared import COLLECTION
+from verirag.pipeline.evaluation.suites.shared import COLLECTION, stored_run_settings
 from verirag.pipeline.rag import RagPipeline
 
 
 def remeasure(run: Path) -> tuple[int, int, int]:
     """(answers, measured, sources not found again) for the run in directory `run`."""
-    config = json.loads((run / "config.json").read_text())
-    settings = Settings().with_overrides(data_dir=run / "state", top_k=config["k"])
+    settings = stored_run_settings(run)
     if not settings.rerank:
         raise SystemExit("the rerank setting is off: there is no reranker score to read")
     rag = RagPipeline(settings)
@@ -43,7 +41,7 @@ def remeasure(run: Path) -> tuple[int, int, int]:
         entry = json.loads(line)
         record = entry.get("record")
         if entry.get("ok") and record is not None:
-            hits = rag.search(record["question"], COLLECTION, k=config["k"])
+            hits = rag.search(record["question"], COLLECTION, k=settings.top_k)
             relevant = [h for h in hits if h.dense_score is not None and h.dense_score >= floor]
             if [h.text for h in relevant] == record["contexts"] and relevant:
                 record["signals"]["retrieval"] = sigmoid(max(h.score for h in relevant))

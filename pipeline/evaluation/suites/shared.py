@@ -7,6 +7,7 @@ from the same `items.jsonl` (a resumed run) has the same intervals.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -53,6 +54,21 @@ def run_settings(config: EvalConfig, base: Settings) -> Settings:
         embedder=config.embedder,
         top_k=config.k,
         agreement_samples=config.agreement_samples,
+    )
+
+
+def stored_run_settings(run: Path, base: Settings | None = None) -> Settings:
+    """The settings a stored run (`RUN/config.json`) was answered with, as `run_settings`
+    made them: its own index under `RUN/state`, its generator, embedder and k; models from
+    `base` (default: the environment's)."""
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    base = base or Settings()
+    return base.with_overrides(
+        data_dir=run / "state",
+        model_cache=base.models_dir,
+        generator=config["generator"],
+        embedder=config["embedder"],
+        top_k=config["k"],
     )
 
 
