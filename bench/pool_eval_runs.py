@@ -68,7 +68,16 @@ def main() -> None:
     abstention = summarise_abstention(records, [])
     show(
         abstention,
-        ("own/", "withheld/", "abstain/", "delivered/", "bound/", "answerable/", "unanswerable/"),
+        (
+            "own/",
+            "withheld/",
+            "abstain/",
+            "delivered/",
+            "bound/",
+            "answerable/",
+            "unanswerable/",
+            "lost/",
+        ),
     )
     print(abstention.counts)
     qa = summarise_qa(answerable, [])
@@ -82,6 +91,13 @@ def main() -> None:
     for table in abstention.tables:
         if table.title.startswith("Reliability"):
             print(table.title)
+        if table.title.startswith(("Where answerable", "The first source")):
+            print(table.title)
+            print("  " + " | ".join(table.columns))
+            for row in table.rows:
+                print(
+                    "  " + " | ".join(f"{c:.3f}" if isinstance(c, float) else str(c) for c in row)
+                )
 
 
 if __name__ == "__main__":

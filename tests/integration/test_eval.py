@@ -185,6 +185,10 @@ def test_abstention_suite(tmp_path: Path) -> None:
     assert m["answerable/f1"] > m["unanswerable/f1"]  # the answers come from the sources
     assert m["answerable/contains_gold"] > m["unanswerable/contains_gold"]
     assert m["withheld/recall"] > 0.5  # without the gold paragraph, most are held back
+    # Every answerable question is lost in one place, or right (read from the real answers).
+    lost = {k: v for k, v in m.items() if k.startswith("lost/")}
+    assert len(lost) == 6 and sum(lost.values()) == pytest.approx(1.0)
+    assert lost["lost/right"] == pytest.approx(m["answerable/contains_gold"])
     # The decision means something: delivered answers are right more often than withheld ones.
     rows = [json.loads(line)["record"] for line in (tmp_path / "ab" / "items.jsonl").open()]
     right = {

@@ -24,6 +24,7 @@ from verirag.pipeline.evaluation.runs import (
     SuiteResult,
     Table,
 )
+from verirag.pipeline.evaluation.suites.losses import loss_samples, loss_tables
 from verirag.pipeline.evaluation.suites.shared import (
     AnswerRecord,
     ask_items,
@@ -187,6 +188,7 @@ def summarise_abstention(
         samples["answerable/contains_gold"] = [float(r.contains) for r in answerable]
         samples["answerable/f1"] = [r.f1 for r in answerable]
         samples["answerable/short_extracted"] = [float(r.short_extracted) for r in answerable]
+        samples.update(loss_samples(answerable))
     if unanswerable:
         samples["unanswerable/delivered"] = [float(r.decision == "answer") for r in unanswerable]
         # What the model "knows" without its sources (a high value means memorised data).
@@ -215,6 +217,7 @@ def summarise_abstention(
                 rows,
             ),
             _bound_table(metrics),
+            *loss_tables(answerable),
             examples(records),
             _signal_table(records),
             reliability_table(

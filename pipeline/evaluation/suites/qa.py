@@ -19,6 +19,7 @@ from verirag.pipeline.evaluation.runs import (
     SuiteResult,
     Table,
 )
+from verirag.pipeline.evaluation.suites.losses import loss_samples, loss_tables
 from verirag.pipeline.evaluation.suites.shared import (
     DECISIONS,
     AnswerRecord,
@@ -93,6 +94,9 @@ def summarise_qa(
             short_extracted=[float(r.short_extracted) for r in answerable],
         )
         metrics["short_extracted"] = mean(samples["short_extracted"])
+        lost = loss_samples(answerable)
+        samples.update(lost)
+        metrics.update({key: mean(values) for key, values in lost.items()})
         delivered = [r for r in answerable if r.decision == "answer"]
         if delivered:
             metrics["delivered_accuracy"] = mean([float(r.contains) for r in delivered])
@@ -146,6 +150,7 @@ def summarise_qa(
                 by_decision,
                 note="EM is strict: the model answers in cited sentences, not SQuAD spans.",
             ),
+            *loss_tables(answerable),
             examples(records),
         ],
         plots=plots,

@@ -1,11 +1,14 @@
-"""bench/answer_errors.py: every answerable question is lost in exactly one place."""
+"""Where answerable questions are lost: each in exactly one place, and the QA and abstention
+suites report the places with intervals and tables."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.answer_errors import PLACES, by_rank, table, where_lost
 from verirag.pipeline.evaluation.metrics import answer_contains
+from verirag.pipeline.evaluation.suites import summarise_abstention
+from verirag.pipeline.evaluation.suites.losses import PLACES, gold_rank, loss_tables, where_lost
+from verirag.pipeline.evaluation.suites.qa import summarise_qa
 from verirag.pipeline.evaluation.suites.shared import AnswerRecord
 
 SOURCES = [
@@ -44,14 +47,14 @@ def _record(
 
 CASES = {
     "right": _record("The Edict of Nantes ended them [1].", "Edict of Nantes"),
-    "not retrieved": _record("A treaty [1].", "treaty", contexts=SOURCES[1:]),
+    "not_retrieved": _record("A treaty [1].", "treaty", contexts=SOURCES[1:]),
     "declined": _record("I don't know.", "", decision="abstain"),
     # 1598 stands in the source that holds the gold answer: the right passage, the wrong span.
-    "misread its source": _record("They ended in 1598 [1].", "1598"),
-    "read another source": _record(
+    "misread_source": _record("They ended in 1598 [1].", "1598"),
+    "other_source": _record(
         "The Treaty of Aix-la-Chapelle ended them [2].", "Treaty of Aix-la-Chapelle"
     ),
-    "in no source": _record("The Peace of Westphalia ended them.", "Peace of Westphalia"),
+    "no_source": _record("The Peace of Westphalia ended them.", "Peace of Westphalia"),
 }
 
 
@@ -61,7 +64,7 @@ def test_each_place(place: str) -> None:
 
 
 def test_an_empty_short_answer_to_a_given_answer_stands_in_no_source() -> None:
-    assert where_lost(_record("It was a document [1].", "")) == "in no source"
+    assert where_lost(_record("It was a document [1].", "")) == "no_source"
 
 
 def test_sources_are_read_as_contains_reads_the_answer() -> None:
@@ -69,7 +72,7 @@ def test_sources_are_read_as_contains_reads_the_answer() -> None:
     caps = _record("THE EDICT, of Nantes? [1]", "EDICT, of Nantes?")
     assert where_lost(caps) == "right"
     inside = _record("It ended in 598.", "598")
-    assert where_lost(inside) == "in no source"
+    assert where_lost(inside) == "no_source"
 
 
 def test_unanswerable_questions_are_refused() -> None:
@@ -77,13 +80,25 @@ def test_unanswerable_questions_are_refused() -> None:
         where_lost(_record("x", "x", answerable=False))
 
 
-def test_the_table_counts_every_question_once() -> None:
+def test_the_suites_report_every_question_once() -> None:
     records = [*CASES.values(), CASES["right"], _record("x", "x", answerable=False)]
-    rows = table(records)
-    assert [r[0] for r in rows] == list(PLACES)
-    assert sum(r[1] for r in rows) == 7
-    assert {r[0]: r[1] for r in rows}["right"] == 2
-    assert sum(r[2] for r in rows) == pytest.approx(1.0)
-    for _, _, share, low, high in rows:
-        assert low <= share <= high
-    assert by_rank(records) == {0: (6, 2), None: (1, 0)}
+    answerable = [r for r in records if r.answerable]
+    for result in (
+        summarise_abstention(records, [], resamples=200),
+        summarise_qa(records, [], resamples=200),
+    ):
+        shares = {p: result.metrics[f"lost/{p}"] for p in PLACES}
+        assert shares["right"] == pytest.approx(2 / 7)
+        assert shares["declined"] == pytest.approx(1 / 7)
+        assert sum(shares.values()) == pytest.approx(1.0)
+        for place, share in shares.items():
+            iv = result.intervals[f"lost/{place}"]
+            assert iv.low <= share <= iv.high
+        where = next(t for t in result.tables if t.title.startswith("Where answerable"))
+        assert [row[1] for row in where.rows] == [2, 1, 1, 1, 1, 1]
+        # delivered + review + withheld: every question once; the decline was withheld.
+        assert all(row[1] == sum(row[3:]) for row in where.rows)  # type: ignore[arg-type]
+        assert where.rows[2][3:] == [0, 0, 1]
+    ranks = loss_tables(answerable)[1]
+    assert ranks.rows == [["[1]", 6, 2 / 6], ["none", 1, 0.0]]
+    assert gold_rank(CASES["not_retrieved"]) is None
