@@ -102,3 +102,11 @@ def test_the_suites_report_every_question_once() -> None:
     ranks = loss_tables(answerable)[1]
     assert ranks.rows == [["[1]", 6, 2 / 6], ["none", 1, 0.0]]
     assert gold_rank(CASES["not_retrieved"]) is None
+
+
+def test_no_answerable_question_no_loss_table() -> None:
+    result = summarise_abstention([_record("x", "x", answerable=False)] * 3, [], resamples=50)
+    assert not any(k.startswith("lost/") for k in result.metrics)
+    assert not any(
+        t.title.startswith(("Where answerable", "The first source")) for t in result.tables
+    )

@@ -76,15 +76,15 @@ def loss_samples(answerable: Sequence[AnswerRecord]) -> dict[str, list[float]]:
 
 def loss_tables(answerable: Sequence[AnswerRecord]) -> list[Table]:
     """Where the answerable questions went, by decision; and how often the reader got it
-    right by the position of the first source holding gold."""
+    right by the position of the first source holding gold; none without answerable ones."""
+    if not answerable:
+        return []
     places = Counter((where_lost(r), r.decision) for r in answerable)
     n = len(answerable)
     rows: list[list[Cell]] = []
     for place, label in PLACES.items():
         count = sum(places[(place, d)] for d in DECIDED)
-        rows.append(
-            [label, count, count / n if n else None, *(places[(place, d)] for d in DECIDED)]
-        )
+        rows.append([label, count, count / n, *(places[(place, d)] for d in DECIDED)])
     ranks: Counter[tuple[int | None, bool]] = Counter(
         (gold_rank(r), r.contains) for r in answerable
     )
