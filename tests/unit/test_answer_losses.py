@@ -67,6 +67,12 @@ def test_an_empty_short_answer_to_a_given_answer_stands_in_no_source() -> None:
     assert where_lost(_record("It was a document [1].", "")) == "no_source"
 
 
+def test_a_span_of_any_source_holding_gold_is_a_misreading() -> None:
+    second = "Henry IV signed the Edict of Nantes at Nantes."
+    misread = _record("Henry IV ended them [2].", "Henry IV", contexts=[*SOURCES, second])
+    assert where_lost(misread) == "misread_source"
+
+
 def test_sources_are_read_as_contains_reads_the_answer() -> None:
     # Case and punctuation do not matter; a word inside a longer word is not a match.
     caps = _record("THE EDICT, of Nantes? [1]", "EDICT, of Nantes?")

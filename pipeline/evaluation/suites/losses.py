@@ -7,8 +7,8 @@ Places, in the report's order:
 - `right`: the cited answer holds a gold answer (the suites' `contains`).
 - `not_retrieved`: no source the model read holds a gold answer.
 - `declined`: a source held one, and the answer was withheld without a claim (abstain).
-- `misread_source`: the short answer stands in the first source that holds a gold answer: the
-  right passage, another span of it.
+- `misread_source`: the short answer stands in a source that holds a gold answer: the right
+  passage, another span of it.
 - `other_source`: the short answer stands only in sources without a gold answer.
 - `no_source`: the short answer is empty or stands in no source word for word (a paraphrase,
   a number written out, or text the sources do not hold).
@@ -29,7 +29,7 @@ PLACES: dict[str, str] = {
     "right": "right (the cited answer holds gold)",
     "not_retrieved": "not retrieved (no source read holds gold)",
     "declined": "declined, although a source held gold",
-    "misread_source": "misread its source (short answer in the source holding gold)",
+    "misread_source": "misread its source (short answer in a source holding gold)",
     "other_source": "read another source (short answer only in sources without gold)",
     "no_source": "in no source (empty, a paraphrase, or text no source holds)",
 }
@@ -50,19 +50,18 @@ def where_lost(record: AnswerRecord) -> str:
         raise ValueError("only answerable questions are lost somewhere")
     if record.contains:
         return "right"
-    rank = gold_rank(record)
-    if rank is None:
+    if gold_rank(record) is None:
         return "not_retrieved"
     if record.decision == "abstain":
         return "declined"
     short = record.short_answer
     if not normalize_answer(short):
         return "no_source"
-    if answer_contains(record.contexts[rank], [short]):
+    holding = [answer_contains(source, record.gold) for source in record.contexts]
+    stands = [answer_contains(source, [short]) for source in record.contexts]
+    if any(h and s for h, s in zip(holding, stands, strict=True)):
         return "misread_source"
-    if any(answer_contains(source, [short]) for source in record.contexts):
-        return "other_source"
-    return "no_source"
+    return "other_source" if any(stands) else "no_source"
 
 
 def loss_samples(answerable: Sequence[AnswerRecord]) -> dict[str, list[float]]:
