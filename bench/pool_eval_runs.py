@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from verirag.pipeline.evaluation.engine import calibration_exclusions
+from verirag.pipeline.evaluation.report import format_cell
 from verirag.pipeline.evaluation.runs import SuiteResult
 from verirag.pipeline.evaluation.suites import summarise_abstention
 from verirag.pipeline.evaluation.suites.qa import summarise_qa
@@ -95,9 +96,7 @@ def main() -> None:
             print(table.title)
             print("  " + " | ".join(table.columns))
             for row in table.rows:
-                print(
-                    "  " + " | ".join(f"{c:.3f}" if isinstance(c, float) else str(c) for c in row)
-                )
+                print("  " + " | ".join(format_cell(c) for c in row))
 
 
 if __name__ == "__main__":

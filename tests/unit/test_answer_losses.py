@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.records import stored_answer
 from verirag.pipeline.evaluation.metrics import answer_contains
 from verirag.pipeline.evaluation.suites import summarise_abstention
-from verirag.pipeline.evaluation.suites.losses import PLACES, gold_rank, loss_tables, where_lost
+from verirag.pipeline.evaluation.suites.losses import PLACES, gold_rank, losses, where_lost
 from verirag.pipeline.evaluation.suites.qa import summarise_qa
 from verirag.pipeline.evaluation.suites.shared import AnswerRecord
 
@@ -26,20 +27,13 @@ def _record(
     answerable: bool = True,
 ) -> AnswerRecord:
     gold = ["the Edict of Nantes", "Edict of Nantes"]
-    return AnswerRecord(
-        question="What ended the Wars of Religion?",
+    return stored_answer(
         answerable=answerable,
+        contains=answer_contains(text, gold),
+        decision=decision,
+        question="What ended the Wars of Religion?",
         gold=gold,
         text=text,
-        decision=decision,
-        confidence=0.5,
-        logprob_confidence=0.5,
-        exact_match=0.0,
-        f1=0.0,
-        contains=answer_contains(text, gold),
-        seconds=1.0,
-        claims=1,
-        flagged=0,
         contexts=contexts,
         short_answer=short,
     )
@@ -105,7 +99,7 @@ def test_the_suites_report_every_question_once() -> None:
         # delivered + review + withheld: every question once; the decline was withheld.
         assert all(row[1] == sum(row[3:]) for row in where.rows)  # type: ignore[arg-type]
         assert where.rows[2][3:] == [0, 0, 1]
-    ranks = loss_tables(answerable)[1]
+    ranks = losses(answerable)[1][1]
     assert ranks.rows == [["[1]", 6, 2 / 6], ["none", 1, 0.0]]
     assert gold_rank(CASES["not_retrieved"]) is None
 

@@ -24,7 +24,7 @@ from verirag.pipeline.evaluation.runs import (
     SuiteResult,
     Table,
 )
-from verirag.pipeline.evaluation.suites.losses import loss_samples, loss_tables
+from verirag.pipeline.evaluation.suites.losses import losses
 from verirag.pipeline.evaluation.suites.shared import (
     AnswerRecord,
     ask_items,
@@ -183,12 +183,13 @@ def summarise_abstention(
         rows.append([name, prf.precision, prf.recall, prf.f1, prf.tp, prf.fp, prf.fn, prf.tn])
     answerable = [r for r in records if r.answerable]
     unanswerable = [r for r in records if not r.answerable]
+    lost, lost_tables = losses(answerable)
     samples: dict[str, list[float]] = {}
     if answerable:
         samples["answerable/contains_gold"] = [float(r.contains) for r in answerable]
         samples["answerable/f1"] = [r.f1 for r in answerable]
         samples["answerable/short_extracted"] = [float(r.short_extracted) for r in answerable]
-        samples.update(loss_samples(answerable))
+        samples.update(lost)
     if unanswerable:
         samples["unanswerable/delivered"] = [float(r.decision == "answer") for r in unanswerable]
         # What the model "knows" without its sources (a high value means memorised data).
@@ -217,7 +218,7 @@ def summarise_abstention(
                 rows,
             ),
             _bound_table(metrics),
-            *loss_tables(answerable),
+            *lost_tables,
             examples(records),
             _signal_table(records),
             reliability_table(

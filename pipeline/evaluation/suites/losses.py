@@ -50,51 +50,41 @@ def where_lost(record: AnswerRecord) -> str:
         raise ValueError("only answerable questions are lost somewhere")
     if record.contains:
         return "right"
-    if gold_rank(record) is None:
+    holding = [answer_contains(source, record.gold) for source in record.contexts]
+    if not any(holding):
         return "not_retrieved"
     if record.decision == "abstain":
         return "declined"
     short = record.short_answer
     if not normalize_answer(short):
         return "no_source"
-    holding = [answer_contains(source, record.gold) for source in record.contexts]
     stands = [answer_contains(source, [short]) for source in record.contexts]
     if any(h and s for h, s in zip(holding, stands, strict=True)):
         return "misread_source"
     return "other_source" if any(stands) else "no_source"
 
 
-def loss_samples(answerable: Sequence[AnswerRecord]) -> dict[str, list[float]]:
-    """`lost/<place>`: 1 for each answerable question in that place, else 0 (their means
-    are the shares; the suites bootstrap them like every other mean)."""
+def losses(answerable: Sequence[AnswerRecord]) -> tuple[dict[str, list[float]], list[Table]]:
+    """Samples `lost/<place>` (1 for each answerable question in that place, else 0: their
+    means are the shares, bootstrapped like every other mean), and two tables: where the
+    questions went, by decision, and how often the answer is right by the position of the
+    first source holding gold. Nothing without answerable questions."""
     if not answerable:
-        return {}
+        return {}, []
     places = [where_lost(r) for r in answerable]
-    return {f"lost/{p}": [float(x == p) for x in places] for p in PLACES}
-
-
-def loss_tables(answerable: Sequence[AnswerRecord]) -> list[Table]:
-    """Where the answerable questions went, by decision; and how often the reader got it
-    right by the position of the first source holding gold; none without answerable ones."""
-    if not answerable:
-        return []
-    places = Counter((where_lost(r), r.decision) for r in answerable)
-    n = len(answerable)
+    samples = {f"lost/{p}": [float(x == p) for x in places] for p in PLACES}
+    decided = Counter(zip(places, (r.decision for r in answerable), strict=True))
     rows: list[list[Cell]] = []
     for place, label in PLACES.items():
-        count = sum(places[(place, d)] for d in DECIDED)
-        rows.append([label, count, count / n, *(places[(place, d)] for d in DECIDED)])
-    ranks: Counter[tuple[int | None, bool]] = Counter(
-        (gold_rank(r), r.contains) for r in answerable
-    )
-    positions = sorted({rank for rank, _ in ranks}, key=lambda x: (x is None, x or 0))
+        counts = [decided[(place, d)] for d in DECIDED]
+        rows.append([label, sum(counts), sum(counts) / len(places), *counts])
+    ranks = [gold_rank(r) for r in answerable]
     by_rank: list[list[Cell]] = []
-    for rank in positions:
-        total = ranks[(rank, True)] + ranks[(rank, False)]
-        by_rank.append(
-            ["none" if rank is None else f"[{rank + 1}]", total, ranks[(rank, True)] / total]
-        )
-    return [
+    for rank in sorted(set(ranks), key=lambda x: (x is None, x or 0)):
+        right = [r.contains for r, k in zip(answerable, ranks, strict=True) if k == rank]
+        label = "none" if rank is None else f"[{rank + 1}]"
+        by_rank.append([label, len(right), sum(right) / len(right)])
+    return samples, [
         Table(
             "Where answerable questions are lost (intervals under lost/ in the metrics)",
             ["where", "questions", "share", "delivered", "review", "withheld"],

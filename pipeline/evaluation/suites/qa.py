@@ -19,7 +19,7 @@ from verirag.pipeline.evaluation.runs import (
     SuiteResult,
     Table,
 )
-from verirag.pipeline.evaluation.suites.losses import loss_samples, loss_tables
+from verirag.pipeline.evaluation.suites.losses import losses
 from verirag.pipeline.evaluation.suites.shared import (
     DECISIONS,
     AnswerRecord,
@@ -81,6 +81,7 @@ def summarise_qa(
     mix = Counter(r.decision for r in records)
     metrics: dict[str, float] = {}
     samples: dict[str, list[float]] = {}
+    lost, lost_tables = losses(answerable)
     if answerable:
         metrics.update(
             exact_match=mean([r.exact_match for r in answerable]),
@@ -94,7 +95,6 @@ def summarise_qa(
             short_extracted=[float(r.short_extracted) for r in answerable],
         )
         metrics["short_extracted"] = mean(samples["short_extracted"])
-        lost = loss_samples(answerable)
         samples.update(lost)
         metrics.update({key: mean(values) for key, values in lost.items()})
         delivered = [r for r in answerable if r.decision == "answer"]
@@ -150,7 +150,7 @@ def summarise_qa(
                 by_decision,
                 note="EM is strict: the model answers in cited sentences, not SQuAD spans.",
             ),
-            *loss_tables(answerable),
+            *lost_tables,
             examples(records),
         ],
         plots=plots,
