@@ -191,22 +191,58 @@ _MAGNITUDE = r"(?:hundred|thousand|million|billion|trillion)"
 def whole_words(short: str, answer: str) -> str:
     """`short` run on to the end of the word, or the number, it stops inside of in the cited
     `answer`: "lens" in "lens-shaped" gives "lens-shaped", "43" in "43 million tons" gives
-    "43 million" (a number without its magnitude is another number). `short` itself where
-    the answer holds it whole first, or where it is a number before a hyphen ("24" in "24-yard
-    line")."""
+    "43 million" (a number without its magnitude is another number), and a phrase of more
+    than PHRASE_WORDS words that stops inside its last word or number ("... in the host's
+    cytopl", "... 0.39–1.1" in "0.39–1.18") gives it whole: the caps on a reply's tokens and a
+    span's words cut there. `short` itself where the answer holds it whole first, where it is
+    a number before a hyphen ("24" in "24-yard line"), or a short reply that only begins a
+    longer word or number ("Trout" in "Troutbeck")."""
     text = _CITATION.sub(" ", answer)
     stripped = short.strip()
-    said = _NOT_AFTER_WORD + re.escape(stripped)
-    whole = re.search(said + _NOT_BEFORE_WORD, text, re.I) if stripped else None
-    if whole is None:
-        # Not a number: "24" in "the 24-yard line" is the number asked for, "-yard" its unit.
-        if stripped[-1:].isalpha() and (found := re.search(rf"{said}(?:-[\w'’]+)+\b", text, re.I)):
-            return stripped + found.group()[len(stripped) :]
+    if not stripped:
         return short
+    said = _NOT_AFTER_WORD + re.escape(stripped)
+    number = stripped[-1].isdigit()
+    # "90" does not stand whole in "90,790", nor "1.1" in "1.18".
+    ends = r"(?![.,]?\d)" if number else ""
+    whole = re.search(said + ends + _NOT_BEFORE_WORD, text, re.I)
+    if whole is None:
+        # Only a phrase can have been stopped by a cap; a short reply inside a longer word or
+        # number is what the model named ("Trout" in "Troutbeck", a stray "1" in "1.4").
+        cut = len(stripped.split()) > PHRASE_WORDS
+        found = None
+        if not number:
+            found = re.search(rf"{said}(?:-[\w'’]+)+\b", text, re.I)
+            if found is None and cut:
+                found = re.search(rf"{said}[\w'’]+(?:-[\w'’]+)*", text, re.I)
+        elif cut:  # not on by a hyphen: "-yard" is the unit of the "24" asked for
+            found = re.search(said + r"(?:[.,]?\d)+", text, re.I)
+        return stripped + found.group()[len(stripped) :] if found else short
     magnitude = re.match(rf"\s+({_MAGNITUDE})\b", text[whole.end() :], re.I)
-    if stripped[-1:].isdigit() and magnitude:
+    if number and magnitude:
         return f"{stripped} {magnitude.group(1)}"
     return short
+
+
+# Brackets a cut short answer left open are closed only this many words on.
+_CLOSED_WITHIN = 4
+
+
+def closed(short: str, answer: str) -> str:
+    """`short` with a bracket it leaves open closed as the cited `answer` closes it, at most
+    _CLOSED_WITHIN words on ("less than 9 °C (48 °F" gives "less than 9 °C (48 °F)"), else
+    cut before the bracket: the caps on a reply's tokens and a span's words can stop inside
+    one, and a reader shown "(48 °F" sees a broken answer."""
+    stripped = short.strip()
+    if stripped.count("(") <= stripped.count(")"):
+        return short
+    text = _CITATION.sub(" ", answer)
+    found = re.search(re.escape(stripped) + r"([^().!?]*?\))", text, re.I)
+    if found and len(found.group(1).split()) <= _CLOSED_WITHIN:
+        return stripped + found.group(1)
+    opened = stripped.rfind("(")
+    before = stripped[:opened].rstrip(" ,;:")
+    return before if words(before) else stripped[opened + 1 :].strip()
 
 
 # A question that asks for a time or a quantity, whose answer is a number or a date: the
@@ -270,12 +306,15 @@ def shown_short_answer(named: str, answer: str, question: str) -> str:
     """The short answer to show beside `answer`: what the model `named` where that says more
     than the question, a list cut to what was asked (`listed_short_answer`), else the
     answer's own words (`extracted_short_answer`), else `named`; a name either cut short is
-    run on to its end (`whole_name`), and so is a word or a number (`whole_words`)."""
+    run on to its end (`whole_name`), and so is a word or a number (`whole_words`); a bracket
+    left open is closed or cut (`closed`)."""
     if named and says_more_than_question(named, question):
         listed = listed_short_answer(named, answer, question)
-        return whole_name(whole_words(listed, answer), answer)
+        return closed(whole_name(whole_words(listed, answer), answer), answer)
     extracted = extracted_short_answer(answer, question)
-    return whole_name(whole_words(extracted, answer), answer) if extracted else named
+    if not extracted:
+        return named
+    return closed(whole_name(whole_words(extracted, answer), answer), answer)
 
 
 def shown_extracted(named: str, shown: str, question: str) -> bool:

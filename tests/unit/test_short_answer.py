@@ -14,6 +14,7 @@ from verirag.generators.prompts import load_prompts
 from verirag.generators.short_answer import (
     answers_question,
     clean_short_answer,
+    closed,
     extracted_short_answer,
     grounded_in,
     listed_short_answer,
@@ -362,12 +363,63 @@ def test_a_list_is_cut_before_a_name_is_run_on() -> None:
         # A number before a hyphen is the number asked for, the rest its unit.
         ("24", "Carolina began at its own 24-yard line.", "24"),
         ("", "Anything.", ""),
+        # A phrase stopped inside its last number: another number.
+        ("it rises by 1.1", "It rises by 1.18 cm a year.", "it rises by 1.18"),
+        ("were weighed at 90", "They were weighed at 90,790 tonnes.", "were weighed at 90,790"),
+        ("were weighed at 90", "Were weighed at 90, then at 90,790.", "were weighed at 90"),
+        # A short reply that only begins a number is what the model named.
+        ("1", "About 1.4 times normal.", "1"),
+        # A phrase the caps stopped inside its last word gets that word whole ...
+        (
+            "stores its starch in granules in the host's cytopl",
+            "It stores its starch in granules in the host's cytoplasm instead.",
+            "stores its starch in granules in the host's cytoplasm",
+        ),
+        # ... a short name that only begins a longer word does not.
+        ("Trout", "The Troutbeck River.", "Trout"),
+        ("Steam engine", "Steam engines are external combustion engines.", "Steam engine"),
     ],
 )
 def test_a_short_answer_never_stops_inside_a_word_or_a_number(
     short: str, answer: str, shown: str
 ) -> None:
     assert whole_words(short, answer) == shown
+
+
+@pytest.mark.parametrize(
+    ("short", "answer", "shown"),
+    [
+        # Closed as the answer closes it, a few words on.
+        (
+            "less than 9 °C (48 °F",
+            "It is less than 9 °C (48 °F) in winter [1].",
+            "less than 9 °C (48 °F)",
+        ),
+        ("complex (", "It is a complex (MHC) [2].", "complex (MHC)"),
+        # Closed too far on, or not at all: cut before the bracket.
+        (
+            "Dutch PTT Telecom (now known as KPN",
+            "Run by the Dutch PTT Telecom (now known as KPN, a firm that grew out of it).",
+            "Dutch PTT Telecom",
+        ),
+        ("(48 °F", "Cold (48 °F. Colder still.", "48 °F"),
+        # Balanced, or no bracket: as given.
+        ("9 °C (48 °F)", "9 °C (48 °F) [1].", "9 °C (48 °F)"),
+        ("Sky plc", "Sky plc (BSkyB).", "Sky plc"),
+    ],
+)
+def test_a_bracket_left_open_is_closed_or_cut(short: str, answer: str, shown: str) -> None:
+    assert closed(short, answer) == shown
+
+
+def test_a_cut_short_answer_is_shown_whole_and_closed() -> None:
+    question = "What is the temperature in the highest part of the range in winter?"
+    answer = "The temperature there in winter is less than 9 °C (48 °F). This is in [1]."
+    assert shown_short_answer("less than 9 °C (48 °F", answer, question) == "less than 9 °C (48 °F)"
+    answer = "The sea level is rising at about 1–3 cm (0.39–1.18 in) per century [1]."
+    assert shown_short_answer("about 1–3 cm (0.39–1.1", answer, "How fast?") == (
+        "about 1–3 cm (0.39–1.18 in)"
+    )
 
 
 @pytest.mark.parametrize(
