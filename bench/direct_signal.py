@@ -134,8 +134,12 @@ def compare(
     rows: Sequence[HeldOutAnswer],
     features: Mapping[tuple[str, str], Mapping[str, float | None]],
     resamples: int = 2000,
+    candidates: Sequence[str] = CANDIDATES,
+    replacing: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Pooled left-out AUROC of the refit without and with each candidate, and the gains.
+    """Pooled left-out AUROC of the refit without and with each candidate, and the gains;
+    with `replacing` ({candidate: weighed signal}), also of the refit with the candidate in
+    that signal's place (`for <candidate>`, gain against the refit).
 
     A candidate a row did not record (`short_first` where there was no short answer) reads
     as 0.5, as the calibration reads a signal it did not measure."""
@@ -145,13 +149,19 @@ def compare(
     right = np.asarray([h.correct for h in kept], dtype=float)
     runs = np.asarray([h.run for h in kept])
     columns = dict(held_columns(t, kept))
-    for name in CANDIDATES:
+    for name in candidates:
         values = [features[(h.run, h.item_id)].get(name) for h in kept]
         columns[name] = np.asarray([0.5 if v is None else v for v in values], dtype=np.float64)
     base = weighed(t)
     predictions = {"refit": left_out_predictions(columns, base, right, runs)}
-    for name in CANDIDATES:
+    for name in candidates:
         predictions[name] = left_out_predictions(columns, [*base, name], right, runs)
+    swaps = dict(replacing or {})
+    for name, signal in swaps.items():
+        if signal not in base:
+            raise ValueError(f"{name} cannot replace {signal}: the calibration does not weigh it")
+        instead = [name if n == signal else n for n in base]
+        predictions[f"for {name}"] = left_out_predictions(columns, instead, right, runs)
     labels = right.astype(bool).tolist()
     shipped = held_out_scores(t, kept)
 
@@ -159,11 +169,16 @@ def compare(
         y = [labels[i] for i in picked]
         refit = auroc([float(predictions["refit"][i]) for i in picked], y)
         out = {"shipped": auroc([shipped[i] for i in picked], y), "refit": refit}
-        for name in CANDIDATES:
+        for name in candidates:
             with_it = auroc([float(predictions[name][i]) for i in picked], y)
             out[f"+{name}"] = with_it
             out[f"gain {name}"] = with_it - refit
             out[f"alone {name}"] = auroc([float(columns[name][i]) for i in picked], y)
+        for name, signal in swaps.items():
+            instead = auroc([float(predictions[f"for {name}"][i]) for i in picked], y)
+            out[f"{name} for {signal}"] = instead
+            out[f"gain {name} for {signal}"] = instead - refit
+            out[f"alone {signal}"] = auroc([float(columns[signal][i]) for i in picked], y)
         return out
 
     everything = list(range(len(kept)))

@@ -1,0 +1,180 @@
+"""Does the judge read better against the source a claim cites than against every source?
+
+Issue 14 lists "judging each claim against the source it cites, not the whole context" among
+the candidate signals. The pipeline's judge reads every source the model was given; a claim
+that cites [2] while only [1] says it is judged "supported" all the same. Here each claim of
+each own answer of a stored `verirag eval abstention` run is judged again, by the run's own
+generator and judge prompt, against the sources it cites alone (numbered as in the answer; a
+claim citing nothing against every source, as the pipeline does), and the answer's `cited`
+signal is its weakest claim's P(supported) (an undecided claim at 0.5, as the pipeline reads
+one). Its sources are fewer tokens to read, so it would also cost less.
+
+`measure` needs the model (the run's own index; resumable). `compare` needs none: leaving one
+run out at a time, the own-answer model is fitted again (`fit_logistic`) on the other runs'
+answers, with `cited` added to the signals the calibration weighs and with `cited` in the
+place of `support` (the whole-context judge, after its lexical checks), and the left-out
+predictions are pooled (`bench/direct_signal.py`'s `compare`). A candidate earns a place at
+a gain of MIN_GAIN; one in `support`'s place earns it at no loss, being cheaper.
+
+    python bench/cited_judge.py measure eval-runs/v12-15b-s75 ... --out cited.jsonl
+    python bench/cited_judge.py compare eval-runs/v12-15b-s75 ... --features cited.jsonl
+
+Runs are read as `bench/rescore_calibrations.py` reads them: a question two runs drew counts
+once, and ids the calibration excludes are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.direct_signal import _read, compare, weighed
+from bench.rescore_calibrations import excluded_ids, runs_answers
+from verirag.evaluators.decision import Thresholds
+from verirag.pipeline.evaluation.calibration_models import MIN_GAIN
+from verirag.pipeline.evaluation.calibration_run import packaged_calibration_path
+
+if TYPE_CHECKING:
+    from verirag.core.records import Citation
+    from verirag.generators.prompts import PromptSet
+
+CANDIDATE = "cited"
+REPLACES = "support"
+UNDECIDED_P = 0.5  # as `verifier.UNDECIDED_P`
+
+
+def cited_block(prompts: PromptSet, cited: Sequence[Citation], quarantine: bool) -> str:
+    """The context block of the `cited` sources alone, each under its number in the answer
+    and with its heading, as `generators.context.pack_context` writes every source."""
+    numbered = [
+        (c.number, " > ".join(h for h in (c.title, *c.headings) if h), c.snippet) for c in cited
+    ]
+    return prompts.context_block(numbered, quarantine_instructions=quarantine)
+
+
+def weakest(probabilities: Sequence[float | None]) -> float | None:
+    """The answer's signal: its weakest claim's P(supported), an undecided one at 0.5; None
+    for an answer with no claim (the calibration reads it as unmeasured)."""
+    if not probabilities:
+        return None
+    return min(UNDECIDED_P if p is None else p for p in probabilities)
+
+
+def measure(runs: Sequence[Path], out: Path) -> None:
+    """Append each run's own answers' `cited` signal to `out` (JSONL), skipping those there."""
+    # The pipeline is imported only where a model is asked: `compare` runs without one.
+    from verirag.evaluators.claims import split_claims
+    from verirag.evaluators.judge import LlmJudgeVerifier
+    from verirag.pipeline.evaluation.suites.abstention import own_records
+    from verirag.pipeline.evaluation.suites.shared import (
+        COLLECTION,
+        answer_log,
+        stored_run_settings,
+    )
+    from verirag.pipeline.rag import RagPipeline
+
+    done = {(r["run"], r["item_id"]) for r in _read(out)} if out.is_file() else set()
+    with out.open("a") as sink:
+        for run in runs:
+            settings = stored_run_settings(run)
+            rag = RagPipeline(settings)
+            judge = LlmJudgeVerifier(rag.generator(), rag.prompts)
+            quarantine = settings.quarantine_source_instructions
+            for item_id, r in answer_log(run).done.items():
+                if (run.name, item_id) in done or not own_records([r]):
+                    continue
+                prepared = rag.prepare(r.question, COLLECTION, settings.top_k)
+                if [c.snippet for c in prepared.citations] != r.contexts:
+                    raise SystemExit(f"{run.name} {item_id}: the index no longer gives its sources")
+                started = time.perf_counter()
+                judged, tokens = [], 0
+                for claim in split_claims(r.text):
+                    cited = [c for c in prepared.citations if c.number in claim.citations]
+                    block = (
+                        cited_block(rag.prompts, cited, quarantine)
+                        if cited
+                        else prepared.context_block
+                    )
+                    tokens += len(block)
+                    judged.append(judge.judge(block, r.question, claim.text).p_supported)
+                row = {
+                    "run": run.name,
+                    "item_id": item_id,
+                    CANDIDATE: weakest(judged),
+                    "claims": len(judged),
+                    # Characters of sources read, against the whole block once per claim.
+                    "read_chars": tokens,
+                    "whole_chars": len(prepared.context_block) * len(judged),
+                    "seconds": time.perf_counter() - started,
+                }
+                sink.write(json.dumps(row) + "\n")
+                sink.flush()
+            print(f"{run.name}: measured", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("measure", help="judge each own answer's claims again (needs the model)")
+    m.add_argument("runs", nargs="+", type=Path)
+    m.add_argument("--out", type=Path, required=True)
+    c = sub.add_parser("compare", help="leave-one-run-out refits with and without the candidate")
+    c.add_argument("runs", nargs="+")
+    c.add_argument("--features", type=Path, required=True, action="append")
+    c.add_argument("--calibration", type=Path, default=None)
+    c.add_argument("--resamples", type=int, default=2000)
+    args = parser.parse_args()
+    for run in map(Path, args.runs):
+        for name in ("config.json", "items.jsonl"):
+            if not (run / name).is_file():
+                raise SystemExit(f"cited_judge.py: {run} is not a `verirag eval` run: no {name}")
+    if args.command == "measure":
+        measure(args.runs, args.out)
+        return
+    path = args.calibration
+    if path is None:
+        generator = json.loads((Path(args.runs[0]) / "config.json").read_text())["generator"]
+        path = packaged_calibration_path(generator)
+    t = Thresholds.load(path)
+    by_run, dropped = runs_answers(args.runs, t, excluded_ids(path))
+    rows_read = [r for f in args.features for r in _read(f)]
+    features = {(str(r["run"]), str(r["item_id"])): r for r in rows_read}
+    rows = [h for items in by_run.values() for h in items]
+    try:
+        result = compare(
+            t,
+            rows,
+            features,
+            args.resamples,
+            candidates=(CANDIDATE,),
+            replacing={CANDIDATE: REPLACES},
+        )
+    except ValueError as exc:
+        raise SystemExit(f"cited_judge.py: {exc}") from exc
+    first = next(iter(result.values()))
+    print(
+        f"{first['answers']} own answers ({first['right']} right) of {first['runs']} runs, "
+        f"{len(rows) - first['answers']} without the candidate measured, {dropped} excluded by "
+        f"{path.name}; refit over {', '.join(weighed(t))}, one run left out at a time"
+    )
+    for key, v in result.items():
+        print(f"  {key:22s} {v['value']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]")
+    read = sum(r["read_chars"] for r in rows_read)
+    whole = sum(r["whole_chars"] for r in rows_read)
+    if whole:
+        print(f"sources read by the judge: {read / whole:.2f} of the whole context's characters")
+    print(
+        f"a candidate earns its place at a gain of at least {MIN_GAIN} (MIN_GAIN); in "
+        f"{REPLACES}'s place, at no loss"
+    )
+
+
+if __name__ == "__main__":
+    main()
