@@ -25,7 +25,6 @@ once, and ids the calibration excludes are left out.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -35,11 +34,7 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.direct_signal import _read, compare, weighed
-from bench.rescore_calibrations import excluded_ids, runs_answers
-from verirag.evaluators.decision import Thresholds
-from verirag.pipeline.evaluation.calibration_models import MIN_GAIN
-from verirag.pipeline.evaluation.calibration_run import packaged_calibration_path
+from bench.direct_signal import _read, run_cli
 
 if TYPE_CHECKING:
     from verirag.core.records import Citation
@@ -120,60 +115,14 @@ def measure(runs: Sequence[Path], out: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    m = sub.add_parser("measure", help="judge each own answer's claims again (needs the model)")
-    m.add_argument("runs", nargs="+", type=Path)
-    m.add_argument("--out", type=Path, required=True)
-    c = sub.add_parser("compare", help="leave-one-run-out refits with and without the candidate")
-    c.add_argument("runs", nargs="+")
-    c.add_argument("--features", type=Path, required=True, action="append")
-    c.add_argument("--calibration", type=Path, default=None)
-    c.add_argument("--resamples", type=int, default=2000)
-    args = parser.parse_args()
-    for run in map(Path, args.runs):
-        for name in ("config.json", "items.jsonl"):
-            if not (run / name).is_file():
-                raise SystemExit(f"cited_judge.py: {run} is not a `verirag eval` run: no {name}")
-    if args.command == "measure":
-        measure(args.runs, args.out)
+    read = run_cli(__doc__ or "", measure, candidates=(CANDIDATE,), replacing={CANDIDATE: REPLACES})
+    if read is None:
         return
-    path = args.calibration
-    if path is None:
-        generator = json.loads((Path(args.runs[0]) / "config.json").read_text())["generator"]
-        path = packaged_calibration_path(generator)
-    t = Thresholds.load(path)
-    by_run, dropped = runs_answers(args.runs, t, excluded_ids(path))
-    rows_read = [r for f in args.features for r in _read(f)]
-    features = {(str(r["run"]), str(r["item_id"])): r for r in rows_read}
-    rows = [h for items in by_run.values() for h in items]
-    try:
-        result = compare(
-            t,
-            rows,
-            features,
-            args.resamples,
-            candidates=(CANDIDATE,),
-            replacing={CANDIDATE: REPLACES},
-        )
-    except ValueError as exc:
-        raise SystemExit(f"cited_judge.py: {exc}") from exc
-    first = next(iter(result.values()))
-    print(
-        f"{first['answers']} own answers ({first['right']} right) of {first['runs']} runs, "
-        f"{len(rows) - first['answers']} without the candidate measured, {dropped} excluded by "
-        f"{path.name}; refit over {', '.join(weighed(t))}, one run left out at a time"
-    )
-    for key, v in result.items():
-        print(f"  {key:22s} {v['value']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]")
-    read = sum(r["read_chars"] for r in rows_read)
-    whole = sum(r["whole_chars"] for r in rows_read)
+    whole = sum(r["whole_chars"] for r in read)
     if whole:
-        print(f"sources read by the judge: {read / whole:.2f} of the whole context's characters")
-    print(
-        f"a candidate earns its place at a gain of at least {MIN_GAIN} (MIN_GAIN); in "
-        f"{REPLACES}'s place, at no loss"
-    )
+        share = sum(r["read_chars"] for r in read) / whole
+        print(f"sources read by the judge: {share:.2f} of the whole context's characters")
+    print(f"in {REPLACES}'s place, a candidate that reads less earns it at no loss")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -197,10 +197,19 @@ def compare(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def run_cli(
+    doc: str,
+    measure_fn: Callable[[Sequence[Path], Path], None],
+    candidates: Sequence[str] = CANDIDATES,
+    replacing: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]] | None:
+    """A candidate bench's command line, shared with `bench/cited_judge.py`: `measure RUN ...
+    --out F` runs `measure_fn` (the model), `compare RUN ... --features F` prints `compare`'s
+    figures (no model) and returns the feature rows it read; None after `measure`."""
+    prog = Path(sys.argv[0]).name
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    m = sub.add_parser("measure", help="ask each own answer's question again (needs the model)")
+    m = sub.add_parser("measure", help="measure the candidates on each own answer (the model)")
     m.add_argument("runs", nargs="+", type=Path)
     m.add_argument("--out", type=Path, required=True)
     c = sub.add_parser("compare", help="leave-one-run-out refits with and without each candidate")
@@ -212,31 +221,38 @@ def main() -> None:
     for run in map(Path, args.runs):
         for name in ("config.json", "items.jsonl"):
             if not (run / name).is_file():
-                raise SystemExit(f"direct_signal.py: {run} is not a `verirag eval` run: no {name}")
+                raise SystemExit(f"{prog}: {run} is not a `verirag eval` run: no {name}")
     if args.command == "measure":
-        measure(args.runs, args.out)
-        return
+        measure_fn(args.runs, args.out)
+        return None
     path = args.calibration
     if path is None:
         generator = json.loads((Path(args.runs[0]) / "config.json").read_text())["generator"]
         path = packaged_calibration_path(generator)
     t = Thresholds.load(path)
     by_run, dropped = runs_answers(args.runs, t, excluded_ids(path))
-    features = {(str(r["run"]), str(r["item_id"])): r for f in args.features for r in _read(f)}
+    read = [r for f in args.features for r in _read(f)]
+    features = {(str(r["run"]), str(r["item_id"])): r for r in read}
     rows = [h for items in by_run.values() for h in items]
     try:
-        result = compare(t, rows, features, args.resamples)
+        result = compare(t, rows, features, args.resamples, candidates, replacing)
     except ValueError as exc:
-        raise SystemExit(f"direct_signal.py: {exc}") from exc
+        raise SystemExit(f"{prog}: {exc}") from exc
     first = next(iter(result.values()))
     print(
         f"{first['answers']} own answers ({first['right']} right) of {first['runs']} runs, "
         f"{len(rows) - first['answers']} without measured candidates, {dropped} excluded by "
         f"{path.name}; refit over {', '.join(weighed(t))}, one run left out at a time"
     )
+    width = max(map(len, result))
     for key, v in result.items():
-        print(f"  {key:18s} {v['value']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]")
+        print(f"  {key:{width}s} {v['value']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]")
     print(f"a candidate earns its place at a gain of at least {MIN_GAIN} (MIN_GAIN)")
+    return read
+
+
+def main() -> None:
+    run_cli(__doc__ or "", measure)
 
 
 if __name__ == "__main__":
