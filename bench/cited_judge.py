@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.direct_signal import _read, run_cli
+from bench.direct_signal import own_answers_again, run_cli
 
 if TYPE_CHECKING:
     from verirag.core.records import Citation
@@ -67,51 +67,32 @@ def measure(runs: Sequence[Path], out: Path) -> None:
     # The pipeline is imported only where a model is asked: `compare` runs without one.
     from verirag.evaluators.claims import split_claims
     from verirag.evaluators.judge import LlmJudgeVerifier
-    from verirag.pipeline.evaluation.suites.abstention import own_records
-    from verirag.pipeline.evaluation.suites.shared import (
-        COLLECTION,
-        answer_log,
-        stored_run_settings,
-    )
-    from verirag.pipeline.rag import RagPipeline
 
-    done = {(r["run"], r["item_id"]) for r in _read(out)} if out.is_file() else set()
     with out.open("a") as sink:
-        for run in runs:
-            settings = stored_run_settings(run)
-            rag = RagPipeline(settings)
+        for name, rag, item_id, r, prepared in own_answers_again(runs, out):
             judge = LlmJudgeVerifier(rag.generator(), rag.prompts)
-            quarantine = settings.quarantine_source_instructions
-            for item_id, r in answer_log(run).done.items():
-                if (run.name, item_id) in done or not own_records([r]):
-                    continue
-                prepared = rag.prepare(r.question, COLLECTION, settings.top_k)
-                if [c.snippet for c in prepared.citations] != r.contexts:
-                    raise SystemExit(f"{run.name} {item_id}: the index no longer gives its sources")
-                started = time.perf_counter()
-                judged, tokens = [], 0
-                for claim in split_claims(r.text):
-                    cited = [c for c in prepared.citations if c.number in claim.citations]
-                    block = (
-                        cited_block(rag.prompts, cited, quarantine)
-                        if cited
-                        else prepared.context_block
-                    )
-                    tokens += len(block)
-                    judged.append(judge.judge(block, r.question, claim.text).p_supported)
-                row = {
-                    "run": run.name,
-                    "item_id": item_id,
-                    CANDIDATE: weakest(judged),
-                    "claims": len(judged),
-                    # Characters of sources read, against the whole block once per claim.
-                    "read_chars": tokens,
-                    "whole_chars": len(prepared.context_block) * len(judged),
-                    "seconds": time.perf_counter() - started,
-                }
-                sink.write(json.dumps(row) + "\n")
-                sink.flush()
-            print(f"{run.name}: measured", flush=True)
+            quarantine = rag.settings.quarantine_source_instructions
+            started = time.perf_counter()
+            judged, read = [], 0
+            for claim in split_claims(r.text):
+                cited = [c for c in prepared.citations if c.number in claim.citations]
+                block = (
+                    cited_block(rag.prompts, cited, quarantine) if cited else prepared.context_block
+                )
+                read += len(block)
+                judged.append(judge.judge(block, r.question, claim.text).p_supported)
+            row = {
+                "run": name,
+                "item_id": item_id,
+                CANDIDATE: weakest(judged),
+                "claims": len(judged),
+                # Characters of sources read, against the whole block once per claim.
+                "read_chars": read,
+                "whole_chars": len(prepared.context_block) * len(judged),
+                "seconds": time.perf_counter() - started,
+            }
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
 
 
 def main() -> None:

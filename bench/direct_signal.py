@@ -34,9 +34,9 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,17 +51,22 @@ from verirag.pipeline.evaluation.calibration_run import packaged_calibration_pat
 from verirag.pipeline.evaluation.metrics import auroc
 from verirag.pipeline.evaluation.suites.shared import bootstrap_intervals
 
+if TYPE_CHECKING:
+    from verirag.pipeline.evaluation.suites.shared import AnswerRecord
+    from verirag.pipeline.rag import PreparedPrompt, RagPipeline
+
 CANDIDATES = ("direct", "agrees", "short_first")
 DIRECT_TOKENS = 24  # as the short answer's own calls
 
 
-def measure(runs: Sequence[Path], out: Path) -> None:
-    """Append each run's own answers' candidate signals to `out` (JSONL), skipping those there."""
+def own_answers_again(
+    runs: Sequence[Path], out: Path
+) -> Iterator[tuple[str, RagPipeline, str, AnswerRecord, PreparedPrompt]]:
+    """Each run's own answers not yet in `out` (a resumed measure skips them): the run's name
+    and own pipeline (its settings, index and generator), the item id, the stored answer, and
+    its sources retrieved again. Exits where the index no longer gives the sources the answer
+    was written from."""
     # The pipeline is imported only where a model is asked: `compare` runs without one.
-    from verirag.evaluators.consistency import agrees
-    from verirag.evaluators.decision import is_abstention
-    from verirag.generators.params import GenerationParams
-    from verirag.generators.short_answer import clean_short_answer
     from verirag.pipeline.evaluation.suites.abstention import own_records
     from verirag.pipeline.evaluation.suites.shared import (
         COLLECTION,
@@ -71,38 +76,49 @@ def measure(runs: Sequence[Path], out: Path) -> None:
     from verirag.pipeline.rag import RagPipeline
 
     done = {(r["run"], r["item_id"]) for r in _read(out)} if out.is_file() else set()
+    for run in runs:
+        settings = stored_run_settings(run)
+        rag = RagPipeline(settings)
+        for item_id, r in answer_log(run).done.items():
+            if (run.name, item_id) in done or not own_records([r]):
+                continue
+            prepared = rag.prepare(r.question, COLLECTION, settings.top_k)
+            if [c.snippet for c in prepared.citations] != r.contexts:
+                raise SystemExit(f"{run.name} {item_id}: the index no longer gives its sources")
+            yield run.name, rag, item_id, r, prepared
+        print(f"{run.name}: measured", flush=True)
+
+
+def measure(runs: Sequence[Path], out: Path) -> None:
+    """Append each run's own answers' candidate signals to `out` (JSONL), skipping those there."""
+    from verirag.evaluators.consistency import agrees
+    from verirag.evaluators.decision import is_abstention
+    from verirag.generators.params import GenerationParams
+    from verirag.generators.short_answer import clean_short_answer
+
     params = GenerationParams(max_tokens=DIRECT_TOKENS, stop=("\n",))
     with out.open("a") as sink:
-        for run in runs:
-            settings = stored_run_settings(run)
-            rag = RagPipeline(settings)
+        for name, rag, item_id, r, prepared in own_answers_again(runs, out):
             gen = rag.generator()
-            idk = settings.idk_sentence
-            for item_id, r in answer_log(run).done.items():
-                if (run.name, item_id) in done or not own_records([r]):
-                    continue
-                prepared = rag.prepare(r.question, COLLECTION, settings.top_k)
-                if [c.snippet for c in prepared.citations] != r.contexts:
-                    raise SystemExit(f"{run.name} {item_id}: the index no longer gives its sources")
-                prompt = gen.render(
-                    rag.prompts.direct_answer_messages(prepared.context_block, r.question, idk)
-                )
-                reply = gen.generate(prompt, params)
-                declined = is_abstention(reply.text.strip(), idk)
-                said = "" if declined else clean_short_answer(reply.text, r.question)
-                short = r.short_named if r.short_named is not None else r.short_answer
-                scored = gen.score(prompt, short) if short else []
-                row = {
-                    "run": run.name,
-                    "item_id": item_id,
-                    "reply": reply.text,
-                    "direct": math.exp(reply.tokens[0].logprob) if said and reply.tokens else 0.0,
-                    "agrees": float(bool(short) and agrees(said, short, r.text)),
-                    "short_first": math.exp(scored[0].logprob) if scored else None,
-                }
-                sink.write(json.dumps(row) + "\n")
-                sink.flush()
-            print(f"{run.name}: measured", flush=True)
+            idk = rag.settings.idk_sentence
+            prompt = gen.render(
+                rag.prompts.direct_answer_messages(prepared.context_block, r.question, idk)
+            )
+            reply = gen.generate(prompt, params)
+            declined = is_abstention(reply.text.strip(), idk)
+            said = "" if declined else clean_short_answer(reply.text, r.question)
+            short = r.short_named if r.short_named is not None else r.short_answer
+            scored = gen.score(prompt, short) if short else []
+            row = {
+                "run": name,
+                "item_id": item_id,
+                "reply": reply.text,
+                "direct": math.exp(reply.tokens[0].logprob) if said and reply.tokens else 0.0,
+                "agrees": float(bool(short) and agrees(said, short, r.text)),
+                "short_first": math.exp(scored[0].logprob) if scored else None,
+            }
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
