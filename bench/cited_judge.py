@@ -6,8 +6,9 @@ that cites [2] while only [1] says it is judged "supported" all the same. Here e
 each own answer of a stored `verirag eval abstention` run is judged again, by the run's own
 generator and judge prompt, against the sources it cites alone (numbered as in the answer; a
 claim citing nothing against every source, as the pipeline does), and the answer's `cited`
-signal is its weakest claim's P(supported) (an undecided claim at 0.5, as the pipeline reads
-one). Its sources are fewer tokens to read, so it would also cost less.
+signal is its weakest claim's P(supported), read as the pipeline reads the whole-context
+judge's (`verifier.weakest_judged`: an undecided claim at 0.5). Its sources are fewer
+tokens to read, so it would also cost less.
 
 `measure` needs the model (the run's own index; resumable). `compare` needs none: leaving one
 run out at a time, the own-answer model is fitted again (`fit_logistic`) on the other runs'
@@ -30,36 +31,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.direct_signal import own_answers_again, run_cli
-
-if TYPE_CHECKING:
-    from verirag.core.records import Citation
-    from verirag.generators.prompts import PromptSet
+from verirag.evaluators.verifier import weakest_judged
+from verirag.generators.context import sources_block
 
 CANDIDATE = "cited"
 REPLACES = "support"
-UNDECIDED_P = 0.5  # as `verifier.UNDECIDED_P`
-
-
-def cited_block(prompts: PromptSet, cited: Sequence[Citation], quarantine: bool) -> str:
-    """The context block of the `cited` sources alone, each under its number in the answer
-    and with its heading, as `generators.context.pack_context` writes every source."""
-    numbered = [
-        (c.number, " > ".join(h for h in (c.title, *c.headings) if h), c.snippet) for c in cited
-    ]
-    return prompts.context_block(numbered, quarantine_instructions=quarantine)
-
-
-def weakest(probabilities: Sequence[float | None]) -> float | None:
-    """The answer's signal: its weakest claim's P(supported), an undecided one at 0.5; None
-    for an answer with no claim (the calibration reads it as unmeasured)."""
-    if not probabilities:
-        return None
-    return min(UNDECIDED_P if p is None else p for p in probabilities)
 
 
 def measure(runs: Sequence[Path], out: Path) -> None:
@@ -77,14 +57,16 @@ def measure(runs: Sequence[Path], out: Path) -> None:
             for claim in split_claims(r.text):
                 cited = [c for c in prepared.citations if c.number in claim.citations]
                 block = (
-                    cited_block(rag.prompts, cited, quarantine) if cited else prepared.context_block
+                    sources_block(cited, rag.prompts, quarantine_instructions=quarantine)
+                    if cited
+                    else prepared.context_block
                 )
                 read += len(block)
                 judged.append(judge.judge(block, r.question, claim.text).p_supported)
             row = {
                 "run": name,
                 "item_id": item_id,
-                CANDIDATE: weakest(judged),
+                CANDIDATE: weakest_judged(judged),
                 "claims": len(judged),
                 # Characters of sources read, against the whole block once per claim.
                 "read_chars": read,

@@ -162,7 +162,14 @@ class Verifier:
                 else anchor_alignment(evidence.question, short, evidence.texts)
             )
             grounded.append(
-                Grounded(with_sources, claims, _weakest_judged(claims), checked, aligned, anchored)
+                Grounded(
+                    with_sources,
+                    claims,
+                    weakest_judged([c.judge_p for c in claims]),
+                    checked,
+                    aligned,
+                    anchored,
+                )
             )
         closed = self.generator.render(self.prompts.closed_book_messages(evidence.question))
         out = []
@@ -238,10 +245,10 @@ def _evidence(
     return tuple(spans)
 
 
-def _weakest_judged(claims: Sequence[ClaimResult]) -> float | None:
-    """The judge's view of the answer: its weakest claim. A claim the judge could not decide
-    counts as a coin flip, not as absent, or one confident claim would vouch for an undecided
-    one."""
-    if all(c.judge_p is None for c in claims):
+def weakest_judged(probabilities: Sequence[float | None]) -> float | None:
+    """The judge's view of an answer from its claims' P(supported): the weakest claim's. A
+    claim the judge could not decide (None) counts as a coin flip, not as absent, or one
+    confident claim would vouch for an undecided one; None when none was decided."""
+    if all(p is None for p in probabilities):
         return None
-    return min(UNDECIDED_P if c.judge_p is None else c.judge_p for c in claims)
+    return min(UNDECIDED_P if p is None else p for p in probabilities)

@@ -33,11 +33,11 @@ def pack_context(
     skipped, a later smaller one may still fit). When even the best chunk is over budget, its
     head is kept, cut in proportion."""
     chosen: list[Citation] = []
-    numbered: list[tuple[int, str, str]] = []
     used = 0
     for hit in hits:
-        heading = " > ".join(h for h in (hit.title, *hit.headings) if h)
-        cost = count_tokens(f"[{len(chosen) + 1}] {heading}\n{hit.text}\n\n")
+        cost = count_tokens(
+            f"[{len(chosen) + 1}] {heading(hit.title, hit.headings)}\n{hit.text}\n\n"
+        )
         if used + cost > budget:
             if chosen:
                 continue
@@ -61,6 +61,19 @@ def pack_context(
                 collection=hit.collection,
             )
         )
-        numbered.append((number, heading, hit.text))
-    block = prompts.context_block(numbered, quarantine_instructions=quarantine_instructions)
+    block = sources_block(chosen, prompts, quarantine_instructions=quarantine_instructions)
     return PackedContext(tuple(chosen), block)
+
+
+def heading(title: str, headings: Sequence[str]) -> str:
+    """A source's heading line in the prompt: its title, then its section headings."""
+    return " > ".join(h for h in (title, *headings) if h)
+
+
+def sources_block(
+    citations: Sequence[Citation], prompts: PromptSet, *, quarantine_instructions: bool = True
+) -> str:
+    """The fenced block of `citations`, each under its number with its heading: the sources
+    as the generator and the judge read them (any subset of a packed context, numbers kept)."""
+    numbered = [(c.number, heading(c.title, c.headings), c.snippet) for c in citations]
+    return prompts.context_block(numbered, quarantine_instructions=quarantine_instructions)
