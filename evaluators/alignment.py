@@ -36,7 +36,8 @@ def _sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(text) if s.strip()]
 
 
-def _sentence_spans(text: str) -> list[tuple[int, int]]:
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Each sentence of `text` as a (start, end) span, surrounding whitespace left out."""
     spans, start = [], 0
     for boundary in [*_SENTENCE_END.finditer(text), None]:
         end = boundary.start() if boundary else len(text)
@@ -54,7 +55,7 @@ def rests_on(claim: str, source: str) -> tuple[int, int] | None:
     shares one. What a reader is shown as the claim's evidence."""
     words_of_claim = content_stems(claim)
     best, best_shared = None, 0
-    for start, end in _sentence_spans(source):
+    for start, end in sentence_spans(source):
         shared = len(words_of_claim & content_stems(source[start:end]))
         if shared > best_shared:
             best, best_shared = (start, end), shared

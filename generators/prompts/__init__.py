@@ -67,9 +67,13 @@ class PromptSet:
             parts.append(f"[{number}] {head}\n{body}" if head else f"[{number}] {body}")
         return self.context.substitute(sources="\n\n".join(parts))
 
-    def answer_messages(self, context_block: str, question: str, idk: str) -> list[Message]:
-        task = self.answer.substitute(question=question, idk=idk)
+    def after_sources(self, context_block: str, task: str) -> list[Message]:
+        """The system message, then the sources with `task` after them: the shape every
+        prompt that reads sources takes, so they share the sources' KV cache."""
         return [Message("system", self.system), Message("user", context_block + task)]
+
+    def answer_messages(self, context_block: str, question: str, idk: str) -> list[Message]:
+        return self.after_sources(context_block, self.answer.substitute(question=question, idk=idk))
 
     def closed_book_messages(self, question: str) -> list[Message]:
         """The question without sources: the baseline for how much the sources lift an
@@ -94,7 +98,7 @@ class PromptSet:
         answer before it: what sampling consistency samples (`evaluators/consistency.py`).
         The sources' prefix is the answer prompt's, so its KV cache is reused."""
         task = self.direct_answer.substitute(question=question, idk=idk)
-        return [Message("system", self.system), Message("user", context_block + task)]
+        return self.after_sources(context_block, task)
 
     def answer_check_messages(
         self, context_block: str, question: str, answer: str
@@ -102,7 +106,7 @@ class PromptSet:
         """Do the sources give `answer` as the answer to `question`? The same prefix as the
         answer's and the judge's prompts, so only the question and answer are new tokens."""
         task = self.answer_check.substitute(question=question, answer=answer)
-        return [Message("system", self.system), Message("user", context_block + task)]
+        return self.after_sources(context_block, task)
 
     def rewrite_messages(self, history: list[Message], question: str) -> list[Message]:
         """A follow-up `question` rewritten as a standalone one from the conversation so far
@@ -113,7 +117,7 @@ class PromptSet:
 
     def judge_messages(self, context_block: str, question: str, claim: str) -> list[Message]:
         task = self.judge.substitute(question=question, claim=claim)
-        return [Message("system", self.system), Message("user", context_block + task)]
+        return self.after_sources(context_block, task)
 
 
 def _quarantined(number: int, text: str) -> str:
