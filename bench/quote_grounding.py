@@ -56,7 +56,7 @@ from sklearn.model_selection import StratifiedKFold
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.direct_signal import compare, weighed
-from verirag.evaluators.alignment import sentence_spans
+from verirag.evaluators.alignment import content_stems, sentence_spans
 from verirag.evaluators.claims import strip_citations
 from verirag.evaluators.confidence import LogprobConfidence
 from verirag.evaluators.decision import Thresholds
@@ -66,8 +66,8 @@ from verirag.pipeline.evaluation.calibration_models import MIN_GAIN, fit_parts
 from verirag.pipeline.evaluation.calibration_run import packaged_calibration_path
 
 ROOT = Path(__file__).resolve().parents[1]
-CANDIDATES = ("quote_match", "quote_judge")
-REPLACES = {"quote_judge": "support"}
+CANDIDATES = ("quote_match", "quote_judge", "rests_judge")
+REPLACES = {"quote_judge": "support", "rests_judge": "support"}
 PROMPT = Path(__file__).resolve().parent / "prompts" / "quote_v1.txt"
 QUOTE_TOKENS = 96  # a long source sentence; the reply stops at its first line break
 _LEAD = re.compile(r"^\s*(?:sentence|quote)\s*:\s*", re.IGNORECASE)
@@ -130,6 +130,20 @@ def find_quote(quote: str, sources: Sequence[str]) -> Found | None:
     return best if best is not None and best.share > 0 else None
 
 
+def rests_window(claim: str, sources: Sequence[str]) -> Found | None:
+    """The control with no quote asked: the source sentence sharing the most content words
+    with the claim (the earlier on a tie), as `alignment.rests_on` shows a reader its
+    evidence; its share is of the claim's content words. None when no sentence shares one."""
+    words = content_stems(claim)
+    best: Found | None = None
+    for number, text in enumerate(sources):
+        for start, end in sentence_spans(text):
+            shared = len(words & content_stems(text[start:end]))
+            if shared and (best is None or shared / len(words) > best.share):
+                best = Found(number, start, end, shared / len(words))
+    return best
+
+
 def answer_key(o: OwnAnswer) -> str:
     """An own answer's key: a question asked with its paragraph and without it gives two."""
     return o.item_id if o.indexed else f"{o.item_id}/left-out"
@@ -143,8 +157,10 @@ def _read(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.open() if line.strip()]
 
 
-def measure(generator: str, out: Path, limit: int | None = None) -> None:
-    """Append each own answer's candidate signals to `out` (JSONL), skipping those there."""
+def measure(generator: str, out: Path, limit: int | None = None, window: str = "quote") -> None:
+    """Append each own answer's candidate signals to `out` (JSONL), skipping those there.
+    `window="rests"` measures the control: no quote is asked, and the judge reads the
+    sentence `rests_window` finds (`rests_judge`)."""
     # The pipeline is imported only where a model is asked: `compare` runs without one.
     from verirag.core.settings import Settings
     from verirag.evaluators.claims import split_claims
@@ -171,22 +187,26 @@ def measure(generator: str, out: Path, limit: int | None = None) -> None:
             claims = split_claims(s.answer)
             # Every quote first, while the sources' KV cache holds; then the judge's short reads.
             quotes = []
-            for claim in claims:
+            for claim in claims if window == "quote" else ():
                 task = template.substitute(question=s.question, claim=claim.text)
                 prompt = gen.render(prompts.after_sources(block, task))
                 quotes.append(cleaned(gen.generate(prompt, params).text))
             shares: list[float] = []
             judged: list[float | None] = []
             read = 0
-            for claim, quote in zip(claims, quotes, strict=True):
-                found = find_quote(quote, s.texts)
+            for i, claim in enumerate(claims):
+                found = (
+                    find_quote(quotes[i], s.texts)
+                    if window == "quote"
+                    else rests_window(claim.text, s.texts)
+                )
                 shares.append(found.share if found else 0.0)
                 if found is None:
                     judged.append(None)
                     continue
-                window = s.texts[found.source][found.start : found.end]
+                text = s.texts[found.source][found.start : found.end]
                 one = prompts.context_block(
-                    [(found.source + 1, titles[found.source], window)],
+                    [(found.source + 1, titles[found.source], text)],
                     quarantine_instructions=quarantine,
                 )
                 read += len(one)
@@ -194,11 +214,11 @@ def measure(generator: str, out: Path, limit: int | None = None) -> None:
             row = {
                 "generator": generator,
                 "key": answer_key(o),
-                "quote_match": min(shares) if shares else None,
-                "quote_judge": weakest_judged(judged) if judged else None,
+                f"{window}_match": min(shares) if shares else None,
+                f"{window}_judge": weakest_judged(judged) if judged else None,
                 "claims": len(claims),
                 "quotes": quotes,
-                "read_chars": read,
+                f"{window}_read_chars": read,
                 "whole_chars": len(block) * len(claims),
                 "seconds": time.perf_counter() - started,
             }
@@ -243,9 +263,16 @@ def main() -> None:
     m.add_argument("--generator", default="qwen2.5-1.5b")
     m.add_argument("--out", type=Path, required=True)
     m.add_argument("--limit", type=int, default=None, help="measure at most this many more")
+    m.add_argument(
+        "--window",
+        choices=("quote", "rests"),
+        default="quote",
+        help="what the judge reads: the window the model's quote is found in, or (the "
+        "control, no quote asked) the sentence sharing most content words with the claim",
+    )
     c = sub.add_parser("compare", help="fold-out refits with and without each candidate")
     c.add_argument("--generator", default="qwen2.5-1.5b")
-    c.add_argument("--features", type=Path, required=True)
+    c.add_argument("--features", type=Path, required=True, action="append")
     c.add_argument("--folds", type=int, default=5)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--resamples", type=int, default=2000)
@@ -253,15 +280,23 @@ def main() -> None:
     if not signals_path(args.generator).is_file():
         raise SystemExit(f"quote_grounding.py: no stored signals for {args.generator}")
     if args.command == "measure":
-        measure(args.generator, args.out, args.limit)
+        measure(args.generator, args.out, args.limit, args.window)
         return
     t = Thresholds.load(packaged_calibration_path(args.generator))
     data = CalibrationData.load(signals_path(args.generator))
-    read = [r for r in _read(args.features) if r["generator"] == args.generator]
+    # Each file adds its signals to an answer's row (the quote run and the control's).
+    by_key: dict[str, dict[str, Any]] = {}
+    for path in args.features:
+        for r in _read(path):
+            if r["generator"] == args.generator:
+                by_key.setdefault(r["key"], {}).update(r)
+    read = list(by_key.values())
     rows = fold_rows(data, t, args.folds, args.seed)
-    by_key = {r["key"]: r for r in read}
+    measured = {name for r in read for name in r}
+    candidates = [name for name in CANDIDATES if name in measured]
+    replacing = {k: v for k, v in REPLACES.items() if k in candidates}
     features = {(h.run, h.item_id): by_key[h.item_id] for h in rows if h.item_id in by_key}
-    result = compare(t, rows, features, args.resamples, CANDIDATES, REPLACES)
+    result = compare(t, rows, features, args.resamples, candidates, replacing)
     first = next(iter(result.values()))
     print(
         f"{args.generator}: {first['answers']} own answers ({first['right']} right) of the "
@@ -271,10 +306,12 @@ def main() -> None:
     width = max(map(len, result))
     for key, v in result.items():
         print(f"  {key:{width}s} {v['value']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]")
-    whole = sum(r["whole_chars"] for r in read)
-    if whole:
-        print(f"the judge read {sum(r['read_chars'] for r in read) / whole:.2f} of the whole")
-        print("context's characters (one window per claim against every source per claim)")
+    for window in ("quote", "rests"):
+        had = [r for r in read if f"{window}_read_chars" in r]
+        whole = sum(r["whole_chars"] for r in had)
+        if whole:
+            part = sum(r[f"{window}_read_chars"] for r in had) / whole
+            print(f"{window}: the judge read {part:.2f} of the characters of the whole context")
     print(f"added, a candidate earns its place at a gain of {MIN_GAIN} (MIN_GAIN); in support's")
     print("place, at no loss. `shipped` is partly in-sample here (see the module's notes).")
 

@@ -13,6 +13,7 @@ from bench.quote_grounding import (
     cleaned,
     find_quote,
     fold_rows,
+    rests_window,
     share_in,
     signals_path,
 )
@@ -107,3 +108,13 @@ def test_folds_score_each_answer_with_weights_fitted_without_it() -> None:
     assert held.score(by_key[first.item_id].features) == pytest.approx(first.logprob)
     everyone = LogprobConfidence(fit_parts(data.own, data.halueval, t).weights)
     assert not np.isclose(everyone.score(by_key[first.item_id].features), first.logprob)
+
+
+def test_the_control_reads_the_sentence_sharing_most_words_with_the_claim() -> None:
+    found = rests_window("The Grainger Market opened in 1835.", SOURCES)
+    assert found is not None
+    # Three sentences share two of the claim's four content stems ("Grainger Market", "opened
+    # 1835", "Grainger ... 1835"): the earliest is read.
+    assert SOURCES[found.source][found.start : found.end].startswith("The Grainger Market")
+    assert 0 < found.share <= 1
+    assert rests_window("Zygmunt Bauman", SOURCES) is None
