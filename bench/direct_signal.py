@@ -260,11 +260,16 @@ def run_cli(
         f"{len(rows) - first['answers']} without measured candidates, {dropped} excluded by "
         f"{path.name}; refit over {', '.join(weighed(t))}, one run left out at a time"
     )
+    print_figures(result)
+    print(f"a candidate earns its place at a gain of at least {MIN_GAIN} (MIN_GAIN)")
+    return read
+
+
+def print_figures(result: Mapping[str, Mapping[str, float]]) -> None:
+    """`compare`'s figures, one a line with its 95% interval."""
     width = max(map(len, result))
     for key, v in result.items():
         print(f"  {key:{width}s} {v['value']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]")
-    print(f"a candidate earns its place at a gain of at least {MIN_GAIN} (MIN_GAIN)")
-    return read
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.direct_signal import compare, weighed
+from bench.direct_signal import compare, print_figures, weighed
 from verirag.evaluators.alignment import content_stems, sentence_spans
 from verirag.evaluators.claims import strip_citations
 from verirag.evaluators.confidence import LogprobConfidence
@@ -296,16 +296,17 @@ def main() -> None:
     candidates = [name for name in CANDIDATES if name in measured]
     replacing = {k: v for k, v in REPLACES.items() if k in candidates}
     features = {(h.run, h.item_id): by_key[h.item_id] for h in rows if h.item_id in by_key}
-    result = compare(t, rows, features, args.resamples, candidates, replacing)
+    try:
+        result = compare(t, rows, features, args.resamples, candidates, replacing)
+    except ValueError as exc:
+        raise SystemExit(f"quote_grounding.py: {exc}") from exc
     first = next(iter(result.values()))
     print(
         f"{args.generator}: {first['answers']} own answers ({first['right']} right) of the "
         f"calibration, {len(rows) - first['answers']} not measured; refit over "
         f"{', '.join(weighed(t))}, one of {args.folds} folds (seed {args.seed}) left out at a time"
     )
-    width = max(map(len, result))
-    for key, v in result.items():
-        print(f"  {key:{width}s} {v['value']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]")
+    print_figures(result)
     for window in ("quote", "rests"):
         had = [r for r in read if f"{window}_read_chars" in r]
         whole = sum(r["whole_chars"] for r in had)
