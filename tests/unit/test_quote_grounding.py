@@ -4,6 +4,9 @@ logprob composite was fitted without them."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -118,3 +121,23 @@ def test_the_control_reads_the_sentence_sharing_most_words_with_the_claim() -> N
     assert SOURCES[found.source][found.start : found.end].startswith("The Grainger Market")
     assert 0 < found.share <= 1
     assert rests_window("Zygmunt Bauman", SOURCES) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "generator"),
+    [
+        ("quote-qwen2.5-1.5b", "qwen2.5-1.5b"),
+        ("rests-qwen2.5-1.5b", "qwen2.5-1.5b"),
+        ("rests-qwen2.5-0.5b", "qwen2.5-0.5b"),
+    ],
+)
+def test_the_kept_measurements_cover_the_calibration_answers(name: str, generator: str) -> None:
+    """RESULTS' figures are re-run from bench/measured: each file must still key every own
+    answer of the signal file it was measured on, and only those."""
+    path = Path(__file__).resolve().parents[2] / "bench" / "measured" / f"{name}.jsonl"
+    rows = [json.loads(line) for line in path.open() if line.strip()]
+    data = CalibrationData.load(signals_path(generator))
+    assert {r["key"] for r in rows} == {answer_key(o) for o in data.own}
+    assert len(rows) == len(data.own)
+    window = name.split("-")[0]
+    assert all(r["generator"] == generator and f"{window}_judge" in r for r in rows)
