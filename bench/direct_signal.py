@@ -75,7 +75,7 @@ def own_answers_again(
     )
     from verirag.pipeline.rag import RagPipeline
 
-    done = {(r["run"], r["item_id"]) for r in _read(out)} if out.is_file() else set()
+    done = {(r["run"], r["item_id"]) for r in read_jsonl(out)} if out.is_file() else set()
     for run in runs:
         settings = stored_run_settings(run)
         rag = RagPipeline(settings)
@@ -121,7 +121,8 @@ def measure(runs: Sequence[Path], out: Path) -> None:
             sink.flush()
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSONL file (a measure's output), blank lines skipped."""
     return [json.loads(line) for line in path.open() if line.strip()]
 
 
@@ -247,7 +248,7 @@ def run_cli(
         path = packaged_calibration_path(generator)
     t = Thresholds.load(path)
     by_run, dropped = runs_answers(args.runs, t, excluded_ids(path))
-    read = [r for f in args.features for r in _read(f)]
+    read = [r for f in args.features for r in read_jsonl(f)]
     features = {(str(r["run"]), str(r["item_id"])): r for r in read}
     rows = [h for items in by_run.values() for h in items]
     try:

@@ -55,8 +55,8 @@ from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.direct_signal import compare, print_figures, weighed
-from verirag.evaluators.alignment import content_stems, sentence_spans
+from bench.direct_signal import compare, print_figures, read_jsonl, weighed
+from verirag.evaluators.alignment import content_stems, rests_on, sentence_spans
 from verirag.evaluators.claims import strip_citations
 from verirag.evaluators.confidence import LogprobConfidence
 from verirag.evaluators.decision import Thresholds
@@ -65,7 +65,6 @@ from verirag.pipeline.evaluation.calibrate import CalibrationData, HeldOutAnswer
 from verirag.pipeline.evaluation.calibration_models import MIN_GAIN, fit_parts
 from verirag.pipeline.evaluation.calibration_run import packaged_calibration_path
 
-ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = ("quote_match", "quote_judge", "rests_judge")
 REPLACES = {"quote_judge": "support", "rests_judge": "support"}
 PROMPT = Path(__file__).resolve().parent / "prompts" / "quote_v1.txt"
@@ -131,16 +130,19 @@ def find_quote(quote: str, sources: Sequence[str]) -> Found | None:
 
 
 def rests_window(claim: str, sources: Sequence[str]) -> Found | None:
-    """The control with no quote asked: the source sentence sharing the most content words
-    with the claim (the earlier on a tie), as `alignment.rests_on` shows a reader its
-    evidence; its share is of the claim's content words. None when no sentence shares one."""
+    """The control with no quote asked: the sentence `alignment.rests_on` shows a reader as
+    the claim's evidence, taken from the source where it shares the most content words with
+    the claim (the earlier on a tie); its share is of the claim's content words. None when
+    no sentence shares one."""
     words = content_stems(claim)
     best: Found | None = None
     for number, text in enumerate(sources):
-        for start, end in sentence_spans(text):
-            shared = len(words & content_stems(text[start:end]))
-            if shared and (best is None or shared / len(words) > best.share):
-                best = Found(number, start, end, shared / len(words))
+        span = rests_on(claim, text)
+        if span is None:
+            continue
+        share = len(words & content_stems(text[span[0] : span[1]])) / len(words)
+        if best is None or share > best.share:
+            best = Found(number, *span, share)
     return best
 
 
@@ -150,11 +152,8 @@ def answer_key(o: OwnAnswer) -> str:
 
 
 def signals_path(generator: str) -> Path:
-    return ROOT / "evaluators" / "calibration" / "signals" / f"{generator}.json"
-
-
-def _read(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.open() if line.strip()]
+    """The signals `verirag calibrate` stored for `generator`'s shipped calibration."""
+    return packaged_calibration_path(generator).parent / "signals" / f"{generator}.json"
 
 
 def measure(generator: str, out: Path, limit: int | None = None, window: str = "quote") -> None:
@@ -169,7 +168,7 @@ def measure(generator: str, out: Path, limit: int | None = None, window: str = "
     from verirag.pipeline.rag import RagPipeline
 
     data = CalibrationData.load(signals_path(generator))
-    done = {r["key"] for r in _read(out)} if out.is_file() else set()
+    done = {r["key"] for r in read_jsonl(out)} if out.is_file() else set()
     rag = RagPipeline(Settings(generator=generator))
     gen, prompts = rag.generator(), rag.prompts
     judge = LlmJudgeVerifier(gen, prompts)
@@ -287,7 +286,7 @@ def main() -> None:
     # Each file adds its signals to an answer's row (the quote run and the control's).
     by_key: dict[str, dict[str, Any]] = {}
     for path in args.features:
-        for r in _read(path):
+        for r in read_jsonl(path):
             if r["generator"] == args.generator:
                 by_key.setdefault(r["key"], {}).update(r)
     read = list(by_key.values())
