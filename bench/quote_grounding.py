@@ -56,7 +56,7 @@ from sklearn.model_selection import StratifiedKFold
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.direct_signal import compare, print_figures, read_jsonl, weighed
-from verirag.evaluators.alignment import content_stems, rests_on, sentence_spans
+from verirag.evaluators.alignment import content_stems, rests_on_sources, sentence_spans
 from verirag.evaluators.claims import strip_citations
 from verirag.evaluators.confidence import LogprobConfidence
 from verirag.evaluators.decision import Thresholds
@@ -130,20 +130,17 @@ def find_quote(quote: str, sources: Sequence[str]) -> Found | None:
 
 
 def rests_window(claim: str, sources: Sequence[str]) -> Found | None:
-    """The control with no quote asked: the sentence `alignment.rests_on` shows a reader as
-    the claim's evidence, taken from the source where it shares the most content words with
-    the claim (the earlier on a tie); its share is of the claim's content words. None when
-    no sentence shares one."""
+    """The control with no quote asked: the sentence the verifier's rests judge reads
+    (`alignment.rests_on_sources`); its share is of the claim's content words. None when no
+    sentence shares one."""
+    found = rests_on_sources(claim, sources)
+    if found is None:
+        return None
+    number, start, end = found
     words = content_stems(claim)
-    best: Found | None = None
-    for number, text in enumerate(sources):
-        span = rests_on(claim, text)
-        if span is None:
-            continue
-        share = len(words & content_stems(text[span[0] : span[1]])) / len(words)
-        if best is None or share > best.share:
-            best = Found(number, *span, share)
-    return best
+    return Found(
+        number, start, end, len(words & content_stems(sources[number][start:end])) / len(words)
+    )
 
 
 def answer_key(o: OwnAnswer) -> str:

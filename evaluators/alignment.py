@@ -62,6 +62,23 @@ def rests_on(claim: str, source: str) -> tuple[int, int] | None:
     return best
 
 
+def rests_on_sources(claim: str, sources: Sequence[str]) -> tuple[int, int, int] | None:
+    """Where `claim` rests among all `sources`: (source index from 0, start, end) of the
+    sentence `rests_on` picks in the source where it shares the most content words with the
+    claim (the earlier source on a tie); None when no sentence of any source shares one. Every
+    source is read, not only the cited ones: the choice `bench/quote_grounding.py` measured."""
+    words_of_claim = content_stems(claim)
+    best, best_shared = None, 0
+    for number, source in enumerate(sources):
+        span = rests_on(claim, source)
+        if span is None:
+            continue
+        shared = len(words_of_claim & content_stems(source[span[0] : span[1]]))
+        if shared > best_shared:
+            best, best_shared = (number, *span), shared
+    return best
+
+
 def _window_share(asked: set[str], stems: Sequence[set[str]], at: int) -> float:
     """The share of `asked` in sentence `at` and its neighbours (`stems`: each sentence's)."""
     window = set().union(*stems[max(0, at - 1) : at + 2])

@@ -45,6 +45,7 @@ class AnswerModel:
         "alignment",
         "anchor",
         "retrieval",
+        "rests",
     )
 
     bias: float
@@ -57,6 +58,8 @@ class AnswerModel:
     anchor: float = 0.0  # the question's words around the sentence holding the short answer
     # Added 2026-12-06; 0 in files fitted before.
     retrieval: float = 0.0  # the reranker's P(relevant) of the best source the model read
+    # Added 2026-12-07; 0 in files fitted before.
+    rests: float = 0.0  # the judge's P(supported) reading only the sentence a claim rests on
 
     def probability(
         self,
@@ -67,6 +70,7 @@ class AnswerModel:
         alignment: float = UNKNOWN,
         anchor: float = UNKNOWN,
         retrieval: float = UNKNOWN,
+        rests: float = UNKNOWN,
     ) -> float:
         z = (
             self.bias
@@ -77,6 +81,7 @@ class AnswerModel:
             + self.alignment * alignment
             + self.anchor * anchor
             + self.retrieval * retrieval
+            + self.rests * rests
         )
         return sigmoid(z)
 
@@ -146,6 +151,12 @@ class Thresholds:
         a fitted model that kept it does, so an answer pays for it only where it counts."""
         model = self.given_model if given else self.own_model
         return model is not None and model.check != 0.0
+
+    @property
+    def weighs_rests(self) -> bool:
+        """Whether the own-answer score reads the rests judge (one short judge call per
+        claim): only a fitted model that kept it does."""
+        return self.own_model is not None and self.own_model.rests != 0.0
 
     @property
     def weighs_retrieval(self) -> bool:
@@ -229,6 +240,7 @@ def answer_score(
     alignment: float | None = None,
     anchor: float | None = None,
     retrieval: float | None = None,
+    rests: float | None = None,
 ) -> float:
     """The blended score of an answer; `support` is its weakest claim's score.
 
@@ -244,6 +256,7 @@ def answer_score(
         UNKNOWN if alignment is None else alignment,
         UNKNOWN if anchor is None else anchor,
         UNKNOWN if retrieval is None else retrieval,
+        UNKNOWN if rests is None else rests,
     )
     if confidence is not None and t.own_model is not None:
         return t.own_model.probability(known_support, lift_s, confidence, *extra)

@@ -80,6 +80,7 @@ class PreparedPrompt:
     follow_up: str = ""  # the question as asked, when a conversation made `question` of it
     # The reranker's P(relevant) of the best packed source; None when not reranked.
     retrieval: float | None = None
+    quarantine: bool = True  # the block left out sentences addressed to an AI
 
     def evidence(self) -> Evidence:
         """What an answer to this prompt is checked against."""
@@ -90,6 +91,8 @@ class PreparedPrompt:
             self.texts,
             tuple(c.snippet for c in self.citations),
             self.retrieval,
+            tuple(c.title for c in self.citations),
+            self.quarantine,
         )
 
 
@@ -371,6 +374,7 @@ class RagPipeline:
             packed.texts,
             follow_up,
             retrieval_confidence(relevant, packed.citations),
+            self.settings.quarantine_source_instructions,
         )
 
     def ask(
@@ -519,6 +523,7 @@ class RagPipeline:
             answer_check=verification.answer_check if verification else None,
             question_alignment=verification.alignment if verification else None,
             answer_anchor=verification.anchor if verification else None,
+            rests_support=verification.rests if verification else None,
             retrieval_confidence=verification.retrieval if verification else None,
             sample_agreement=agreement,
             calibrated=chosen.calibrated,

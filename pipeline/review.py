@@ -75,6 +75,7 @@ class ReviewItem:
                     "question_alignment",
                     "answer_anchor",
                     "retrieval_confidence",
+                    "rests_support",
                 )
             },
             "claims": [

@@ -243,6 +243,11 @@ class AnswerOut(_Out):
         description="the reranker's probability that the best source the model read is about "
         "what was asked; null when not reranked",
     )
+    rests_support: float | None = Field(
+        default=None,
+        description="the judge's P(supported) of the weakest claim reading only the source "
+        "sentence the claim rests on; null when undecided or not measured",
+    )
     sample_agreement: float | None = Field(
         default=None,
         description="share of short answers sampled again from the sources that agree with "

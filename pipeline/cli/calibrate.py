@@ -89,6 +89,14 @@ def calibrate(
             "supersedes --recalibrate-with's shift; repeatable"
         ),
     ] = None,
+    refit_anew: Annotated[
+        bool,
+        typer.Option(
+            help="with --refit-with: fit on these runs' answers alone, not on those an earlier "
+            "refit stored (which stay excluded): a signal the earlier runs did not measure "
+            "is otherwise neither kept nor tried"
+        ),
+    ] = False,
     work_dir: Annotated[
         Path | None,
         typer.Option(
@@ -166,6 +174,8 @@ def calibrate(
             "domain: pass --recalibrate-with RUN (a `verirag eval abstention|qa` run on its "
             "kind of documents)"
         )
+    if refit_anew and not refit_with:
+        fail("--refit-anew replaces the stored refit answers with --refit-with runs: pass them")
     base = Thresholds.load(model=settings.generator)
     earlier: CalibrationData | None = None
     if from_signals is not None:
@@ -197,7 +207,9 @@ def calibrate(
             f"{FEW_DOMAIN_ANSWERS} or more are advised (bench/RESULTS.md)"
         )
     if earlier is not None and not summary_pairs and not more_pairs and not own_questions:
-        measured = with_refit(with_held_out(earlier, held, only=own_target is not None), refit)
+        measured = with_refit(
+            with_held_out(earlier, held, only=own_target is not None), refit, refit_anew
+        )
         if save_signals is not None:
             measured.dump(save_signals)
             out.print(f"signals written to {save_signals}")
@@ -251,6 +263,7 @@ def calibrate(
         measured = with_refit(
             with_held_out(guard(lambda: measure(earlier)), held, only=own_target is not None),
             refit,
+            refit_anew,
         )
         signals_path = save_signals or work / "signals.json"
         measured.dump(signals_path)

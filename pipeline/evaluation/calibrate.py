@@ -100,6 +100,7 @@ class OwnAnswer:
     sources: Sources = field(default_factory=Sources)
     anchor: float | None = None  # question words around the sentence holding the short answer
     retrieval: float | None = None  # the reranker's P(relevant) of the best source read
+    rests: float | None = None  # the judge's P(supported) reading the sentence a claim rests on
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ def own_answer(
         _sources(answer),
         answer.answer_anchor,
         answer.retrieval_confidence,
+        answer.rests_support,
     )
 
 
@@ -170,6 +172,7 @@ class HaluRow:
     alignment: float | None = None
     anchor: float | None = None
     retrieval: float | None = None  # never measured: given text was not retrieved here
+    rests: float | None = None  # never measured: an own-answer signal, like retrieval
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ class HeldOutAnswer:
     alignment: float | None = None
     anchor: float | None = None
     retrieval: float | None = None
+    rests: float | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,7 @@ def own_from_dict(o: dict[str, Any]) -> OwnAnswer:
         sources,
         anchor,
         o.get("retrieval"),
+        o.get("rests"),
     )
 
 
@@ -482,13 +487,18 @@ def with_held_out(
     )
 
 
-def with_refit(data: CalibrationData, rows: Sequence[HeldOutAnswer]) -> CalibrationData:
+def with_refit(
+    data: CalibrationData, rows: Sequence[HeldOutAnswer], anew: bool = False
+) -> CalibrationData:
     """Signals measured earlier, with own answers of evaluation runs that the own-answer model
     is fitted on again (`calibration_fit.refit_own`), their ids excluded from every later
-    sample. A question already listed keeps its first answer; no rows change nothing."""
+    sample. A question already listed keeps its first answer; no rows change nothing. `anew`:
+    the rows replace the answers an earlier refit stored (runs from before a signal existed,
+    which would keep it out of the refit); those stay excluded."""
     if not rows:
         return data
-    refit = {h.item_id: h for h in data.refit}
+    earlier = {h.item_id for h in data.refit}
+    refit = {} if anew else {h.item_id: h for h in data.refit}
     for row in rows:
         refit.setdefault(row.item_id, row)
     runs = sorted({h.run for h in refit.values()})
@@ -497,7 +507,7 @@ def with_refit(data: CalibrationData, rows: Sequence[HeldOutAnswer]) -> Calibrat
         refit=list(refit.values()),
         excluded={
             **data.excluded,
-            "squad": sorted({*data.excluded.get("squad", ()), *refit}),
+            "squad": sorted({*data.excluded.get("squad", ()), *earlier, *refit}),
         },
         described=f"{data.described.split('; refit on: ')[0]}; refit on: {len(refit)} own "
         f"answers of {', '.join(runs)}",

@@ -222,6 +222,7 @@ def single_signal_auroc(data: CalibrationData) -> dict[str, dict[str, float | No
             "alignment": measured([o.alignment for o in data.own], right),
             "anchor": measured([o.anchor for o in data.own], right),
             "retrieval": measured([o.retrieval for o in data.own], right),
+            "rests": measured([o.rests for o in data.own], right),
             # Not a model input (its scale belongs to the embedder, which a calibration does
             # not fix): the best dense cosine among the cited sources, for comparison.
             "cited_dense_cosine": measured([_cited_dense(o) for o in data.own], right),
@@ -384,7 +385,7 @@ def fit(
     return recalibrated
 
 
-WEIGHED_IF_MEASURED = ("check", "alignment", "anchor", "retrieval")
+WEIGHED_IF_MEASURED = ("check", "alignment", "anchor", "retrieval", "rests")
 
 
 def measures_weighed(t: Thresholds, h: HeldOutAnswer) -> bool:
@@ -407,6 +408,7 @@ def held_out_score(t: Thresholds, h: HeldOutAnswer) -> float:
         alignment=h.alignment,
         anchor=h.anchor,
         retrieval=h.retrieval,
+        rests=h.rests,
     )
 
 
@@ -492,6 +494,22 @@ def _refit_oof(
     return p
 
 
+def unmeasured_signals(rows: Sequence[HeldOutAnswer]) -> set[str]:
+    """The signals some run among `rows` did not measure (a run from before the signal
+    existed, or one that did not ask for it): none of its answers has it. A model weighing one
+    would read it as unknown on every answer of that run, so a refit neither keeps nor tries
+    it. A run that measured it may still lack it on some answers (undecided): that is data."""
+    runs: dict[str, list[HeldOutAnswer]] = {}
+    for h in rows:
+        runs.setdefault(h.run, []).append(h)
+    return {
+        name
+        for name in WEIGHED_IF_MEASURED
+        for answers in runs.values()
+        if all(getattr(h, name) is None for h in answers)
+    }
+
+
 def refit_own(
     t: Thresholds,
     rows: Sequence[HeldOutAnswer],
@@ -520,17 +538,18 @@ def refit_own(
     folds = max(2, min(folds, int(right.sum()), int(len(right) - right.sum())))
     columns = held_columns(t, rows)
     listed = t.report.get("signals", {}).get("own")
-    base = (
-        tuple(listed)
-        if listed
-        else tuple(n for n in AnswerModel.SIGNALS if getattr(t.own_model, n) != 0.0)
+    unmeasured = unmeasured_signals(rows)
+    base = tuple(
+        n
+        for n in (listed or (n for n in AnswerModel.SIGNALS if getattr(t.own_model, n) != 0.0))
+        if n not in unmeasured
     )
     labels = right.astype(bool).tolist()
     chosen = base
     best = auroc(_refit_oof(columns, chosen, right, folds, seed), labels)
     tried: dict[str, float] = {"+".join(chosen): best}
     for name in OWN_CANDIDATES:
-        if name in chosen or all(getattr(h, name) is None for h in rows):
+        if name in chosen or name in unmeasured:
             continue
         trial = (*chosen, name)
         got = auroc(_refit_oof(columns, trial, right, folds, seed), labels)

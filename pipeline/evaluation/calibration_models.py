@@ -40,7 +40,8 @@ GIVEN_BASE = ("support", "lift")
 CANDIDATES = ("check", "alignment", "anchor")
 GIVEN_POOL = (*GIVEN_BASE, *CANDIDATES)  # with a second set, any subset of these may win
 # Retrieval is the own answers' alone: a given answer's sources were handed in, not found.
-OWN_CANDIDATES = (*CANDIDATES, "retrieval")
+# So is the rests judge: given answers (a word, a summary) rest on no sentence of their own.
+OWN_CANDIDATES = (*CANDIDATES, "retrieval", "rests")
 MIN_GAIN = 0.01
 FALLBACK_SHARE = 0.05  # the least share of answers a cut is chosen on
 UNKNOWN = 0.5  # a signal that was not measured (files from before it existed, no claim)
@@ -84,6 +85,7 @@ def _own_columns(
         "alignment": np.asarray([_known(o.alignment) for o in own], dtype=np.float64),
         "anchor": np.asarray([_known(o.anchor) for o in own], dtype=np.float64),
         "retrieval": np.asarray([_known(o.retrieval) for o in own], dtype=np.float64),
+        "rests": np.asarray([_known(o.rests) for o in own], dtype=np.float64),
     }
 
 
@@ -98,6 +100,7 @@ def _given_columns(
         "alignment": np.asarray([_known(h.alignment) for h in halu], dtype=np.float64),
         "anchor": np.asarray([_known(h.anchor) for h in halu], dtype=np.float64),
         "retrieval": np.full(len(halu), UNKNOWN),
+        "rests": np.full(len(halu), UNKNOWN),
     }
 
 

@@ -75,6 +75,7 @@ def own_answer_rows(
                 alignment=s.get("alignment"),
                 anchor=s.get("anchor"),
                 retrieval=s.get("retrieval"),
+                rests=s.get("rests"),
             )
         )
     return rows

@@ -509,7 +509,7 @@ def test_qa_suite_asks_through_rag_with_the_runs_params(
                 claims=[SimpleNamespace(text=text, score=0.9, missing_terms=())], flagged=[],
                 citations=[SimpleNamespace(snippet="source")], source_lift=0.5,
                 answer_check=None, question_alignment=None, answer_anchor=None,
-                retrieval_confidence=None, sample_agreement=None,
+                retrieval_confidence=None, rests_support=None, sample_agreement=None,
             )  # fmt: skip
 
     monkeypatch.setattr("verirag.pipeline.rag.RagPipeline", StandIn)

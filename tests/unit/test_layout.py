@@ -95,7 +95,11 @@ def test_verifier_checks_each_claim_then_scores_closed_book_last() -> None:
     assert v.answer_check == pytest.approx(0.8)
     assert v.alignment == pytest.approx(1.0)  # "capital" stands in the cited sentence
     assert v.anchor == pytest.approx(1.0)  # "Paris" stands in that sentence too
-    assert gen.calls == ["score-sources", "judge", "judge", "check", "score-closed"]
+    # The rests judge reads the one sentence "Paris is the capital." rests on (P 0.95); the
+    # words of "It has 99 bridges." stand in no sentence, so it is undecided (0.5).
+    assert v.rests == pytest.approx(0.5)
+    # It reads no sources block, so it runs after every call that does, before closed book.
+    assert gen.calls == ["score-sources", "judge", "judge", "check", "judge", "score-closed"]
 
 
 def test_verifier_on_given_answers_never_calls_undecided_supported() -> None:

@@ -112,6 +112,7 @@ def test_export_is_labelled_jsonl_of_the_keys_resolved_items(bed: Bed) -> None:
         "question_alignment",
         "answer_anchor",
         "retrieval_confidence",
+        "rests_support",
     }
 
 

@@ -266,6 +266,10 @@ class Answer:
     # source about what was asked, which no check of the answer against that source can say
     # (a right-looking answer from the wrong document). None: not reranked, or withheld.
     retrieval_confidence: float | None = None
+    # The judge's P(supported) of the weakest claim when it reads only the source sentence the
+    # claim rests on, not the whole context. None: not measured (the calibration gives it no
+    # weight and every signal was not asked for), undecided, or withheld.
+    rests_support: float | None = None
     # The share of short answers sampled again from the sources that agree with this one
     # (`agreement_samples`); None: not measured.
     sample_agreement: float | None = None

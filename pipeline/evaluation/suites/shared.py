@@ -140,7 +140,8 @@ def answer_signals(answer: Any) -> dict[str, float | None]:
     """What the decision's score is made of, each alone, so that a report can show how well
     each separates right from wrong answers with nothing fitted: the weakest claim's score,
     source lift, the logprob confidence, the answer check, question alignment, the short
-    answer's anchor, the reranker's P(relevant) of the best source and sampling agreement
+    answer's anchor, the reranker's P(relevant) of the best source, the rests judge and sampling
+    agreement
     (None: not measured)."""
     scores = [
         c.score if c.score is not None else claim_floor(bool(c.missing_terms))
@@ -154,6 +155,7 @@ def answer_signals(answer: Any) -> dict[str, float | None]:
         "alignment": answer.question_alignment,
         "anchor": answer.answer_anchor,
         "retrieval": answer.retrieval_confidence,
+        "rests": answer.rests_support,
         "agreement": answer.sample_agreement,
     }
 
