@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 
+from tests.records import stored_answer
 from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.evaluators.alignment import rests_on_sources
 from verirag.evaluators.decision import AnswerModel, ClaimModel, Thresholds, answer_score
@@ -212,3 +214,50 @@ def test_a_refit_anew_fits_on_the_new_runs_and_keeps_the_old_ones_excluded() -> 
     everything = {"a", *(r.item_id for r in old + new)}
     assert set(merged.excluded["squad"]) == set(anew.excluded["squad"]) == everything
     assert anew.described == "measured; refit on: 4 own answers of eval-s90"
+
+
+def _write_run(root: Path, n: int, seed: int, *, measured: bool) -> Path:
+    rng = random.Random(seed)
+    root.mkdir(parents=True)
+    (root / "config.json").write_text(
+        json.dumps({"suite": "abstention", "generator": "qwen2.5-1.5b"})
+    )
+    with (root / "items.jsonl").open("w") as f:
+        for i in range(n):
+            right = rng.random() < 0.5
+            record = stored_answer(
+                answerable=True,
+                contains=right,
+                text="an answer [1]",
+                signals={
+                    "support": rng.uniform(0.6, 0.95),
+                    "lift": 0.1,
+                    "logprob": rng.uniform(0.4, 0.9),
+                    "check": None,
+                    "alignment": rng.uniform(0.3, 0.9),
+                    "anchor": rng.uniform(0.3, 0.9),
+                    "retrieval": rng.uniform(0.3, 0.9),
+                    "rests": rng.gauss(0.8 if right else 0.3, 0.15) if measured else None,
+                },
+            )
+            f.write(json.dumps({"id": f"{root.name}-{i}", "ok": True, "record": asdict(record)}))
+            f.write("\n")
+    return root
+
+
+def test_the_bench_compares_it_on_runs_that_measured_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import rests_gain
+
+    runs = [str(_write_run(tmp_path / f"s{k}", 120, k, measured=True)) for k in (1, 2)]
+    monkeypatch.setattr("sys.argv", ["rests_gain.py", *runs, "--resamples", "200"])
+    rests_gain.main()
+    out = capsys.readouterr().out
+    assert "240 own answers" in out and "2 runs" in out
+    gain = next(line for line in out.splitlines() if line.strip().startswith("gain rests "))
+    assert float(gain.split()[2]) > 0.1  # an informative judge gains, one run left out
+    older = str(_write_run(tmp_path / "s0", 120, 0, measured=False))
+    monkeypatch.setattr("sys.argv", ["rests_gain.py", *runs, older])
+    with pytest.raises(SystemExit, match="did not measure the rests judge"):
+        rests_gain.main()
