@@ -30,7 +30,9 @@ it at no loss.
     python bench/quote_grounding.py measure --generator qwen2.5-1.5b --out quote-15b.jsonl
     python bench/quote_grounding.py compare --generator qwen2.5-1.5b --features quote-15b.jsonl
 
-These answers are the ones the shipped calibration was fitted on, not evaluation runs. The
+These answers are the ones the shipped calibration was fitted on, not evaluation runs, and
+they lack the reranker's P(relevant): `bench/rests_gain.py` measures the control, built into
+the verifier as the rests judge, on fresh evaluation runs that record every signal. The
 candidate's gain is out of fold. The figure labelled `shipped` is not: its model was refitted
 on evaluation runs, but its logprob weights were fitted on these answers.
 """
