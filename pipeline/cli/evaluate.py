@@ -138,8 +138,9 @@ def _suite_command(suite: str) -> Callable[..., None]:
             typer.Option(
                 "--all-signals",
                 help="qa/abstention: measure every signal, also those the calibration gives no "
-                "weight (the answer check: one more judge call per answer), so that other "
-                "calibrations can be scored on the stored answers",
+                "weight (the answer check: one more judge call per answer; the rests judge: "
+                "one short one per claim), so that other calibrations can be scored on the "
+                "stored answers",
             ),
         ] = False,
     ) -> None:
