@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from verirag.pipeline.evaluation.suites.shared import AnswerRecord
@@ -42,3 +45,18 @@ def over_confident_signals(rng: random.Random) -> dict[str, float | None]:
         "anchor": rng.uniform(0.5, 1.0),
         "retrieval": rng.uniform(0.7, 1.0),
     }
+
+
+def write_eval_run(
+    root: Path,
+    records: dict[str, AnswerRecord],
+    suite: str = "abstention",
+    generator: str = "qwen2.5-1.5b",
+) -> Path:
+    """A `verirag eval` run directory at `root` holding `records` (item id -> record)."""
+    root.mkdir(parents=True)
+    (root / "config.json").write_text(json.dumps({"suite": suite, "generator": generator}))
+    with (root / "items.jsonl").open("w") as f:
+        for item_id, record in records.items():
+            f.write(json.dumps({"id": item_id, "ok": True, "record": asdict(record)}) + "\n")
+    return root

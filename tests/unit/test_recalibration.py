@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from tests.records import over_confident_signals, stored_answer
+from tests.records import over_confident_signals, stored_answer, write_eval_run
 from verirag.evaluators.decision import AnswerModel, ClaimModel, Thresholds
 from verirag.pipeline.cli import app
 from verirag.pipeline.evaluation.calibrate import CalibrationData, HeldOutAnswer, with_held_out
@@ -142,12 +142,7 @@ def _record(answerable: bool, contains: bool, decision: str, support: float | No
 
 
 def _write_run(root: Path, records: dict[str, AnswerRecord], suite: str = "abstention") -> Path:
-    root.mkdir(parents=True)
-    (root / "config.json").write_text(json.dumps({"suite": suite, "generator": GENERATOR}))
-    with (root / "items.jsonl").open("w") as f:
-        for item_id, record in records.items():
-            f.write(json.dumps({"id": item_id, "ok": True, "record": asdict(record)}) + "\n")
-    return root
+    return write_eval_run(root, records, suite, GENERATOR)
 
 
 def test_an_eval_runs_own_answers_are_read_and_labelled_as_the_suite_labels_them(

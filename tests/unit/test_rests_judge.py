@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tests.records import stored_answer
+from tests.records import stored_answer, write_eval_run
 from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.evaluators.alignment import rests_on_sources
 from verirag.evaluators.decision import AnswerModel, ClaimModel, Thresholds, answer_score
@@ -218,31 +217,24 @@ def test_a_refit_anew_fits_on_the_new_runs_and_keeps_the_old_ones_excluded() -> 
 
 def _write_run(root: Path, n: int, seed: int, *, measured: bool) -> Path:
     rng = random.Random(seed)
-    root.mkdir(parents=True)
-    (root / "config.json").write_text(
-        json.dumps({"suite": "abstention", "generator": "qwen2.5-1.5b"})
-    )
-    with (root / "items.jsonl").open("w") as f:
-        for i in range(n):
-            right = rng.random() < 0.5
-            record = stored_answer(
-                answerable=True,
-                contains=right,
-                text="an answer [1]",
-                signals={
-                    "support": rng.uniform(0.6, 0.95),
-                    "lift": 0.1,
-                    "logprob": rng.uniform(0.4, 0.9),
-                    "check": None,
-                    "alignment": rng.uniform(0.3, 0.9),
-                    "anchor": rng.uniform(0.3, 0.9),
-                    "retrieval": rng.uniform(0.3, 0.9),
-                    "rests": rng.gauss(0.8 if right else 0.3, 0.15) if measured else None,
-                },
-            )
-            f.write(json.dumps({"id": f"{root.name}-{i}", "ok": True, "record": asdict(record)}))
-            f.write("\n")
-    return root
+    records = {}
+    for i in range(n):
+        right = rng.random() < 0.5
+        records[f"{root.name}-{i}"] = stored_answer(
+            answerable=True,
+            contains=right,
+            text="an answer [1]",
+            signals={
+                "support": rng.uniform(0.6, 0.95),
+                "lift": 0.1,
+                "logprob": rng.uniform(0.4, 0.9),
+                "alignment": rng.uniform(0.3, 0.9),
+                "anchor": rng.uniform(0.3, 0.9),
+                "retrieval": rng.uniform(0.3, 0.9),
+                "rests": rng.gauss(0.8 if right else 0.3, 0.15) if measured else None,
+            },
+        )
+    return write_eval_run(root, records)
 
 
 def test_the_bench_compares_it_on_runs_that_measured_it(

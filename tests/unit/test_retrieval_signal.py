@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import HashEncoder
-from tests.records import stored_answer
+from tests.records import stored_answer, write_eval_run
 from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.core.records import Citation, SearchHit
 from verirag.evaluators.decision import AnswerModel, ClaimModel, Thresholds, answer_score
@@ -185,29 +185,25 @@ def test_refit_rows_are_excluded_and_kept_in_the_signals() -> None:
 
 def _write_run(root: Path, n: int, seed: int) -> Path:
     rng = random.Random(seed)
-    root.mkdir(parents=True)
-    (root / "config.json").write_text(json.dumps({"suite": "abstention", "generator": GENERATOR}))
-    with (root / "items.jsonl").open("w") as f:
-        for i in range(n):
-            relevant = rng.random() < 0.5
-            right = relevant and rng.random() < 0.85
-            record = stored_answer(
-                answerable=True,
-                contains=right,
-                text="an answer [1]",
-                signals={
-                    "support": rng.uniform(0.6, 0.95),
-                    "lift": 0.1,
-                    "logprob": rng.uniform(0.4, 0.9),
-                    "check": None,
-                    "alignment": rng.uniform(0.3, 0.9),
-                    "anchor": rng.uniform(0.3, 0.9),
-                    "retrieval": rng.gauss(0.8 if relevant else 0.3, 0.15),
-                },
-            )
-            f.write(json.dumps({"id": f"{root.name}-{i}", "ok": True, "record": asdict(record)}))
-            f.write("\n")
-    return root
+    records = {}
+    for i in range(n):
+        relevant = rng.random() < 0.5
+        right = relevant and rng.random() < 0.85
+        records[f"{root.name}-{i}"] = stored_answer(
+            answerable=True,
+            contains=right,
+            text="an answer [1]",
+            signals={
+                "support": rng.uniform(0.6, 0.95),
+                "lift": 0.1,
+                "logprob": rng.uniform(0.4, 0.9),
+                "check": None,
+                "alignment": rng.uniform(0.3, 0.9),
+                "anchor": rng.uniform(0.3, 0.9),
+                "retrieval": rng.gauss(0.8 if relevant else 0.3, 0.15),
+            },
+        )
+    return write_eval_run(root, records, generator=GENERATOR)
 
 
 def test_calibrate_refits_on_runs_excludes_them_and_a_refit_reproduces_it(
