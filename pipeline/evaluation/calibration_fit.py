@@ -385,7 +385,8 @@ def fit(
     return recalibrated
 
 
-WEIGHED_IF_MEASURED = ("check", "alignment", "anchor", "retrieval", "rests")
+# The signals a stored answer may lack (not measured by its run): every own candidate.
+WEIGHED_IF_MEASURED = OWN_CANDIDATES
 
 
 def measures_weighed(t: Thresholds, h: HeldOutAnswer) -> bool:
