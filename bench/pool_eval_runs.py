@@ -90,9 +90,7 @@ def main() -> None:
         f"{sum(r.contains for r in delivered)} contain a gold answer"
     )
     for table in abstention.tables:
-        if table.title.startswith("Reliability"):
-            print(table.title)
-        if table.title.startswith(("Where answerable", "The first source")):
+        if table.title.startswith(("Reliability", "Where answerable", "The first source")):
             print(table.title)
             print("  " + " | ".join(table.columns))
             for row in table.rows:

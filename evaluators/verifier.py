@@ -221,8 +221,8 @@ class Verifier:
         decided. The whole context lets the judge vouch for a claim from any sentence near
         its words; one sentence leaves it only what the claim's own words point to. Alone it
         ranks the 1.5B's own answers better than the whole-context judge (0.732 against
-        0.673 on fresh runs), but beside the retrieval confidence it has added nothing there
-        (`bench/rests_gain.py`), so no shipped calibration weighs it."""
+        0.673 on fresh runs), but beside the retrieval confidence it has added nothing on either
+        generator's fresh runs (`bench/rests_gain.py`), so no shipped calibration weighs it."""
         bodies = evidence.bodies or evidence.texts
         titles = evidence.titles if len(evidence.titles) == len(bodies) else ("",) * len(bodies)
         judged: list[float | None] = []
