@@ -23,6 +23,7 @@ from verirag.generators.short_answer import (
     shown_short_answer,
     whole_name,
     whole_words,
+    without_attribution,
 )
 from verirag.pipeline.evaluation.datasets import EvalItem
 from verirag.pipeline.evaluation.suites.shared import answer_record
@@ -153,6 +154,19 @@ def test_a_short_answer_that_only_repeats_the_question_is_asked_again_from_the_s
             "What does the pass statement do?",
             "nothing",
         ),
+        # An opening that only says where the answer was read is not what it says.
+        (
+            "Based on the information provided in the sources, Super Bowl 50 determined the "
+            "NFL champion for the 2015 season.",
+            "Super Bowl 50 determined the NFL champion for what season?",
+            "2015",
+        ),
+        (
+            "According to sources [1] and [2], the pass statement does nothing.",
+            "What does the pass statement do?",
+            "nothing",
+        ),
+        ("The sources state that the tower opened in 1889.", "When did the tower open?", "1889"),
         # Nothing but the question's words: nothing to extract.
         ("The pass statement [1].", "What does the pass statement do?", ""),
         ("", "What does the pass statement do?", ""),
@@ -162,6 +176,22 @@ def test_extracted_short_answer_is_what_the_answer_adds_to_the_question(
     answer: str, question: str, extracted: str
 ) -> None:
     assert extracted_short_answer(answer, question) == extracted
+
+
+@pytest.mark.parametrize(
+    ("answer", "kept"),
+    [
+        ("[1] According to source [2]: the tower opened in 1889.", "the tower opened in 1889."),
+        ("From the context, the answer is 12.", "the answer is 12."),
+        # A clause about something else, or a source that is not the reader's, stays.
+        ('In the context of "forces", forces were measured.', None),
+        ("According to legend, the city was founded by twins.", None),
+        ("Information technology, as the sources call it, grew.", None),
+        ("In 1889 the tower opened.", None),
+    ],
+)
+def test_only_an_opening_that_points_at_the_sources_is_cut(answer: str, kept: str | None) -> None:
+    assert without_attribution(answer) == (answer if kept is None else kept)
 
 
 def test_extracted_short_answer_is_short() -> None:
