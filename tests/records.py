@@ -33,6 +33,19 @@ def stored_answer(
     )
 
 
+def uninformative_signals(rng: random.Random) -> dict[str, float | None]:
+    """Stored signals drawn whatever the answer's label (the answer check not measured): a
+    test adds the one signal whose use it checks, drawn from the label."""
+    return {
+        "support": rng.uniform(0.6, 0.95),
+        "lift": 0.1,
+        "logprob": rng.uniform(0.4, 0.9),
+        "check": None,
+        "alignment": rng.uniform(0.3, 0.9),
+        "anchor": rng.uniform(0.3, 0.9),
+    }
+
+
 def over_confident_signals(rng: random.Random) -> dict[str, float | None]:
     """Stored signals of a confident answer (high support and logprob) whatever its label:
     a run of them, right about half the time, is over-confident under any calibration."""

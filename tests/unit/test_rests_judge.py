@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.records import stored_answer, write_eval_run
+from tests.records import stored_answer, uninformative_signals, write_eval_run
 from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.evaluators.alignment import rests_on_sources
 from verirag.evaluators.decision import AnswerModel, ClaimModel, Thresholds, answer_score
@@ -225,11 +225,7 @@ def _write_run(root: Path, n: int, seed: int, *, measured: bool) -> Path:
             contains=right,
             text="an answer [1]",
             signals={
-                "support": rng.uniform(0.6, 0.95),
-                "lift": 0.1,
-                "logprob": rng.uniform(0.4, 0.9),
-                "alignment": rng.uniform(0.3, 0.9),
-                "anchor": rng.uniform(0.3, 0.9),
+                **uninformative_signals(rng),
                 "retrieval": rng.uniform(0.3, 0.9),
                 "rests": rng.gauss(0.8 if right else 0.3, 0.15) if measured else None,
             },

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import HashEncoder
-from tests.records import stored_answer, write_eval_run
+from tests.records import stored_answer, uninformative_signals, write_eval_run
 from tests.scripted import ScriptedGenerator, scripted_pipeline
 from verirag.core.records import Citation, SearchHit
 from verirag.evaluators.decision import AnswerModel, ClaimModel, Thresholds, answer_score
@@ -194,12 +194,7 @@ def _write_run(root: Path, n: int, seed: int) -> Path:
             contains=right,
             text="an answer [1]",
             signals={
-                "support": rng.uniform(0.6, 0.95),
-                "lift": 0.1,
-                "logprob": rng.uniform(0.4, 0.9),
-                "check": None,
-                "alignment": rng.uniform(0.3, 0.9),
-                "anchor": rng.uniform(0.3, 0.9),
+                **uninformative_signals(rng),
                 "retrieval": rng.gauss(0.8 if relevant else 0.3, 0.15),
             },
         )
