@@ -11,8 +11,9 @@ on the items it is read on is a result), with 95% bootstrap intervals over quest
 - `1 - confidence`: the shipped decision's score (an abstention carries 0);
 - `1 - retrieval`: the reranker's P(relevant) of the sources read (an abstention, which has
   no signals, counts as 0);
-- `out-of-fold blend`: a logistic model over those two, the answer's support and logprob,
-  and whether it abstained, fitted on 4 of 5 folds and scoring the fifth (`FOLDS`, `SEED`).
+- `out-of-fold blend`: a logistic model over those two, the other signals every run stores
+  (support, logprob, anchor, alignment, lift) and whether it abstained, fitted on 4 of 5
+  folds and scoring the fifth (`FOLDS`, `SEED`).
 No model runs; the runs' item logs are pooled by id as `pool_eval_runs.py` pools them.
 
     python bench/unanswerable_ranking.py eval-runs/v9-05b-s94 eval-runs/v9-05b-s95
@@ -38,7 +39,7 @@ from verirag.pipeline.evaluation.suites.shared import AnswerRecord, bootstrap_in
 FOLDS = 5
 SEED = 0
 RECALLS = (0.9, 0.8)
-BLENDED = ("confidence", "retrieval", "support", "logprob")
+BLENDED = ("confidence", "retrieval", "support", "logprob", "anchor", "alignment", "lift")
 
 
 def precision_at_recall(scores: Sequence[float], labels: Sequence[bool], recall: float) -> float:
