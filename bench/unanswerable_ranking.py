@@ -13,7 +13,9 @@ on the items it is read on is a result), with 95% bootstrap intervals over quest
   no signals, counts as 0);
 - `out-of-fold blend`: a logistic model over those two, the other signals every run stores
   (support, logprob, anchor, alignment, lift) and whether it abstained, fitted on 4 of 5
-  folds and scoring the fifth (`FOLDS`, `SEED`).
+  folds and scoring the fifth (`FOLDS`, `SEED`);
+- `out-of-fold trees`: gradient-boosted trees over the same, the same folds: whether a
+  blend that is not linear finds more.
 No model runs; the runs' item logs are pooled by id as `pool_eval_runs.py` pools them.
 
     python bench/unanswerable_ranking.py eval-runs/v9-05b-s94 eval-runs/v9-05b-s95
@@ -27,6 +29,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
@@ -63,11 +67,13 @@ def features(records: Sequence[AnswerRecord]) -> np.ndarray:
     )
 
 
-def out_of_fold_blend(records: Sequence[AnswerRecord]) -> list[float]:
-    """P(unanswerable) of each answer from a logistic model that never saw it."""
+def out_of_fold_blend(
+    records: Sequence[AnswerRecord], model: ClassifierMixin | None = None
+) -> list[float]:
+    """P(unanswerable) of each answer from a model (logistic unless given) that never saw it."""
     labels = np.array([not r.answerable for r in records])
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=SEED)
-    model = LogisticRegression(C=1.0, max_iter=1000)
+    model = model if model is not None else LogisticRegression(C=1.0, max_iter=1000)
     scores = cross_val_predict(model, features(records), labels, cv=folds, method="predict_proba")
     return [float(s) for s in scores[:, 1]]
 
@@ -78,6 +84,12 @@ def rankings(records: Sequence[AnswerRecord]) -> dict[str, list[float]]:
         "1 - confidence": [1.0 - r.confidence for r in records],
         "1 - retrieval": [1.0 - _signal(r, "retrieval") for r in records],
         "out-of-fold blend": out_of_fold_blend(records),
+        "out-of-fold trees": out_of_fold_blend(
+            records,
+            HistGradientBoostingClassifier(
+                max_depth=3, learning_rate=0.05, max_iter=200, random_state=SEED
+            ),
+        ),
     }
 
 

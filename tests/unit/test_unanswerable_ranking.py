@@ -55,6 +55,7 @@ def test_the_blend_finds_a_signal_that_tells_the_paragraph_left_out() -> None:
     blend = out_of_fold_blend(records)
     assert auroc(blend, labels) > 0.95
     assert figures(blend, labels)["precision at recall 0.9"] > 0.9
+    assert auroc(rankings(records)["out-of-fold trees"], labels) > 0.95
 
 
 def test_the_blend_finds_nothing_where_no_signal_tells() -> None:
@@ -63,5 +64,6 @@ def test_the_blend_finds_nothing_where_no_signal_tells() -> None:
     scores = rankings(records)
     # Only the abstentions (a tenth of the left-out questions) are told apart.
     assert auroc(scores["out-of-fold blend"], labels) < 0.75
+    assert auroc(scores["out-of-fold trees"], labels) < 0.75
     assert auroc(scores["1 - retrieval"], labels) < 0.7
     assert figures(scores["1 - confidence"], labels)["precision at recall 0.9"] < 0.7
