@@ -16,6 +16,7 @@ on the items it is read on is a result), with 95% bootstrap intervals over quest
   folds and scoring the fifth (`FOLDS`, `SEED`);
 - `out-of-fold trees`: gradient-boosted trees over the same, the same folds: whether a
   blend that is not linear finds more.
+The intervals resample questions with their scores fixed: they do not refit the blends.
 No model runs; the runs' item logs are pooled by id as `pool_eval_runs.py` pools them.
 
     python bench/unanswerable_ranking.py eval-runs/v9-05b-s94 eval-runs/v9-05b-s95
