@@ -38,7 +38,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.pool_eval_runs import pooled, shipped_exclusions
-from verirag.pipeline.evaluation.metrics import auroc, pr_curve
+from verirag.pipeline.evaluation.metrics import auroc, binary_prf, pr_curve
+from verirag.pipeline.evaluation.report.formatting import format_cell, format_interval
 from verirag.pipeline.evaluation.suites.shared import AnswerRecord, bootstrap_intervals
 
 FOLDS = 5
@@ -120,18 +121,15 @@ def main() -> None:
     abstained = [r.decision == "abstain" for r in records]
     print(f"{len(records)} questions, {sum(labels)} unanswerable (paragraph left out)")
     for name, decided in (("withheld (not delivered)", withheld), ("abstained", abstained)):
-        hits = sum(d and y for d, y in zip(decided, labels, strict=True))
-        print(
-            f"shipped decision, {name}: precision {hits / max(1, sum(decided)):.3f}, "
-            f"recall {hits / max(1, sum(labels)):.3f}"
-        )
+        prf = binary_prf(decided, labels)
+        print(f"shipped decision, {name}: precision {prf.precision:.3f}, recall {prf.recall:.3f}")
     for name, scores in rankings(records).items():
         point = figures(scores, labels)
         intervals = bootstrap_intervals(len(records), resampled(scores, labels))
-        cells = []
-        for key, value in point.items():
-            iv = intervals.get(key)
-            cells.append(f"{key} {value:.3f}" + (f" [{iv.low:.3f}, {iv.high:.3f}]" if iv else ""))
+        cells = [
+            f"{key} {format_cell(value)} {format_interval(intervals.get(key))}".rstrip()
+            for key, value in point.items()
+        ]
         print(f"{name:18s} " + "; ".join(cells))
 
 
